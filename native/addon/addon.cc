@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Node glue for loader.c. Kernel work only: parsing, naming and printing
+ * live in TypeScript.
+ *
+ * Events: one reader thread per tracer drains the ring buffer into batches
+ * of fixed-size records and hands each batch to JS through a
+ * ThreadSafeFunction (BlockingCall, small queue). When JS falls behind, the
+ * thread blocks, the ring buffer fills, and the kernel counts what it could
+ * not reserve: loss is counted in one place, never hidden. We chose a
+ * thread over polling ring_buffer__epoll_fd() from libuv because a thread
+ * keeps draining while the JS thread is busy rendering or writing.
+ *
+ * close(): stop the thread → detach → drain what is left → snapshot the
+ * exact counts → release. After that, delivered + lost == seen exactly.
+ */
+#include <napi.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "loader.h"
+
+namespace {
+
+constexpr size_t kBatchRecords = 4096;
+constexpr int kPollMs = 50;
+
+Napi::FunctionReference g_error_class;
+
+Napi::Value ThrowError(Napi::Env env, int err, const char *phase, const std::string &msg,
+		       const std::string &log = "", const std::string &tried = "")
+{
+	Napi::Object details = Napi::Object::New(env);
+	details.Set("errno", Napi::Number::New(env, err));
+	details.Set("phase", Napi::String::New(env, phase ? phase : "open"));
+	details.Set("log", Napi::String::New(env, log));
+	details.Set("tried", Napi::String::New(env, tried));
+	if (g_error_class.IsEmpty()) {
+		Napi::Error e = Napi::Error::New(env, msg);
+		e.Set("details", details);
+		e.ThrowAsJavaScriptException();
+	} else {
+		Napi::Value obj = g_error_class.New({ Napi::String::New(env, msg), details });
+		if (!env.IsExceptionPending())
+			Napi::Error(env, obj).ThrowAsJavaScriptException();
+	}
+	return env.Undefined();
+}
+
+uint32_t U32(const Napi::Object &o, const char *key, uint32_t def = 0)
+{
+	Napi::Value v = o.Get(key);
+	return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
+}
+
+void Bytes(const Napi::Object &o, const char *key, void *dst, size_t len)
+{
+	Napi::Value v = o.Get(key);
+	if (v.IsBuffer()) {
+		auto b = v.As<Napi::Buffer<uint8_t>>();
+		memcpy(dst, b.Data(), b.Length() < len ? b.Length() : len);
+	}
+}
+
+void Bitmap(const Napi::Object &o, const char *key, uint64_t set[4], int *any)
+{
+	Napi::Value v = o.Get(key);
+	if (!v.IsArray())
+		return;
+	auto arr = v.As<Napi::Array>();
+	for (uint32_t i = 0; i < arr.Length(); i++) {
+		uint32_t code = arr.Get(i).As<Napi::Number>().Uint32Value();
+		if (code < 256)
+			set[code >> 6] |= 1ull << (code & 63);
+		*any = 1;
+	}
+}
+
+struct Batch {
+	void *data;
+	size_t records;
+};
+
+class Tracer : public Napi::ObjectWrap<Tracer> {
+public:
+	static Napi::Function Init(Napi::Env env)
+	{
+		return DefineClass(env, "Tracer",
+				   {
+					   InstanceMethod("counts", &Tracer::Counts),
+					   InstanceMethod("stats", &Tracer::Stats),
+					   InstanceMethod("close", &Tracer::Close),
+					   InstanceAccessor("path", &Tracer::Path, nullptr),
+					   InstanceAccessor("target", &Tracer::Target, nullptr),
+					   InstanceAccessor("tried", &Tracer::Tried, nullptr),
+				   });
+	}
+
+	Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info)
+	{
+		Napi::Env env = info.Env();
+		if (info.Length() < 1 || !info[0].IsObject()) {
+			Napi::TypeError::New(env, "Tracer(config, onBatch?)").ThrowAsJavaScriptException();
+			return;
+		}
+		Napi::Object o = info[0].As<Napi::Object>();
+		dt_config cfg;
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.attach = (int)U32(o, "attach");
+		cfg.emit_events = info.Length() > 1 && info[1].IsFunction() ? 1 : 0;
+		cfg.ring_bytes = U32(o, "ringBytes");
+		cfg.count_entries = U32(o, "countEntries");
+		cfg.wakeup_bytes = U32(o, "wakeupBytes");
+		cfg.verbose = o.Get("verbose").ToBoolean();
+		cfg.netns = U32(o, "netns");
+		Napi::Value ifn = o.Get("ifname");
+		if (ifn.IsString()) {
+			std::string s = ifn.As<Napi::String>();
+			strncpy(cfg.ifname, s.c_str(), DT_IFNAMSIZ - 1);
+		}
+		cfg.ethertype = (uint16_t)U32(o, "ethertype");
+		cfg.l4proto = (uint8_t)U32(o, "l4proto");
+		cfg.host_ver = (uint8_t)U32(o, "hostVersion");
+		Bytes(o, "hostAddr", cfg.host_addr, 16);
+		Bytes(o, "hostMask", cfg.host_mask, 16);
+		cfg.port = (uint16_t)U32(o, "port");
+		Bitmap(o, "include", cfg.include, &cfg.has_include);
+		Bitmap(o, "exclude", cfg.exclude, &cfg.has_exclude);
+
+		dt_error err;
+		char tried[1024];
+		if (dt_tracer_open(&cfg, &t_, &err, tried, sizeof(tried))) {
+			ThrowError(env, err.err, err.phase, err.msg, err.log, tried);
+			return;
+		}
+		tried_ = tried;
+		Live().insert(this);
+		if (cfg.emit_events) {
+			tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "droptrace-reader",
+							      8 /* batches queued before the reader blocks */, 1, this,
+							      [](Napi::Env, Tracer *self) { self->Finished(); });
+			reading_ = true;
+			thread_ = std::thread([this] { Run(); });
+		}
+	}
+
+	~Tracer() { Abort(); }
+
+	/* Process exit with a tracer still open: stop without delivering. */
+	static void CleanupHook(void *)
+	{
+		std::set<Tracer *> all = Live();
+		for (Tracer *t : all)
+			t->Abort();
+	}
+
+private:
+	static std::set<Tracer *> &Live()
+	{
+		static std::set<Tracer *> live;
+		return live;
+	}
+
+	void Run()
+	{
+		const size_t bytes = kBatchRecords * sizeof(dt_event);
+		void *buf = nullptr;
+		int err = 0;
+		while (!stop_.load()) {
+			if (!buf && !(buf = malloc(bytes))) {
+				err = -ENOMEM;
+				break;
+			}
+			int n = dt_tracer_poll(t_, buf, kBatchRecords, kPollMs);
+			if (n < 0) {
+				err = n;
+				break;
+			}
+			if (n > 0) {
+				Deliver(buf, (size_t)n);
+				buf = nullptr;
+			}
+		}
+		/* Nothing more can arrive once detached: drain the rest and snapshot. */
+		dt_tracer_detach(t_);
+		for (;;) {
+			if (!buf && !(buf = malloc(bytes)))
+				break;
+			int n = dt_tracer_poll(t_, buf, kBatchRecords, 0);
+			if (n <= 0)
+				break;
+			Deliver(buf, (size_t)n);
+			buf = nullptr;
+		}
+		free(buf);
+		read_error_ = -err;
+		Snapshot();
+		tsfn_.Release();
+	}
+
+	void Deliver(void *data, size_t n)
+	{
+		Batch *b = new Batch{ data, n };
+		napi_status st = tsfn_.BlockingCall(b, [this](Napi::Env env, Napi::Function cb, Batch *b) {
+			delivered_ += b->records;
+			Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(
+				env, static_cast<uint8_t *>(b->data), b->records * sizeof(dt_event),
+				[](Napi::Env, uint8_t *p) { free(p); });
+			delete b;
+			cb.Call({ buf });
+		});
+		if (st != napi_ok) {
+			/* aborted at exit: these never reached JS; say so in stats */
+			dropped_ += n;
+			free(data);
+			delete b;
+		}
+	}
+
+	void Snapshot()
+	{
+		dt_count_rec *recs = nullptr;
+		size_t n = 0;
+		if (dt_tracer_counts(t_, &recs, &n) == 0) {
+			final_counts_.assign((uint8_t *)recs, (uint8_t *)(recs + n));
+			free(recs);
+		}
+		dt_tracer_stats(t_, final_stats_);
+		have_final_ = true;
+	}
+
+	/* JS thread, after the reader released the TSFN and its queue drained. */
+	void Finished()
+	{
+		if (thread_.joinable())
+			thread_.join();
+		reading_ = false;
+		Destroy();
+		if (pending_close_) {
+			pending_close_->Resolve(Env().Undefined());
+			pending_close_.reset();
+		}
+	}
+
+	void Destroy()
+	{
+		if (t_) {
+			dt_tracer_close(t_);
+			t_ = nullptr;
+		}
+		Live().erase(this);
+	}
+
+	void Abort()
+	{
+		if (reading_) {
+			stop_ = true;
+			tsfn_.Abort();
+			if (thread_.joinable())
+				thread_.join();
+			reading_ = false;
+		}
+		Destroy();
+	}
+
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		auto deferred = Napi::Promise::Deferred::New(env);
+		if (!t_ && !reading_) {
+			deferred.Resolve(env.Undefined());
+			return deferred.Promise();
+		}
+		if (reading_) {
+			if (!pending_close_) {
+				pending_close_.reset(new Napi::Promise::Deferred(deferred));
+				stop_ = true;
+			} else {
+				return pending_close_->Promise();
+			}
+			return deferred.Promise();
+		}
+		dt_tracer_detach(t_);
+		Snapshot();
+		Destroy();
+		deferred.Resolve(env.Undefined());
+		return deferred.Promise();
+	}
+
+	Napi::Value Counts(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!t_ || have_final_) {
+			return Napi::Buffer<uint8_t>::Copy(env, final_counts_.data(), final_counts_.size());
+		}
+		dt_count_rec *recs = nullptr;
+		size_t n = 0;
+		int err = dt_tracer_counts(t_, &recs, &n);
+		if (err)
+			return ThrowError(env, -err, "read", "reading the count map failed");
+		return Napi::Buffer<uint8_t>::New(env, reinterpret_cast<uint8_t *>(recs), n * sizeof(dt_count_rec),
+						  [](Napi::Env, uint8_t *p) { free(p); });
+	}
+
+	Napi::Value Stats(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		uint64_t s[DT_STAT_MAX] = {};
+		if (t_ && !have_final_) {
+			int err = dt_tracer_stats(t_, s);
+			if (err)
+				return ThrowError(env, -err, "read", "reading the loss counters failed");
+		} else {
+			memcpy(s, final_stats_, sizeof(s));
+		}
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("delivered", Napi::Number::New(env, (double)delivered_));
+		o.Set("lost", Napi::Number::New(env, (double)s[DT_STAT_RB_LOST]));
+		o.Set("mapFull", Napi::Number::New(env, (double)s[DT_STAT_MAP_FULL]));
+		o.Set("seen", Napi::Number::New(env, (double)s[DT_STAT_SEEN]));
+		o.Set("droppedInProcess", Napi::Number::New(env, (double)dropped_.load()));
+		o.Set("readError", Napi::Number::New(env, read_error_));
+		o.Set("closed", Napi::Boolean::New(env, t_ == nullptr || have_final_));
+		return o;
+	}
+
+	Napi::Value Path(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path()); }
+	Napi::Value Target(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), target()); }
+	Napi::Value Tried(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), tried_); }
+
+	std::string path()
+	{
+		if (t_)
+			path_ = dt_tracer_path(t_);
+		return path_;
+	}
+	std::string target()
+	{
+		if (t_)
+			target_ = dt_tracer_target(t_);
+		return target_;
+	}
+
+	dt_tracer *t_ = nullptr;
+	std::thread thread_;
+	std::atomic<bool> stop_{ false };
+	bool reading_ = false;
+	Napi::ThreadSafeFunction tsfn_;
+	std::unique_ptr<Napi::Promise::Deferred> pending_close_;
+	uint64_t delivered_ = 0;
+	std::atomic<uint64_t> dropped_{ 0 };
+	int read_error_ = 0;
+	bool have_final_ = false;
+	std::vector<uint8_t> final_counts_;
+	uint64_t final_stats_[DT_STAT_MAX] = {};
+	std::string tried_, path_, target_;
+};
+
+Napi::Value Probe(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	dt_kernel k;
+	int err = dt_probe_kernel(&k);
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("btfError", Napi::Number::New(env, err < 0 ? -err : 0));
+	o.Set("btf", Napi::Boolean::New(env, k.has_btf));
+	o.Set("tpBtf", Napi::Boolean::New(env, k.has_tp_btf));
+	o.Set("tpHasReason", Napi::Boolean::New(env, k.tp_has_reason));
+	o.Set("dropFunction", k.fn_name ? Napi::String::New(env, k.fn_name) : env.Null());
+	o.Set("kprobes", Napi::Boolean::New(env, k.has_kprobes));
+	o.Set("consumedReason", Napi::Number::New(env, k.consumed_reason));
+	o.Set("reasonCount", Napi::Number::New(env, k.reason_count));
+	return o;
+}
+
+Napi::Value Reasons(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Array arr = Napi::Array::New(env);
+	struct Ctx {
+		Napi::Env env;
+		Napi::Array arr;
+	} ctx{ env, arr };
+	int err = dt_reasons(
+		[](void *p, int value, const char *name) {
+			Ctx *c = static_cast<Ctx *>(p);
+			Napi::Array pair = Napi::Array::New(c->env, 2);
+			pair.Set(0u, Napi::Number::New(c->env, value));
+			pair.Set(1u, Napi::String::New(c->env, name));
+			c->arr.Set(c->arr.Length(), pair);
+		},
+		&ctx);
+	if (err)
+		return env.Null();
+	return arr;
+}
+
+#define FIELD(obj, type, f)                                                                     \
+	do {                                                                                    \
+		Napi::Array pair = Napi::Array::New(env, 2);                                    \
+		pair.Set(0u, Napi::Number::New(env, offsetof(type, f)));                         \
+		pair.Set(1u, Napi::Number::New(env, sizeof(((type *)0)->f)));                     \
+		obj.Set(#f, pair);                                                              \
+	} while (0)
+
+Napi::Value Layout(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	Napi::Object ev = Napi::Object::New(env);
+	FIELD(ev, dt_event, ts_ns);
+	FIELD(ev, dt_event, location);
+	FIELD(ev, dt_event, reason);
+	FIELD(ev, dt_event, cpu);
+	FIELD(ev, dt_event, pid);
+	FIELD(ev, dt_event, len);
+	FIELD(ev, dt_event, ifindex);
+	FIELD(ev, dt_event, iif);
+	FIELD(ev, dt_event, netns);
+	FIELD(ev, dt_event, mark);
+	FIELD(ev, dt_event, ethertype);
+	FIELD(ev, dt_event, l4proto);
+	FIELD(ev, dt_event, ipver);
+	FIELD(ev, dt_event, sport);
+	FIELD(ev, dt_event, dport);
+	FIELD(ev, dt_event, tcp_flags);
+	FIELD(ev, dt_event, icmp_type);
+	FIELD(ev, dt_event, icmp_code);
+	FIELD(ev, dt_event, flags);
+	FIELD(ev, dt_event, saddr);
+	FIELD(ev, dt_event, daddr);
+	FIELD(ev, dt_event, ifname);
+	FIELD(ev, dt_event, comm);
+	Napi::Object cr = Napi::Object::New(env);
+	FIELD(cr, dt_count_rec, key.location);
+	FIELD(cr, dt_count_rec, key.reason);
+	FIELD(cr, dt_count_rec, key.ifindex);
+	FIELD(cr, dt_count_rec, key.netns);
+	FIELD(cr, dt_count_rec, val.packets);
+	FIELD(cr, dt_count_rec, val.bytes);
+	Napi::Object flags = Napi::Object::New(env);
+	flags.Set("L3", DT_F_L3);
+	flags.Set("L4", DT_F_L4);
+	flags.Set("REASON", DT_F_REASON);
+	flags.Set("SK", DT_F_SK);
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("eventSize", Napi::Number::New(env, sizeof(dt_event)));
+	o.Set("event", ev);
+	o.Set("countSize", Napi::Number::New(env, sizeof(dt_count_rec)));
+	o.Set("count", cr);
+	o.Set("flags", flags);
+	return o;
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo &info)
+{
+	if (info.Length() > 0 && info[0].IsFunction())
+		g_error_class = Napi::Persistent(info[0].As<Napi::Function>());
+	return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("Tracer", Tracer::Init(env));
+	exports.Set("probe", Napi::Function::New(env, Probe));
+	exports.Set("reasons", Napi::Function::New(env, Reasons));
+	exports.Set("layout", Napi::Function::New(env, Layout));
+	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+	napi_add_env_cleanup_hook(env, Tracer::CleanupHook, nullptr);
+	return exports;
+}
+
+} // namespace
+
+NODE_API_MODULE(droptrace, Init)

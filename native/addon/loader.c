@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Linear loader in the libbpf-bootstrap style: open → configure → load →
+ * attach, one cleanup path, one message per phase. Tries attach paths best
+ * first and remembers why each better one failed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+#include "droptrace.skel.h"
+
+struct dt_tracer {
+	struct droptrace_bpf *skel;
+	struct bpf_link *link;
+	struct ring_buffer *rb;
+	const char *path;
+	const char *target;
+	/* the batch being filled by dt_tracer_poll */
+	unsigned char *buf;
+	size_t cap, n;
+};
+
+/* ---- libbpf's log: kept for the error, verifier log only when verbose ---- */
+static struct {
+	char *buf;
+	size_t len, cap;
+	int verbose;
+	int in_verifier_log;
+} g_log;
+
+static int dt_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	if (g_log.verbose) {
+		/* --verbose: everything, verifier log included, straight to stderr */
+		return vfprintf(stderr, fmt, ap);
+	}
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return 0;
+	if (strstr(line, "-- BEGIN PROG LOAD LOG --"))
+		g_log.in_verifier_log = 1;
+	if (g_log.in_verifier_log && !g_log.verbose) {
+		if (strstr(line, "-- END PROG LOAD LOG --"))
+			g_log.in_verifier_log = 0;
+		return 0;
+	}
+	if (strstr(line, "-- END PROG LOAD LOG --"))
+		g_log.in_verifier_log = 0;
+	if (!g_log.buf)
+		return 0;
+	size_t len = strlen(line);
+	if (g_log.len + len + 1 > g_log.cap)
+		len = g_log.cap > g_log.len + 1 ? g_log.cap - g_log.len - 1 : 0;
+	memcpy(g_log.buf + g_log.len, line, len);
+	g_log.len += len;
+	g_log.buf[g_log.len] = 0;
+	return 0;
+}
+
+static void dt_log_begin(struct dt_error *e, int verbose)
+{
+	e->log[0] = 0;
+	g_log.buf = e->log;
+	g_log.cap = sizeof(e->log);
+	g_log.len = 0;
+	g_log.verbose = verbose;
+	g_log.in_verifier_log = 0;
+	libbpf_set_print(dt_libbpf_print);
+}
+
+static void dt_log_end(void)
+{
+	g_log.buf = NULL;
+	libbpf_set_print(NULL);
+}
+
+static int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...)
+{
+	va_list ap;
+	e->err = err < 0 ? -err : err;
+	e->phase = phase;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -e->err;
+}
+
+/* ---- kernel probing (BTF and sysfs; unprivileged) ---- */
+
+static const char *const k_fn_names[] = {
+	[DT_FN_SK_SKB_REASON_DROP] = "sk_skb_reason_drop",
+	[DT_FN_KFREE_SKB_REASON] = "kfree_skb_reason",
+	[DT_FN_KFREE_SKB] = "kfree_skb",
+};
+
+int dt_probe_kernel(struct dt_kernel *k)
+{
+	struct btf *btf;
+	int id, i;
+
+	memset(k, 0, sizeof(*k));
+	k->fn_kind = -1;
+	k->consumed_reason = -1;
+	k->has_kprobes = access("/sys/bus/event_source/devices/kprobe/type", F_OK) == 0 ||
+			 access("/sys/kernel/tracing/kprobe_events", F_OK) == 0 ||
+			 access("/sys/kernel/debug/tracing/kprobe_events", F_OK) == 0;
+
+	btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return -errno;
+	k->has_btf = 1;
+
+	id = btf__find_by_name_kind(btf, "btf_trace_kfree_skb", BTF_KIND_TYPEDEF);
+	if (id > 0) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		t = btf__type_by_id(btf, t->type); /* pointer */
+		if (t && btf_is_ptr(t))
+			t = btf__type_by_id(btf, t->type);
+		k->has_tp_btf = 1;
+		/* first parameter is the tracepoint's void *__data */
+		k->tp_has_reason = t && btf_is_func_proto(t) && btf_vlen(t) >= 4;
+	}
+
+	for (i = 0; i < 3; i++) {
+		if (btf__find_by_name_kind(btf, k_fn_names[i], BTF_KIND_FUNC) > 0) {
+			k->fn_kind = i;
+			k->fn_name = k_fn_names[i];
+			break;
+		}
+	}
+
+	id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
+	if (id > 0) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_enum *e = btf_enum(t);
+		k->reason_count = btf_vlen(t);
+		for (i = 0; i < btf_vlen(t); i++, e++) {
+			if (!strcmp(btf__name_by_offset(btf, e->name_off), "SKB_CONSUMED"))
+				k->consumed_reason = e->val;
+		}
+	}
+	btf__free(btf);
+	return 0;
+}
+
+int dt_reasons(void (*fn)(void *ctx, int value, const char *name), void *ctx)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int id, i;
+
+	if (!btf)
+		return -errno;
+	id = btf__find_by_name_kind(btf, "skb_drop_reason", BTF_KIND_ENUM);
+	if (id > 0) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_enum *e = btf_enum(t);
+		for (i = 0; i < btf_vlen(t); i++, e++) {
+			const char *name = btf__name_by_offset(btf, e->name_off);
+			if (!strncmp(name, "SKB_DROP_REASON_", 16))
+				name += 16;
+			else if (!strncmp(name, "SKB_", 4))
+				name += 4;
+			fn(ctx, (int)e->val, name);
+		}
+	}
+	btf__free(btf);
+	return id > 0 ? 0 : -ENOENT;
+}
+
+/* ---- open → configure → load → attach ---- */
+
+static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg, const struct dt_kernel *k)
+{
+	struct droptrace_bpf__rodata *ro = skel->rodata;
+
+	ro->targ_tp_has_reason = k->tp_has_reason;
+	ro->targ_fn_kind = k->fn_kind < 0 ? DT_FN_KFREE_SKB : k->fn_kind;
+	ro->targ_consumed_reason = k->consumed_reason;
+	ro->targ_emit_events = cfg->emit_events ? 1 : 0;
+	ro->targ_wakeup_bytes = cfg->wakeup_bytes;
+	ro->targ_netns = cfg->netns;
+	ro->targ_has_ifname = cfg->ifname[0] != 0;
+	memcpy((void *)ro->targ_ifname, cfg->ifname, DT_IFNAMSIZ);
+	ro->targ_ethertype = cfg->ethertype;
+	ro->targ_l4proto = cfg->l4proto;
+	ro->targ_host_ver = cfg->host_ver;
+	memcpy((void *)ro->targ_host_addr, cfg->host_addr, 16);
+	memcpy((void *)ro->targ_host_mask, cfg->host_mask, 16);
+	ro->targ_port = cfg->port;
+	ro->targ_has_include = cfg->has_include ? 1 : 0;
+	ro->targ_has_exclude = cfg->has_exclude ? 1 : 0;
+	memcpy((void *)ro->targ_include, cfg->include, sizeof(cfg->include));
+	memcpy((void *)ro->targ_exclude, cfg->exclude, sizeof(cfg->exclude));
+
+	if (cfg->ring_bytes)
+		bpf_map__set_max_entries(skel->maps.dt_events, cfg->ring_bytes);
+	if (!cfg->emit_events)
+		bpf_map__set_max_entries(skel->maps.dt_events, 4096); /* unused, keep it small */
+	if (cfg->count_entries)
+		bpf_map__set_max_entries(skel->maps.dt_counts, cfg->count_entries);
+}
+
+/* CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON, from /proc/self/status. */
+static int dt_privileged(void)
+{
+	char line[256];
+	unsigned long long caps = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return geteuid() == 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	return (caps >> 21 & 1) || ((caps >> 39 & 1) && (caps >> 38 & 1));
+}
+
+static const char *dt_load_sentence(int err, const char *path)
+{
+	if ((err == EPERM || err == EACCES) && !strcmp(path, "fentry") && dt_privileged()) {
+		/* Seen on a 6.18 VM whose ftrace function hooks are locked:
+		 * trampolines are refused before the verifier runs. */
+		int fd = open("/sys/kernel/tracing/available_filter_functions", O_RDONLY);
+		int ftrace_locked = fd < 0 && errno == EPERM;
+		if (fd >= 0)
+			close(fd);
+		return ftrace_locked ?
+			       "the kernel refuses fentry programs although we are privileged: BPF trampolines "
+			       "are blocked here (ftrace's function hooks are locked too): use --attach tracepoint" :
+			       "the kernel refuses fentry programs although we are privileged (lockdown, an LSM, "
+			       "or no BPF trampoline support): use --attach tracepoint, or --verbose for libbpf's log";
+	}
+	switch (err) {
+	case EPERM:
+	case EACCES:
+		return "the kernel refused to load the BPF program: run as root, or grant CAP_BPF and "
+		       "CAP_PERFMON (CAP_SYS_ADMIN before 5.8); if you are root, the verifier rejected it: "
+		       "rerun with --verbose for its log";
+	case ENOMEM:
+		return "the kernel could not allocate the BPF maps: raise the locked-memory limit "
+		       "(ulimit -l unlimited) or shrink --ring-size";
+	case E2BIG:
+	case EINVAL:
+		return "the kernel's verifier rejected the program: rerun with --verbose for its log";
+	default:
+		return "loading the BPF program failed";
+	}
+}
+
+/* One attempt at one path; fills err and returns negative on failure. */
+static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const char *path,
+		  struct dt_tracer *t, struct dt_error *err)
+{
+	struct droptrace_bpf *skel;
+	struct bpf_program *prog;
+	int ret;
+
+	skel = droptrace_bpf__open();
+	if (!skel)
+		return dt_fail(err, errno, "open", "opening the embedded BPF object failed");
+
+	if (!strcmp(path, "tp_btf"))
+		prog = skel->progs.droptrace_tp;
+	else if (!strcmp(path, "raw_tp"))
+		prog = skel->progs.droptrace_raw;
+	else if (!strcmp(path, "fentry"))
+		prog = skel->progs.droptrace_fent;
+	else
+		prog = skel->progs.droptrace_kp;
+
+	bpf_program__set_autoload(skel->progs.droptrace_tp, prog == skel->progs.droptrace_tp);
+	bpf_program__set_autoload(skel->progs.droptrace_raw, prog == skel->progs.droptrace_raw);
+	bpf_program__set_autoload(skel->progs.droptrace_fent, prog == skel->progs.droptrace_fent);
+	bpf_program__set_autoload(skel->progs.droptrace_kp, prog == skel->progs.droptrace_kp);
+	dt_configure(skel, cfg, k);
+
+	if (prog == skel->progs.droptrace_fent) {
+		ret = bpf_program__set_attach_target(prog, 0, k->fn_name);
+		if (ret) {
+			droptrace_bpf__destroy(skel);
+			return dt_fail(err, ret, "open", "fentry cannot target %s", k->fn_name);
+		}
+	}
+
+	ret = droptrace_bpf__load(skel);
+	if (ret) {
+		int e = -ret;
+		droptrace_bpf__destroy(skel);
+		return dt_fail(err, e, "load", "%s", dt_load_sentence(e, path));
+	}
+
+	if (prog == skel->progs.droptrace_kp)
+		t->link = bpf_program__attach_kprobe(prog, false, k->fn_name);
+	else
+		t->link = bpf_program__attach(prog);
+	if (!t->link) {
+		int e = errno;
+		droptrace_bpf__destroy(skel);
+		return dt_fail(err, e, "attach", "attaching the %s program failed (%s)", path, strerror(e));
+	}
+	t->skel = skel;
+	t->path = path;
+	t->target = (prog == skel->progs.droptrace_fent || prog == skel->progs.droptrace_kp) ?
+			    k->fn_name : "skb:kfree_skb";
+	return 0;
+}
+
+static int dt_ring_cb(void *ctx, void *data, size_t size)
+{
+	struct dt_tracer *t = ctx;
+	if (size < sizeof(struct dt_event))
+		return 0; /* cannot happen: the program only submits whole events */
+	memcpy(t->buf + t->n * sizeof(struct dt_event), data, sizeof(struct dt_event));
+	t->n++;
+	/* libbpf has already consumed this record; stop before the next one */
+	return t->n >= t->cap ? -ENOSPC : 0;
+}
+
+int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct dt_error *err,
+		   char *tried, size_t tried_len)
+{
+	struct dt_kernel k;
+	const char *paths[4];
+	int npaths = 0, i, ret = 0;
+	struct dt_tracer *t;
+
+	memset(err, 0, sizeof(*err));
+	if (tried_len)
+		tried[0] = 0;
+	*out = NULL;
+
+	if (dt_probe_kernel(&k) || !k.has_btf)
+		return dt_fail(err, ENOENT, "open",
+			       "this kernel has no BTF at /sys/kernel/btf/vmlinux (it needs CONFIG_DEBUG_INFO_BTF=y, "
+			       "5.4 or newer): droptrace's CO-RE program cannot be placed without it");
+
+	switch (cfg->attach) {
+	case DT_ATTACH_TRACEPOINT:
+		paths[npaths++] = "tp_btf";
+		paths[npaths++] = "raw_tp";
+		break;
+	case DT_ATTACH_FENTRY:
+		paths[npaths++] = "fentry";
+		break;
+	case DT_ATTACH_KPROBE:
+		paths[npaths++] = "kprobe";
+		break;
+	default:
+		paths[npaths++] = "tp_btf";
+		paths[npaths++] = "raw_tp";
+		paths[npaths++] = "fentry";
+		paths[npaths++] = "kprobe";
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return dt_fail(err, ENOMEM, "open", "out of memory");
+
+	dt_log_begin(err, cfg->verbose);
+	for (i = 0; i < npaths; i++) {
+		const char *p = paths[i];
+		if (!strcmp(p, "tp_btf") && !k.has_tp_btf) {
+			ret = dt_fail(err, ENOENT, "open", "the kernel's BTF has no skb:kfree_skb tracepoint type");
+		} else if ((!strcmp(p, "fentry") || !strcmp(p, "kprobe")) && k.fn_kind < 0) {
+			ret = dt_fail(err, ENOENT, "open", "the kernel has none of sk_skb_reason_drop, "
+							   "kfree_skb_reason or kfree_skb to hook");
+		} else if (!strcmp(p, "kprobe") && !k.has_kprobes) {
+			ret = dt_fail(err, EOPNOTSUPP, "attach",
+				      "this kernel has no kprobes (built without CONFIG_KPROBES): "
+				      "use --attach tracepoint or --attach fentry");
+		} else {
+			ret = dt_try(cfg, &k, p, t, err);
+		}
+		if (!ret)
+			break;
+		if (tried_len) {
+			size_t used = strlen(tried);
+			snprintf(tried + used, tried_len - used, "%s%s: %s", used ? "; " : "", p, err->msg);
+		}
+		/* without privileges, the next path will not fare better */
+		if (err->err == EPERM && !dt_privileged())
+			break;
+	}
+	dt_log_end();
+	if (ret) {
+		free(t);
+		return ret;
+	}
+
+	if (cfg->emit_events) {
+		t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.dt_events), dt_ring_cb, t, NULL);
+		if (!t->rb) {
+			int e = errno;
+			dt_tracer_close(t);
+			return dt_fail(err, e, "open", "creating the ring-buffer reader failed (%s)", strerror(e));
+		}
+	}
+	err->log[0] = 0;
+	*out = t;
+	return 0;
+}
+
+const char *dt_tracer_path(const struct dt_tracer *t) { return t->path; }
+const char *dt_tracer_target(const struct dt_tracer *t) { return t->target; }
+
+int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms)
+{
+	int ret;
+
+	if (!t->rb)
+		return -EINVAL;
+	t->buf = buf;
+	t->cap = cap;
+	t->n = 0;
+	/* records may be waiting without a wakeup (see targ_wakeup_bytes): look first */
+	ret = ring_buffer__consume(t->rb);
+	if (ret == 0 && timeout_ms > 0)
+		ret = ring_buffer__poll(t->rb, timeout_ms);
+	if (ret < 0 && ret != -ENOSPC && ret != -EINTR)
+		return ret;
+	return (int)t->n;
+}
+
+int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
+{
+	int fd = bpf_map__fd(t->skel->maps.dt_counts);
+	int ncpu = libbpf_num_possible_cpus();
+	size_t cap = 256, len = 0;
+	struct dt_count_key key, next;
+	struct dt_count_val *vals;
+	struct dt_count_rec *out;
+	void *prev = NULL;
+
+	if (ncpu <= 0)
+		return ncpu;
+	vals = calloc(ncpu, sizeof(*vals));
+	out = malloc(cap * sizeof(*out));
+	if (!vals || !out) {
+		free(vals);
+		free(out);
+		return -ENOMEM;
+	}
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, vals))
+			continue; /* removed meanwhile */
+		if (len == cap) {
+			void *grown = realloc(out, 2 * cap * sizeof(*out));
+			if (!grown) {
+				free(vals);
+				free(out);
+				return -ENOMEM;
+			}
+			out = grown;
+			cap *= 2;
+		}
+		out[len].key = key;
+		out[len].val.packets = 0;
+		out[len].val.bytes = 0;
+		for (int c = 0; c < ncpu; c++) {
+			out[len].val.packets += vals[c].packets;
+			out[len].val.bytes += vals[c].bytes;
+		}
+		len++;
+	}
+	free(vals);
+	*recs = out;
+	*n = len;
+	return 0;
+}
+
+int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX])
+{
+	int fd = bpf_map__fd(t->skel->maps.dt_stats);
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+
+	if (ncpu <= 0)
+		return ncpu;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 i = 0; i < DT_STAT_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[i] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+void dt_tracer_detach(struct dt_tracer *t)
+{
+	if (t && t->link) {
+		bpf_link__destroy(t->link);
+		t->link = NULL;
+	}
+}
+
+void dt_tracer_close(struct dt_tracer *t)
+{
+	if (!t)
+		return;
+	dt_tracer_detach(t);
+	ring_buffer__free(t->rb);
+	droptrace_bpf__destroy(t->skel);
+	free(t);
+}

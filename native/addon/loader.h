@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel side of the addon in plain C: probe the kernel, open →
+ * configure → load → attach the skeleton, drain the ring buffer into
+ * caller-provided batches, read the exact counts, detach. No Node here.
+ */
+#ifndef DROPTRACE_LOADER_H
+#define DROPTRACE_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "droptrace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum dt_attach {
+	DT_ATTACH_AUTO = 0,
+	DT_ATTACH_TRACEPOINT = 1, /* tp_btf, then raw_tp */
+	DT_ATTACH_FENTRY = 2,
+	DT_ATTACH_KPROBE = 3,
+};
+
+struct dt_config {
+	int attach;               /* enum dt_attach */
+	int emit_events;          /* 0: exact counts only */
+	uint32_t ring_bytes;      /* ring buffer size, power of two */
+	uint32_t count_entries;   /* max keys in the count map */
+	uint64_t wakeup_bytes;    /* see droptrace.bpf.c */
+	int verbose;              /* keep libbpf debug output, incl. verifier log */
+	/* filters */
+	uint32_t netns;
+	char ifname[DT_IFNAMSIZ];
+	uint16_t ethertype;
+	uint8_t l4proto;
+	uint8_t host_ver;
+	uint8_t host_addr[16];
+	uint8_t host_mask[16];
+	uint16_t port;
+	int has_include, has_exclude;
+	uint64_t include[4], exclude[4];
+};
+
+/* What the kernel offers, from BTF and sysfs; no privileges needed. */
+struct dt_kernel {
+	int has_btf;              /* /sys/kernel/btf/vmlinux loads */
+	int has_tp_btf;           /* btf_trace_kfree_skb exists */
+	int tp_has_reason;        /* the tracepoint carries enum skb_drop_reason */
+	int fn_kind;              /* DT_FN_*, -1 when no drop function was found */
+	const char *fn_name;      /* the fentry/kprobe target */
+	int has_kprobes;          /* kprobe PMU or tracefs kprobe_events exists */
+	int consumed_reason;      /* SKB_CONSUMED's value, -1 if none */
+	int reason_count;         /* values in enum skb_drop_reason, 0 if none */
+};
+
+struct dt_error {
+	int err;                  /* positive errno */
+	const char *phase;        /* "open", "load", "attach", "read" */
+	char msg[512];            /* one sentence for people */
+	char log[8192];           /* libbpf's words (verifier log only when verbose) */
+};
+
+struct dt_tracer;
+
+int dt_probe_kernel(struct dt_kernel *k);
+/* Calls fn(value, name-without-prefix) for each enum skb_drop_reason entry. */
+int dt_reasons(void (*fn)(void *ctx, int value, const char *name), void *ctx);
+
+/* Tries the attach paths the config allows, best first. On success *path
+ * names the one in use ("tp_btf", "raw_tp", "fentry", "kprobe") and
+ * tried[] says why better ones were skipped. */
+int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct dt_error *err,
+		   char *tried, size_t tried_len);
+const char *dt_tracer_path(const struct dt_tracer *t);
+const char *dt_tracer_target(const struct dt_tracer *t);
+
+/* Drains up to cap records into buf (cap * sizeof(struct dt_event) bytes),
+ * waiting at most timeout_ms for the first one. Returns records copied, or
+ * a negative errno. Nothing is consumed that is not copied. */
+int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms);
+
+/* Exact counts: fills *recs (malloc'd, caller frees) with summed per-CPU values. */
+int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n);
+int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX]);
+
+/* Removes the program from the kernel's drop path; maps stay readable. */
+void dt_tracer_detach(struct dt_tracer *t);
+void dt_tracer_close(struct dt_tracer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DROPTRACE_LOADER_H */

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Kernel differences, in one place. Every shim names the kernel change that
+ * made it necessary (the idea of bcc libbpf-tools/core_fixes.bpf.h).
+ */
+#ifndef DROPTRACE_CORE_FIXES_BPF_H
+#define DROPTRACE_CORE_FIXES_BPF_H
+
+#include <vmlinux.h>
+#include <bpf/bpf_core_read.h>
+
+/*
+ * The kfree_skb tracepoint's arguments:
+ *   < 5.17   (skb, location)                        commit c504e5c2f964 added reason
+ *   5.17+    (skb, location, reason)
+ *   6.11+    (skb, location, reason, rx_sk)          commit c53795d48ee8 added rx_sk
+ * The loader reads the tracepoint's BTF prototype and sets targ_tp_has_reason;
+ * the verifier prunes the ctx[2] read on kernels where it would be out of bounds.
+ */
+
+/*
+ * The function a drop goes through, for the fentry/kprobe paths:
+ *   < 5.17   kfree_skb(skb)                          DT_FN_KFREE_SKB
+ *   5.17+    kfree_skb_reason(skb, reason)           DT_FN_KFREE_SKB_REASON
+ *   6.11+    sk_skb_reason_drop(sk, skb, reason)     DT_FN_SK_SKB_REASON_DROP
+ *            (commit ba8de796baf4: kfree_skb_reason became an inline wrapper)
+ */
+/* DT_FN_* live in droptrace.h: the loader picks one, the program obeys. */
+
+/*
+ * struct net_device::nd_net and sock_common::skc_net are possible_net_t on
+ * every kernel we support; with CONFIG_NET_NS off the net pointer is absent,
+ * and there is only init_net: report 0 (unknown) rather than fail to load.
+ */
+static __always_inline __u32 dt_dev_netns(struct net_device *dev)
+{
+	if (!dev)
+		return 0;
+	if (!bpf_core_field_exists(dev->nd_net.net))
+		return 0;
+	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+static __always_inline __u32 dt_sk_netns(struct sock *sk)
+{
+	if (!sk)
+		return 0;
+	if (!bpf_core_field_exists(sk->__sk_common.skc_net.net))
+		return 0;
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+#endif /* DROPTRACE_CORE_FIXES_BPF_H */

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * droptrace: one program per attach path (tp_btf, raw_tp, fentry, kprobe),
+ * all funnelling into dt_handle(). The loader enables exactly one of them
+ * with bpf_program__set_autoload() and configures the const volatile
+ * filters below before load, so the verifier removes every filter that is off.
+ */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "droptrace.h"
+#include "core_fixes.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_ICMPV6_ 58
+
+/* ---- configuration, set by the loader between open and load ---- */
+const volatile __u8 targ_tp_has_reason = 1;   /* tracepoint carries a reason argument */
+const volatile __u8 targ_fn_kind = DT_FN_SK_SKB_REASON_DROP; /* fentry/kprobe target shape */
+const volatile __s32 targ_consumed_reason = -1; /* SKB_CONSUMED on this kernel: not a drop */
+const volatile __u8 targ_emit_events = 1;     /* 0: count only, no ring-buffer traffic */
+const volatile __u64 targ_wakeup_bytes = 0;   /* wake the reader once this much is queued */
+
+const volatile __u32 targ_netns = 0;          /* 0: any */
+const volatile __u8 targ_has_ifname = 0;
+const volatile char targ_ifname[DT_IFNAMSIZ] = {};
+const volatile __u16 targ_ethertype = 0;      /* 0: any */
+const volatile __u8 targ_l4proto = 0;         /* 0: any; implies an IP header */
+const volatile __u8 targ_host_ver = 0;        /* 0: no host filter, else 4 or 6 */
+const volatile __u8 targ_host_addr[16] = {};  /* already masked */
+const volatile __u8 targ_host_mask[16] = {};
+const volatile __u16 targ_port = 0;           /* 0: any; either direction */
+const volatile __u8 targ_has_include = 0;     /* reason include list in use */
+const volatile __u8 targ_has_exclude = 0;
+const volatile __u64 targ_include[4] = {};    /* bitmap over reason codes 0..255 */
+const volatile __u64 targ_exclude[4] = {};
+
+/* ---- maps ---- */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} dt_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384); /* resized by the loader */
+	__type(key, struct dt_count_key);
+	__type(value, struct dt_count_val);
+} dt_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} dt_stats SEC(".maps");
+
+static __always_inline void dt_stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&dt_stats, &idx);
+	if (v)
+		(*v)++; /* per-CPU slot: no atomic needed */
+}
+
+/* Headers of the packet, read once and shared by filters and the event. */
+struct dt_pkt {
+	__u8 ipver;
+	__u8 l4proto;
+	__u8 l4ok;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u16 sport;
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struct dt_pkt *p)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u8 vbyte = 0;
+	__u32 l4off = 0;
+
+	if (nh == (__u16)~0U)
+		return;
+	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6 && ethertype != 0)
+		return;
+	if (bpf_probe_read_kernel(&vbyte, 1, head + nh))
+		return;
+
+	if ((ethertype == ETH_P_IP || ethertype == 0) && (vbyte >> 4) == 4 && (vbyte & 0xf) >= 5) {
+		struct iphdr ip;
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+			return;
+		p->ipver = 4;
+		p->l4proto = ip.protocol;
+		__builtin_memcpy(p->saddr, &ip.saddr, 4);
+		__builtin_memcpy(p->daddr, &ip.daddr, 4);
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return; /* not the first fragment: no L4 header here */
+		l4off = nh + (vbyte & 0xf) * 4;
+	} else if ((ethertype == ETH_P_IPV6 || ethertype == 0) && (vbyte >> 4) == 6) {
+		struct ipv6hdr ip6;
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
+			return;
+		p->ipver = 6;
+		p->l4proto = ip6.nexthdr;
+		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
+		l4off = nh + sizeof(ip6); /* extension headers are not walked */
+	} else {
+		return;
+	}
+
+	if (p->l4proto == IPPROTO_TCP_) {
+		__u8 th[14];
+		if (bpf_probe_read_kernel(th, sizeof(th), head + l4off))
+			return;
+		p->sport = ((__u16)th[0] << 8) | th[1];
+		p->dport = ((__u16)th[2] << 8) | th[3];
+		p->tcp_flags = th[13];
+		p->l4ok = 1;
+	} else if (p->l4proto == IPPROTO_UDP_) {
+		__u8 uh[4];
+		if (bpf_probe_read_kernel(uh, sizeof(uh), head + l4off))
+			return;
+		p->sport = ((__u16)uh[0] << 8) | uh[1];
+		p->dport = ((__u16)uh[2] << 8) | uh[3];
+		p->l4ok = 1;
+	} else if (p->l4proto == IPPROTO_ICMP_ || p->l4proto == IPPROTO_ICMPV6_) {
+		__u8 ih[2];
+		if (bpf_probe_read_kernel(ih, sizeof(ih), head + l4off))
+			return;
+		p->icmp_type = ih[0];
+		p->icmp_code = ih[1];
+		p->l4ok = 1;
+	}
+}
+
+static __always_inline bool dt_reason_in(const volatile __u64 *set, __u32 reason)
+{
+	if (reason >= 256)
+		return false;
+	return (set[reason >> 6] >> (reason & 63)) & 1;
+}
+
+static __always_inline bool dt_host_match(const __u8 *a)
+{
+	int i;
+	for (i = 0; i < 16; i++) {
+		if (targ_host_ver == 4 && i >= 4)
+			break;
+		if ((a[i] & targ_host_mask[i]) != targ_host_addr[i])
+			return false;
+	}
+	return true;
+}
+
+static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
+{
+	struct dt_count_val *v = bpf_map_lookup_elem(&dt_counts, key);
+	if (v) {
+		v->packets++;
+		v->bytes += len;
+		return;
+	}
+	struct dt_count_val init = { .packets = 1, .bytes = len };
+	long err = bpf_map_update_elem(&dt_counts, key, &init, BPF_NOEXIST);
+	if (err == -17 /* EEXIST: raced with ourselves on this CPU via a nested drop */) {
+		v = bpf_map_lookup_elem(&dt_counts, key);
+		if (v) {
+			v->packets++;
+			v->bytes += len;
+		}
+	} else if (err) {
+		dt_stat_inc(DT_STAT_MAP_FULL);
+	}
+}
+
+static __always_inline int dt_handle(struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason)
+{
+	struct net_device *dev;
+	struct dt_pkt pkt = {};
+	__u32 netns, ifindex, len;
+	__u16 ethertype;
+	bool from_sk = false;
+
+	if (!skb)
+		return 0;
+	if (has_reason && targ_consumed_reason >= 0 && reason == (__u32)targ_consumed_reason)
+		return 0;
+	if (targ_has_include && !dt_reason_in(targ_include, reason))
+		return 0;
+	if (targ_has_exclude && dt_reason_in(targ_exclude, reason))
+		return 0;
+
+	dev = BPF_CORE_READ(skb, dev);
+	netns = dt_dev_netns(dev);
+	if (!netns) {
+		netns = dt_sk_netns(BPF_CORE_READ(skb, sk));
+		from_sk = netns != 0;
+	}
+	if (targ_netns && netns != targ_netns)
+		return 0;
+
+	if (targ_has_ifname) {
+		char name[DT_IFNAMSIZ] = {};
+		int i;
+		if (!dev)
+			return 0;
+		bpf_probe_read_kernel(name, sizeof(name), dev->name);
+		for (i = 0; i < DT_IFNAMSIZ; i++) {
+			if (name[i] != targ_ifname[i])
+				return 0;
+			if (!name[i])
+				break;
+		}
+	}
+
+	ethertype = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	if (targ_ethertype && ethertype != targ_ethertype)
+		return 0;
+
+	/* Parse only when a filter or the event needs the headers. */
+	if (targ_emit_events || targ_l4proto || targ_host_ver || targ_port)
+		dt_parse(skb, ethertype, &pkt);
+
+	if (targ_l4proto && pkt.l4proto != targ_l4proto)
+		return 0;
+	if (targ_host_ver) {
+		if (pkt.ipver != targ_host_ver)
+			return 0;
+		if (!dt_host_match(pkt.saddr) && !dt_host_match(pkt.daddr))
+			return 0;
+	}
+	if (targ_port) {
+		if (!pkt.l4ok || (pkt.sport != targ_port && pkt.dport != targ_port) ||
+		    (pkt.l4proto != IPPROTO_TCP_ && pkt.l4proto != IPPROTO_UDP_))
+			return 0;
+	}
+
+	len = BPF_CORE_READ(skb, len);
+	ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+
+	struct dt_count_key key = {
+		.location = location,
+		.reason = reason,
+		.ifindex = ifindex,
+		.netns = netns,
+	};
+	dt_count(&key, len);
+	dt_stat_inc(DT_STAT_SEEN);
+
+	if (!targ_emit_events)
+		return 0;
+
+	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+	if (!e) {
+		dt_stat_inc(DT_STAT_RB_LOST);
+		return 0;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->location = location;
+	e->reason = reason;
+	e->cpu = bpf_get_smp_processor_id();
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->len = len;
+	e->ifindex = ifindex;
+	e->iif = BPF_CORE_READ(skb, skb_iif);
+	e->netns = netns;
+	e->mark = BPF_CORE_READ(skb, mark);
+	e->ethertype = ethertype;
+	e->l4proto = pkt.l4proto;
+	e->ipver = pkt.ipver;
+	e->sport = pkt.sport;
+	e->dport = pkt.dport;
+	e->tcp_flags = pkt.tcp_flags;
+	e->icmp_type = pkt.icmp_type;
+	e->icmp_code = pkt.icmp_code;
+	e->flags = (pkt.ipver ? DT_F_L3 : 0) | (pkt.l4ok ? DT_F_L4 : 0) |
+		   (has_reason ? DT_F_REASON : 0) | (from_sk ? DT_F_SK : 0);
+	__builtin_memcpy(e->saddr, pkt.saddr, 16);
+	__builtin_memcpy(e->daddr, pkt.daddr, 16);
+	if (dev)
+		bpf_probe_read_kernel(e->ifname, sizeof(e->ifname), dev->name);
+	else
+		e->ifname[0] = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+
+	/*
+	 * Wake the reader only once a batch has built up; it also polls with a
+	 * short timeout, so a lone drop still arrives promptly. One wakeup per
+	 * event is what makes per-event printers cost the kernel 85%.
+	 */
+	__u64 flags = 0;
+	if (targ_wakeup_bytes) {
+		flags = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes ?
+				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
+	bpf_ringbuf_submit(e, flags);
+	return 0;
+}
+
+/* ---- attach paths ---- */
+
+SEC("tp_btf/kfree_skb")
+int droptrace_tp(__u64 *ctx)
+{
+	__u32 reason = 0;
+	if (targ_tp_has_reason)
+		reason = (__u32)ctx[2];
+	return dt_handle((struct sk_buff *)ctx[0], ctx[1], reason, targ_tp_has_reason);
+}
+
+SEC("raw_tp/kfree_skb")
+int droptrace_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 reason = 0;
+	if (targ_tp_has_reason)
+		reason = (__u32)ctx->args[2];
+	return dt_handle((struct sk_buff *)ctx->args[0], ctx->args[1], reason, targ_tp_has_reason);
+}
+
+/*
+ * fentry has no "location" argument: the free site is the traced function's
+ * return address. The trampoline keeps it in its frame: bpf_get_stack() from
+ * a tracing program starts at the traced function's caller, which is what
+ * the tracepoint reports as location.
+ */
+static __always_inline __u64 dt_fentry_caller(void *ctx)
+{
+	__u64 ips[1] = {};
+	if (bpf_get_stack(ctx, ips, sizeof(ips), 0) < (long)sizeof(__u64))
+		return 0;
+	return ips[0];
+}
+
+SEC("fentry/sk_skb_reason_drop")
+int droptrace_fent(__u64 *ctx)
+{
+	__u64 loc = dt_fentry_caller(ctx);
+	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
+		return dt_handle((struct sk_buff *)ctx[1], loc, (__u32)ctx[2], true);
+	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
+		return dt_handle((struct sk_buff *)ctx[0], loc, (__u32)ctx[1], true);
+	return dt_handle((struct sk_buff *)ctx[0], loc, 0, false);
+}
+
+SEC("kprobe/sk_skb_reason_drop")
+int droptrace_kp(struct pt_regs *ctx)
+{
+	__u64 loc = 0;
+#if defined(__TARGET_ARCH_x86)
+	/* at function entry the return address is at the top of the stack */
+	bpf_probe_read_kernel(&loc, sizeof(loc), (void *)PT_REGS_SP(ctx));
+#else
+	loc = PT_REGS_RET(ctx); /* link register on arm64 and friends */
+#endif
+	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
+		return dt_handle((struct sk_buff *)PT_REGS_PARM2(ctx), loc, (__u32)PT_REGS_PARM3(ctx), true);
+	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
+		return dt_handle((struct sk_buff *)PT_REGS_PARM1(ctx), loc, (__u32)PT_REGS_PARM2(ctx), true);
+	return dt_handle((struct sk_buff *)PT_REGS_PARM1(ctx), loc, 0, false);
+}

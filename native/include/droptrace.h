@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one description of what crosses from the BPF program to user space.
+ * Included by native/bpf/droptrace.bpf.c (with vmlinux.h) and by the addon
+ * (with <linux/types.h>). The addon exports sizeof() and offsetof() of every
+ * field; test/layout.test.ts checks src/decode.ts against them.
+ *
+ * Every field is fixed width and naturally aligned, so the record has the
+ * same layout on both sides and no padding that differs between compilers.
+ */
+#ifndef DROPTRACE_H
+#define DROPTRACE_H
+
+#define DT_IFNAMSIZ 16
+#define DT_COMMLEN 16
+
+/* Shape of the kernel's drop function (fentry/kprobe paths); see core_fixes.bpf.h */
+#define DT_FN_SK_SKB_REASON_DROP 0 /* 6.11+: sk_skb_reason_drop(sk, skb, reason) */
+#define DT_FN_KFREE_SKB_REASON 1   /* 5.17+: kfree_skb_reason(skb, reason) */
+#define DT_FN_KFREE_SKB 2          /* older: kfree_skb(skb) */
+
+/* dt_event.flags */
+#define DT_F_L3 (1u << 0)      /* saddr/daddr/l4proto valid (IPv4 or IPv6 header read) */
+#define DT_F_L4 (1u << 1)      /* sport/dport (TCP/UDP) or icmp type/code valid */
+#define DT_F_REASON (1u << 2)  /* reason came from the kernel (>= 5.17) */
+#define DT_F_SK (1u << 3)      /* netns came from the socket, not the device */
+
+/* One dropped packet, as seen at the moment the kernel freed it. 128 bytes. */
+struct dt_event {
+	__u64 ts_ns;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC at the drop */
+	__u64 location;         /* kernel address of the free site (caller of kfree_skb*) */
+	__u32 reason;           /* enum skb_drop_reason value, 0 when the kernel has none */
+	__u32 cpu;              /* CPU the drop happened on */
+	__u32 pid;              /* tgid of the current task (0 in softirq on idle) */
+	__u32 len;              /* skb->len */
+	__u32 ifindex;          /* skb->dev->ifindex, 0 when the skb has no device */
+	__u32 iif;              /* skb->skb_iif: the interface it arrived on */
+	__u32 netns;            /* inode of the device's netns, else the socket's */
+	__u32 mark;             /* skb->mark */
+	__u16 ethertype;        /* skb->protocol, host byte order (0x0800 IPv4, 0x86dd IPv6) */
+	__u8 l4proto;           /* IPPROTO_* from the IP header (DT_F_L3) */
+	__u8 ipver;             /* 4, 6, or 0 when no IP header was read */
+	__u16 sport;            /* TCP/UDP source port, host order (DT_F_L4) */
+	__u16 dport;            /* TCP/UDP destination port, host order (DT_F_L4) */
+	__u8 tcp_flags;         /* TCP flag byte: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 */
+	__u8 icmp_type;         /* ICMP/ICMPv6 type (DT_F_L4) */
+	__u8 icmp_code;         /* ICMP/ICMPv6 code (DT_F_L4) */
+	__u8 flags;             /* DT_F_* */
+	__u8 saddr[16];         /* IPv4 in the first 4 bytes, or IPv6; network order */
+	__u8 daddr[16];         /* same */
+	char ifname[DT_IFNAMSIZ]; /* skb->dev->name, read at the drop (veths die) */
+	char comm[DT_COMMLEN];  /* comm of the current task */
+};
+
+/* Key of the exact in-kernel count map (per-CPU hash). 24 bytes. */
+struct dt_count_key {
+	__u64 location;         /* as dt_event.location */
+	__u32 reason;           /* as dt_event.reason */
+	__u32 ifindex;          /* as dt_event.ifindex */
+	__u32 netns;            /* as dt_event.netns */
+	__u32 pad;              /* always 0: hash keys compare every byte */
+};
+
+/* Value of the count map, one per CPU; user space sums them. */
+struct dt_count_val {
+	__u64 packets;          /* drops that passed the filters */
+	__u64 bytes;            /* sum of skb->len of those drops */
+};
+
+/* Indexes into the per-CPU "dt_stats" array: losses, never hidden. */
+enum dt_stat {
+	DT_STAT_RB_LOST = 0,    /* ring-buffer reserve failed: an event was not delivered */
+	DT_STAT_MAP_FULL = 1,   /* count map full: a drop was not counted in it */
+	DT_STAT_SEEN = 2,       /* drops that passed the filters (for delivered+lost checks) */
+	DT_STAT_MAX = 4,
+};
+
+/* Record the addon hands to JS for counts(): key then the per-CPU sum. 40 bytes. */
+struct dt_count_rec {
+	struct dt_count_key key;
+	struct dt_count_val val;
+};
+
+#endif /* DROPTRACE_H */

@@ -1,0 +1,72 @@
+/**
+ * A capture session: the tracer plus what is needed to read its output on
+ * this machine (symbols, reason names, clock offset). Used by every command
+ * that traces live; knows nothing of the terminal or the command line.
+ */
+import { readFileSync } from 'node:fs';
+import { decodeCounts, decodeEvent, eventCount, totalPackets, type CountRecord, type RawDrop } from './decode.js';
+import { KallsymsError, SymbolTable } from './kallsyms.js';
+import { loadAddon, openTracer, type NativeTracer, type TracerConfig, type TracerStats } from './native.js';
+import { loadReasons, type ReasonTable } from './reasons.js';
+
+/** Loads this machine's symbols; null plus a warning when they are hidden or unreadable. */
+export function loadLocalSymbols(path = '/proc/kallsyms'): { table: SymbolTable | null; warning: string | null } {
+  try {
+    return { table: SymbolTable.parse(readFileSync(path, 'utf8')), warning: null };
+  } catch (err) {
+    const msg = err instanceof KallsymsError ? err.message : `cannot read ${path}: ${(err as Error).message}`;
+    return { table: null, warning: `${msg}; locations are shown as raw addresses` };
+  }
+}
+
+/** This kernel's drop-reason names (BTF first, then tracefs). */
+export function localReasons(): ReasonTable {
+  let pairs: Array<[number, string]> | null = null;
+  try {
+    pairs = loadAddon().reasons();
+  } catch {
+    // addon not built: tracefs may still name them
+  }
+  return loadReasons(pairs);
+}
+
+export interface CaptureSummary {
+  stats: TracerStats;
+  counts: CountRecord[];
+  /** exact in-kernel count of drops that passed the filters */
+  exact: number;
+}
+
+export interface Capture {
+  readonly tracer: NativeTracer;
+  /** Detaches, delivers what is left, returns the final exact counts. Idempotent. */
+  stop(): Promise<CaptureSummary>;
+}
+
+/**
+ * Opens a tracer. With onDrops, every batch is decoded and handed over as
+ * an array (one call per batch, never per packet); without it the kernel
+ * only counts.
+ */
+export function startCapture(config: TracerConfig, onDrops?: (drops: RawDrop[]) => void): Capture {
+  const onBatch = onDrops
+    ? (buf: Buffer) => {
+        const n = eventCount(buf);
+        const drops = new Array<RawDrop>(n);
+        for (let i = 0; i < n; i++) drops[i] = decodeEvent(buf, i);
+        onDrops(drops);
+      }
+    : undefined;
+  const tracer = openTracer(config, onBatch);
+  let done: Promise<CaptureSummary> | null = null;
+  return {
+    tracer,
+    stop() {
+      done ??= tracer.close().then(() => {
+        const counts = decodeCounts(tracer.counts());
+        return { stats: tracer.stats(), counts, exact: totalPackets(counts) };
+      });
+      return done;
+    },
+  };
+}

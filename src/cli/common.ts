@@ -1,0 +1,47 @@
+/** Options shared by every command that traces: filters, attach path, sizes. */
+import { Command, Option } from 'commander';
+import { UsageError, type FilterOptions } from '../filters.js';
+import { ATTACH, type AttachMode } from '../native.js';
+
+const collect = (value: string, prev: string[] = []) => [...prev, value];
+
+export interface TraceOptions extends FilterOptions {
+  attach: AttachMode;
+  verbose?: boolean;
+  ringSize: string;
+  readyFile?: string;
+}
+
+export function addTraceOptions(cmd: Command): Command {
+  return cmd
+    .option('--netns <ns>', 'only drops in this network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`')
+    .option('--iface <name>', 'only drops whose skb->dev is this interface (any namespace)')
+    .option('--proto <proto>', 'only this protocol: tcp, udp, icmp, icmp6, sctp, a number, or ipv4/ipv6/arp')
+    .option('--host <addr[/len]>', 'only packets from or to this address or CIDR')
+    .option('--port <n>', 'only TCP/UDP packets from or to this port')
+    .option('--reason <name>', 'only this drop reason, e.g. NETFILTER_DROP (repeatable, or comma-separated)', collect)
+    .option('--exclude-reason <name>', 'never this drop reason (repeatable, or comma-separated)', collect)
+    .addOption(
+      new Option('--attach <path>', 'how to hook the kernel: auto picks the best that loads and says which')
+        .choices(Object.keys(ATTACH))
+        .default('auto'),
+    )
+    .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M)', '8M')
+    .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
+    .addOption(new Option('--ready-file <path>', 'write this file once attached (for scripts and tests)').hideHelp());
+}
+
+/** "8M", "512k", "4194304" → bytes. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+)([kKmMgG]?)[iI]?[bB]?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${flag} ${text}: expected a size such as 8M or 4194304`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}
+
+export function parsePositive(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} ${text}: expected a positive number`);
+  return n;
+}

@@ -1,0 +1,55 @@
+/**
+ * The only place that wires commands to the core, and the only place that
+ * sets the exit code.
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { checkCommand } from './check.js';
+import { handleError } from './errors.js';
+import { traceCommand } from './trace.js';
+
+function version(): string {
+  try {
+    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('droptrace')
+    .description(
+      'Trace where and why the Linux kernel drops packets (eBPF on skb:kfree_skb).\n' +
+        'Answers: which function+offset, which drop reason, on which interface, netns and flow.',
+    )
+    .version(version())
+    .showHelpAfterError('(run with --help for usage)')
+    .addCommand(traceCommand())
+    .addCommand(checkCommand());
+  program.addHelpText(
+    'after',
+    `
+Start with:
+  droptrace check                 can this kernel be traced, and how?
+  droptrace trace --port 2483     every drop touching port 2483, with its reason
+
+Exit codes: 0 success or Ctrl-C, 1 runtime error, 2 usage error.`,
+  );
+  const exitOverride = (cmd: Command) => {
+    cmd.exitOverride();
+    cmd.commands.forEach(exitOverride);
+  };
+  exitOverride(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const verbose = argv.includes('-v') || argv.includes('--verbose');
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    process.exitCode = handleError(err, verbose);
+  }
+}
+
+await main(process.argv);

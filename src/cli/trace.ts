@@ -1,0 +1,113 @@
+/** `droptrace trace`: one line (or JSON object) per drop, then an exact summary. */
+import { writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { localReasons, loadLocalSymbols, startCapture, type CaptureSummary } from '../capture.js';
+import type { RawDrop } from '../decode.js';
+import { formatLine, monotonicToWallOffset, toRecord } from '../drop.js';
+import { buildFilters, describeFilters, UsageError } from '../filters.js';
+import { ATTACH } from '../native.js';
+import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
+
+interface Options extends TraceOptions {
+  duration?: string;
+  count?: string;
+  json?: boolean;
+}
+
+export function summaryLine(printed: number, s: CaptureSummary): string {
+  const lossy = s.stats.lost + s.stats.droppedInProcess;
+  const parts = [
+    `${printed} printed`,
+    `${s.stats.delivered} delivered`,
+    `${lossy} lost`,
+    `the kernel counted ${s.exact} drop${s.exact === 1 ? '' : 's'} for these filters`,
+  ];
+  if (s.stats.mapFull) parts.push(`${s.stats.mapFull} not counted (count map full: raise --count-entries)`);
+  return `droptrace: ${parts.join(', ')}`;
+}
+
+export function traceCommand(): Command {
+  const cmd = new Command('trace')
+    .description('print every packet drop as it happens: where (function+offset), why (reason), interface, netns, flow')
+    .option('-d, --duration <seconds>', 'stop after this many seconds')
+    .option('-c, --count <n>', 'stop after printing this many drops')
+    .option('--json', 'JSON Lines on stdout, one object per drop (schema in docs/FORMATS.md)');
+  addTraceOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  droptrace trace --port 2483                 # why are connections to 2483 dying?
+  droptrace trace --netns pod1 --reason NETFILTER_DROP
+  droptrace trace --host 10.244.0.0/16 --json | jq .symbol
+
+At the end (duration, count, Ctrl-C or SIGTERM) a summary on stderr gives the drops
+delivered, the events lost, and the exact in-kernel count for the same filters.`,
+  );
+  cmd.action(async (opts: Options) => run(opts));
+  return cmd;
+}
+
+async function run(opts: Options): Promise<void> {
+  const duration = parsePositive(opts.duration, '--duration');
+  const limit = parsePositive(opts.count, '--count');
+  const ringBytes = parseSize(opts.ringSize, '--ring-size');
+  if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
+  const reasons = localReasons();
+  const filters = buildFilters(opts, reasons);
+  const { table: syms, warning } = loadLocalSymbols();
+  if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
+  const wallOffset = monotonicToWallOffset();
+
+  let printed = 0;
+  let stopping: Promise<void> | null = null;
+  const out = process.stdout;
+
+  const onDrops = (drops: RawDrop[]) => {
+    if (stopping) return;
+    let text = '';
+    for (const d of drops) {
+      if (limit !== undefined && printed >= limit) break;
+      const rec = toRecord(d, syms, reasons, wallOffset);
+      text += (opts.json ? JSON.stringify(rec) : formatLine(rec)) + '\n';
+      printed++;
+    }
+    if (text) out.write(text);
+    if (limit !== undefined && printed >= limit) void stop();
+  };
+
+  const capture = startCapture(
+    { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: 64 * 1024, verbose: opts.verbose, ...filters },
+    onDrops,
+  );
+  const t = capture.tracer;
+  process.stderr.write(
+    `droptrace: tracing drops via ${t.path} on ${t.target}; filters: ${describeFilters(opts)}; reasons from ${reasons.source}; Ctrl-C to stop\n`,
+  );
+  if (opts.attach === 'auto' && t.tried) process.stderr.write(`droptrace: better paths unavailable: ${t.tried}\n`);
+  if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
+
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const timer = duration ? setTimeout(() => void stop(), duration * 1000) : null;
+
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      const summary = await capture.stop();
+      await new Promise<void>((r) => (out.writableNeedDrain ? out.once('drain', r) : r()));
+      process.stderr.write(summaryLine(printed, summary) + '\n');
+      finished();
+    })();
+    return stopping;
+  }
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  // a closed pipe (| head) ends the trace quietly
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') void stop();
+  });
+  await done;
+}

@@ -1,0 +1,187 @@
+/**
+ * Decodes the fixed-size records the addon delivers (struct dt_event and
+ * struct dt_count_rec in native/include/droptrace.h). Offsets are written
+ * out here and checked against the addon's own offsetof() by
+ * src/layout.test.ts, so the two sides cannot drift silently.
+ */
+
+export const EVENT_SIZE = 128;
+export const COUNT_SIZE = 40;
+
+/** Offsets into struct dt_event. */
+export const EV = {
+  ts_ns: 0,
+  location: 8,
+  reason: 16,
+  cpu: 20,
+  pid: 24,
+  len: 28,
+  ifindex: 32,
+  iif: 36,
+  netns: 40,
+  mark: 44,
+  ethertype: 48,
+  l4proto: 50,
+  ipver: 51,
+  sport: 52,
+  dport: 54,
+  tcp_flags: 56,
+  icmp_type: 57,
+  icmp_code: 58,
+  flags: 59,
+  saddr: 60,
+  daddr: 76,
+  ifname: 92,
+  comm: 108,
+} as const;
+
+/** Offsets into struct dt_count_rec. */
+export const CR = {
+  'key.location': 0,
+  'key.reason': 8,
+  'key.ifindex': 12,
+  'key.netns': 16,
+  'val.packets': 24,
+  'val.bytes': 32,
+} as const;
+
+export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8 } as const;
+
+/** One drop as the kernel saw it. Addresses are bigint: kernel text is above 2^53. */
+export interface RawDrop {
+  tsNs: bigint;
+  location: bigint;
+  reason: number;
+  hasReason: boolean;
+  cpu: number;
+  pid: number;
+  len: number;
+  ifindex: number;
+  iif: number;
+  netns: number;
+  mark: number;
+  ethertype: number;
+  ipver: 0 | 4 | 6;
+  l4proto: number | null;
+  saddr: string | null;
+  daddr: string | null;
+  sport: number | null;
+  dport: number | null;
+  tcpFlags: number | null;
+  icmpType: number | null;
+  icmpCode: number | null;
+  ifname: string;
+  comm: string;
+}
+
+/** The per-(location, reason, ifindex, netns) exact count. */
+export interface CountRecord {
+  location: bigint;
+  reason: number;
+  ifindex: number;
+  netns: number;
+  packets: number;
+  bytes: number;
+}
+
+function cstr(buf: Buffer, off: number, len: number): string {
+  const end = buf.indexOf(0, off);
+  return buf.toString('latin1', off, end < 0 || end > off + len ? off + len : end);
+}
+
+export function ipv4(buf: Buffer, off: number): string {
+  return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
+}
+
+/** RFC 5952 text form: lower case, longest zero run folded, v4-mapped kept dotted. */
+export function ipv6(buf: Buffer, off: number): string {
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push(buf.readUInt16BE(off + 2 * i));
+  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
+    return `::ffff:${ipv4(buf, off + 12)}`;
+  }
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = w.map((x) => x.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** Decodes record i of a batch. */
+export function decodeEvent(buf: Buffer, i = 0): RawDrop {
+  const o = i * EVENT_SIZE;
+  const flags = buf[o + EV.flags];
+  const ipver = buf[o + EV.ipver] as 0 | 4 | 6;
+  const l3 = (flags & FLAG.L3) !== 0;
+  const l4 = (flags & FLAG.L4) !== 0;
+  const l4proto = l3 ? buf[o + EV.l4proto] : null;
+  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
+  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
+  const addr = (at: number) => (!l3 ? null : ipver === 4 ? ipv4(buf, o + at) : ipv6(buf, o + at));
+  return {
+    tsNs: buf.readBigUInt64LE(o + EV.ts_ns),
+    location: buf.readBigUInt64LE(o + EV.location),
+    reason: buf.readUInt32LE(o + EV.reason),
+    hasReason: (flags & FLAG.REASON) !== 0,
+    cpu: buf.readUInt32LE(o + EV.cpu),
+    pid: buf.readUInt32LE(o + EV.pid),
+    len: buf.readUInt32LE(o + EV.len),
+    ifindex: buf.readUInt32LE(o + EV.ifindex),
+    iif: buf.readUInt32LE(o + EV.iif),
+    netns: buf.readUInt32LE(o + EV.netns),
+    mark: buf.readUInt32LE(o + EV.mark),
+    ethertype: buf.readUInt16LE(o + EV.ethertype),
+    ipver: l3 ? ipver : 0,
+    l4proto,
+    saddr: addr(EV.saddr),
+    daddr: addr(EV.daddr),
+    sport: isPorts ? buf.readUInt16LE(o + EV.sport) : null,
+    dport: isPorts ? buf.readUInt16LE(o + EV.dport) : null,
+    tcpFlags: isPorts && l4proto === 6 ? buf[o + EV.tcp_flags] : null,
+    icmpType: isIcmp ? buf[o + EV.icmp_type] : null,
+    icmpCode: isIcmp ? buf[o + EV.icmp_code] : null,
+    ifname: cstr(buf, o + EV.ifname, 16),
+    comm: cstr(buf, o + EV.comm, 16),
+  };
+}
+
+/** Number of whole records in a batch. */
+export function eventCount(buf: Buffer): number {
+  return Math.floor(buf.length / EVENT_SIZE);
+}
+
+/** Decodes the addon's counts() buffer. */
+export function decodeCounts(buf: Buffer): CountRecord[] {
+  const out: CountRecord[] = [];
+  for (let o = 0; o + COUNT_SIZE <= buf.length; o += COUNT_SIZE) {
+    out.push({
+      location: buf.readBigUInt64LE(o + CR['key.location']),
+      reason: buf.readUInt32LE(o + CR['key.reason']),
+      ifindex: buf.readUInt32LE(o + CR['key.ifindex']),
+      netns: buf.readUInt32LE(o + CR['key.netns']),
+      packets: Number(buf.readBigUInt64LE(o + CR['val.packets'])),
+      bytes: Number(buf.readBigUInt64LE(o + CR['val.bytes'])),
+    });
+  }
+  return out;
+}
+
+/** Sum of packets over count records, optionally only those matching. */
+export function totalPackets(records: CountRecord[], match: (r: CountRecord) => boolean = () => true): number {
+  let n = 0;
+  for (const r of records) if (match(r)) n += r.packets;
+  return n;
+}

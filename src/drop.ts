@@ -1,0 +1,126 @@
+/**
+ * A drop made readable: the raw record plus its symbol, reason name and
+ * wall-clock time. This is the shape of `trace --json` (one object a line)
+ * and what the text line is printed from. Pure.
+ */
+import type { RawDrop } from './decode.js';
+import { formatSymbol, type SymbolTable } from './kallsyms.js';
+import type { ReasonTable } from './reasons.js';
+
+/** One line of `droptrace trace --json`. Field names are a public format: add, never rename. */
+export interface DropRecord {
+  time: string;
+  location: string;
+  symbol: string;
+  function: string | null;
+  offset: number | null;
+  module: string | null;
+  reason: string | null;
+  reasonCode: number | null;
+  ifindex: number;
+  ifname: string | null;
+  iif: number;
+  netns: number;
+  protocol: string;
+  l4: string | null;
+  saddr: string | null;
+  daddr: string | null;
+  sport: number | null;
+  dport: number | null;
+  tcpFlags: string | null;
+  icmpType: number | null;
+  icmpCode: number | null;
+  len: number;
+  mark: number;
+  cpu: number;
+  pid: number;
+  comm: string;
+}
+
+const ETHERTYPES: Record<number, string> = { 0x0800: 'IPv4', 0x86dd: 'IPv6', 0x0806: 'ARP', 0x8100: '802.1Q', 0x88cc: 'LLDP' };
+const L4: Record<number, string> = { 1: 'ICMP', 2: 'IGMP', 6: 'TCP', 17: 'UDP', 47: 'GRE', 50: 'ESP', 58: 'ICMPv6', 132: 'SCTP' };
+
+export function protocolName(ethertype: number, ipver: number): string {
+  if (ETHERTYPES[ethertype]) return ETHERTYPES[ethertype];
+  if (ipver === 4) return 'IPv4';
+  if (ipver === 6) return 'IPv6';
+  return ethertype ? `0x${ethertype.toString(16).padStart(4, '0')}` : 'none';
+}
+
+export function l4Name(proto: number | null): string | null {
+  if (proto === null) return null;
+  return L4[proto] ?? String(proto);
+}
+
+/** TCP flags in tcpdump's letters: S SYN, F FIN, R RST, P PSH, . ACK, U URG, E ECE, W CWR. */
+export function tcpFlagLetters(flags: number): string {
+  let s = '';
+  if (flags & 0x02) s += 'S';
+  if (flags & 0x01) s += 'F';
+  if (flags & 0x04) s += 'R';
+  if (flags & 0x08) s += 'P';
+  if (flags & 0x20) s += 'U';
+  if (flags & 0x40) s += 'E';
+  if (flags & 0x80) s += 'W';
+  if (flags & 0x10) s += '.';
+  return s || 'none';
+}
+
+/** Offset from the BPF clock (CLOCK_MONOTONIC) to wall time, in ns; measure once per run. */
+export function monotonicToWallOffset(): bigint {
+  return BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+}
+
+export function toRecord(d: RawDrop, syms: SymbolTable | null, reasons: ReasonTable, wallOffsetNs: bigint): DropRecord {
+  const r = syms ? syms.lookup(d.location) : null;
+  const ok = r && !r.implausible;
+  const wallMs = Number((d.tsNs + wallOffsetNs) / 1_000_000n);
+  return {
+    time: new Date(wallMs).toISOString(),
+    location: `0x${d.location.toString(16)}`,
+    symbol: formatSymbol(r, d.location),
+    function: ok ? r.name : null,
+    offset: ok ? r.offset : null,
+    module: ok ? r.module : null,
+    reason: d.hasReason ? reasons.name(d.reason) : null,
+    reasonCode: d.hasReason ? d.reason : null,
+    ifindex: d.ifindex,
+    ifname: d.ifname || null,
+    iif: d.iif,
+    netns: d.netns,
+    protocol: protocolName(d.ethertype, d.ipver),
+    l4: l4Name(d.l4proto),
+    saddr: d.saddr,
+    daddr: d.daddr,
+    sport: d.sport,
+    dport: d.dport,
+    tcpFlags: d.tcpFlags === null ? null : tcpFlagLetters(d.tcpFlags),
+    icmpType: d.icmpType,
+    icmpCode: d.icmpCode,
+    len: d.len,
+    mark: d.mark,
+    cpu: d.cpu,
+    pid: d.pid,
+    comm: d.comm,
+  };
+}
+
+function endpoint(addr: string | null, port: number | null): string {
+  if (!addr) return '?';
+  if (port === null) return addr;
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** The text line of `droptrace trace`. */
+export function formatLine(r: DropRecord): string {
+  const time = r.time.slice(11, 23);
+  const where = r.module ? `${r.symbol} [${r.module}]` : r.symbol;
+  const parts = [time, where.padEnd(28), (r.reason ?? '-').padEnd(16), (r.ifname ?? '-').padEnd(10), `ns:${r.netns}`];
+  let flow = r.protocol;
+  if (r.l4) flow += ` ${r.l4}`;
+  if (r.saddr) flow += ` ${endpoint(r.saddr, r.sport)} > ${endpoint(r.daddr, r.dport)}`;
+  if (r.tcpFlags) flow += ` [${r.tcpFlags}]`;
+  if (r.icmpType !== null) flow += ` type ${r.icmpType} code ${r.icmpCode}`;
+  parts.push(flow, `len ${r.len}`);
+  return parts.join(' ');
+}

@@ -1,0 +1,88 @@
+/**
+ * Drop-reason names from the running kernel. First source: the kernel's BTF
+ * `enum skb_drop_reason` (via the addon, prefix stripped). Second: the
+ * tracefs format file of skb:kfree_skb, whose print fmt lists the pairs.
+ * Never a table of our own: codes move between kernels, and a wrong name
+ * is worse than a number.
+ */
+import { readFileSync } from 'node:fs';
+
+export type ReasonSource = 'btf' | 'tracefs' | 'none' | 'recording';
+
+export class ReasonTable {
+  private readonly byCode = new Map<number, string>();
+  private readonly byName = new Map<string, number>();
+
+  constructor(
+    pairs: Iterable<[number, string]>,
+    readonly source: ReasonSource,
+  ) {
+    for (const [code, name] of pairs) {
+      if (!this.byCode.has(code)) this.byCode.set(code, name);
+      this.byName.set(name, code);
+    }
+  }
+
+  get size(): number {
+    return this.byCode.size;
+  }
+
+  /** The name, or the bare number for a code this kernel does not name. */
+  name(code: number): string {
+    return this.byCode.get(code) ?? String(code);
+  }
+
+  known(code: number): boolean {
+    return this.byCode.has(code);
+  }
+
+  /**
+   * Code for a user-typed name: case-insensitive, with or without the
+   * SKB_DROP_REASON_ prefix; a number is taken as is. Undefined when unknown.
+   */
+  code(name: string): number | undefined {
+    if (/^\d+$/.test(name)) return Number(name);
+    const n = name.toUpperCase().replace(/^SKB_DROP_REASON_/, '').replace(/^SKB_/, '');
+    return this.byName.get(n);
+  }
+
+  /** Names close to a mistyped one, for the error message. */
+  suggest(name: string, max = 3): string[] {
+    const n = name.toUpperCase();
+    return [...this.byName.keys()].filter((k) => k.includes(n) || n.includes(k)).slice(0, max);
+  }
+
+  entries(): Array<[number, string]> {
+    return [...this.byCode.entries()].sort((a, b) => a[0] - b[0]);
+  }
+}
+
+/** Parses the `__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, …)` list of a format file. */
+export function parseTracefsFormat(text: string): Array<[number, string]> {
+  const at = text.indexOf('__print_symbolic(REC->reason');
+  if (at < 0) return [];
+  const out: Array<[number, string]> = [];
+  const re = /\{\s*(\d+)\s*,\s*"([A-Z0-9_]+)"\s*\}/g;
+  re.lastIndex = at;
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push([Number(m[1]), m[2]]);
+  return out;
+}
+
+export const TRACEFS_FORMATS = [
+  '/sys/kernel/tracing/events/skb/kfree_skb/format',
+  '/sys/kernel/debug/tracing/events/skb/kfree_skb/format',
+];
+
+/** Loads the table: BTF pairs if given, else the first readable tracefs format file. */
+export function loadReasons(btfPairs: Array<[number, string]> | null, formats = TRACEFS_FORMATS): ReasonTable {
+  if (btfPairs && btfPairs.length) return new ReasonTable(btfPairs, 'btf');
+  for (const f of formats) {
+    try {
+      const pairs = parseTracefsFormat(readFileSync(f, 'utf8'));
+      if (pairs.length) return new ReasonTable(pairs, 'tracefs');
+    } catch {
+      // not mounted or not readable: try the next place
+    }
+  }
+  return new ReasonTable([], 'none');
+}
