@@ -159,17 +159,19 @@ export function canTrace(caps: bigint): boolean {
   return !!has(CAP_SYS_ADMIN) || (!!has(CAP_BPF) && !!has(CAP_PERFMON));
 }
 
-export const PRIVILEGE_HINT =
-  'droptrace needs root, or the CAP_BPF and CAP_PERFMON capabilities: run it with sudo';
+/** Throws the one-sentence privilege error unless this process may trace. */
+export function requirePrivileges(): void {
+  if (!canTrace(effectiveCaps())) {
+    throw new DroptraceError(
+      'tracing needs root, or the CAP_BPF and CAP_PERFMON capabilities: run droptrace with sudo',
+      { errno: 1, phase: 'privilege' },
+    );
+  }
+}
 
 /** Opens a tracer; onBatch receives batches of fixed-size event records. */
 export function openTracer(config: TracerConfig, onBatch?: (batch: Buffer) => void): NativeTracer {
-  if (!canTrace(effectiveCaps())) {
-    throw new DroptraceError(`${PRIVILEGE_HINT} (this process has neither CAP_SYS_ADMIN nor CAP_BPF+CAP_PERFMON)`, {
-      errno: 1,
-      phase: 'privilege',
-    });
-  }
+  requirePrivileges();
   if (config.port !== undefined && (config.port < 0 || config.port > 65535)) throw new RangeError('port out of range');
   if (config.ringBytes !== undefined && (config.ringBytes & (config.ringBytes - 1)) !== 0) {
     throw new RangeError('ring size must be a power of two');

@@ -5,7 +5,7 @@ import { localReasons, loadLocalSymbols, startCapture, type CaptureSummary } fro
 import type { RawDrop } from '../decode.js';
 import { formatLine, monotonicToWallOffset, toRecord } from '../drop.js';
 import { buildFilters, describeFilters, UsageError } from '../filters.js';
-import { ATTACH } from '../native.js';
+import { ATTACH, requirePrivileges } from '../native.js';
 import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
@@ -53,6 +53,7 @@ async function run(opts: Options): Promise<void> {
   const limit = parsePositive(opts.count, '--count');
   const ringBytes = parseSize(opts.ringSize, '--ring-size');
   if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
+  requirePrivileges();
   const reasons = localReasons();
   const filters = buildFilters(opts, reasons);
   const { table: syms, warning } = loadLocalSymbols();
@@ -63,8 +64,8 @@ async function run(opts: Options): Promise<void> {
   let stopping: Promise<void> | null = null;
   const out = process.stdout;
 
+  // Batches keep coming while stop() drains the ring buffer: print them all.
   const onDrops = (drops: RawDrop[]) => {
-    if (stopping) return;
     let text = '';
     for (const d of drops) {
       if (limit !== undefined && printed >= limit) break;
@@ -73,7 +74,7 @@ async function run(opts: Options): Promise<void> {
       printed++;
     }
     if (text) out.write(text);
-    if (limit !== undefined && printed >= limit) void stop();
+    if (limit !== undefined && printed >= limit && !stopping) void stop();
   };
 
   const capture = startCapture(
