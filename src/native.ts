@@ -28,8 +28,12 @@ export class DroptraceError extends Error {
   }
 }
 
-/** Attach paths: numbers match enum dt_attach in native/addon/loader.h. */
-export const ATTACH = { auto: 0, tracepoint: 1, fentry: 2, kprobe: 3 } as const;
+/**
+ * Attach paths: numbers match enum dt_attach in native/addon/loader.h.
+ * `tracepoint` is tp_btf with raw_tp as its fallback; tp_btf and raw_tp
+ * name one program type exactly.
+ */
+export const ATTACH = { auto: 0, tracepoint: 1, fentry: 2, kprobe: 3, tp_btf: 4, raw_tp: 5 } as const;
 export type AttachMode = keyof typeof ATTACH;
 
 /** Configuration handed to the BPF program before load (see struct dt_config). */

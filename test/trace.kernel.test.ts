@@ -67,6 +67,19 @@ describe.skipIf(!canRun)('droptrace trace on the running kernel', () => {
     expect(res.stderr).toMatch(new RegExp(`${N} delivered, 0 lost`));
   });
 
+  it.each(['raw_tp', 'tp_btf'])('--attach %s reports the same closed-port drops', async (path) => {
+    const ns = lab.netns(`u${path.slice(0, 2)}`);
+    const t = start(['trace', '--json', '--attach', path, '--netns', ns, '--port', '9998']);
+    await t.ready();
+    lab.udp(ns, '127.0.0.1', 9998, 5);
+    const res = await t.stop();
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain(`tracing drops via ${path} on skb:kfree_skb`);
+    const drops = jsonLines<Drop>(res.stdout);
+    expect(drops.map((d) => `${d.function} ${d.reason} ${d.dport}`)).toEqual(Array(5).fill('__udp4_lib_rcv NO_SOCKET 9998'));
+    expect(kernelCount(res.stderr)).toBe(5);
+  });
+
   it('the seed scenario: pod → host:2483 dropped by an INPUT rule is NETFILTER_DROP on cni0, == the rule counter', async () => {
     const host = lab.netns('host');
     const pod = lab.netns('pod');

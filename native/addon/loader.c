@@ -352,6 +352,12 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		paths[npaths++] = "tp_btf";
 		paths[npaths++] = "raw_tp";
 		break;
+	case DT_ATTACH_TP_BTF:
+		paths[npaths++] = "tp_btf";
+		break;
+	case DT_ATTACH_RAW_TP:
+		paths[npaths++] = "raw_tp";
+		break;
 	case DT_ATTACH_FENTRY:
 		paths[npaths++] = "fentry";
 		break;

@@ -21,6 +21,8 @@ enum dt_attach {
 	DT_ATTACH_TRACEPOINT = 1, /* tp_btf, then raw_tp */
 	DT_ATTACH_FENTRY = 2,
 	DT_ATTACH_KPROBE = 3,
+	DT_ATTACH_TP_BTF = 4,     /* only tp_btf */
+	DT_ATTACH_RAW_TP = 5,     /* only raw_tp */
 };
 
 struct dt_config {

@@ -22,7 +22,7 @@ export function addTraceOptions(cmd: Command): Command {
     .option('--reason <name>', 'only this drop reason, e.g. NETFILTER_DROP (repeatable, or comma-separated)', collect)
     .option('--exclude-reason <name>', 'never this drop reason (repeatable, or comma-separated)', collect)
     .addOption(
-      new Option('--attach <path>', 'how to hook the kernel: auto picks the best that loads and says which')
+      new Option('--attach <path>', 'how to hook the kernel: auto picks the best that loads and says which; tracepoint is tp_btf, else raw_tp')
         .choices(Object.keys(ATTACH))
         .default('auto'),
     )
