@@ -187,10 +187,17 @@ export class SymbolTable {
     return { name: this.names[i], offset, module, start: toBig(this.hi[i], this.lo[i]), implausible };
   }
 
-  /** Address of a symbol by exact name (first match), or null. */
+  private byName: Map<string, number> | null = null;
+
+  /** Address of a code symbol by exact name (the lowest if repeated), or null. */
   addressOf(name: string): bigint | null {
-    const i = this.names.indexOf(name);
-    return i < 0 ? null : toBig(this.hi[i], this.lo[i]);
+    if (!this.byName) {
+      // built on first use: live tracing never needs it
+      this.byName = new Map();
+      for (let i = 0; i < this.names.length; i++) if (!this.byName.has(this.names[i])) this.byName.set(this.names[i], i);
+    }
+    const i = this.byName.get(name);
+    return i === undefined ? null : toBig(this.hi[i], this.lo[i]);
   }
 }
 

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';
 import { handleError } from './errors.js';
+import { symbolizeCommand } from './symbolize.js';
 import { traceCommand } from './trace.js';
 
 function version(): string {
@@ -25,13 +26,15 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(traceCommand())
-    .addCommand(checkCommand());
+    .addCommand(checkCommand())
+    .addCommand(symbolizeCommand());
   program.addHelpText(
     'after',
     `
 Start with:
   droptrace check                 can this kernel be traced, and how?
   droptrace trace --port 2483     every drop touching port 2483, with its reason
+  droptrace symbolize -k node.kallsyms dropwatch.log   make sense of a pasted dropwatch log
 
 Exit codes: 0 success or Ctrl-C, 1 runtime error, 2 usage error.`,
   );

@@ -1,0 +1,356 @@
+/**
+ * Offline symbolization of drop logs against a symbol table taken
+ * elsewhere. Streams: lines go in one at a time and come out annotated;
+ * only the first lines are held back until the KASLR slide is known.
+ * Always re-resolves printed addresses: a name in the log is evidence,
+ * not truth (dropwatch before 1.5.5 named module addresses after whatever
+ * core symbol preceded them in an unsorted /proc/kallsyms).
+ */
+import { parseLine, type LogDrop, type LogKind } from './droplog.js';
+import { type Resolved, type SymbolTable } from './kallsyms.js';
+
+/** One recognised drop line, resolved. */
+export interface Entry {
+  line: number;
+  kind: LogKind;
+  count: number;
+  /** the address used for the lookup (after the slide), hex, or null */
+  address: string | null;
+  symbol: string | null;
+  function: string | null;
+  offset: number | null;
+  module: string | null;
+  reason: string | null;
+  hardware: boolean;
+  /** what the log printed, when it printed a name */
+  logSymbol: string | null;
+  /** the log's name disagrees with the table's for the same address */
+  logNameWrong: boolean;
+  /** why this line could not be resolved, or null */
+  unresolved: string | null;
+}
+
+export interface Row {
+  key: string;
+  count: number;
+  share: number;
+  module: string | null;
+  reasons: string[];
+  firstLine: number;
+  lastLine: number;
+  address?: string | null;
+}
+
+export interface Report {
+  lines: number;
+  recognised: number;
+  unrecognised: number;
+  drops: number;
+  formats: Partial<Record<LogKind, number>>;
+  /** address difference log − table, applied to every address; "0x0" when none */
+  slide: string;
+  slideSource: string;
+  warnings: string[];
+  wrongNames: number;
+  unresolved: number;
+  byFunction: Row[];
+  byLocation: Row[];
+}
+
+export interface Emitted {
+  text: string;
+  entry: Entry | null;
+}
+
+interface Acc {
+  count: number;
+  module: string | null;
+  reasons: Map<string, number>;
+  first: number;
+  last: number;
+  address: string | null;
+}
+
+/** How many lines to hold back while looking for a line that fixes the KASLR slide. */
+export const SLIDE_PROBE_LINES = 5000;
+
+export class Symbolizer {
+  private lineNo = 0;
+  private pending: Array<{ no: number; text: string; parsed: ReturnType<typeof parseLine> }> = [];
+  private slide: bigint | null = null;
+  private slideSource = 'none needed';
+  private readonly cache = new Map<bigint, Resolved | null>();
+  private readonly byFunction = new Map<string, Acc>();
+  private readonly byLocation = new Map<string, Acc>();
+  private readonly formats: Partial<Record<LogKind, number>> = {};
+  private readonly warnings: string[] = [];
+  private recognised = 0;
+  private unrecognised = 0;
+  private drops = 0;
+  private wrongNames = 0;
+  private unresolved = 0;
+  private implausible = 0;
+  private addressed = 0;
+  private inPacket: Entry | null = null;
+
+  constructor(private readonly table: SymbolTable) {}
+
+  /** Feeds one line (without its newline); returns what can be emitted now. */
+  push(text: string): Emitted[] {
+    const no = ++this.lineNo;
+    const parsed = parseLine(text);
+    if (this.slide === null) {
+      this.pending.push({ no, text, parsed });
+      const fixed = parsed && parsed.kind !== 'dropwatch-field' ? this.slideFrom(parsed) : null;
+      if (fixed !== null || this.pending.length >= SLIDE_PROBE_LINES) {
+        this.decideSlide(fixed);
+        return this.flushPending();
+      }
+      return [];
+    }
+    return [this.handle(no, text, parsed)];
+  }
+
+  /** Ends the input: emits what was held back. */
+  end(): Emitted[] {
+    if (this.slide === null) {
+      this.decideSlide(null);
+      return this.flushPending();
+    }
+    return [];
+  }
+
+  private flushPending(): Emitted[] {
+    const out = this.pending.map((p) => this.handle(p.no, p.text, p.parsed));
+    this.pending = [];
+    return out;
+  }
+
+  /** The difference log − table for a line that printed both a name and an address. */
+  private slideFrom(d: LogDrop): bigint | null {
+    if (d.address === null || d.name === null || d.offset === null) return null;
+    const base = this.table.addressOf(d.name);
+    if (base === null) return null; // a bogus (old dropwatch) or module name: no evidence
+    return d.address - (base + BigInt(d.offset));
+  }
+
+  private decideSlide(found: bigint | null): void {
+    if (found !== null) {
+      this.slide = found;
+      if (found !== 0n) {
+        this.slideSource = 'computed from a line with both a name and an address';
+        this.warnings.push(
+          `the kallsyms is from another boot than the log (KASLR): every address was shifted by ${hexSigned(-found)} before lookup (${this.slideSource})`,
+        );
+      }
+      return;
+    }
+    this.slide = 0n;
+  }
+
+  private resolve(addr: bigint): Resolved | null {
+    let r = this.cache.get(addr);
+    if (r === undefined) {
+      r = this.table.lookup(addr);
+      this.cache.set(addr, r);
+    }
+    return r;
+  }
+
+  private handle(no: number, text: string, parsed: ReturnType<typeof parseLine>): Emitted {
+    if (!parsed) {
+      if (text.trim() === '') this.inPacket = null;
+      this.unrecognised++;
+      return { text, entry: null };
+    }
+    if (parsed.kind === 'dropwatch-field') {
+      // only meaningful inside a packet-mode block
+      if (!this.inPacket) {
+        this.unrecognised++;
+        return { text, entry: null };
+      }
+      this.recognised++;
+      if (parsed.field === 'drop reason' && parsed.value) {
+        this.inPacket.reason = parsed.value;
+        this.account(this.inPacket, parsed.value);
+      }
+      return { text, entry: null };
+    }
+    this.recognised++;
+    this.formats[parsed.kind] = (this.formats[parsed.kind] ?? 0) + 1;
+    const entry = this.entryFor(no, parsed);
+    this.inPacket = parsed.kind === 'dropwatch-packet' ? entry : null;
+    this.drops += entry.count;
+    if (entry.logNameWrong) this.wrongNames++;
+    if (entry.unresolved) this.unresolved++;
+    this.account(entry, null);
+    return { text: `${text.replace(/\r$/, '')}  => ${annotation(entry)}`, entry };
+  }
+
+  private entryFor(no: number, d: LogDrop): Entry {
+    const logSymbol = d.name === null ? null : d.offset === null || d.hardware ? d.name : `${d.name}+0x${d.offset.toString(16)}`;
+    const e: Entry = {
+      line: no,
+      kind: d.kind,
+      count: d.count,
+      address: null,
+      symbol: null,
+      function: null,
+      offset: null,
+      module: d.module,
+      reason: d.reason,
+      hardware: d.hardware,
+      logSymbol,
+      logNameWrong: false,
+      unresolved: null,
+    };
+    if (d.hardware) {
+      e.symbol = e.function = d.name;
+      e.module = 'hardware';
+      return e;
+    }
+    if (d.hashed) {
+      e.unresolved = 'hashed pointer: the kernel printed %p, which no symbol table can resolve';
+      return e;
+    }
+    if (d.address !== null) {
+      const addr = d.address - (this.slide ?? 0n);
+      e.address = `0x${addr.toString(16)}`;
+      this.addressed++;
+      const r = this.resolve(addr);
+      if (!r || r.implausible) {
+        this.implausible++;
+        e.unresolved = r ? `past the end of ${r.name}: not in this kallsyms` : 'below every symbol in this kallsyms';
+        e.symbol = e.address;
+        return e;
+      }
+      e.function = r.name;
+      e.offset = r.offset;
+      e.module = r.module;
+      e.symbol = `${r.name}+0x${r.offset.toString(16)}`;
+      if (d.name !== null && (d.name !== r.name || (d.offset !== null && d.offset !== r.offset))) e.logNameWrong = true;
+      return e;
+    }
+    if (d.name !== null) {
+      // perf and ftrace resolved it already; check the name exists here
+      const base = this.table.addressOf(d.name);
+      e.function = d.name;
+      e.offset = d.offset;
+      e.symbol = logSymbol;
+      if (base === null) {
+        e.unresolved = 'name not in this kallsyms (kept as printed)';
+      } else {
+        const addr = base + BigInt(d.offset ?? 0);
+        e.address = `0x${addr.toString(16)}`;
+        e.module = this.resolve(addr)?.module ?? null;
+      }
+      return e;
+    }
+    e.unresolved = 'no address or name on this line';
+    return e;
+  }
+
+  /** Adds an entry to the tables; a later "drop reason:" line adds its reason only. */
+  private account(e: Entry, lateReason: string | null): void {
+    const fn = e.function ?? e.symbol ?? '(unresolved)';
+    const loc = e.symbol ?? '(unresolved)';
+    for (const [map, key] of [
+      [this.byFunction, fn],
+      [this.byLocation, loc],
+    ] as const) {
+      let a = map.get(key);
+      if (!a) {
+        a = { count: 0, module: e.module, reasons: new Map(), first: e.line, last: e.line, address: e.address };
+        map.set(key, a);
+      }
+      if (lateReason !== null) {
+        a.reasons.set(lateReason, (a.reasons.get(lateReason) ?? 0) + e.count);
+        continue;
+      }
+      a.count += e.count;
+      a.last = e.line;
+      if (e.reason) a.reasons.set(e.reason, (a.reasons.get(e.reason) ?? 0) + e.count);
+    }
+  }
+
+  report(): Report {
+    if (this.addressed >= 3 && this.implausible / this.addressed > 0.5) {
+      this.warnings.push(
+        `${this.implausible} of ${this.addressed} addresses fall outside this kallsyms' functions: it is probably from another machine or boot, and no line had both a name and an address to correct for KASLR; results are unreliable`,
+      );
+    }
+    if (this.wrongNames) {
+      this.warnings.push(
+        `${this.wrongNames} line(s) printed a name that does not match the address (dropwatch before 1.5.5 misnamed module addresses); the re-resolved name is shown`,
+      );
+    }
+    const rows = (m: Map<string, Acc>, withAddress: boolean): Row[] =>
+      [...m.entries()]
+        .map(([key, a]) => ({
+          key,
+          count: a.count,
+          share: this.drops ? a.count / this.drops : 0,
+          module: a.module,
+          reasons: [...a.reasons.entries()].sort((x, y) => y[1] - x[1]).map(([r]) => r),
+          firstLine: a.first,
+          lastLine: a.last,
+          ...(withAddress ? { address: a.address } : {}),
+        }))
+        .sort((x, y) => y.count - x.count || x.key.localeCompare(y.key));
+    return {
+      lines: this.lineNo,
+      recognised: this.recognised,
+      unrecognised: this.unrecognised,
+      drops: this.drops,
+      formats: { ...this.formats },
+      slide: hexSigned(this.slide ?? 0n),
+      slideSource: this.slideSource,
+      warnings: [...this.warnings],
+      wrongNames: this.wrongNames,
+      unresolved: this.unresolved,
+      byFunction: rows(this.byFunction, false),
+      byLocation: rows(this.byLocation, true),
+    };
+  }
+}
+
+function hexSigned(v: bigint): string {
+  return v < 0n ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
+}
+
+/** The text appended to a recognised line. */
+export function annotation(e: Entry): string {
+  if (e.hardware) return `${e.symbol} [hardware]`;
+  if (e.unresolved && !e.function) return `unresolved: ${e.unresolved}`;
+  let s = e.symbol ?? '?';
+  if (e.module) s += ` [${e.module}]`;
+  if (e.logNameWrong) s += ` (log said ${e.logSymbol}: wrong)`;
+  if (e.unresolved) s += ` (${e.unresolved})`;
+  return s;
+}
+
+/** The ranked tables as text. */
+export function formatReport(r: Report, top = 20): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
+  const lines: string[] = [];
+  const fmts = Object.entries(r.formats)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  lines.push(`${r.drops} drops on ${r.recognised} recognised lines (${fmts || 'none'}), ${r.unrecognised} unrecognised of ${r.lines}`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  const table = (title: string, rows: Row[], withAddress: boolean) => {
+    lines.push('', title);
+    lines.push(`  ${'COUNT'.padStart(8)} ${'SHARE'.padStart(6)}  ${(withAddress ? 'LOCATION' : 'FUNCTION').padEnd(36)} ${withAddress ? 'ADDRESS'.padEnd(18) + ' ' : ''}${'REASONS'.padEnd(20)} LINES`);
+    for (const row of rows.slice(0, top)) {
+      const name = row.module ? `${row.key} [${row.module}]` : row.key;
+      const addr = withAddress ? `${(row.address ?? '-').padEnd(18)} ` : '';
+      lines.push(
+        `  ${String(row.count).padStart(8)} ${pct(row.share)}  ${name.padEnd(36)} ${addr}${(row.reasons.join(',') || '-').padEnd(20)} ${row.firstLine}-${row.lastLine}`,
+      );
+    }
+    if (rows.length > top) lines.push(`  … ${rows.length - top} more`);
+  };
+  table('By function:', r.byFunction, false);
+  table('By location:', r.byLocation, true);
+  return lines.join('\n');
+}
