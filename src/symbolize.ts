@@ -62,17 +62,30 @@ export interface Emitted {
   entry: Entry | null;
 }
 
-interface Acc {
-  count: number;
-  module: string | null;
-  reasons: Map<string, number>;
-  first: number;
-  last: number;
-  address: string | null;
-}
 
 /** How many lines to hold back while looking for a line that fixes the KASLR slide. */
 export const SLIDE_PROBE_LINES = 5000;
+
+/** Distinct lines remembered with their resolution: drop logs repeat the same few lines. */
+const TEMPLATE_CACHE = 100_000;
+
+/** What to produce per line: annotated text, entries (for JSON), or nothing (tables only). */
+export interface SymbolizeOutput {
+  text: boolean;
+  entries: boolean;
+}
+
+/** A distinct line, parsed and resolved once. */
+interface Template {
+  /** the line as emitted in text mode: itself, plus the annotation when recognised */
+  annotated: string;
+  parsed: ReturnType<typeof parseLine>;
+  entry: Entry | null;
+  fn: Acc | null;
+  loc: Acc | null;
+}
+
+const NOTHING: Emitted[] = [];
 
 export class Symbolizer {
   private lineNo = 0;
@@ -91,15 +104,19 @@ export class Symbolizer {
   private unresolved = 0;
   private implausible = 0;
   private addressed = 0;
-  private inPacket: Entry | null = null;
+  private inPacket: LiveEntry | null = null;
+  private readonly templates = new Map<string, Template>();
 
-  constructor(private readonly table: SymbolTable) {}
+  constructor(
+    private readonly table: SymbolTable,
+    private readonly output: SymbolizeOutput = { text: true, entries: true },
+  ) {}
 
   /** Feeds one line (without its newline); returns what can be emitted now. */
   push(text: string): Emitted[] {
     const no = ++this.lineNo;
-    const parsed = parseLine(text);
     if (this.slide === null) {
+      const parsed = parseLine(text);
       this.pending.push({ no, text, parsed });
       const fixed = parsed && parsed.kind !== 'dropwatch-field' ? this.slideFrom(parsed) : null;
       if (fixed !== null || this.pending.length >= SLIDE_PROBE_LINES) {
@@ -108,7 +125,8 @@ export class Symbolizer {
       }
       return [];
     }
-    return [this.handle(no, text, parsed)];
+    const e = this.handle(no, text, undefined);
+    return e ? [e] : NOTHING;
   }
 
   /** Ends the input: emits what was held back. */
@@ -121,7 +139,11 @@ export class Symbolizer {
   }
 
   private flushPending(): Emitted[] {
-    const out = this.pending.map((p) => this.handle(p.no, p.text, p.parsed));
+    const out: Emitted[] = [];
+    for (const p of this.pending) {
+      const e = this.handle(p.no, p.text, p.parsed);
+      if (e) out.push(e);
+    }
     this.pending = [];
     return out;
   }
@@ -157,34 +179,85 @@ export class Symbolizer {
     return r;
   }
 
-  private handle(no: number, text: string, parsed: ReturnType<typeof parseLine>): Emitted {
-    if (!parsed) {
+  private emit(text: string, entry: Entry | null): Emitted | null {
+    if (!this.output.text && !this.output.entries) return null;
+    return { text, entry };
+  }
+
+  /** Parses and resolves a line once; repeats of it cost a map lookup. */
+  private template(text: string, parsed?: ReturnType<typeof parseLine>): Template {
+    let t = this.templates.get(text);
+    if (t) return t;
+    const p = parsed === undefined ? parseLine(text) : parsed;
+    const line = text.endsWith('\r') ? text.slice(0, -1) : text;
+    t = { annotated: line, parsed: p, entry: null, fn: null, loc: null };
+    if (p && p.kind !== 'dropwatch-field') {
+      const e = this.entryFor(0, p);
+      t.entry = e;
+      t.annotated = `${line}  => ${annotation(e)}`;
+      t.fn = this.acc(this.byFunction, e.function ?? e.symbol ?? '(unresolved)', e);
+      t.loc = this.acc(this.byLocation, e.symbol ?? '(unresolved)', e);
+    }
+    if (this.templates.size < TEMPLATE_CACHE) this.templates.set(text, t);
+    return t;
+  }
+
+  private acc(map: Map<string, Acc>, key: string, e: Entry): Acc {
+    let a = map.get(key);
+    if (!a) {
+      a = { count: 0, module: e.module, reasons: new Map(), first: 0, last: 0, address: e.address };
+      map.set(key, a);
+    }
+    return a;
+  }
+
+  private handle(no: number, text: string, parsed: ReturnType<typeof parseLine> | undefined): Emitted | null {
+    return this.apply(no, this.template(text, parsed));
+  }
+
+  private apply(no: number, t: Template): Emitted | null {
+    const p = t.parsed;
+    const text = t.annotated;
+    if (!p) {
       if (text.trim() === '') this.inPacket = null;
       this.unrecognised++;
-      return { text, entry: null };
+      return this.emit(text, null);
     }
-    if (parsed.kind === 'dropwatch-field') {
+    if (p.kind === 'dropwatch-field') {
       // only meaningful inside a packet-mode block
       if (!this.inPacket) {
         this.unrecognised++;
-        return { text, entry: null };
+        return this.emit(text, null);
       }
       this.recognised++;
-      if (parsed.field === 'drop reason' && parsed.value) {
-        this.inPacket.reason = parsed.value;
-        this.account(this.inPacket, parsed.value);
+      if (p.field === 'drop reason' && p.value) {
+        this.inPacket.reason = p.value;
+        addReason(this.inPacket.fnAcc!, p.value, this.inPacket.count);
+        addReason(this.inPacket.locAcc!, p.value, this.inPacket.count);
       }
-      return { text, entry: null };
+      return this.emit(text, null);
     }
+    const e = t.entry!;
     this.recognised++;
-    this.formats[parsed.kind] = (this.formats[parsed.kind] ?? 0) + 1;
-    const entry = this.entryFor(no, parsed);
-    this.inPacket = parsed.kind === 'dropwatch-packet' ? entry : null;
-    this.drops += entry.count;
-    if (entry.logNameWrong) this.wrongNames++;
-    if (entry.unresolved) this.unresolved++;
-    this.account(entry, null);
-    return { text: `${text.replace(/\r$/, '')}  => ${annotation(entry)}`, entry };
+    this.formats[e.kind] = (this.formats[e.kind] ?? 0) + 1;
+    this.drops += e.count;
+    if (e.logNameWrong) this.wrongNames++;
+    if (e.unresolved) this.unresolved++;
+    if (e.address !== null && p.address !== null) {
+      this.addressed++;
+      if (e.unresolved) this.implausible++;
+    }
+    for (const a of [t.fn!, t.loc!]) {
+      a.count += e.count;
+      if (!a.first) a.first = no;
+      a.last = no;
+      if (e.reason) addReason(a, e.reason, e.count);
+    }
+    const wantEntry = this.output.entries || e.kind === 'dropwatch-packet';
+    const entry = wantEntry ? { ...e, line: no, fnAcc: t.fn, locAcc: t.loc } : null;
+    this.inPacket = e.kind === 'dropwatch-packet' ? entry : null;
+    if (!this.output.text && !this.output.entries) return null;
+    return { text: this.output.text ? text : '', entry: this.output.entries ? strip(entry!) : null };
   }
 
   private entryFor(no: number, d: LogDrop): Entry {
@@ -216,10 +289,8 @@ export class Symbolizer {
     if (d.address !== null) {
       const addr = d.address - (this.slide ?? 0n);
       e.address = `0x${addr.toString(16)}`;
-      this.addressed++;
       const r = this.resolve(addr);
       if (!r || r.implausible) {
-        this.implausible++;
         e.unresolved = r ? `past the end of ${r.name}: not in this kallsyms` : 'below every symbol in this kallsyms';
         e.symbol = e.address;
         return e;
@@ -248,29 +319,6 @@ export class Symbolizer {
     }
     e.unresolved = 'no address or name on this line';
     return e;
-  }
-
-  /** Adds an entry to the tables; a later "drop reason:" line adds its reason only. */
-  private account(e: Entry, lateReason: string | null): void {
-    const fn = e.function ?? e.symbol ?? '(unresolved)';
-    const loc = e.symbol ?? '(unresolved)';
-    for (const [map, key] of [
-      [this.byFunction, fn],
-      [this.byLocation, loc],
-    ] as const) {
-      let a = map.get(key);
-      if (!a) {
-        a = { count: 0, module: e.module, reasons: new Map(), first: e.line, last: e.line, address: e.address };
-        map.set(key, a);
-      }
-      if (lateReason !== null) {
-        a.reasons.set(lateReason, (a.reasons.get(lateReason) ?? 0) + e.count);
-        continue;
-      }
-      a.count += e.count;
-      a.last = e.line;
-      if (e.reason) a.reasons.set(e.reason, (a.reasons.get(e.reason) ?? 0) + e.count);
-    }
   }
 
   report(): Report {
@@ -312,6 +360,27 @@ export class Symbolizer {
       byLocation: rows(this.byLocation, true),
     };
   }
+}
+
+interface Acc {
+  count: number;
+  module: string | null;
+  reasons: Map<string, number>;
+  first: number;
+  last: number;
+  address: string | null;
+}
+
+/** An entry while its packet-mode block may still add a reason. */
+type LiveEntry = Entry & { fnAcc?: Acc | null; locAcc?: Acc | null };
+
+function addReason(a: Acc, reason: string, n: number): void {
+  a.reasons.set(reason, (a.reasons.get(reason) ?? 0) + n);
+}
+
+function strip(e: LiveEntry): Entry {
+  const { fnAcc: _f, locAcc: _l, ...rest } = e;
+  return rest;
 }
 
 function hexSigned(v: bigint): string {

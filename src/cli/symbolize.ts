@@ -70,7 +70,7 @@ async function run(files: string[], opts: Options): Promise<void> {
     throw err;
   }
 
-  const sym = new Symbolizer(table);
+  const sym = new Symbolizer(table, { text: !opts.json && !opts.summary, entries: !!opts.json });
   const out = new Out(process.stdout);
   let firstEntry = true;
   const emit = async (items: Emitted[]) => {
