@@ -58,7 +58,10 @@ describe('droptrace symbolize', () => {
     writeFileSync(other, 'ffffffff81000000 T _stext\nffffffff81000100 T foo\nffffffff81001000 T _etext\n');
     const res = await symbolize(['-k', other, fixture('perf-script-raw-6.18.txt')]);
     expect(res.code).toBe(0);
-    expect(res.stderr).toMatch(/warning: .*results are unreliable/);
+    expect(res.stdout).toMatch(/warning: .*results are unreliable/);
+    const js = await symbolize(['--json', '-k', other, fixture('perf-script-raw-6.18.txt')]);
+    expect(js.code).toBe(0);
+    expect(js.stderr).toMatch(/warning: .*results are unreliable/);
   });
 
   it.each([

@@ -103,5 +103,6 @@ async function run(files: string[], opts: Options): Promise<void> {
     await out.write((opts.summary ? '' : '\n') + formatReport(report, top) + '\n');
   }
   await out.flush();
-  for (const w of report.warnings) process.stderr.write(`droptrace: warning: ${w}\n`);
+  // text output carries the warnings in its report; JSON keeps stdout pure, so say them on stderr
+  if (opts.json) for (const w of report.warnings) process.stderr.write(`droptrace: warning: ${w}\n`);
 }
