@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import { Aggregator, flowKey, sparkline, type Naming } from './aggregate.js';
+import type { CountRecord } from './decode.js';
+import type { DropRecord } from './drop.js';
+
+const SYMS: Record<string, { symbol: string; function: string; module: string | null }> = {
+  a: { symbol: 'nft_do_chain+0x3e8', function: 'nft_do_chain', module: null },
+  b: { symbol: '__udp4_lib_rcv+0x4bc', function: '__udp4_lib_rcv', module: null },
+  c: { symbol: 'nft_do_chain+0x100', function: 'nft_do_chain', module: null },
+};
+const naming: Naming = {
+  location: (addr) => SYMS[addr.toString(16)],
+  reason: (code) => ({ 12: 'NETFILTER_DROP', 3: 'NO_SOCKET' })[code] ?? String(code),
+  netns: (ino) => (ino === 4026532177 ? 'host' : null),
+};
+
+const rec = (location: bigint, reason: number, ifindex: number, netns: number, packets: number): CountRecord => ({
+  location,
+  reason,
+  ifindex,
+  netns,
+  packets,
+  bytes: packets * 60,
+});
+
+function drop(over: Partial<DropRecord>): DropRecord {
+  return {
+    time: new Date(10_000).toISOString(),
+    location: '0xa',
+    symbol: 'nft_do_chain+0x3e8',
+    function: 'nft_do_chain',
+    offset: 0x3e8,
+    module: null,
+    reason: 'NETFILTER_DROP',
+    reasonCode: 12,
+    ifindex: 2,
+    ifname: 'cni0',
+    iif: 2,
+    netns: 4026532177,
+    protocol: 'IPv4',
+    l4: 'TCP',
+    saddr: '10.244.1.2',
+    daddr: '10.244.1.1',
+    sport: 40000,
+    dport: 2483,
+    tcpFlags: 'S',
+    icmpType: null,
+    icmpCode: null,
+    len: 60,
+    mark: 0,
+    cpu: 0,
+    pid: 0,
+    comm: 'swapper/0',
+    ...over,
+  };
+}
+
+/** A steady 10 drops/s at a, 2 drops/s at b, sampled every 500 ms for `seconds`. */
+function steady(seconds: number): Aggregator {
+  const agg = new Aggregator(naming);
+  agg.addCounts(0, []);
+  for (let t = 500; t <= seconds * 1000; t += 500) {
+    agg.addCounts(t, [rec(0xan, 12, 2, 4026532177, (t / 1000) * 10), rec(0xbn, 3, 1, 4026531840, (t / 1000) * 2)]);
+  }
+  return agg;
+}
+
+describe('Aggregator', () => {
+  it.each([
+    ['location', ['nft_do_chain+0x3e8', '__udp4_lib_rcv+0x4bc'], [200, 40]],
+    ['function', ['nft_do_chain', '__udp4_lib_rcv'], [200, 40]],
+    ['reason', ['NETFILTER_DROP', 'NO_SOCKET'], [200, 40]],
+    ['interface', ['if2', 'if1'], [200, 40]],
+    ['netns', ['4026532177 (host)', '4026531840'], [200, 40]],
+  ] as const)('groups exact counts by %s', (by, keys, totals) => {
+    const s = steady(20).snapshot(20_000, by);
+    expect(s.rows.map((r) => r.key)).toEqual(keys);
+    expect(s.rows.map((r) => r.total)).toEqual(totals);
+    expect(s.total).toBe(240);
+  });
+
+  it('computes 1 s and 10 s rates and a 60-point history from the samples', () => {
+    const s = steady(20).snapshot(20_000, 'location');
+    const a = s.rows[0];
+    expect(a.rate1).toBeCloseTo(10, 5);
+    expect(a.rate10).toBeCloseTo(10, 5);
+    expect(a.history).toHaveLength(60);
+    expect(a.history.slice(-20)).toEqual(Array(20).fill(10));
+    expect(a.history.slice(0, 40)).toEqual(Array(40).fill(0));
+    expect(s.rate1).toBeCloseTo(12, 5);
+  });
+
+  it('rates fall to zero when drops stop while totals stay', () => {
+    const agg = steady(5);
+    agg.addCounts(16_000, [rec(0xan, 12, 2, 4026532177, 50), rec(0xbn, 3, 1, 4026531840, 10)]);
+    const s = agg.snapshot(16_000, 'location');
+    expect(s.rows[0].total).toBe(50);
+    expect(s.rows[0].rate1).toBe(0);
+    expect(s.rows[0].rate10).toBe(0);
+  });
+
+  it('merges several kernel keys into one row and lists what is inside it', () => {
+    const agg = new Aggregator(naming);
+    agg.addCounts(0, []);
+    agg.addCounts(1000, [rec(0xan, 12, 2, 4026532177, 5), rec(0xcn, 12, 3, 4026532177, 7)]);
+    const s = agg.snapshot(1000, 'function');
+    expect(s.rows).toHaveLength(1);
+    expect(s.rows[0]).toMatchObject({ key: 'nft_do_chain', total: 12 });
+    expect(s.rows[0].locations).toEqual([
+      { key: 'nft_do_chain+0x100', count: 7 },
+      { key: 'nft_do_chain+0x3e8', count: 5 },
+    ]);
+  });
+
+  it('counts stay exact when events are lost or sampled: details come from events only', () => {
+    const agg = new Aggregator(naming);
+    agg.addCounts(0, []);
+    agg.addCounts(1000, [rec(0xan, 12, 2, 4026532177, 1000)]);
+    // only 3 of the 1000 drops reached us as events
+    agg.addEvents([drop({}), drop({}), drop({ sport: 40001 })], [0xan, 0xan, 0xan]);
+    const loc = agg.snapshot(1000, 'location').rows[0];
+    expect(loc.total).toBe(1000);
+    expect(loc.exact).toBe(true);
+    expect(loc.interfaces[0].key).toBe('cni0');
+    expect(loc.flows[0]).toEqual({ key: 'TCP 10.244.1.2 > 10.244.1.1:2483', count: 3 });
+    const flow = agg.snapshot(1000, 'flow').rows[0];
+    expect(flow).toMatchObject({ key: 'TCP 10.244.1.2 > 10.244.1.1:2483', total: 3, exact: false });
+    expect(flow.locations[0].key).toBe('nft_do_chain+0x3e8');
+  });
+
+  it('clear starts from zero while the kernel keeps counting', () => {
+    const agg = steady(10);
+    agg.clear(10_000);
+    expect(agg.snapshot(10_000).rows).toEqual([]);
+    agg.addCounts(11_000, [rec(0xan, 12, 2, 4026532177, 110), rec(0xbn, 3, 1, 4026531840, 22)]);
+    const s = agg.snapshot(11_000, 'location', 'count');
+    expect(s.rows.map((r) => r.total)).toEqual([10, 2]);
+    expect(s.rows[0].rate1).toBeCloseTo(10, 5);
+  });
+
+  it.each([
+    ['count', ['b', 'a']],
+    ['name', ['b', 'a']], // '__udp4…' sorts before 'nft…'
+    ['rate', ['a', 'b']],
+    ['last', ['a', 'b']],
+  ] as const)('sorts by %s', (sortBy, order) => {
+    const agg = new Aggregator(naming);
+    agg.addCounts(0, []);
+    agg.addCounts(1000, [rec(0xan, 12, 2, 1, 1), rec(0xbn, 3, 1, 1, 50)]);
+    agg.addCounts(2000, [rec(0xan, 12, 2, 1, 30), rec(0xbn, 3, 1, 1, 50)]);
+    const keys = agg.snapshot(2000, 'location', sortBy).rows.map((r) => (r.key.startsWith('nft') ? 'a' : 'b'));
+    expect(keys).toEqual(order);
+  });
+
+  it('keeps a bounded list of recent drops', () => {
+    const agg = new Aggregator(naming, 10);
+    for (let i = 0; i < 25; i++) agg.addEvents([drop({ sport: i })], [0xan]);
+    const recent = agg.snapshot(0).recent;
+    expect(recent).toHaveLength(10);
+    expect(recent[9].sport).toBe(24);
+  });
+});
+
+describe('helpers', () => {
+  it.each([
+    [{ l4: 'TCP', protocol: 'IPv4', saddr: '10.0.0.1', daddr: '10.0.0.2', dport: 80 }, 'TCP 10.0.0.1 > 10.0.0.2:80'],
+    [{ l4: 'UDP', protocol: 'IPv6', saddr: 'fd00::1', daddr: 'fd00::2', dport: 53 }, 'UDP fd00::1 > [fd00::2]:53'],
+    [{ l4: 'ICMP', protocol: 'IPv4', saddr: '10.0.0.1', daddr: '10.0.0.2', dport: null }, 'ICMP 10.0.0.1 > 10.0.0.2'],
+    [{ l4: null, protocol: 'ARP', saddr: null, daddr: null, dport: null }, 'ARP'],
+  ])('flowKey %j', (r, key) => {
+    expect(flowKey(r)).toBe(key);
+  });
+
+  it.each([
+    [[0, 0, 0, 0], '    '],
+    [[1, 2, 4, 8], '▁▂▄█'],
+    [[5, 5], '██'],
+  ])('sparkline %j', (h, s) => {
+    expect(sparkline(h, h.length)).toBe(s);
+  });
+});

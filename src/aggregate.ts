@@ -1,0 +1,378 @@
+/**
+ * Turns exact in-kernel counts and the event stream into snapshots grouped
+ * by location, function, reason, interface, netns or flow. Pure: time is
+ * passed in, names come from a Naming, nothing here touches the kernel or
+ * the terminal. Counts come from the kernel's map, so they stay right when
+ * events are lost or sampled; events only add details (flows, names).
+ */
+import type { CountRecord } from './decode.js';
+import type { DropRecord } from './drop.js';
+
+export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'flow'] as const;
+export type GroupBy = (typeof GROUPS)[number];
+export const SORTS = ['rate', 'count', 'name', 'last'] as const;
+export type SortBy = (typeof SORTS)[number];
+
+/** How addresses, reasons, interfaces and namespaces are named. */
+export interface Naming {
+  location(addr: bigint): { symbol: string; function: string; module: string | null };
+  reason(code: number): string;
+  /** a network namespace's name (from /run/netns) or null */
+  netns?(inode: number): string | null;
+}
+
+export interface Top {
+  key: string;
+  count: number;
+}
+
+/** One row of the table. */
+export interface GroupRow {
+  key: string;
+  total: number;
+  bytes: number;
+  /** drops per second over the last ~1 s and ~10 s */
+  rate1: number;
+  rate10: number;
+  /** drops in each of the last 60 seconds, oldest first */
+  history: number[];
+  firstSeen: number;
+  lastSeen: number;
+  /** false for flow rows, which are counted from events (lossy under floods) */
+  exact: boolean;
+  module: string | null;
+  locations: Top[];
+  reasons: Top[];
+  interfaces: Top[];
+  netns: Top[];
+  flows: Top[];
+}
+
+export interface Snapshot {
+  time: number;
+  elapsedMs: number;
+  groupBy: GroupBy;
+  sortBy: SortBy;
+  total: number;
+  rate1: number;
+  rate10: number;
+  rows: GroupRow[];
+  recent: DropRecord[];
+}
+
+interface Base {
+  location: bigint;
+  reason: number;
+  ifindex: number;
+  netns: number;
+  packets: number;
+  bytes: number;
+  zeroPackets: number;
+  zeroBytes: number;
+  first: number;
+  last: number;
+  flows: Map<string, number>;
+}
+
+interface Sample {
+  t: number;
+  packets: Map<string, number>;
+}
+
+interface FlowAcc {
+  total: number;
+  bytes: number;
+  first: number;
+  last: number;
+  seconds: Map<number, number>;
+  bases: Map<string, number>;
+}
+
+const HISTORY = 60;
+const MAX_FLOWS_PER_BASE = 32;
+const MAX_FLOWS = 5000;
+
+export function baseKey(location: bigint, reason: number, ifindex: number, netns: number): string {
+  return `${location.toString(16)}|${reason}|${ifindex}|${netns}`;
+}
+
+export function flowKey(r: Pick<DropRecord, 'l4' | 'protocol' | 'saddr' | 'daddr' | 'dport'>): string {
+  if (!r.saddr) return r.protocol;
+  const dst = r.dport === null ? r.daddr : r.daddr!.includes(':') ? `[${r.daddr}]:${r.dport}` : `${r.daddr}:${r.dport}`;
+  return `${r.l4 ?? r.protocol} ${r.saddr} > ${dst}`;
+}
+
+function top(m: Map<string, number>, n = 5): Top[] {
+  return [...m.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, n)
+    .map(([key, count]) => ({ key, count }));
+}
+
+function bump(m: Map<string, number>, k: string, n: number): void {
+  m.set(k, (m.get(k) ?? 0) + n);
+}
+
+export class Aggregator {
+  private readonly bases = new Map<string, Base>();
+  private readonly flows = new Map<string, FlowAcc>();
+  private readonly ifnames = new Map<string, string>();
+  private samples: Sample[] = [];
+  private recent: DropRecord[] = [];
+  private start: number | null = null;
+
+  constructor(
+    private readonly naming: Naming,
+    private readonly recentSize = 200,
+  ) {}
+
+  /** Exact cumulative counts read from the kernel at time now (ms). */
+  addCounts(now: number, records: CountRecord[]): void {
+    this.start ??= now;
+    for (const r of records) {
+      const k = baseKey(r.location, r.reason, r.ifindex, r.netns);
+      let b = this.bases.get(k);
+      if (!b) {
+        b = { ...r, zeroPackets: 0, zeroBytes: 0, first: now, last: now, flows: new Map() };
+        this.bases.set(k, b);
+        continue;
+      }
+      if (r.packets > b.packets) b.last = now;
+      b.packets = r.packets;
+      b.bytes = r.bytes;
+    }
+    const packets = new Map<string, number>();
+    for (const [k, b] of this.bases) packets.set(k, b.packets - b.zeroPackets);
+    this.samples.push({ t: now, packets });
+    // keep a little more than the history window
+    const horizon = now - (HISTORY + 2) * 1000;
+    while (this.samples.length > 2 && this.samples[1].t < horizon) this.samples.shift();
+  }
+
+  /** Decoded drops: names of interfaces, flows, the recent list. */
+  addEvents(records: DropRecord[], locations: bigint[]): void {
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (r.ifname) this.ifnames.set(`${r.netns}|${r.ifindex}`, r.ifname);
+      const fk = flowKey(r);
+      const bk = baseKey(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns);
+      const b = this.bases.get(bk);
+      if (b && (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk))) bump(b.flows, fk, 1);
+      let f = this.flows.get(fk);
+      const t = Date.parse(r.time);
+      if (!f) {
+        if (this.flows.size >= MAX_FLOWS) continue;
+        f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map() };
+        this.flows.set(fk, f);
+      }
+      f.total++;
+      f.bytes += r.len;
+      f.last = t;
+      bump(f.bases, bk, 1);
+      const sec = Math.floor(t / 1000);
+      f.seconds.set(sec, (f.seconds.get(sec) ?? 0) + 1);
+      if (f.seconds.size > HISTORY + 2) f.seconds.delete(f.seconds.keys().next().value!);
+    }
+    this.recent.push(...records);
+    if (this.recent.length > this.recentSize) this.recent = this.recent.slice(-this.recentSize);
+  }
+
+  /** Starts counting from zero again; the kernel keeps counting, we keep a baseline. */
+  clear(now: number): void {
+    for (const b of this.bases.values()) {
+      b.zeroPackets = b.packets;
+      b.zeroBytes = b.bytes;
+      b.flows.clear();
+    }
+    this.flows.clear();
+    this.samples = [];
+    this.recent = [];
+    this.start = now;
+    const packets = new Map<string, number>();
+    for (const k of this.bases.keys()) packets.set(k, 0);
+    this.samples.push({ t: now, packets });
+  }
+
+  interfaceName(netns: number, ifindex: number): string {
+    if (!ifindex) return '-';
+    return this.ifnames.get(`${netns}|${ifindex}`) ?? `if${ifindex}`;
+  }
+
+  private groupOf(by: GroupBy, k: string, b: Base): string {
+    switch (by) {
+      case 'location':
+        return this.naming.location(b.location).symbol;
+      case 'function':
+        return this.naming.location(b.location).function;
+      case 'reason':
+        return this.naming.reason(b.reason);
+      case 'interface':
+        return this.interfaceName(b.netns, b.ifindex);
+      case 'netns':
+        return this.netnsLabel(b.netns);
+      default:
+        return k;
+    }
+  }
+
+  private netnsLabel(inode: number): string {
+    const name = this.naming.netns?.(inode);
+    return name ? `${inode} (${name})` : String(inode);
+  }
+
+  /** The newest sample taken at or before t (or the oldest there is). */
+  private sampleAt(t: number): Sample | undefined {
+    let found: Sample | undefined = this.samples[0];
+    for (const s of this.samples) {
+      if (s.t <= t) found = s;
+      else break;
+    }
+    return found;
+  }
+
+  snapshot(now: number, groupBy: GroupBy = 'location', sortBy: SortBy = 'rate'): Snapshot {
+    const latest = this.samples[this.samples.length - 1];
+    const rows = groupBy === 'flow' ? this.flowRows(now) : this.countRows(now, groupBy, latest);
+    const sorters: Record<SortBy, (a: GroupRow, b: GroupRow) => number> = {
+      rate: (a, b) => b.rate1 - a.rate1 || b.rate10 - a.rate10 || b.total - a.total,
+      count: (a, b) => b.total - a.total,
+      name: (a, b) => a.key.localeCompare(b.key),
+      last: (a, b) => b.lastSeen - a.lastSeen,
+    };
+    rows.sort((a, b) => sorters[sortBy](a, b) || a.key.localeCompare(b.key));
+    const sum = (f: (r: GroupRow) => number) => (groupBy === 'flow' ? this.countRows(now, 'reason', latest) : rows).reduce((n, r) => n + f(r), 0);
+    return {
+      time: now,
+      elapsedMs: this.start === null ? 0 : now - this.start,
+      groupBy,
+      sortBy,
+      total: sum((r) => r.total),
+      rate1: sum((r) => r.rate1),
+      rate10: sum((r) => r.rate10),
+      rows,
+      recent: this.recent.slice(-50),
+    };
+  }
+
+  private countRows(now: number, groupBy: GroupBy, latest: Sample | undefined): GroupRow[] {
+    if (!latest) return [];
+    const s1 = this.sampleAt(now - 1000);
+    const s10 = this.sampleAt(now - 10_000);
+    const marks: Array<Sample | undefined> = [];
+    for (let i = HISTORY; i >= 0; i--) marks.push(this.sampleAt(now - i * 1000));
+    type G = GroupRow & { locs: Map<string, number>; rs: Map<string, number>; ifs: Map<string, number>; nss: Map<string, number>; fls: Map<string, number> };
+    const groups = new Map<string, G>();
+    for (const [k, b] of this.bases) {
+      const total = b.packets - b.zeroPackets;
+      if (total <= 0) continue;
+      const key = this.groupOf(groupBy, k, b);
+      let g = groups.get(key);
+      if (!g) {
+        g = {
+          key,
+          total: 0,
+          bytes: 0,
+          rate1: 0,
+          rate10: 0,
+          history: new Array(HISTORY).fill(0),
+          firstSeen: b.first,
+          lastSeen: b.last,
+          exact: true,
+          module: groupBy === 'location' || groupBy === 'function' ? this.naming.location(b.location).module : null,
+          locations: [],
+          reasons: [],
+          interfaces: [],
+          netns: [],
+          flows: [],
+          locs: new Map(),
+          rs: new Map(),
+          ifs: new Map(),
+          nss: new Map(),
+          fls: new Map(),
+        };
+        groups.set(key, g);
+      }
+      g.total += total;
+      g.bytes += b.bytes - b.zeroBytes;
+      g.firstSeen = Math.min(g.firstSeen, b.first);
+      g.lastSeen = Math.max(g.lastSeen, b.last);
+      const cur = latest.packets.get(k) ?? total;
+      const rate = (s: Sample | undefined) => (s && now > s.t ? (cur - (s.packets.get(k) ?? 0)) / ((now - s.t) / 1000) : 0);
+      g.rate1 += rate(s1);
+      g.rate10 += rate(s10);
+      for (let i = 0; i < HISTORY; i++) {
+        // a key absent from an older sample was born after it: it counted from zero
+        const older = marks[i]?.packets.get(k) ?? 0;
+        const newer = marks[i + 1]?.packets.get(k) ?? 0;
+        g.history[i] += Math.max(0, newer - older);
+      }
+      bump(g.locs, this.naming.location(b.location).symbol, total);
+      bump(g.rs, this.naming.reason(b.reason), total);
+      bump(g.ifs, this.interfaceName(b.netns, b.ifindex), total);
+      bump(g.nss, this.netnsLabel(b.netns), total);
+      for (const [f, n] of b.flows) bump(g.fls, f, n);
+    }
+    return [...groups.values()].map(({ locs, rs, ifs, nss, fls, ...row }) => ({
+      ...row,
+      locations: top(locs),
+      reasons: top(rs),
+      interfaces: top(ifs),
+      netns: top(nss),
+      flows: top(fls),
+    }));
+  }
+
+  private flowRows(now: number): GroupRow[] {
+    const sec = Math.floor(now / 1000);
+    const out: GroupRow[] = [];
+    for (const [key, f] of this.flows) {
+      const history = new Array(HISTORY).fill(0);
+      let last10 = 0;
+      for (const [s, n] of f.seconds) {
+        const age = sec - s;
+        if (age >= 0 && age < HISTORY) history[HISTORY - 1 - age] += n;
+        if (age >= 0 && age < 10) last10 += n;
+      }
+      const locs = new Map<string, number>();
+      const rs = new Map<string, number>();
+      const ifs = new Map<string, number>();
+      const nss = new Map<string, number>();
+      for (const [bk, n] of f.bases) {
+        const b = this.bases.get(bk);
+        if (!b) continue;
+        bump(locs, this.naming.location(b.location).symbol, n);
+        bump(rs, this.naming.reason(b.reason), n);
+        bump(ifs, this.interfaceName(b.netns, b.ifindex), n);
+        bump(nss, this.netnsLabel(b.netns), n);
+      }
+      out.push({
+        key,
+        total: f.total,
+        bytes: f.bytes,
+        rate1: history[HISTORY - 1] + (history[HISTORY - 2] ?? 0) / 2,
+        rate10: last10 / 10,
+        history,
+        firstSeen: f.first,
+        lastSeen: f.last,
+        exact: false,
+        module: null,
+        locations: top(locs),
+        reasons: top(rs),
+        interfaces: top(ifs),
+        netns: top(nss),
+        flows: [],
+      });
+    }
+    return out;
+  }
+}
+
+const SPARKS = '▁▂▃▄▅▆▇█';
+
+/** A sparkline of the last `width` points, scaled to the largest. ASCII when asked. */
+export function sparkline(history: number[], width = 20, ascii = false): string {
+  const pts = history.slice(-width);
+  const max = Math.max(...pts, 0);
+  const chars = ascii ? ' .:-=+*#' : SPARKS;
+  return pts.map((v) => (max === 0 || v === 0 ? (ascii ? ' ' : ' ') : chars[Math.min(chars.length - 1, Math.floor((v / max) * (chars.length - 1)))])).join('');
+}
