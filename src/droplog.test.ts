@@ -63,3 +63,14 @@ describe('parseLocation', () => {
     expect(parseLocation(token)).toMatchObject(expected);
   });
 });
+
+describe('droptrace live --plain lines read back as dropwatch lines', () => {
+  it.each([
+    ['12 drops at nft_do_chain+0x3e8 (0xffffffff81f63638) [NETFILTER_DROP] cni0', { count: 12, name: 'nft_do_chain', offset: 0x3e8, reason: 'NETFILTER_DROP', iface: 'cni0' }],
+    ['3 drops at location 0xffffffff81f63638 [NO_SOCKET] lo', { count: 3, address: 0xffffffff81f63638n, reason: 'NO_SOCKET', iface: 'lo' }],
+    ['3 drops at location 0xffffffff81f63638 [NO_SOCKET]', { count: 3, reason: 'NO_SOCKET', iface: null }],
+    ['2 drops at ip_rcv+cf (0xffffffff81631acf) [software]', { count: 2, reason: null }],
+  ])('%s', (line, expected) => {
+    expect(parseLine(line)).toMatchObject(expected);
+  });
+});

@@ -25,6 +25,8 @@ export interface LogDrop {
   hardware: boolean;
   /** a hashed pointer (%p since 4.15): no table can resolve it */
   hashed: boolean;
+  /** interface, where the line names one (droptrace live --plain) */
+  iface?: string | null;
 }
 
 /** A `field: value` line inside a dropwatch packet-mode block. */
@@ -42,7 +44,7 @@ const HEX = '[0-9a-fA-F]';
 // "5 drops at ttl_value_is_too_small [hardware]". Unanchored: lines come indented, commented,
 // or glued to "^CGot a stop message".
 const DW_SUMMARY = new RegExp(
-  `(\\d+) drops at (?:location (0x${HEX}+)|([^\\s+()]+)\\+(?:0x)?(${HEX}+) \\((0x${HEX}+)\\)|(\\S+?))(?:\\s+\\[(software|hardware)\\])?\\s*(?:\\^C.*)?$`,
+  `(\\d+) drops at (?:location (0x${HEX}+)|([^\\s+()]+)\\+(?:0x)?(${HEX}+) \\((0x${HEX}+)\\)|(\\S+?))(?:\\s+\\[(software|hardware|[A-Z][A-Z0-9_]*)\\](?:\\s+([\\w.@:-]+))?)?\\s*(?:\\^C.*)?$`,
 );
 // "drop at: nf_hook_slow+0x59/0x98 (0xffffffff814ec532)",
 // "drop at: do_execute_actions+0x197/0xb20 [openvsw (0xffffffffc0db6f97)", "drop at: ttl_value_is_too_small (l3_drops)"
@@ -83,9 +85,12 @@ export function parseLine(raw: string): LogLine | null {
     const m = DW_SUMMARY.exec(line);
     if (m) {
       const count = Number(m[1]);
-      if (m[2]) return drop('dropwatch', { count, address: BigInt(m[2]) });
-      if (m[3]) return drop('dropwatch', { count, name: m[3], offset: parseInt(m[4], 16), address: BigInt(m[5]) });
-      return drop('dropwatch', { count, name: m[6], hardware: m[7] === 'hardware' });
+      // droptrace live --plain adds "[REASON] ifname"; dropwatch has [software]/[hardware]
+      const reason = m[7] && m[7] !== 'software' && m[7] !== 'hardware' ? m[7] : null;
+      const iface = m[8] ?? null;
+      if (m[2]) return drop('dropwatch', { count, address: BigInt(m[2]), reason, iface });
+      if (m[3]) return drop('dropwatch', { count, name: m[3], offset: parseInt(m[4], 16), address: BigInt(m[5]), reason, iface });
+      return drop('dropwatch', { count, name: m[6], hardware: m[7] === 'hardware', reason, iface });
     }
   }
   if (line.includes('drop at: ')) {

@@ -157,3 +157,20 @@ export function describeFilters(opts: FilterOptions): string {
   if (opts.excludeReason?.length) parts.push(`not ${opts.excludeReason.join(',')}`);
   return parts.length ? parts.join(', ') : 'none';
 }
+
+/** Parses filter flags typed at runtime ("--port 2483 --iface cni0") into FilterOptions. */
+export function parseFilterArgs(text: string): FilterOptions {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  const opts: FilterOptions = {};
+  const single: Record<string, keyof FilterOptions> = { '--netns': 'netns', '--iface': 'iface', '--proto': 'proto', '--host': 'host', '--port': 'port' };
+  for (let i = 0; i < words.length; i++) {
+    const [flag, inline] = words[i].includes('=') ? words[i].split(/=(.*)/s, 2) : [words[i], undefined];
+    const value = inline ?? words[++i];
+    if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag}: needs a value`);
+    if (flag in single) (opts as Record<string, string>)[single[flag]] = value;
+    else if (flag === '--reason') (opts.reason ??= []).push(value);
+    else if (flag === '--exclude-reason') (opts.excludeReason ??= []).push(value);
+    else throw new UsageError(`${flag}: not a filter (use --netns, --iface, --proto, --host, --port, --reason, --exclude-reason)`);
+  }
+  return opts;
+}

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';
 import { handleError } from './errors.js';
+import { liveCommand } from './live.js';
 import { symbolizeCommand } from './symbolize.js';
 import { traceCommand } from './trace.js';
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     )
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
+    .addCommand(liveCommand())
     .addCommand(traceCommand())
     .addCommand(checkCommand())
     .addCommand(symbolizeCommand());
@@ -33,6 +35,7 @@ export function buildProgram(): Command {
     `
 Start with:
   droptrace check                 can this kernel be traced, and how?
+  droptrace live                  a top for drops: where, why, how fast, right now
   droptrace trace --port 2483     every drop touching port 2483, with its reason
   droptrace symbolize -k node.kallsyms dropwatch.log   make sense of a pasted dropwatch log
 

@@ -1,0 +1,89 @@
+/**
+ * A running capture feeding an Aggregator: what `live` (and anything else
+ * that shows counts over time) drives. Owns the capture's lifetime,
+ * including a restart with new filters. No terminal, no command line.
+ */
+import { Aggregator, type Naming } from './aggregate.js';
+import { startCapture, type Capture, type CaptureSummary } from './capture.js';
+import { decodeCounts, type CountRecord } from './decode.js';
+import { monotonicToWallOffset, toRecord } from './drop.js';
+import type { SymbolTable } from './kallsyms.js';
+import type { TracerConfig } from './native.js';
+import type { ReasonTable } from './reasons.js';
+
+export class LiveSession {
+  agg: Aggregator;
+  private capture: Capture;
+  private readonly wallOffset = monotonicToWallOffset();
+  /** events delivered and lost by earlier captures (before a filter change) */
+  private carried = { delivered: 0, lost: 0 };
+
+  constructor(
+    private config: TracerConfig,
+    private readonly naming: Naming,
+    private readonly syms: SymbolTable | null,
+    private readonly reasons: ReasonTable,
+    private readonly withEvents: boolean,
+  ) {
+    this.agg = new Aggregator(naming);
+    this.capture = this.open();
+  }
+
+  private open(): Capture {
+    const onDrops = this.withEvents
+      ? (drops: import('./decode.js').RawDrop[]) => {
+          const records = drops.map((d) => toRecord(d, this.syms, this.reasons, this.wallOffset));
+          this.agg.addEvents(
+            records,
+            drops.map((d) => d.location),
+          );
+        }
+      : undefined;
+    const c = startCapture(this.config, onDrops);
+    this.agg.addCounts(Date.now(), []);
+    return c;
+  }
+
+  get tracer() {
+    return this.capture.tracer;
+  }
+
+  /** Reads the exact counts now and feeds them to the aggregator. */
+  sample(now = Date.now()): CountRecord[] {
+    const counts = decodeCounts(this.capture.tracer.counts());
+    this.agg.addCounts(now, counts);
+    return counts;
+  }
+
+  stats(): { delivered: number; lost: number } {
+    const s = this.capture.tracer.stats();
+    return { delivered: this.carried.delivered + s.delivered, lost: this.carried.lost + s.lost + s.droppedInProcess };
+  }
+
+  /** Reloads the program with other filters; counting restarts from zero. */
+  async restart(filters: Partial<TracerConfig>): Promise<void> {
+    const base = { ...this.config };
+    for (const k of ['netns', 'ifname', 'ethertype', 'l4proto', 'hostVersion', 'hostAddr', 'hostMask', 'port', 'include', 'exclude'] as const) {
+      delete base[k];
+    }
+    const next = { ...base, ...filters };
+    const old = await this.capture.stop();
+    this.carried.delivered += old.stats.delivered;
+    this.carried.lost += old.stats.lost + old.stats.droppedInProcess;
+    const previous = this.config;
+    this.config = next;
+    this.agg = new Aggregator(this.naming);
+    try {
+      this.capture = this.open();
+    } catch (err) {
+      // the kernel refused the new program: go back to tracing as before
+      this.config = previous;
+      this.capture = this.open();
+      throw err;
+    }
+  }
+
+  stop(): Promise<CaptureSummary> {
+    return this.capture.stop();
+  }
+}

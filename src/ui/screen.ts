@@ -1,0 +1,313 @@
+/**
+ * The `droptrace live` screen. Renders snapshots handed to it; never samples
+ * anything itself. Each panel is one component with one render method.
+ * Keys call back into a Controller, which owns the data.
+ */
+import blessed from 'blessed';
+import { GROUPS, SORTS, sparkline, type GroupBy, type GroupRow, type Snapshot, type SortBy } from '../aggregate.js';
+import type { DropRecord } from '../drop.js';
+
+/** What the screen needs from whoever owns the capture. */
+export interface Controller {
+  header(): HeaderInfo;
+  snapshot(group: GroupBy, sort: SortBy): Snapshot;
+  clear(): void;
+  /** Applies a filter string such as "--port 2483 --iface cni0"; returns an error message or null. */
+  setFilters(text: string): Promise<string | null>;
+  quit(): void;
+  hint?(row: GroupRow, group: GroupBy): string | null;
+}
+
+export interface HeaderInfo {
+  host: string;
+  kernel: string;
+  attach: string;
+  filters: string;
+  delivered: number;
+  lost: number;
+  source: string;
+}
+
+const HELP = `droptrace live — keys
+
+  ↑ ↓  j k     select a row            Enter   details of the selected row
+  g            next grouping            Esc     back
+  s            next sort order          p       pause the screen (counting goes on)
+  c            clear counts             f       edit filters (reloads the BPF program)
+  ?            this help                q, Ctrl-C  quit
+
+Groupings: ${GROUPS.join(', ')}.   Sort orders: ${SORTS.join(', ')}.
+Counts and rates come from exact in-kernel counters; "flow" rows are counted from
+events, which can be lost under a flood (the header says how many were).`;
+
+function fmtRate(r: number): string {
+  if (r >= 1e6) return `${(r / 1e6).toFixed(1)}M`;
+  if (r >= 1e4) return `${(r / 1e3).toFixed(1)}k`;
+  if (r >= 100) return r.toFixed(0);
+  return r.toFixed(1);
+}
+
+function fmtCount(n: number): string {
+  if (n >= 1e7) return `${(n / 1e6).toFixed(1)}M`;
+  return String(n);
+}
+
+function fmtElapsed(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${h ? `${h}h` : ''}${String(m).padStart(h ? 2 : 1, '0')}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+function fit(s: string, w: number): string {
+  if (w <= 0) return '';
+  return s.length > w ? s.slice(0, Math.max(0, w - 1)) + '…' : s.padEnd(w);
+}
+
+/** A recent drop in one short line: what fits 80 columns first. */
+export function recentLine(d: DropRecord): string {
+  const ep = (a: string | null, p: number | null) => (a === null ? '?' : p === null ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
+  const flow = d.saddr ? `${d.l4 ?? d.protocol} ${ep(d.saddr, d.sport)} > ${ep(d.daddr, d.dport)}${d.tcpFlags ? ` [${d.tcpFlags}]` : ''}` : d.protocol;
+  return `${d.time.slice(11, 23)} ${d.symbol} ${d.reason ?? '-'} ${d.ifname ?? '-'} ${flow}`;
+}
+
+/** Column layout for a terminal width. Pure, so tests can check 80 columns. */
+export function layoutColumns(width: number, group: GroupBy): { header: string; row: (r: GroupRow) => string } {
+  const trend = width >= 120 ? 20 : width >= 90 ? 12 : 8;
+  const showNetns = width >= 110;
+  const second = group === 'reason' ? 'LOCATION' : 'REASON';
+  const third = group === 'interface' ? 'LOCATION' : 'IFACE';
+  const fixed = 8 + 1 + 8 + 1 + trend + 1 + 16 + 1 + 10 + (showNetns ? 1 + 12 : 0) + 2;
+  const keyW = Math.max(12, width - fixed);
+  const header = [
+    'COUNT'.padStart(8),
+    'RATE/s'.padStart(8),
+    fit('TREND', trend),
+    fit(group.toUpperCase(), keyW),
+    fit(second, 16),
+    fit(third, 10),
+    ...(showNetns ? [fit('NETNS', 12)] : []),
+  ].join(' ');
+  const row = (r: GroupRow) => {
+    const key = r.module ? `${r.key} [${r.module}]` : r.key;
+    const sec = group === 'reason' ? r.locations[0]?.key : r.reasons[0]?.key;
+    const thd = group === 'interface' ? r.locations[0]?.key : r.interfaces[0]?.key;
+    return [
+      fmtCount(r.total).padStart(8),
+      fmtRate(r.rate1).padStart(8),
+      sparkline(r.history, trend),
+      fit(key + (r.exact ? '' : ' ~'), keyW),
+      fit(sec ?? '-', 16),
+      fit(thd ?? '-', 10),
+      ...(showNetns ? [fit(r.netns[0]?.key ?? '-', 12)] : []),
+    ].join(' ');
+  };
+  return { header, row };
+}
+
+/** The detail text of one row. */
+export function detailText(r: GroupRow, group: GroupBy, hint: string | null): string {
+  const when = (t: number) => new Date(t).toISOString().replace('T', ' ').slice(0, 19);
+  const list = (title: string, items: { key: string; count: number }[]) =>
+    items.length ? `${title}:\n${items.map((i) => `  ${String(i.count).padStart(8)}  ${i.key}`).join('\n')}` : '';
+  return [
+    `${group}: ${r.key}${r.module ? ` [${r.module}]` : ''}`,
+    `total ${r.total} drops, ${r.bytes} bytes; ${fmtRate(r.rate1)}/s now, ${fmtRate(r.rate10)}/s over 10 s${r.exact ? '' : ' (counted from events: may miss lost ones)'}`,
+    `first seen ${when(r.firstSeen)}, last seen ${when(r.lastSeen)}`,
+    `last 60 s: ${sparkline(r.history, 60)}`,
+    '',
+    list('Locations', r.locations),
+    list('Reasons', r.reasons),
+    list('Interfaces', r.interfaces),
+    list('Network namespaces', r.netns),
+    list('Flows (from events)', r.flows),
+    hint ? `\nWhat to check:\n${hint}` : '',
+    '',
+    'Esc to go back',
+  ]
+    .filter((s, i, a) => s !== '' || a[i - 1] !== '')
+    .join('\n');
+}
+
+export class LiveScreen {
+  private readonly screen: blessed.Widgets.Screen;
+  private readonly header: blessed.Widgets.BoxElement;
+  private readonly colhdr: blessed.Widgets.BoxElement;
+  private readonly table: blessed.Widgets.ListElement;
+  private readonly recent: blessed.Widgets.BoxElement;
+  private readonly footer: blessed.Widgets.BoxElement;
+  private overlay: blessed.Widgets.BoxElement | null = null;
+  private group: GroupBy;
+  private sort: SortBy;
+  private paused = false;
+  private rows: GroupRow[] = [];
+  private selectedKey: string | null = null;
+  private last: Snapshot | null = null;
+  private destroyed = false;
+  private message = '';
+  private color = true;
+
+  constructor(
+    private readonly ctl: Controller,
+    opts: { group: GroupBy; sort: SortBy; noColor: boolean },
+  ) {
+    this.group = opts.group;
+    this.sort = opts.sort;
+    // forceUnicode: box lines as Unicode, not the terminal's ACS charset (which some
+    // terminals and tmux capture show as 'lqqk')
+    this.screen = blessed.screen({ smartCSR: true, title: 'droptrace live', fullUnicode: true, forceUnicode: true, autoPadding: false, warnings: false });
+    const color = !opts.noColor;
+    this.color = color;
+    this.header = blessed.box({ parent: this.screen, top: 0, left: 0, width: '100%', height: 2, tags: false, style: color ? { fg: 'white', bg: 'blue' } : {} });
+    this.colhdr = blessed.box({ parent: this.screen, top: 2, left: 0, width: '100%', height: 1, style: color ? { bold: true, fg: 'cyan' } : { bold: true } });
+    this.table = blessed.list({
+      parent: this.screen,
+      top: 3,
+      left: 0,
+      width: '100%',
+      height: 10,
+      keys: true,
+      vi: true,
+      mouse: true,
+      tags: false,
+      style: color ? { selected: { bg: 'cyan', fg: 'black' } } : { selected: { inverse: true } },
+    });
+    this.recent = blessed.box({ parent: this.screen, left: 0, width: '100%', height: 6, tags: false, style: color ? { fg: 'gray' } : {} });
+    this.footer = blessed.box({ parent: this.screen, bottom: 0, left: 0, width: '100%', height: 1, style: color ? { fg: 'black', bg: 'white' } : { inverse: true } });
+    this.table.on('select item', (_item, index) => {
+      this.selectedKey = this.rows[index]?.key ?? null;
+    });
+    this.bindKeys();
+    this.screen.on('resize', () => this.layout());
+    this.layout();
+    this.table.focus();
+  }
+
+  private bindKeys(): void {
+    const s = this.screen;
+    s.key(['q', 'C-c'], () => this.ctl.quit());
+    s.key(['?'], () => this.showOverlay(HELP));
+    s.key(['escape'], () => this.closeOverlay());
+    s.key(['enter'], () => {
+      if (this.overlay) return;
+      const row = this.rows[(this.table as unknown as { selected: number }).selected];
+      if (row) this.showOverlay(detailText(row, this.group, this.ctl.hint?.(row, this.group) ?? null));
+    });
+    s.key(['g'], () => {
+      this.group = GROUPS[(GROUPS.indexOf(this.group) + 1) % GROUPS.length];
+      this.selectedKey = null;
+      this.refresh(true);
+    });
+    s.key(['s'], () => {
+      this.sort = SORTS[(SORTS.indexOf(this.sort) + 1) % SORTS.length];
+      this.refresh(true);
+    });
+    s.key(['p'], () => {
+      this.paused = !this.paused;
+      this.refresh(true);
+    });
+    s.key(['c'], () => {
+      this.ctl.clear();
+      this.refresh(true);
+    });
+    s.key(['f'], () => this.editFilters());
+  }
+
+  private editFilters(): void {
+    if (this.overlay) return;
+    const prompt = blessed.prompt({ parent: this.screen, top: 'center', left: 'center', width: '80%', height: 8, padding: 1, tags: false, style: this.color ? { bg: 'blue', fg: 'white' } : { inverse: true } });
+    prompt.input('Filter options (as on the command line, e.g. --port 2483 --iface cni0; empty for none):', this.ctl.header().filters === 'none' ? '' : '', (err, value) => {
+      prompt.destroy();
+      this.table.focus();
+      if (err || value === null || value === undefined) return this.render();
+      void this.ctl.setFilters(value).then((msg) => {
+        this.message = msg ? `filters not changed: ${msg}` : 'filters applied';
+        this.refresh(true);
+      });
+    });
+  }
+
+  private showOverlay(text: string): void {
+    this.closeOverlay();
+    this.overlay = blessed.box({
+      parent: this.screen,
+      top: 1,
+      left: 2,
+      width: '100%-4',
+      height: '100%-2',
+      // no border: line-drawing characters render as 'lqqk' on terminals with broken ACS
+      padding: { left: 1, right: 1 },
+      style: this.color ? { bg: 'black', fg: 'white' } : { inverse: true },
+      content: text,
+      tags: false,
+      scrollable: true,
+      alwaysScroll: true,
+      keys: true,
+      vi: true,
+    });
+    this.overlay.focus();
+    this.screen.render();
+  }
+
+  private closeOverlay(): void {
+    if (!this.overlay) return;
+    this.overlay.destroy();
+    this.overlay = null;
+    this.table.focus();
+    this.screen.render();
+  }
+
+  private layout(): void {
+    const h = (this.screen.height as number) || 24;
+    const recentH = Math.max(3, Math.min(10, Math.floor((h - 5) / 3)));
+    this.table.height = Math.max(3, h - 3 - recentH - 1);
+    this.recent.top = 3 + (this.table.height as number);
+    this.recent.height = recentH;
+    this.refresh(true);
+  }
+
+  /** Takes a fresh snapshot (unless paused) and draws it. */
+  refresh(force = false): void {
+    if (this.destroyed) return;
+    if (!this.paused || force || !this.last) {
+      if (!this.paused || !this.last) this.last = this.ctl.snapshot(this.group, this.sort);
+    }
+    this.render();
+  }
+
+  private render(): void {
+    if (this.destroyed || !this.last) return;
+    const snap = this.last;
+    const width = (this.screen.width as number) || 80;
+    const hdr = this.ctl.header();
+    const lostText = hdr.lost ? `LOST ${hdr.lost}` : 'lost 0';
+    this.header.setContent(
+      fit(`droptrace live  ${hdr.host}  ${hdr.kernel}  via ${hdr.attach}  ${fmtElapsed(snap.elapsedMs)}${this.paused ? '  [PAUSED]' : ''}`, width) +
+        '\n' +
+        fit(`drops ${snap.total}  ${fmtRate(snap.rate1)}/s  events ${hdr.delivered} (${lostText})  group: ${snap.groupBy}  sort: ${snap.sortBy}  filters: ${hdr.filters}`, width),
+    );
+    const cols = layoutColumns(width, snap.groupBy);
+    this.colhdr.setContent(cols.header);
+    this.rows = snap.rows;
+    const items = snap.rows.length ? snap.rows.map(cols.row) : [this.paused ? '  (paused)' : '  no drops yet: waiting…'];
+    const keep = this.selectedKey;
+    this.table.setItems(items as unknown as blessed.Widgets.BlessedElement[]);
+    const idx = keep ? snap.rows.findIndex((r) => r.key === keep) : 0;
+    this.table.select(Math.max(0, idx));
+    this.selectedKey = snap.rows[Math.max(0, idx)]?.key ?? null;
+    const recentLines = snap.recent
+      .slice(-((this.recent.height as number) - 1))
+      .reverse()
+      .map((d: DropRecord) => fit(recentLine(d), width));
+    this.recent.setContent([fit('Recent drops:', width), ...recentLines].join('\n'));
+    this.footer.setContent(fit(this.message || ' ↑↓ select  Enter detail  g group  s sort  p pause  c clear  f filters  ? help  q quit', width));
+    this.screen.render();
+  }
+
+  /** Restores the terminal; safe to call more than once. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.screen.destroy();
+  }
+}
