@@ -193,6 +193,11 @@ export class Aggregator {
     this.samples.push({ t: now, packets });
   }
 
+  /** Names an interface known from elsewhere (a recording's NAMES block, /sys/class/net). */
+  learnInterface(netns: number, ifindex: number, name: string): void {
+    this.ifnames.set(`${netns}|${ifindex}`, name);
+  }
+
   interfaceName(netns: number, ifindex: number): string {
     if (!ifindex) return '-';
     return this.ifnames.get(`${netns}|${ifindex}`) ?? `if${ifindex}`;

@@ -4,7 +4,7 @@
  * that traces live; knows nothing of the terminal or the command line.
  */
 import { readFileSync } from 'node:fs';
-import { decodeCounts, decodeEvent, eventCount, totalPackets, type CountRecord, type RawDrop } from './decode.js';
+import { decodeCounts, decodeEvent, EVENT_SIZE, eventCount, totalPackets, type CountRecord, type RawDrop } from './decode.js';
 import { KallsymsError, SymbolTable } from './kallsyms.js';
 import { loadAddon, openTracer, type NativeTracer, type TracerConfig, type TracerStats } from './native.js';
 import { loadReasons, type ReasonTable } from './reasons.js';
@@ -48,13 +48,14 @@ export interface Capture {
  * an array (one call per batch, never per packet); without it the kernel
  * only counts.
  */
-export function startCapture(config: TracerConfig, onDrops?: (drops: RawDrop[]) => void): Capture {
+export function startCapture(config: TracerConfig, onDrops?: (drops: RawDrop[], raw: Buffer) => void): Capture {
+  const stride = EVENT_SIZE + (config.snaplen ?? 0);
   const onBatch = onDrops
     ? (buf: Buffer) => {
-        const n = eventCount(buf);
+        const n = eventCount(buf, stride);
         const drops = new Array<RawDrop>(n);
-        for (let i = 0; i < n; i++) drops[i] = decodeEvent(buf, i);
-        onDrops(drops);
+        for (let i = 0; i < n; i++) drops[i] = decodeEvent(buf, i, stride);
+        onDrops(drops, buf);
       }
     : undefined;
   const tracer = openTracer(config, onBatch);

@@ -5,7 +5,8 @@
  * src/layout.test.ts, so the two sides cannot drift silently.
  */
 
-export const EVENT_SIZE = 128;
+/** sizeof(struct dt_event); a record is this plus the tracer's snaplen. */
+export const EVENT_SIZE = 136;
 export const COUNT_SIZE = 40;
 
 /** Offsets into struct dt_event. */
@@ -33,7 +34,15 @@ export const EV = {
   daddr: 76,
   ifname: 92,
   comm: 108,
+  stack_id: 124,
+  cap_len: 128,
+  cap_from: 130,
+  pad1: 131,
+  orig_len: 132,
 } as const;
+
+/** dt_event.cap_from */
+export const CAP = { NONE: 0, MAC: 1, NETWORK: 2 } as const;
 
 /** Offsets into struct dt_count_rec. */
 export const CR = {
@@ -72,6 +81,13 @@ export interface RawDrop {
   icmpCode: number | null;
   ifname: string;
   comm: string;
+  /** kernel stack id (--stack), or null */
+  stackId: number | null;
+  /** captured packet bytes (--snaplen), starting with an Ethernet or IP header (capFrom) */
+  packet: Buffer | null;
+  capFrom: number;
+  /** bytes from the capture start to the end of the packet, as the kernel had it */
+  origLen: number;
 }
 
 /** The per-(location, reason, ifindex, netns) exact count. */
@@ -120,9 +136,9 @@ export function ipv6(buf: Buffer, off: number): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
-/** Decodes record i of a batch. */
-export function decodeEvent(buf: Buffer, i = 0): RawDrop {
-  const o = i * EVENT_SIZE;
+/** Decodes record i of a batch whose records are `stride` bytes (EVENT_SIZE + snaplen). */
+export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
+  const o = i * stride;
   const flags = buf[o + EV.flags];
   const ipver = buf[o + EV.ipver] as 0 | 4 | 6;
   const l3 = (flags & FLAG.L3) !== 0;
@@ -155,12 +171,24 @@ export function decodeEvent(buf: Buffer, i = 0): RawDrop {
     icmpCode: isIcmp ? buf[o + EV.icmp_code] : null,
     ifname: cstr(buf, o + EV.ifname, 16),
     comm: cstr(buf, o + EV.comm, 16),
+    stackId: nonNegative(buf.readInt32LE(o + EV.stack_id)),
+    packet: capLen(buf, o, stride) ? Buffer.from(buf.subarray(o + EVENT_SIZE, o + EVENT_SIZE + capLen(buf, o, stride))) : null,
+    capFrom: buf[o + EV.cap_from],
+    origLen: buf.readUInt32LE(o + EV.orig_len),
   };
 }
 
+function nonNegative(n: number): number | null {
+  return n < 0 ? null : n;
+}
+
+function capLen(buf: Buffer, o: number, stride: number): number {
+  return Math.min(buf.readUInt16LE(o + EV.cap_len), stride - EVENT_SIZE);
+}
+
 /** Number of whole records in a batch. */
-export function eventCount(buf: Buffer): number {
-  return Math.floor(buf.length / EVENT_SIZE);
+export function eventCount(buf: Buffer, stride = EVENT_SIZE): number {
+  return Math.floor(buf.length / stride);
 }
 
 /** Decodes the addon's counts() buffer. */

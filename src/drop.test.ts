@@ -22,7 +22,8 @@ function event(fields: { location: bigint; reason: number; flags: number; ipver:
   Buffer.from([10, 244, 1, 2]).copy(b, EV.saddr);
   Buffer.from([10, 244, 1, 1]).copy(b, EV.daddr);
   b.write(fields.ifname, EV.ifname, 'latin1');
-  b.write('swapper/0', EV.comm, 'latin1');
+  b.write("swapper/0", EV.comm, "latin1");
+  b.writeInt32LE(-1, EV.stack_id);
   return b;
 }
 

@@ -4,7 +4,7 @@
  * and what the text line is printed from. Pure.
  */
 import type { RawDrop } from './decode.js';
-import { formatSymbol, type SymbolTable } from './kallsyms.js';
+import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 
 /** One line of `droptrace trace --json`. Field names are a public format: add, never rename. */
@@ -38,7 +38,7 @@ export interface DropRecord {
 }
 
 const ETHERTYPES: Record<number, string> = { 0x0800: 'IPv4', 0x86dd: 'IPv6', 0x0806: 'ARP', 0x8100: '802.1Q', 0x88cc: 'LLDP' };
-const L4: Record<number, string> = { 1: 'ICMP', 2: 'IGMP', 6: 'TCP', 17: 'UDP', 47: 'GRE', 50: 'ESP', 58: 'ICMPv6', 132: 'SCTP' };
+const L4: Record<number, string> = { 0: 'HOPOPT', 1: 'ICMP', 2: 'IGMP', 6: 'TCP', 17: 'UDP', 47: 'GRE', 50: 'ESP', 58: 'ICMPv6', 132: 'SCTP' };
 
 export function protocolName(ethertype: number, ipver: number): string {
   if (ETHERTYPES[ethertype]) return ETHERTYPES[ethertype];
@@ -71,7 +71,7 @@ export function monotonicToWallOffset(): bigint {
   return BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 }
 
-export function toRecord(d: RawDrop, syms: SymbolTable | null, reasons: ReasonTable, wallOffsetNs: bigint): DropRecord {
+export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonTable, wallOffsetNs: bigint): DropRecord {
   const r = syms ? syms.lookup(d.location) : null;
   const ok = r && !r.implausible;
   const wallMs = Number((d.tsNs + wallOffsetNs) / 1_000_000n);

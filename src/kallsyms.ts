@@ -22,6 +22,8 @@ export interface Resolved {
   /** module in brackets in kallsyms ("bpf" for BPF programs), null for the core kernel */
   module: string | null;
   start: bigint;
+  /** distance to the next symbol (an upper bound of the function's size), null for the last */
+  size: number | null;
   /**
    * The address lies past any plausible end of this symbol (beyond the core
    * kernel's text end, or farther from the start than any function is long):
@@ -29,6 +31,11 @@ export interface Resolved {
    * be a lie.
    */
   implausible: boolean;
+}
+
+/** Anything that resolves addresses: a SymbolTable, or the symbols stored in a recording. */
+export interface SymbolLookup {
+  lookup(addr: bigint): Resolved | null;
 }
 
 /** Farther than this from a symbol's start is not inside that function. */
@@ -184,7 +191,8 @@ export class SymbolTable {
       const [eh, el] = this.etext;
       if (hi > eh || (hi === eh && lo >= el)) implausible = true;
     }
-    return { name: this.names[i], offset, module, start: toBig(this.hi[i], this.lo[i]), implausible };
+    const size = i + 1 < this.hi.length ? (this.hi[i + 1] - this.hi[i]) * 0x100000000 + (this.lo[i + 1] - this.lo[i]) : null;
+    return { name: this.names[i], offset, module, start: toBig(this.hi[i], this.lo[i]), size, implausible };
   }
 
   private byName: Map<string, number> | null = null;

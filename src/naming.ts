@@ -5,10 +5,10 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import type { Naming } from './aggregate.js';
-import { formatSymbol, type SymbolTable } from './kallsyms.js';
+import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 
-export function makeNaming(syms: SymbolTable | null, reasons: ReasonTable, netns: Map<number, string> = new Map()): Naming {
+export function makeNaming(syms: SymbolLookup | null, reasons: ReasonTable, netns: Map<number, string> = new Map()): Naming {
   const cache = new Map<bigint, { symbol: string; function: string; module: string | null }>();
   return {
     location(addr) {

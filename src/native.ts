@@ -53,6 +53,10 @@ export interface TracerConfig {
   port?: number;
   include?: number[];
   exclude?: number[];
+  /** packet bytes carried by each event: a multiple of 8, at most 1024 */
+  snaplen?: number;
+  /** record a kernel stack id per event */
+  stack?: boolean;
 }
 
 /** Counters of what was seen and what was lost; never hidden. */
@@ -67,6 +71,8 @@ export interface TracerStats {
   seen: number;
   /** batches discarded at process exit before reaching JavaScript */
   droppedInProcess: number;
+  /** --stack: stacks the kernel could not store */
+  stackFailures: number;
   readError: number;
   closed: boolean;
 }
@@ -75,6 +81,10 @@ export interface NativeTracer {
   readonly path: 'tp_btf' | 'raw_tp' | 'fentry' | 'kprobe';
   readonly target: string;
   readonly tried: string;
+  /** bytes per record in a batch: sizeof(struct dt_event) + snaplen */
+  readonly recordSize: number;
+  /** frames (u64 little-endian) of a kernel stack recorded with `stack`; empty after close() */
+  stack(id: number): Buffer;
   counts(): Buffer;
   stats(): TracerStats;
   /** Detach, deliver what is left, snapshot counts; idempotent. */

@@ -7,7 +7,7 @@ import { Aggregator, type Naming } from './aggregate.js';
 import { startCapture, type Capture, type CaptureSummary } from './capture.js';
 import { decodeCounts, type CountRecord } from './decode.js';
 import { monotonicToWallOffset, toRecord } from './drop.js';
-import type { SymbolTable } from './kallsyms.js';
+import type { SymbolLookup } from './kallsyms.js';
 import type { TracerConfig } from './native.js';
 import type { ReasonTable } from './reasons.js';
 
@@ -21,7 +21,7 @@ export class LiveSession {
   constructor(
     private config: TracerConfig,
     private readonly naming: Naming,
-    private readonly syms: SymbolTable | null,
+    private readonly syms: SymbolLookup | null,
     private readonly reasons: ReasonTable,
     private readonly withEvents: boolean,
   ) {

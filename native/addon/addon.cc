@@ -97,6 +97,8 @@ public:
 					   InstanceMethod("counts", &Tracer::Counts),
 					   InstanceMethod("stats", &Tracer::Stats),
 					   InstanceMethod("close", &Tracer::Close),
+					   InstanceMethod("stack", &Tracer::Stack),
+					   InstanceAccessor("recordSize", &Tracer::RecordSize, nullptr),
 					   InstanceAccessor("path", &Tracer::Path, nullptr),
 					   InstanceAccessor("target", &Tracer::Target, nullptr),
 					   InstanceAccessor("tried", &Tracer::Tried, nullptr),
@@ -119,6 +121,8 @@ public:
 		cfg.count_entries = U32(o, "countEntries");
 		cfg.wakeup_bytes = U32(o, "wakeupBytes");
 		cfg.verbose = o.Get("verbose").ToBoolean();
+		cfg.snaplen = U32(o, "snaplen");
+		cfg.stack = o.Get("stack").ToBoolean();
 		cfg.netns = U32(o, "netns");
 		Napi::Value ifn = o.Get("ifname");
 		if (ifn.IsString()) {
@@ -141,6 +145,7 @@ public:
 			return;
 		}
 		tried_ = tried;
+		rec_size_ = dt_tracer_record_size(t_);
 		Live().insert(this);
 		if (cfg.emit_events) {
 			tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "droptrace-reader",
@@ -170,7 +175,7 @@ private:
 
 	void Run()
 	{
-		const size_t bytes = kBatchRecords * sizeof(dt_event);
+		const size_t bytes = kBatchRecords * rec_size_;
 		void *buf = nullptr;
 		int err = 0;
 		while (!stop_.load()) {
@@ -211,7 +216,7 @@ private:
 		napi_status st = tsfn_.BlockingCall(b, [this](Napi::Env env, Napi::Function cb, Batch *b) {
 			delivered_ += b->records;
 			Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(
-				env, static_cast<uint8_t *>(b->data), b->records * sizeof(dt_event),
+				env, static_cast<uint8_t *>(b->data), b->records * rec_size_,
 				[](Napi::Env, uint8_t *p) { free(p); });
 			delete b;
 			cb.Call({ buf });
@@ -326,9 +331,23 @@ private:
 		o.Set("mapFull", Napi::Number::New(env, (double)s[DT_STAT_MAP_FULL]));
 		o.Set("seen", Napi::Number::New(env, (double)s[DT_STAT_SEEN]));
 		o.Set("droppedInProcess", Napi::Number::New(env, (double)dropped_.load()));
+		o.Set("stackFailures", Napi::Number::New(env, (double)s[DT_STAT_STACK_FAIL]));
 		o.Set("readError", Napi::Number::New(env, read_error_));
 		o.Set("closed", Napi::Boolean::New(env, t_ == nullptr || have_final_));
 		return o;
+	}
+
+	Napi::Value RecordSize(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)rec_size_); }
+
+	/* Kernel stack frames by id; after close() the map is gone and this returns []. */
+	Napi::Value Stack(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		uint64_t ips[DT_STACK_DEPTH];
+		int n = 0;
+		if (t_ && info.Length() > 0 && info[0].IsNumber())
+			n = dt_tracer_stack(t_, info[0].As<Napi::Number>().Int32Value(), ips);
+		return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t *>(ips), n * sizeof(uint64_t));
 	}
 
 	Napi::Value Path(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path()); }
@@ -349,6 +368,7 @@ private:
 	}
 
 	dt_tracer *t_ = nullptr;
+	size_t rec_size_ = sizeof(dt_event);
 	std::thread thread_;
 	std::atomic<bool> stop_{ false };
 	bool reading_ = false;
@@ -437,6 +457,11 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	FIELD(ev, dt_event, daddr);
 	FIELD(ev, dt_event, ifname);
 	FIELD(ev, dt_event, comm);
+	FIELD(ev, dt_event, stack_id);
+	FIELD(ev, dt_event, cap_len);
+	FIELD(ev, dt_event, cap_from);
+	FIELD(ev, dt_event, pad1);
+	FIELD(ev, dt_event, orig_len);
 	Napi::Object cr = Napi::Object::New(env);
 	FIELD(cr, dt_count_rec, key.location);
 	FIELD(cr, dt_count_rec, key.reason);

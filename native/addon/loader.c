@@ -23,6 +23,7 @@ struct dt_tracer {
 	struct ring_buffer *rb;
 	const char *path;
 	const char *target;
+	size_t rec_size;
 	/* the batch being filled by dt_tracer_poll */
 	unsigned char *buf;
 	size_t cap, n;
@@ -204,6 +205,10 @@ static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg
 	ro->targ_has_exclude = cfg->has_exclude ? 1 : 0;
 	memcpy((void *)ro->targ_include, cfg->include, sizeof(cfg->include));
 	memcpy((void *)ro->targ_exclude, cfg->exclude, sizeof(cfg->exclude));
+	ro->targ_snaplen = cfg->snaplen;
+	ro->targ_stack = cfg->stack ? 1 : 0;
+	if (cfg->stack)
+		bpf_map__set_max_entries(skel->maps.dt_stacks, 4096);
 
 	if (cfg->ring_bytes)
 		bpf_map__set_max_entries(skel->maps.dt_events, cfg->ring_bytes);
@@ -321,9 +326,9 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 static int dt_ring_cb(void *ctx, void *data, size_t size)
 {
 	struct dt_tracer *t = ctx;
-	if (size < sizeof(struct dt_event))
+	if (size < t->rec_size)
 		return 0; /* cannot happen: the program only submits whole events */
-	memcpy(t->buf + t->n * sizeof(struct dt_event), data, sizeof(struct dt_event));
+	memcpy(t->buf + t->n * t->rec_size, data, t->rec_size);
 	t->n++;
 	/* libbpf has already consumed this record; stop before the next one */
 	return t->n >= t->cap ? -ENOSPC : 0;
@@ -341,6 +346,8 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 	if (tried_len)
 		tried[0] = 0;
 	*out = NULL;
+	if (cfg->snaplen > DT_MAX_SNAPLEN || cfg->snaplen % 8)
+		return dt_fail(err, EINVAL, "open", "snaplen must be a multiple of 8, at most %d", DT_MAX_SNAPLEN);
 
 	if (dt_probe_kernel(&k) || !k.has_btf)
 		return dt_fail(err, ENOENT, "open",
@@ -406,6 +413,7 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		return ret;
 	}
 
+	t->rec_size = sizeof(struct dt_event) + cfg->snaplen;
 	if (cfg->emit_events) {
 		t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.dt_events), dt_ring_cb, t, NULL);
 		if (!t->rb) {
@@ -420,6 +428,22 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 }
 
 const char *dt_tracer_path(const struct dt_tracer *t) { return t->path; }
+size_t dt_tracer_record_size(const struct dt_tracer *t) { return t->rec_size; }
+
+int dt_tracer_stack(struct dt_tracer *t, int32_t id, uint64_t *ips)
+{
+	__u64 frames[DT_STACK_DEPTH] = {};
+	__u32 key = (__u32)id;
+	int n = 0;
+
+	if (id < 0 || bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.dt_stacks), &key, frames))
+		return 0;
+	while (n < DT_STACK_DEPTH && frames[n]) {
+		ips[n] = frames[n];
+		n++;
+	}
+	return n;
+}
 const char *dt_tracer_target(const struct dt_tracer *t) { return t->target; }
 
 int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms)

@@ -32,6 +32,8 @@ struct dt_config {
 	uint32_t count_entries;   /* max keys in the count map */
 	uint64_t wakeup_bytes;    /* see droptrace.bpf.c */
 	int verbose;              /* keep libbpf debug output, incl. verifier log */
+	uint32_t snaplen;         /* packet bytes per event: multiple of 8, <= DT_MAX_SNAPLEN */
+	int stack;                /* record kernel stacks */
 	/* filters */
 	uint32_t netns;
 	char ifname[DT_IFNAMSIZ];
@@ -78,7 +80,13 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 const char *dt_tracer_path(const struct dt_tracer *t);
 const char *dt_tracer_target(const struct dt_tracer *t);
 
-/* Drains up to cap records into buf (cap * sizeof(struct dt_event) bytes),
+/* Size of one record in the batches: sizeof(struct dt_event) + snaplen. */
+size_t dt_tracer_record_size(const struct dt_tracer *t);
+
+/* Frames of a kernel stack recorded with --stack; returns how many (<= DT_STACK_DEPTH). */
+int dt_tracer_stack(struct dt_tracer *t, int32_t id, uint64_t *ips);
+
+/* Drains up to cap records into buf (cap * dt_tracer_record_size() bytes),
  * waiting at most timeout_ms for the first one. Returns records copied, or
  * a negative errno. Nothing is consumed that is not copied. */
 int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms);

@@ -42,6 +42,8 @@ const volatile __u8 targ_has_include = 0;     /* reason include list in use */
 const volatile __u8 targ_has_exclude = 0;
 const volatile __u64 targ_include[4] = {};    /* bitmap over reason codes 0..255 */
 const volatile __u64 targ_exclude[4] = {};
+const volatile __u32 targ_snaplen = 0;        /* packet bytes per event, multiple of 8, <= DT_MAX_SNAPLEN */
+const volatile __u8 targ_stack = 0;           /* record a kernel stack id per event */
 
 /* ---- maps ---- */
 struct {
@@ -55,6 +57,13 @@ struct {
 	__type(key, struct dt_count_key);
 	__type(value, struct dt_count_val);
 } dt_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1); /* resized by the loader when --stack is on */
+	__type(key, __u32);
+	__uint(value_size, DT_STACK_DEPTH * sizeof(__u64));
+} dt_stacks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -187,7 +196,41 @@ static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
 	}
 }
 
-static __always_inline int dt_handle(struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason)
+/*
+ * Copies the first targ_snaplen bytes of the packet after the event: from
+ * the Ethernet header when the device has one and it is set, else from the
+ * IP header. cap_len says how many of them are packet (the rest is zero).
+ */
+static __always_inline void dt_capture(struct sk_buff *skb, struct net_device *dev, struct dt_event *e)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 mh = BPF_CORE_READ(skb, mac_header);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u32 tail = BPF_CORE_READ(skb, tail);
+	__u16 type = dev ? BPF_CORE_READ(dev, type) : 0;
+	__u32 start, avail, cap;
+
+	/* ARPHRD_ETHER 1, ARPHRD_LOOPBACK 772: both carry an Ethernet header */
+	if (mh != (__u16)~0U && nh != (__u16)~0U && nh == mh + 14 && (type == 1 || type == 772)) {
+		start = mh;
+		e->cap_from = DT_CAP_MAC;
+	} else if (nh != (__u16)~0U && e->ipver) {
+		start = nh;
+		e->cap_from = DT_CAP_NETWORK;
+	} else {
+		return;
+	}
+	avail = tail > start ? tail - start : 0;
+	e->orig_len = BPF_CORE_READ(skb, len) + (BPF_CORE_READ(skb, data) - head) - start;
+	cap = avail < targ_snaplen ? avail : targ_snaplen;
+	cap &= DT_MAX_SNAPLEN * 2 - 1; /* a bound the verifier can see */
+	if (cap > DT_MAX_SNAPLEN)
+		cap = DT_MAX_SNAPLEN;
+	if (cap && !bpf_probe_read_kernel((void *)(e + 1), cap, head + start))
+		e->cap_len = cap;
+}
+
+static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason)
 {
 	struct net_device *dev;
 	struct dt_pkt pkt = {};
@@ -264,7 +307,7 @@ static __always_inline int dt_handle(struct sk_buff *skb, __u64 location, __u32 
 	if (!targ_emit_events)
 		return 0;
 
-	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e), 0);
+	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e) + targ_snaplen, 0);
 	if (!e) {
 		dt_stat_inc(DT_STAT_RB_LOST);
 		return 0;
@@ -296,6 +339,21 @@ static __always_inline int dt_handle(struct sk_buff *skb, __u64 location, __u32 
 	else
 		e->ifname[0] = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->stack_id = -1;
+	if (targ_stack) {
+		e->stack_id = bpf_get_stackid(ctx, &dt_stacks, 0);
+		if (e->stack_id < 0)
+			dt_stat_inc(DT_STAT_STACK_FAIL);
+	}
+	e->cap_len = 0;
+	e->cap_from = DT_CAP_NONE;
+	e->pad1 = 0;
+	e->orig_len = 0;
+	if (targ_snaplen) {
+		/* ring-buffer memory is not zeroed: clear what the copy may not fill */
+		__builtin_memset((void *)(e + 1), 0, 8);
+		dt_capture(skb, dev, e);
+	}
 
 	/*
 	 * Wake the reader only once a batch has built up; it also polls with a
@@ -319,7 +377,7 @@ int droptrace_tp(__u64 *ctx)
 	__u32 reason = 0;
 	if (targ_tp_has_reason)
 		reason = (__u32)ctx[2];
-	return dt_handle((struct sk_buff *)ctx[0], ctx[1], reason, targ_tp_has_reason);
+	return dt_handle(ctx, (struct sk_buff *)ctx[0], ctx[1], reason, targ_tp_has_reason);
 }
 
 SEC("raw_tp/kfree_skb")
@@ -328,7 +386,7 @@ int droptrace_raw(struct bpf_raw_tracepoint_args *ctx)
 	__u32 reason = 0;
 	if (targ_tp_has_reason)
 		reason = (__u32)ctx->args[2];
-	return dt_handle((struct sk_buff *)ctx->args[0], ctx->args[1], reason, targ_tp_has_reason);
+	return dt_handle(ctx, (struct sk_buff *)ctx->args[0], ctx->args[1], reason, targ_tp_has_reason);
 }
 
 /*
@@ -350,10 +408,10 @@ int droptrace_fent(__u64 *ctx)
 {
 	__u64 loc = dt_fentry_caller(ctx);
 	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
-		return dt_handle((struct sk_buff *)ctx[1], loc, (__u32)ctx[2], true);
+		return dt_handle(ctx, (struct sk_buff *)ctx[1], loc, (__u32)ctx[2], true);
 	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
-		return dt_handle((struct sk_buff *)ctx[0], loc, (__u32)ctx[1], true);
-	return dt_handle((struct sk_buff *)ctx[0], loc, 0, false);
+		return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, (__u32)ctx[1], true);
+	return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, 0, false);
 }
 
 SEC("kprobe/sk_skb_reason_drop")
@@ -367,8 +425,8 @@ int droptrace_kp(struct pt_regs *ctx)
 	loc = PT_REGS_RET(ctx); /* link register on arm64 and friends */
 #endif
 	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
-		return dt_handle((struct sk_buff *)PT_REGS_PARM2(ctx), loc, (__u32)PT_REGS_PARM3(ctx), true);
+		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM2(ctx), loc, (__u32)PT_REGS_PARM3(ctx), true);
 	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
-		return dt_handle((struct sk_buff *)PT_REGS_PARM1(ctx), loc, (__u32)PT_REGS_PARM2(ctx), true);
-	return dt_handle((struct sk_buff *)PT_REGS_PARM1(ctx), loc, 0, false);
+		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, (__u32)PT_REGS_PARM2(ctx), true);
+	return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, 0, false);
 }

@@ -13,6 +13,13 @@
 
 #define DT_IFNAMSIZ 16
 #define DT_COMMLEN 16
+#define DT_MAX_SNAPLEN 1024  /* most packet bytes an event can carry (power of two) */
+#define DT_STACK_DEPTH 32    /* frames kept per kernel stack */
+
+/* dt_event.cap_from: where the captured packet bytes start */
+#define DT_CAP_NONE 0
+#define DT_CAP_MAC 1         /* Ethernet header (pcap LINKTYPE_ETHERNET) */
+#define DT_CAP_NETWORK 2     /* IP header (pcap LINKTYPE_RAW) */
 
 /* Shape of the kernel's drop function (fentry/kprobe paths); see core_fixes.bpf.h */
 #define DT_FN_SK_SKB_REASON_DROP 0 /* 6.11+: sk_skb_reason_drop(sk, skb, reason) */
@@ -25,7 +32,12 @@
 #define DT_F_REASON (1u << 2)  /* reason came from the kernel (>= 5.17) */
 #define DT_F_SK (1u << 3)      /* netns came from the socket, not the device */
 
-/* One dropped packet, as seen at the moment the kernel freed it. 128 bytes. */
+/*
+ * One dropped packet, as seen at the moment the kernel freed it. 136 bytes,
+ * followed in the ring buffer (and in the batches the addon delivers) by
+ * exactly snaplen bytes of packet data when --snaplen is set: every record
+ * of one tracer has the same size, sizeof(struct dt_event) + snaplen.
+ */
 struct dt_event {
 	__u64 ts_ns;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC at the drop */
 	__u64 location;         /* kernel address of the free site (caller of kfree_skb*) */
@@ -50,6 +62,11 @@ struct dt_event {
 	__u8 daddr[16];         /* same */
 	char ifname[DT_IFNAMSIZ]; /* skb->dev->name, read at the drop (veths die) */
 	char comm[DT_COMMLEN];  /* comm of the current task */
+	__s32 stack_id;         /* kernel stack in dt_stacks (--stack), else negative */
+	__u16 cap_len;          /* packet bytes captured (<= snaplen), valid from offset 0 of the data */
+	__u8 cap_from;          /* DT_CAP_*: what the data starts with */
+	__u8 pad1;              /* always 0 */
+	__u32 orig_len;         /* bytes from the capture start to the end of the packet */
 };
 
 /* Key of the exact in-kernel count map (per-CPU hash). 24 bytes. */
@@ -72,6 +89,7 @@ enum dt_stat {
 	DT_STAT_RB_LOST = 0,    /* ring-buffer reserve failed: an event was not delivered */
 	DT_STAT_MAP_FULL = 1,   /* count map full: a drop was not counted in it */
 	DT_STAT_SEEN = 2,       /* drops that passed the filters (for delivered+lost checks) */
+	DT_STAT_STACK_FAIL = 3, /* --stack: the stack could not be stored (map full or collision) */
 	DT_STAT_MAX = 4,
 };
 

@@ -5,8 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';
+import { diffCommand } from './diff.js';
 import { handleError } from './errors.js';
+import { exportCommand } from './export.js';
 import { liveCommand } from './live.js';
+import { recordCommand } from './record.js';
+import { reportCommand } from './report.js';
 import { symbolizeCommand } from './symbolize.js';
 import { traceCommand } from './trace.js';
 
@@ -28,8 +32,12 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(liveCommand())
     .addCommand(traceCommand())
-    .addCommand(checkCommand())
-    .addCommand(symbolizeCommand());
+    .addCommand(recordCommand())
+    .addCommand(reportCommand())
+    .addCommand(diffCommand())
+    .addCommand(exportCommand())
+    .addCommand(symbolizeCommand())
+    .addCommand(checkCommand());
   program.addHelpText(
     'after',
     `

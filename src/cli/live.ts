@@ -9,6 +9,11 @@ import { ATTACH, requirePrivileges, type TracerConfig } from '../native.js';
 import { makeNaming, netnsNames } from '../naming.js';
 import { formatPlain, intervalDrops } from '../plain.js';
 import { LiveSession } from '../session.js';
+import { ReplayFeed } from '../replay.js';
+import { damageNote, recordingReasons } from '../recording.js';
+import type { Naming } from '../aggregate.js';
+import type { CountRecord } from '../decode.js';
+import { openRecording } from './files.js';
 import { LiveScreen } from '../ui/screen.js';
 import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
 
@@ -20,6 +25,24 @@ interface Options extends TraceOptions {
   group: GroupBy;
   sort: SortBy;
   duration?: string;
+  replay?: string;
+  speed: string;
+}
+
+/** What the screen and printers are fed from: the kernel now, or a recording. */
+interface Feed {
+  agg: import('../aggregate.js').Aggregator;
+  now(): number;
+  sample(now: number): CountRecord[];
+  stats(): { delivered: number; lost: number };
+  /** final exact count */
+  stop(): Promise<number>;
+  attach: string;
+  describe: string;
+  naming: Naming;
+  hasReasons: boolean;
+  setFilters?(text: string): Promise<string | null>;
+  filters(): string;
 }
 
 export function liveCommand(): Command {
@@ -31,7 +54,9 @@ export function liveCommand(): Command {
     .option('--no-events', 'count only: no event stream (no flows, no recent drops, no interface names outside the host netns)')
     .addOption(new Option('--group <by>', 'group rows by').choices([...GROUPS]).default('location'))
     .addOption(new Option('--sort <by>', 'sort rows by').choices([...SORTS]).default('rate'))
-    .option('-d, --duration <seconds>', 'stop after this many seconds');
+    .option('-d, --duration <seconds>', 'stop after this many seconds')
+    .option('--replay <file>', 'show a recording (droptrace record) instead of the kernel: no root needed')
+    .option('--speed <x>', 'with --replay: play this many times faster', '1');
   addTraceOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -54,19 +79,67 @@ function baseConfig(opts: Options, wakeupBytes: number): TracerConfig {
   return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes, verbose: opts.verbose };
 }
 
-async function run(opts: Options): Promise<void> {
-  const interval = parsePositive(opts.interval, '--interval')!;
-  const duration = parsePositive(opts.duration, '--duration');
-  const mode = opts.json ? 'json' : opts.plain || !process.stdout.isTTY ? 'plain' : 'screen';
+function kernelFeed(opts: Options): Feed {
   requirePrivileges();
   const reasons = localReasons();
   let filterText = describeFilters(opts);
   const filters = buildFilters(opts, reasons);
   const { table: syms, warning } = loadLocalSymbols();
   if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
-  let nsNames = netnsNames();
-  const naming = makeNaming(syms, reasons, nsNames);
+  const naming = makeNaming(syms, reasons, netnsNames());
   const session = new LiveSession({ ...baseConfig(opts, 64 * 1024), ...filters }, naming, syms, reasons, opts.events);
+  return {
+    get agg() {
+      return session.agg;
+    },
+    now: () => Date.now(),
+    sample: (now) => session.sample(now),
+    stats: () => session.stats(),
+    stop: async () => (await session.stop()).exact,
+    attach: session.tracer.path,
+    describe: `counting drops via ${session.tracer.path} on ${session.tracer.target}`,
+    naming,
+    hasReasons: reasons.size > 0,
+    filters: () => filterText,
+    setFilters: async (text) => {
+      try {
+        const f = parseFilterArgs(text);
+        await session.restart(buildFilters(f, reasons));
+        filterText = describeFilters(f);
+        return null;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  };
+}
+
+function replayFeed(opts: Options): Feed {
+  const speed = parsePositive(opts.speed, '--speed')!;
+  const rec = openRecording(opts.replay!);
+  const damage = damageNote(rec);
+  if (damage) process.stderr.write(`droptrace: warning: ${damage}\n`);
+  const feed = new ReplayFeed(rec, speed);
+  const reasons = recordingReasons(rec.meta);
+  return {
+    agg: feed.agg,
+    now: () => feed.now(),
+    sample: () => feed.sample(),
+    stats: () => feed.stats(),
+    stop: async () => feed.agg.snapshot(feed.now()).total,
+    attach: `replay of ${rec.meta.host} (${rec.meta.attach})`,
+    describe: `replaying ${opts.replay} (${rec.meta.host}, Linux ${rec.meta.kernel}) at ${speed}x`,
+    naming: feed.naming,
+    hasReasons: reasons.size > 0,
+    filters: () => rec.meta.filters,
+  };
+}
+
+async function run(opts: Options): Promise<void> {
+  const interval = parsePositive(opts.interval, '--interval')!;
+  const duration = parsePositive(opts.duration, '--duration');
+  const mode = opts.json ? 'json' : opts.plain || !process.stdout.isTTY ? 'plain' : 'screen';
+  const feed = opts.replay ? replayFeed(opts) : kernelFeed(opts);
   if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
 
   let screen: LiveScreen | null = null;
@@ -76,6 +149,14 @@ async function run(opts: Options): Promise<void> {
   let stopping = false;
   let prev = new Map<string, number>();
 
+  const emitPlain = (counts: CountRecord[]) => {
+    const { lines, next } = intervalDrops(prev, counts);
+    prev = next;
+    if (!lines.length) return;
+    const text = lines.map((l) => formatPlain(l, feed.naming, feed.agg.interfaceName(l.netns, l.ifindex), feed.hasReasons)).join('\n');
+    process.stdout.write(text + '\n');
+  };
+
   const stop = async () => {
     if (stopping) return;
     stopping = true;
@@ -83,67 +164,47 @@ async function run(opts: Options): Promise<void> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     try {
-      const final = await session.stop();
-      if (mode === 'plain') emitPlain(final.counts);
+      const exact = await feed.stop();
       screen?.destroy();
-      const st = session.stats();
-      process.stderr.write(`droptrace: ${final.exact} drops counted in the kernel, ${st.delivered} events delivered, ${st.lost} lost\n`);
+      const st = feed.stats();
+      process.stderr.write(`droptrace: ${exact} drops counted${opts.replay ? ' in the recording' : ' in the kernel'}, ${st.delivered} events delivered, ${st.lost} lost\n`);
     } finally {
       screen?.destroy();
       finished();
     }
   };
 
-  const emitPlain = (counts: import('../decode.js').CountRecord[]) => {
-    const { lines, next } = intervalDrops(prev, counts);
-    prev = next;
-    if (!lines.length) return;
-    const text = lines.map((l) => formatPlain(l, naming, session.agg.interfaceName(l.netns, l.ifindex), reasons.size > 0)).join('\n');
-    process.stdout.write(text + '\n');
-  };
-
   const tick = () => {
-    const now = Date.now();
-    const counts = session.sample(now);
+    const now = feed.now();
+    const counts = feed.sample(now);
     if (mode === 'plain') emitPlain(counts);
     else if (mode === 'json') {
-      const snap = session.agg.snapshot(now, opts.group, opts.sort);
-      const st = session.stats();
+      const snap = feed.agg.snapshot(now, opts.group, opts.sort);
+      const st = feed.stats();
       const { recent: _recent, ...rest } = snap;
-      process.stdout.write(JSON.stringify({ ...rest, delivered: st.delivered, lost: st.lost, filters: filterText }) + '\n');
+      process.stdout.write(JSON.stringify({ ...rest, delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
     } else screen?.refresh();
   };
 
   if (mode === 'screen') {
     const header = () => {
-      const st = session.stats();
-      return { host: hostname(), kernel: release(), attach: `${session.tracer.path}`, filters: filterText, delivered: st.delivered, lost: st.lost, source: 'kernel' };
+      const st = feed.stats();
+      return { host: hostname(), kernel: release(), attach: feed.attach, filters: feed.filters(), delivered: st.delivered, lost: st.lost, source: opts.replay ? 'replay' : 'kernel' };
     };
     screen = new LiveScreen(
       {
         header,
-        snapshot: (g, s) => session.agg.snapshot(Date.now(), g, s),
-        clear: () => session.agg.clear(Date.now()),
+        snapshot: (g, s) => feed.agg.snapshot(feed.now(), g, s),
+        clear: () => feed.agg.clear(feed.now()),
         quit: () => void stop(),
-        setFilters: async (text) => {
-          try {
-            const f = parseFilterArgs(text);
-            const cfg = buildFilters(f, reasons);
-            await session.restart(cfg);
-            filterText = describeFilters(f);
-            nsNames = netnsNames();
-            return null;
-          } catch (err) {
-            return (err as Error).message;
-          }
-        },
+        setFilters: feed.setFilters ?? (async () => 'a replay cannot change its filters: they were applied when it was recorded'),
       },
       { group: opts.group, sort: opts.sort, noColor: 'NO_COLOR' in process.env },
     );
     // whatever happens, give the terminal back
     process.once('exit', () => screen?.destroy());
   } else {
-    process.stderr.write(`droptrace: counting drops via ${session.tracer.path} on ${session.tracer.target}; filters: ${filterText}; every ${interval}s\n`);
+    process.stderr.write(`droptrace: ${feed.describe}; filters: ${feed.filters()}; every ${interval}s\n`);
   }
 
   timer = setInterval(() => {

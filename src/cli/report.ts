@@ -1,0 +1,55 @@
+/** `droptrace report`: the live view's tables, from a recording, on any machine. */
+import { Command, Option } from 'commander';
+import { GROUPS, type GroupBy } from '../aggregate.js';
+import { UsageError } from '../filters.js';
+import { damageNote } from '../recording.js';
+import { buildReport, formatReport } from '../report.js';
+import { openRecording, parseWhen } from './files.js';
+
+interface Options {
+  by: GroupBy;
+  top: string;
+  since?: string;
+  until?: string;
+  json?: boolean;
+}
+
+export function reportCommand(): Command {
+  return new Command('report')
+    .description('tables of a recording: counts by location, function, reason, interface, netns or flow (no root, no kernel needed)')
+    .argument('<file>', 'a recording made by droptrace record')
+    .addOption(new Option('--by <group>', 'group rows by').choices([...GROUPS]).default('location'))
+    .option('--top <n>', 'rows to print', '20')
+    .option('--since <time>', 'start of the window: seconds after the recording started, or an ISO-8601 time')
+    .option('--until <time>', 'end of the window, same forms')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Counts are the exact in-kernel counts stored in the file; flow rows (--by flow) are counted from
+events. Symbols, reason names and interface names come from the file, not from this machine.
+
+Examples:
+  droptrace report drops.dtr
+  droptrace report drops.dtr --by reason --since 30 --until 90`,
+    )
+    .action((file: string, opts: Options) => {
+      const top = Number(opts.top);
+      if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
+      const rec = openRecording(file);
+      const start = Date.parse(rec.meta.startTime);
+      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until') });
+      const damage = damageNote(rec);
+      const m = rec.meta;
+      if (opts.json) {
+        process.stdout.write(
+          JSON.stringify({ host: m.host, kernel: m.kernel, bootId: m.bootId, startTime: m.startTime, attach: m.attach, filters: m.filters, stats: rec.stats, damage: rec.damage, report: rep }) + '\n',
+        );
+      } else {
+        const lost = rec.stats ? `, ${rec.stats.lost} events lost while recording` : '';
+        process.stdout.write(`${file}: ${m.host}, Linux ${m.kernel}, recorded ${m.startTime} via ${m.attach}; filters: ${m.filters}${lost}\n`);
+        process.stdout.write(formatReport(rep, top) + '\n');
+      }
+      if (damage) process.stderr.write(`droptrace: warning: ${damage}\n`);
+    });
+}

@@ -1,0 +1,162 @@
+/**
+ * Tables from a recording (`report`) and the difference of two (`diff`).
+ * Pure: a Recording in, rows out. The same Aggregator as the live view, so
+ * a report and the live screen agree.
+ */
+import { Aggregator, type GroupBy, type GroupRow } from './aggregate.js';
+import { toRecord } from './drop.js';
+import { makeNaming } from './naming.js';
+import { eventTime, RecordedSymbols, recordingReasons, type Recording } from './recording.js';
+
+export interface ReportOptions {
+  by: GroupBy;
+  /** wall-clock ms bounds, inclusive */
+  since?: number;
+  until?: number;
+}
+
+export interface ReportRow {
+  key: string;
+  count: number;
+  bytes: number;
+  share: number;
+  /** average drops per second over the window */
+  rate: number;
+  module: string | null;
+  exact: boolean;
+  reasons: string[];
+  interfaces: string[];
+  netns: string[];
+  locations: string[];
+  flows: string[];
+}
+
+export interface Report {
+  by: GroupBy;
+  from: number;
+  to: number;
+  seconds: number;
+  total: number;
+  events: number;
+  rows: ReportRow[];
+}
+
+function toReportRow(r: GroupRow, total: number, seconds: number): ReportRow {
+  const keys = (t: { key: string }[]) => t.map((x) => x.key);
+  return {
+    key: r.key,
+    count: r.total,
+    bytes: r.bytes,
+    share: total ? r.total / total : 0,
+    rate: seconds > 0 ? r.total / seconds : 0,
+    module: r.module,
+    exact: r.exact,
+    reasons: keys(r.reasons),
+    interfaces: keys(r.interfaces),
+    netns: keys(r.netns),
+    locations: keys(r.locations),
+    flows: keys(r.flows),
+  };
+}
+
+export function buildReport(rec: Recording, opts: ReportOptions): Report {
+  const reasons = recordingReasons(rec.meta);
+  const syms = new RecordedSymbols(rec.symbols);
+  const naming = makeNaming(syms, reasons, rec.netns);
+  const agg = new Aggregator(naming);
+  for (const [ns, ifindex, name] of rec.interfaces) agg.learnInterface(ns, ifindex, name);
+  const start = Date.parse(rec.meta.startTime);
+  const since = opts.since ?? -Infinity;
+  const until = opts.until ?? Infinity;
+  // counts are cumulative since attach: the window is the last snapshot before `until`
+  // minus the last one before `since`
+  agg.addCounts(start, []);
+  let cleared = since <= start;
+  let to = start;
+  for (const c of rec.counts) {
+    if (c.time > until) break;
+    if (!cleared && c.time >= since) {
+      agg.clear(since);
+      cleared = true;
+    }
+    agg.addCounts(c.time, c.records);
+    to = c.time;
+  }
+  if (!cleared) agg.clear(to);
+  const offset = BigInt(rec.meta.wallOffsetNs);
+  const inWindow = rec.events.filter((d) => {
+    const t = eventTime(rec.meta, d);
+    return t >= since && t <= until;
+  });
+  agg.addEvents(
+    inWindow.map((d) => toRecord(d, syms, reasons, offset)),
+    inWindow.map((d) => d.location),
+  );
+  const from = Math.max(start, Number.isFinite(since) ? since : start);
+  const snap = agg.snapshot(to, opts.by, 'count');
+  const seconds = Math.max(0, (to - from) / 1000);
+  const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) : snap.total;
+  return { by: opts.by, from, to, seconds, total, events: inWindow.length, rows: snap.rows.map((r) => toReportRow(r, total, seconds)) };
+}
+
+export type Change = 'appeared' | 'vanished' | 'up' | 'down' | 'same';
+
+export interface DiffRow {
+  key: string;
+  change: Change;
+  a: { count: number; rate: number };
+  b: { count: number; rate: number };
+  /** rate in B divided by rate in A (null when A had none) */
+  ratio: number | null;
+}
+
+/** Rows of A and B by key: what appeared, vanished, or changed its rate by at least `factor`. */
+export function diffReports(a: Report, b: Report, factor = 2): DiffRow[] {
+  const keys = new Set([...a.rows.map((r) => r.key), ...b.rows.map((r) => r.key)]);
+  const byKey = (rep: Report) => new Map(rep.rows.map((r) => [r.key, r]));
+  const am = byKey(a);
+  const bm = byKey(b);
+  const out: DiffRow[] = [];
+  for (const key of keys) {
+    const ra = am.get(key);
+    const rb = bm.get(key);
+    const A = { count: ra?.count ?? 0, rate: ra?.rate ?? 0 };
+    const B = { count: rb?.count ?? 0, rate: rb?.rate ?? 0 };
+    let change: Change;
+    if (!A.count && B.count) change = 'appeared';
+    else if (A.count && !B.count) change = 'vanished';
+    else if (A.rate > 0 && B.rate / A.rate >= factor) change = 'up';
+    else if (A.rate > 0 && B.rate / A.rate <= 1 / factor) change = 'down';
+    else change = 'same';
+    out.push({ key, change, a: A, b: B, ratio: A.rate > 0 ? B.rate / A.rate : null });
+  }
+  const order: Record<Change, number> = { appeared: 0, vanished: 1, up: 2, down: 3, same: 4 };
+  return out.sort((x, y) => order[x.change] - order[y.change] || y.b.count + y.a.count - (x.b.count + x.a.count));
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const rate = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
+
+export function formatReport(rep: Report, top: number): string {
+  const head = `${rep.total} drops in ${rep.seconds.toFixed(1)} s (${new Date(rep.from).toISOString()} .. ${new Date(rep.to).toISOString()}), by ${rep.by}; ${rep.events} events`;
+  const lines = [head, ''];
+  lines.push(`${'COUNT'.padStart(9)} ${'SHARE'.padStart(6)} ${'AVG/s'.padStart(8)}  ${rep.by.toUpperCase().padEnd(34)} ${'REASON'.padEnd(16)} ${'IFACE'.padEnd(10)} NETNS`);
+  for (const r of rep.rows.slice(0, top)) {
+    const key = (r.module ? `${r.key} [${r.module}]` : r.key) + (r.exact ? '' : ' ~');
+    const reason = rep.by === 'reason' ? (r.locations[0] ?? '-') : (r.reasons[0] ?? '-');
+    lines.push(
+      `${String(r.count).padStart(9)} ${pct(r.share).padStart(6)} ${rate(r.rate).padStart(8)}  ${key.padEnd(34)} ${reason.padEnd(16)} ${(r.interfaces[0] ?? '-').padEnd(10)} ${r.netns[0] ?? '-'}`,
+    );
+  }
+  if (rep.rows.length > top) lines.push(`… ${rep.rows.length - top} more (--top)`);
+  if (rep.rows.some((r) => !r.exact)) lines.push('~ counted from events (flows): lost events are missing from these rows');
+  return lines.join('\n');
+}
+
+export function formatDiff(rows: DiffRow[], by: GroupBy): string {
+  const lines = [`${'CHANGE'.padEnd(9)} ${'A'.padStart(9)} ${'A/s'.padStart(8)} ${'B'.padStart(9)} ${'B/s'.padStart(8)}  ${by.toUpperCase()}`];
+  for (const r of rows) {
+    lines.push(`${r.change.padEnd(9)} ${String(r.a.count).padStart(9)} ${rate(r.a.rate).padStart(8)} ${String(r.b.count).padStart(9)} ${rate(r.b.rate).padStart(8)}  ${r.key}`);
+  }
+  return lines.join('\n');
+}
