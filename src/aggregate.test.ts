@@ -51,6 +51,7 @@ function drop(over: Partial<DropRecord>): DropRecord {
     cpu: 0,
     pid: 0,
     comm: 'swapper/0',
+    hint: 'reason/NETFILTER_DROP',
     ...over,
   };
 }

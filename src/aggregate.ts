@@ -156,8 +156,14 @@ export class Aggregator {
       if (r.ifname) this.ifnames.set(`${r.netns}|${r.ifindex}`, r.ifname);
       const fk = flowKey(r);
       const bk = baseKey(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns);
-      const b = this.bases.get(bk);
-      if (b && (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk))) bump(b.flows, fk, 1);
+      let b = this.bases.get(bk);
+      if (!b) {
+        // events can arrive before the counts that include them: hold their details meanwhile
+        const t0 = Date.parse(r.time);
+        b = { location: locations[i], reason: r.reasonCode ?? 0, ifindex: r.ifindex, netns: r.netns, packets: 0, bytes: 0, zeroPackets: 0, zeroBytes: 0, first: t0, last: t0, flows: new Map() };
+        this.bases.set(bk, b);
+      }
+      if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, 1);
       let f = this.flows.get(fk);
       const t = Date.parse(r.time);
       if (!f) {

@@ -6,6 +6,7 @@
 import type { RawDrop } from './decode.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
+import { hintId } from './hints.js';
 
 /** One line of `droptrace trace --json`. Field names are a public format: add, never rename. */
 export interface DropRecord {
@@ -35,6 +36,8 @@ export interface DropRecord {
   cpu: number;
   pid: number;
   comm: string;
+  /** id of the hint that explains this drop (src/hints.ts), or null */
+  hint: string | null;
 }
 
 const ETHERTYPES: Record<number, string> = { 0x0800: 'IPv4', 0x86dd: 'IPv6', 0x0806: 'ARP', 0x8100: '802.1Q', 0x88cc: 'LLDP' };
@@ -102,6 +105,7 @@ export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonT
     cpu: d.cpu,
     pid: d.pid,
     comm: d.comm,
+    hint: hintId(d.hasReason ? reasons.name(d.reason) : null, ok ? r.name : null),
   };
 }
 

@@ -149,6 +149,29 @@ describe.skipIf(!canRun)('droptrace trace on the running kernel', () => {
     expect(kernelCount(res.stderr)).toBe(drops.length);
   });
 
+  it.each([
+    [['--iface', 'lo'], 4],
+    [['--iface', 'eth9'], 0],
+    [['--host', '127.0.0.0/8'], 4],
+    [['--host', '10.0.0.1'], 0],
+    [['--host', '::1'], 0],
+    [['--proto', 'udp'], 4],
+    [['--proto', 'tcp'], 0],
+    [['--proto', 'ipv4'], 4],
+    [['--reason', 'NO_SOCKET'], 4],
+    [['--reason', 'NETFILTER_DROP,IP_RPFILTER'], 0],
+    [['--exclude-reason', 'NO_SOCKET'], 0],
+  ])('filter %j is applied in the kernel: %i of 4 closed-port drops pass', async (args, expected) => {
+    const ns = lab.netns('flt');
+    const t = start(['trace', '--json', '--netns', ns, '--port', '9997', ...args]);
+    await t.ready();
+    lab.udp(ns, '127.0.0.1', 9997, 4);
+    const res = await t.stop();
+    expect(res.code).toBe(0);
+    expect(jsonLines<Drop>(res.stdout)).toHaveLength(expected);
+    expect(kernelCount(res.stderr)).toBe(expected);
+  });
+
   it('as an unprivileged user, trace exits 1 with one sentence saying what to do', async () => {
     const res = await run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'trace']);
     expect(res.code).toBe(1);

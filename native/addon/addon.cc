@@ -146,6 +146,8 @@ public:
 		}
 		tried_ = tried;
 		rec_size_ = dt_tracer_record_size(t_);
+		path_ = dt_tracer_path(t_);
+		target_ = dt_tracer_target(t_);
 		Live().insert(this);
 		if (cfg.emit_events) {
 			tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "droptrace-reader",

@@ -158,9 +158,17 @@ static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struc
 
 static __always_inline bool dt_reason_in(const volatile __u64 *set, __u32 reason)
 {
+	__u32 idx;
+
 	if (reason >= 256)
 		return false;
-	return (set[reason >> 6] >> (reason & 63)) & 1;
+	/*
+	 * clang tests a zero-extended copy of reason and indexes with another, so the
+	 * verifier cannot see the bound: hide the value behind an empty asm, then mask.
+	 */
+	idx = reason >> 6;
+	asm volatile("" : "+r"(idx));
+	return (set[idx & 3] >> (reason & 63)) & 1;
 }
 
 static __always_inline bool dt_host_match(const __u8 *a)

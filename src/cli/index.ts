@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';
+import { diagnoseCommand } from './diagnose.js';
 import { diffCommand } from './diff.js';
 import { handleError } from './errors.js';
 import { exportCommand } from './export.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(liveCommand())
     .addCommand(traceCommand())
+    .addCommand(diagnoseCommand())
     .addCommand(recordCommand())
     .addCommand(reportCommand())
     .addCommand(diffCommand())
@@ -45,6 +47,7 @@ Start with:
   droptrace check                 can this kernel be traced, and how?
   droptrace live                  a top for drops: where, why, how fast, right now
   droptrace trace --port 2483     every drop touching port 2483, with its reason
+  droptrace diagnose --port 2483  watch 10 s, then: what drops it, the evidence, what to run next
   droptrace symbolize -k node.kallsyms dropwatch.log   make sense of a pasted dropwatch log
 
 Exit codes: 0 success or Ctrl-C, 1 runtime error, 2 usage error.`,

@@ -14,6 +14,7 @@ import { damageNote, recordingReasons } from '../recording.js';
 import type { Naming } from '../aggregate.js';
 import type { CountRecord } from '../decode.js';
 import { openRecording } from './files.js';
+import { filledHint, formatHint, rowContext } from '../hints.js';
 import { LiveScreen } from '../ui/screen.js';
 import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
 
@@ -35,8 +36,8 @@ interface Feed {
   now(): number;
   sample(now: number): CountRecord[];
   stats(): { delivered: number; lost: number };
-  /** final exact count */
-  stop(): Promise<number>;
+  /** detaches; the final exact count and the cumulative counts it came from */
+  stop(): Promise<{ exact: number; counts: CountRecord[] }>;
   attach: string;
   describe: string;
   naming: Naming;
@@ -95,7 +96,10 @@ function kernelFeed(opts: Options): Feed {
     now: () => Date.now(),
     sample: (now) => session.sample(now),
     stats: () => session.stats(),
-    stop: async () => (await session.stop()).exact,
+    stop: async () => {
+      const s = await session.stop();
+      return { exact: s.exact, counts: s.counts };
+    },
     attach: session.tracer.path,
     describe: `counting drops via ${session.tracer.path} on ${session.tracer.target}`,
     naming,
@@ -126,7 +130,7 @@ function replayFeed(opts: Options): Feed {
     now: () => feed.now(),
     sample: () => feed.sample(),
     stats: () => feed.stats(),
-    stop: async () => feed.agg.snapshot(feed.now()).total,
+    stop: async () => ({ exact: feed.agg.snapshot(feed.now()).total, counts: feed.sample() }),
     attach: `replay of ${rec.meta.host} (${rec.meta.attach})`,
     describe: `replaying ${opts.replay} (${rec.meta.host}, Linux ${rec.meta.kernel}) at ${speed}x`,
     naming: feed.naming,
@@ -164,7 +168,9 @@ async function run(opts: Options): Promise<void> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     try {
-      const exact = await feed.stop();
+      const { exact, counts } = await feed.stop();
+      // the drops of the last, partial interval
+      if (mode === 'plain') emitPlain(counts);
       screen?.destroy();
       const st = feed.stats();
       process.stderr.write(`droptrace: ${exact} drops counted${opts.replay ? ' in the recording' : ' in the kernel'}, ${st.delivered} events delivered, ${st.lost} lost\n`);
@@ -198,6 +204,10 @@ async function run(opts: Options): Promise<void> {
         clear: () => feed.agg.clear(feed.now()),
         quit: () => void stop(),
         setFilters: feed.setFilters ?? (async () => 'a replay cannot change its filters: they were applied when it was recorded'),
+        hint: (row, group) => {
+          const h = filledHint(rowContext(row, group));
+          return h ? formatHint(h) : null;
+        },
       },
       { group: opts.group, sort: opts.sort, noColor: 'NO_COLOR' in process.env },
     );

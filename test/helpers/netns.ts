@@ -17,7 +17,7 @@ export class Lab {
 
   /** Creates a namespace with lo up; returns its name. */
   netns(short: string): string {
-    const name = `${this.tag}-${short}`;
+    const name = `${this.tag}-${short}${this.names.length}`;
     sh('ip', ['netns', 'add', name]);
     this.names.push(name);
     this.exec(name, 'ip', ['link', 'set', 'lo', 'up']);

@@ -1,0 +1,150 @@
+/** `droptrace diagnose`: trace for a while, then a verdict with evidence and next steps. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { Aggregator } from '../aggregate.js';
+import { localReasons, loadLocalSymbols, startCapture } from '../capture.js';
+import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, type EvidenceInput, type Finding } from '../diagnose.js';
+import { monotonicToWallOffset, toRecord } from '../drop.js';
+import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../evidence.js';
+import { buildFilters, describeFilters, UsageError } from '../filters.js';
+import { ATTACH, requirePrivileges } from '../native.js';
+import { makeNaming, netnsNames } from '../naming.js';
+import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
+
+interface Options extends TraceOptions {
+  duration: string;
+  top: string;
+  json?: boolean;
+}
+
+const MAX_PRESNAPSHOT = 32;
+
+function softnetTotal(): number | null {
+  try {
+    return parseSoftnetDrops(readFileSync('/proc/net/softnet_stat', 'utf8')).reduce((a, b) => a + b, 0);
+  } catch {
+    return null;
+  }
+}
+
+export function diagnoseCommand(): Command {
+  const cmd = new Command('diagnose')
+    .description('trace for a while (or until Ctrl-C), then say what is dropping packets, with evidence from the kernel\'s counters and what to check next')
+    .option('-d, --duration <seconds>', 'how long to watch', '10')
+    .option('--top <n>', 'findings to report', '5')
+    .option('--json', 'print the verdict as JSON');
+  addTraceOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Run it while the problem happens, e.g. while the pod retries:
+  droptrace diagnose --port 2483 --duration 10
+
+Each finding says where (function+offset, interface, namespace, flows) and why (drop reason),
+then checks it against the namespace's own counters: iptables rule counters that moved during
+the window, listening sockets on the dropped port, rp_filter and the reverse route, softnet_stat
+backlog drops, conntrack fill, routes and MTU, SNMP counters.`,
+  );
+  cmd.action(async (opts: Options) => run(opts));
+  return cmd;
+}
+
+async function run(opts: Options): Promise<void> {
+  const duration = parsePositive(opts.duration, '--duration')!;
+  const top = Number(opts.top);
+  if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
+  const ringBytes = parseSize(opts.ringSize, '--ring-size');
+  requirePrivileges();
+  const reasons = localReasons();
+  const filters = buildFilters(opts, reasons);
+  const { table: syms } = loadLocalSymbols();
+  const names = netnsNames();
+  const naming = makeNaming(syms, reasons, names);
+  const shell = (inode: number) => new NetnsShell(inode, names);
+
+  // counters before the window: this namespace and the named ones (bounded)
+  const before = new Map<number, NsSnapshot>();
+  const own = ownNetns();
+  const targets = filters.netns ? [filters.netns] : [own, ...[...names.keys()].slice(0, MAX_PRESNAPSHOT)];
+  for (const ino of targets) {
+    const sh = shell(ino);
+    if (sh.reachable) before.set(ino, snapshotNetns(sh));
+  }
+  const softnetBefore = softnetTotal();
+
+  const agg = new Aggregator(naming);
+  const wallOffset = monotonicToWallOffset();
+  const capture = startCapture({ attach: ATTACH[opts.attach], ringBytes, wakeupBytes: 64 * 1024, verbose: opts.verbose, ...filters }, (drops) => {
+    agg.addEvents(
+      drops.map((d) => toRecord(d, syms, reasons, wallOffset)),
+      drops.map((d) => d.location),
+    );
+  });
+  const started = Date.now();
+  agg.addCounts(started, []);
+  if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
+  process.stderr.write(`droptrace: watching drops via ${capture.tracer.path} for ${duration}s (filters: ${describeFilters(opts)}); Ctrl-C to stop early\n`);
+
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, duration * 1000);
+    const early = () => {
+      clearTimeout(t);
+      resolve();
+    };
+    process.once('SIGINT', early);
+    process.once('SIGTERM', early);
+  });
+  const summary = await capture.stop();
+  const now = Date.now();
+  agg.addCounts(now, summary.counts);
+  const seconds = (now - started) / 1000;
+  const snap = agg.snapshot(now, 'location', 'count');
+  const softnetAfter = softnetTotal();
+
+  const findings: Finding[] = buildFindings(snap, seconds, top, (ino) => shell(ino).commandPrefix);
+  for (const f of findings) {
+    const sh = shell(f.netns.inode);
+    const after = sh.reachable ? snapshotNetns(sh) : null;
+    const iface = f.interfaces[0];
+    const ctx = f.context;
+    const input: EvidenceInput = {
+      where: sh.label,
+      before: before.get(f.netns.inode) ?? null,
+      after,
+      softnetDrops: softnetBefore !== null && softnetAfter !== null ? softnetAfter - softnetBefore : null,
+      listeners: ctx.dport ? parseLsListeners(sh.run(['ss', '-ltnH', `sport = :${ctx.dport}`]), sh.run(['ss', '-lunH', `sport = :${ctx.dport}`])) : null,
+      rpFilter: iface
+        ? { all: sh.read('/proc/sys/net/ipv4/conf/all/rp_filter')?.trim() ?? null, iface: sh.read(`/proc/sys/net/ipv4/conf/${iface}/rp_filter`)?.trim() ?? null }
+        : null,
+      routeToSource: ctx.saddr ? sh.run(['ip', 'route', 'get', ctx.saddr]) : null,
+      routeToDest: ctx.daddr ? sh.run(['ip', 'route', 'get', ctx.daddr]) : null,
+      conntrack: (() => {
+        const c = sh.read('/proc/sys/net/netfilter/nf_conntrack_count');
+        const m = sh.read('/proc/sys/net/netfilter/nf_conntrack_max');
+        return c && m ? { count: Number(c), max: Number(m) } : null;
+      })(),
+      mtu: null,
+    };
+    const dev = input.routeToDest ? /\bdev (\S+)/.exec(input.routeToDest)?.[1] : undefined;
+    if (dev) input.mtu = Number(sh.read(`/sys/class/net/${dev}/mtu`) ?? NaN) || mtuFromIp(sh.run(['ip', 'link', 'show', dev]));
+    f.evidence = evidenceFor(f, input);
+  }
+
+  const lost = summary.stats.lost + summary.stats.droppedInProcess;
+  const head = `droptrace diagnose: ${summary.exact} drop${summary.exact === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (filters: ${describeFilters(opts)}), ${findings.length} finding${findings.length === 1 ? '' : 's'}${lost ? `; ${lost} events lost (counts are exact, flows may miss some)` : ''}`;
+  const checked = [
+    `every skb drop via ${capture.tracer.path} on ${capture.tracer.target}`,
+    `counters before and after in ${before.size} network namespace(s)`,
+    softnetBefore === null ? 'softnet_stat unreadable' : `softnet_stat (${(softnetAfter ?? 0) - softnetBefore} backlog drops)`,
+  ];
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ drops: summary.exact, seconds, lost, filters: describeFilters(opts), findings, checked }, null, 2) + '\n');
+  } else {
+    process.stdout.write(formatVerdict(findings, head, checked) + '\n');
+  }
+}
+
+function mtuFromIp(text: string | null): number | null {
+  const m = text ? /\bmtu (\d+)/.exec(text) : null;
+  return m ? Number(m[1]) : null;
+}

@@ -1,0 +1,183 @@
+/**
+ * The kernel's own counters that confirm or refute a finding: netfilter
+ * rule counters, SNMP/netstat counters, softnet_stat, conntrack fill,
+ * rp_filter, listening sockets, routes. Parsers are pure; `NetnsShell`
+ * runs the few commands needed inside the namespace a drop happened in.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+/** One rule (or chain policy) from `iptables-save -c`, with its counters. */
+export interface RuleCounter {
+  table: string;
+  /** the rule as iptables-save prints it, without counters ("-A INPUT -p tcp … -j DROP"), or "policy FORWARD DROP" */
+  rule: string;
+  packets: number;
+  bytes: number;
+  /** the rule or policy drops or rejects */
+  drops: boolean;
+}
+
+export function parseIptablesSave(text: string): RuleCounter[] {
+  const out: RuleCounter[] = [];
+  let table = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1).trim();
+    let m = /^:(\S+) (\S+) \[(\d+):(\d+)\]/.exec(line);
+    if (m) {
+      if (m[2] !== '-') out.push({ table, rule: `policy ${m[1]} ${m[2]}`, packets: Number(m[3]), bytes: Number(m[4]), drops: m[2] === 'DROP' });
+      continue;
+    }
+    m = /^\[(\d+):(\d+)\] (-A .*)$/.exec(line);
+    if (m) out.push({ table, rule: m[3], packets: Number(m[1]), bytes: Number(m[2]), drops: /-j (DROP|REJECT)\b/.test(m[3]) });
+  }
+  return out;
+}
+
+/** Dropping rules whose packet counters went up between two snapshots. */
+export function movedDropRules(before: RuleCounter[], after: RuleCounter[]): Array<RuleCounter & { delta: number }> {
+  const key = (r: RuleCounter) => `${r.table} ${r.rule}`;
+  const prev = new Map(before.map((r) => [key(r), r.packets]));
+  return after
+    .filter((r) => r.drops)
+    .map((r) => ({ ...r, delta: r.packets - (prev.get(key(r)) ?? 0) }))
+    .filter((r) => r.delta > 0)
+    .sort((a, b) => b.delta - a.delta);
+}
+
+/** /proc/net/snmp or /proc/net/netstat: "Group:Field" → value. */
+export function parseSnmp(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const lines = text.split('\n');
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const h = lines[i].split(/\s+/);
+    const v = lines[i + 1].split(/\s+/);
+    if (!h[0]?.endsWith(':') || h[0] !== v[0] || Number.isNaN(Number(v[1]))) continue;
+    const group = h[0].slice(0, -1);
+    for (let j = 1; j < h.length && j < v.length; j++) out.set(`${group}:${h[j]}`, Number(v[j]));
+    i++;
+  }
+  return out;
+}
+
+/** Counters that moved, largest first. */
+export function movedCounters(before: Map<string, number>, after: Map<string, number>, only?: RegExp): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const [k, v] of after) {
+    const d = v - (before.get(k) ?? 0);
+    if (d > 0 && (!only || only.test(k))) out.push([k, d]);
+  }
+  return out.sort((a, b) => b[1] - a[1]);
+}
+
+/** Total of the second column (dropped) of /proc/net/softnet_stat, per CPU. */
+export function parseSoftnetDrops(text: string): number[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => parseInt(l.trim().split(/\s+/)[1] ?? '0', 16));
+}
+
+/** Local addresses of listening sockets from `ss -lnH` output. */
+export function parseListeners(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4)
+    .map((f) => (/^\d+$/.test(f[1]) ? f[3] : f[4]) ?? '')
+    .filter(Boolean);
+}
+
+/** Runs commands in a network namespace given by inode. */
+export class NetnsShell {
+  readonly label: string;
+  private readonly prefix: string[] | null;
+
+  constructor(
+    readonly inode: number,
+    names: Map<number, string>,
+  ) {
+    const own = ownNetns();
+    const name = names.get(inode);
+    if (inode === own || inode === 0) {
+      this.prefix = [];
+      this.label = 'this namespace';
+    } else if (name) {
+      this.prefix = ['ip', 'netns', 'exec', name];
+      this.label = name;
+    } else {
+      const pid = pidInNetns(inode);
+      this.prefix = pid ? ['nsenter', '-t', String(pid), '-n'] : null;
+      this.label = pid ? `netns ${inode} (pid ${pid})` : `netns ${inode}`;
+    }
+  }
+
+  get reachable(): boolean {
+    return this.prefix !== null;
+  }
+
+  /** The prefix a person would type to run a command there. */
+  get commandPrefix(): string {
+    return this.prefix && this.prefix.length ? this.prefix.join(' ') + ' ' : '';
+  }
+
+  run(cmd: string[]): string | null {
+    if (!this.prefix) return null;
+    const argv = [...this.prefix, ...cmd];
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 5000 });
+    return r.status === 0 ? r.stdout : null;
+  }
+
+  read(path: string): string | null {
+    if (this.prefix && this.prefix.length === 0) {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return null;
+      }
+    }
+    return this.run(['cat', path]);
+  }
+}
+
+export function ownNetns(): number {
+  try {
+    return Number(/\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))![1]);
+  } catch {
+    return -1;
+  }
+}
+
+/** A process living in the namespace, to nsenter it when it has no name. */
+export function pidInNetns(inode: number): number | null {
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return null;
+  }
+  for (const p of pids) {
+    try {
+      if (readlinkSync(`/proc/${p}/ns/net`) === `net:[${inode}]`) return Number(p);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return null;
+}
+
+/** What we snapshot in a namespace before and after the window. */
+export interface NsSnapshot {
+  rules: RuleCounter[] | null;
+  snmp: Map<string, number>;
+}
+
+export function snapshotNetns(sh: NetnsShell): NsSnapshot {
+  const save = sh.run(['iptables-save', '-c']);
+  const snmp = new Map<string, number>();
+  for (const f of ['/proc/net/snmp', '/proc/net/netstat']) {
+    const t = sh.read(f);
+    if (t) for (const [k, v] of parseSnmp(t)) snmp.set(k, v);
+  }
+  return { rules: save === null ? null : parseIptablesSave(save), snmp };
+}
