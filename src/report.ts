@@ -5,6 +5,7 @@
  */
 import { Aggregator, type GroupBy, type GroupRow } from './aggregate.js';
 import { toRecord } from './drop.js';
+import { hintFor, reasonHint, functionHint, rowContext } from './hints.js';
 import { makeNaming } from './naming.js';
 import { eventTime, RecordedSymbols, recordingReasons, type Recording } from './recording.js';
 
@@ -29,6 +30,8 @@ export interface ReportRow {
   netns: string[];
   locations: string[];
   flows: string[];
+  /** what this row's drops mean (src/hints.ts id), or null */
+  hint: string | null;
 }
 
 export interface Report {
@@ -41,7 +44,7 @@ export interface Report {
   rows: ReportRow[];
 }
 
-function toReportRow(r: GroupRow, total: number, seconds: number): ReportRow {
+function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): ReportRow {
   const keys = (t: { key: string }[]) => t.map((x) => x.key);
   return {
     key: r.key,
@@ -56,6 +59,7 @@ function toReportRow(r: GroupRow, total: number, seconds: number): ReportRow {
     netns: keys(r.netns),
     locations: keys(r.locations),
     flows: keys(r.flows),
+    hint: hintFor(rowContext(r, by))?.id ?? null,
   };
 }
 
@@ -96,7 +100,7 @@ export function buildReport(rec: Recording, opts: ReportOptions): Report {
   const snap = agg.snapshot(to, opts.by, 'count');
   const seconds = Math.max(0, (to - from) / 1000);
   const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) : snap.total;
-  return { by: opts.by, from, to, seconds, total, events: inWindow.length, rows: snap.rows.map((r) => toReportRow(r, total, seconds)) };
+  return { by: opts.by, from, to, seconds, total, events: inWindow.length, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)) };
 }
 
 export type Change = 'appeared' | 'vanished' | 'up' | 'down' | 'same';
@@ -150,6 +154,11 @@ export function formatReport(rep: Report, top: number): string {
   }
   if (rep.rows.length > top) lines.push(`… ${rep.rows.length - top} more (--top)`);
   if (rep.rows.some((r) => !r.exact)) lines.push('~ counted from events (flows): lost events are missing from these rows');
+  const hinted = rep.rows.slice(0, 3).filter((r) => r.hint);
+  if (hinted.length) {
+    lines.push('', 'What they mean (droptrace diagnose adds evidence and commands):');
+    for (const r of hinted) lines.push(`  ${r.key}: ${hintTitle(r.hint!)}`);
+  }
   return lines.join('\n');
 }
 
@@ -159,4 +168,10 @@ export function formatDiff(rows: DiffRow[], by: GroupBy): string {
     lines.push(`${r.change.padEnd(9)} ${String(r.a.count).padStart(9)} ${rate(r.a.rate).padStart(8)} ${String(r.b.count).padStart(9)} ${rate(r.b.rate).padStart(8)}  ${r.key}`);
   }
   return lines.join('\n');
+}
+
+function hintTitle(id: string): string {
+  const [kind, name] = id.split('/');
+  const h = kind === 'reason' ? reasonHint(name) : kind === 'function' ? functionHint(name) : null;
+  return h ? h.title : id;
 }

@@ -8,6 +8,7 @@
  */
 import { parseLine, type LogDrop, type LogKind } from './droplog.js';
 import { type Resolved, type SymbolTable } from './kallsyms.js';
+import { functionHint, hintId, reasonHint } from './hints.js';
 
 /** One recognised drop line, resolved. */
 export interface Entry {
@@ -39,6 +40,8 @@ export interface Row {
   firstLine: number;
   lastLine: number;
   address?: string | null;
+  /** what these drops mean (src/hints.ts id), or null */
+  hint: string | null;
 }
 
 export interface Report {
@@ -343,6 +346,7 @@ export class Symbolizer {
           firstLine: a.first,
           lastLine: a.last,
           ...(withAddress ? { address: a.address } : {}),
+          hint: hintId(topReason(a), key.startsWith('0x') || key.startsWith('(') ? null : key.replace(/\+0x[0-9a-f]+$/, '')),
         }))
         .sort((x, y) => y.count - x.count || x.key.localeCompare(y.key));
     return {
@@ -383,6 +387,13 @@ function strip(e: LiveEntry): Entry {
   return rest;
 }
 
+function topReason(a: Acc): string | null {
+  let best: string | null = null;
+  let n = 0;
+  for (const [r, c] of a.reasons) if (c > n) [best, n] = [r, c];
+  return best;
+}
+
 function hexSigned(v: bigint): string {
   return v < 0n ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
 }
@@ -421,5 +432,14 @@ export function formatReport(r: Report, top = 20): string {
   };
   table('By function:', r.byFunction, false);
   table('By location:', r.byLocation, true);
+  const hinted = r.byFunction.slice(0, 5).filter((row) => row.hint);
+  if (hinted.length) {
+    lines.push('', 'What they mean:');
+    for (const row of hinted) {
+      const [kind, name] = row.hint!.split('/');
+      const h = kind === 'reason' ? reasonHint(name) : functionHint(name);
+      if (h) lines.push(`  ${row.key}: ${h.title}`);
+    }
+  }
   return lines.join('\n');
 }
