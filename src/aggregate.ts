@@ -159,13 +159,13 @@ export class Aggregator {
       let b = this.bases.get(bk);
       if (!b) {
         // events can arrive before the counts that include them: hold their details meanwhile
-        const t0 = Date.parse(r.time);
+        const t0 = this.parseTime(r.time);
         b = { location: locations[i], reason: r.reasonCode ?? 0, ifindex: r.ifindex, netns: r.netns, packets: 0, bytes: 0, zeroPackets: 0, zeroBytes: 0, first: t0, last: t0, flows: new Map() };
         this.bases.set(bk, b);
       }
       if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, 1);
       let f = this.flows.get(fk);
-      const t = Date.parse(r.time);
+      const t = this.parseTime(r.time);
       if (!f) {
         if (this.flows.size >= MAX_FLOWS) continue;
         f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map() };
@@ -181,6 +181,18 @@ export class Aggregator {
     }
     this.recent.push(...records);
     if (this.recent.length > this.recentSize) this.recent = this.recent.slice(-this.recentSize);
+  }
+
+  private lastIso = '';
+  private lastMs = 0;
+
+  /** Date.parse, remembered: consecutive drops share their millisecond. */
+  private parseTime(iso: string): number {
+    if (iso !== this.lastIso) {
+      this.lastIso = iso;
+      this.lastMs = Date.parse(iso);
+    }
+    return this.lastMs;
   }
 
   /** Starts counting from zero again; the kernel keeps counting, we keep a baseline. */

@@ -12,7 +12,7 @@ import { loadReasons, type ReasonTable } from './reasons.js';
 /** Loads this machine's symbols; null plus a warning when they are hidden or unreadable. */
 export function loadLocalSymbols(path = '/proc/kallsyms'): { table: SymbolTable | null; warning: string | null } {
   try {
-    return { table: SymbolTable.parse(readFileSync(path, 'utf8')), warning: null };
+    return { table: SymbolTable.parse(readFileSync(path)), warning: null };
   } catch (err) {
     const msg = err instanceof KallsymsError ? err.message : `cannot read ${path}: ${(err as Error).message}`;
     return { table: null, warning: `${msg}; locations are shown as raw addresses` };

@@ -146,7 +146,8 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
   const l4proto = l3 ? buf[o + EV.l4proto] : null;
   const isPorts = l4 && (l4proto === 6 || l4proto === 17);
   const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
-  const addr = (at: number) => (!l3 ? null : ipver === 4 ? ipv4(buf, o + at) : ipv6(buf, o + at));
+  const addr = (at: number) => (!l3 ? null : ipver === 4 ? ipv4(buf, o + at) : cachedIpv6(buf, o + at));
+  const cap = capLen(buf, o, stride);
   return {
     tsNs: buf.readBigUInt64LE(o + EV.ts_ns),
     location: buf.readBigUInt64LE(o + EV.location),
@@ -169,13 +170,51 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
     tcpFlags: isPorts && l4proto === 6 ? buf[o + EV.tcp_flags] : null,
     icmpType: isIcmp ? buf[o + EV.icmp_type] : null,
     icmpCode: isIcmp ? buf[o + EV.icmp_code] : null,
-    ifname: cstr(buf, o + EV.ifname, 16),
-    comm: cstr(buf, o + EV.comm, 16),
+    ifname: cachedStr(ifnameCache, buf, o + EV.ifname),
+    comm: cachedStr(commCache, buf, o + EV.comm),
     stackId: nonNegative(buf.readInt32LE(o + EV.stack_id)),
-    packet: capLen(buf, o, stride) ? Buffer.from(buf.subarray(o + EVENT_SIZE, o + EVENT_SIZE + capLen(buf, o, stride))) : null,
+    // a view, not a copy: it keeps the batch alive only as long as the drop is kept
+    packet: cap ? buf.subarray(o + EVENT_SIZE, o + EVENT_SIZE + cap) : null,
     capFrom: buf[o + EV.cap_from],
     origLen: buf.readUInt32LE(o + EV.orig_len),
   };
+}
+
+/**
+ * A flood repeats the same interface, command and addresses: compare the raw
+ * bytes with the last record's (four 32-bit reads) before building a string.
+ */
+interface StrCache {
+  w: Uint32Array;
+  s: string;
+}
+const ifnameCache: StrCache = { w: new Uint32Array(4), s: '' };
+const commCache: StrCache = { w: new Uint32Array(4), s: '' };
+const v6Cache: StrCache = { w: new Uint32Array(4), s: '' };
+
+function sameWords(c: StrCache, buf: Buffer, off: number): boolean {
+  const a = buf.readUInt32LE(off);
+  const b = buf.readUInt32LE(off + 4);
+  const d = buf.readUInt32LE(off + 8);
+  const e = buf.readUInt32LE(off + 12);
+  if (c.w[0] === a && c.w[1] === b && c.w[2] === d && c.w[3] === e && c.s !== '') return true;
+  c.w[0] = a;
+  c.w[1] = b;
+  c.w[2] = d;
+  c.w[3] = e;
+  return false;
+}
+
+function cachedStr(c: StrCache, buf: Buffer, off: number): string {
+  if (sameWords(c, buf, off)) return c.s;
+  c.s = cstr(buf, off, 16);
+  if (c.s === '') c.w.fill(0xffffffff); // never match an empty string: '' marks "unset"
+  return c.s;
+}
+
+function cachedIpv6(buf: Buffer, off: number): string {
+  if (sameWords(v6Cache, buf, off)) return v6Cache.s;
+  return (v6Cache.s = ipv6(buf, off));
 }
 
 function nonNegative(n: number): number | null {

@@ -105,3 +105,16 @@ describe('decode and format', () => {
     expect(tcpFlagLetters(flags)).toBe(text);
   });
 });
+
+describe('recordJson', () => {
+  it('is exactly JSON.stringify of the record, including escapes and nulls', async () => {
+    const { recordJson } = await import('./drop.js');
+    const syms = SymbolTable.parse('ffffffff81f63000 T nf_hook_slow\nffffffff81f64000 T next\n');
+    const reasons = new ReasonTable([[12, 'NETFILTER_DROP']], 'btf');
+    const buf = event({ location: 0xffffffff81f6309an, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport: 1, dport: 2, tcp: 0x12, ifname: 'we"ird\\\\' });
+    buf.write('a"b\\u0001', EV.comm, 'latin1');
+    for (const rec of [toRecord(decodeEvent(buf), syms, reasons, 0n), toRecord(decodeEvent(buf), null, reasons, 5n)]) {
+      expect(recordJson(rec)).toBe(JSON.stringify(rec));
+    }
+  });
+});

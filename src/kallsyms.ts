@@ -41,23 +41,15 @@ export interface SymbolLookup {
 /** Farther than this from a symbol's start is not inside that function. */
 export const MAX_FUNCTION_SIZE = 0x40000;
 
-const TEXT_TYPES = new Set(['t', 'T', 'w', 'W']);
-
-/** Splits an up-to-16-digit hex address into halves; NaN on bad input. */
-function splitHex(hex: string): [number, number] {
-  const n = hex.length;
-  if (n <= 8) return [0, parseInt(hex, 16)];
-  return [parseInt(hex.slice(0, n - 8), 16), parseInt(hex.slice(n - 8), 16)];
-}
 
 function toBig(hi: number, lo: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 /** Rank for choosing among symbols at one address: global beats local beats weak; no __pfx_ padding. */
-function rank(type: string, name: string): number {
+function rankCode(type: number, name: string): number {
   if (name.startsWith('__pfx_') || name.startsWith('__cfi_')) return 0;
-  return type === 'T' ? 4 : type === 't' ? 3 : type === 'W' ? 2 : 1;
+  return type === 84 ? 4 : type === 116 ? 3 : type === 87 ? 2 : 1;
 }
 
 export interface ParseStats {
@@ -86,51 +78,98 @@ export class SymbolTable {
    * Parses kallsyms / System.map / nm text. Only symbols that can hold code
    * (types t T w W) are kept: a lookup must never land in data.
    */
-  static parse(text: string): SymbolTable {
-    type Row = { hi: number; lo: number; name: string; module: string | null; rank: number };
-    const rows: Row[] = [];
+  static parse(input: string | Buffer): SymbolTable {
+    // Bytes, not a string split into lines, and column arrays, not an object per line:
+    // a 122k-line table must not cost tens of MB of garbage on a node that is in trouble.
+    const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+    let cap = 1 << 14;
+    let hiC = new Uint32Array(cap);
+    let loC = new Uint32Array(cap);
+    let rankC = new Uint8Array(cap);
+    const nameC: string[] = [];
+    const modC: (string | null)[] = [];
+    const modIntern = new Map<string, string>();
+    let count = 0;
     const stats: ParseStats = { lines: 0, symbols: 0, zeroAddresses: 0, skipped: 0 };
     let etext: [number, number] | null = null;
-    let start = 0;
-    const len = text.length;
-    while (start < len) {
-      let end = text.indexOf('\n', start);
+    let pos = 0;
+    const len = buf.length;
+    while (pos < len) {
+      let end = buf.indexOf(10, pos);
       if (end < 0) end = len;
-      let line = text.slice(start, end);
-      start = end + 1;
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (!line) continue;
+      const ls = pos;
+      let le = end;
+      pos = end + 1;
+      if (le > ls && buf[le - 1] === 13) le--;
+      if (le === ls) continue;
       stats.lines++;
-      const sp1 = line.indexOf(' ');
-      if (sp1 <= 0 || line.length < sp1 + 3 || line[sp1 + 2] !== ' ') {
+      let sp = ls;
+      while (sp < le && buf[sp] !== 32) sp++;
+      if (sp === ls || sp + 2 >= le || buf[sp + 2] !== 32 || sp - ls > 16) {
         stats.skipped++;
         continue;
       }
-      const type = line[sp1 + 1];
-      const hex = line.slice(0, sp1);
-      const [hi, lo] = splitHex(hex);
-      if (Number.isNaN(hi) || Number.isNaN(lo)) {
+      let hi = 0;
+      let lo = 0;
+      let ok = true;
+      for (let i = ls; i < sp; i++) {
+        const c = buf[i];
+        const v = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+        if (v < 0) {
+          ok = false;
+          break;
+        }
+        if (sp - i > 8) hi = hi * 16 + v;
+        else lo = lo * 16 + v;
+      }
+      if (!ok) {
         stats.skipped++;
         continue;
       }
-      let rest = line.slice(sp1 + 3);
-      let module: string | null = null;
-      const br = rest.indexOf('[');
-      if (br >= 0) {
-        const close = rest.indexOf(']', br);
-        module = rest.slice(br + 1, close < 0 ? undefined : close);
-        rest = rest.slice(0, br);
-      }
-      const name = rest.trim();
       if (hi === 0 && lo === 0) {
         stats.zeroAddresses++;
         continue;
       }
+      const type = buf[sp + 1];
+      const isText = type === 116 || type === 84 || type === 119 || type === 87; // t T w W
+      const ns = sp + 3;
+      let ne = ns;
+      while (ne < le && buf[ne] !== 9 && buf[ne] !== 91 && buf[ne] !== 32) ne++; // tab, '[', space
+      if (!isText) {
+        if (ne - ns === 6 && buf.toString('latin1', ns, ne) === '_etext' && buf.indexOf(91, ne) < 0) etext = [hi, lo];
+        continue;
+      }
+      let module: string | null = null;
+      let br = ne;
+      while (br < le && buf[br] !== 91) br++;
+      if (br < le) {
+        let close = br + 1;
+        while (close < le && buf[close] !== 93) close++;
+        const m = buf.toString('latin1', br + 1, close);
+        module = modIntern.get(m) ?? (modIntern.set(m, m), m);
+      }
+      const name = buf.toString('latin1', ns, ne);
       if (name === '_etext' && !module) etext = [hi, lo];
-      if (!TEXT_TYPES.has(type)) continue;
-      rows.push({ hi, lo, name, module, rank: rank(type, name) });
+      if (count === cap) {
+        cap *= 2;
+        const h = new Uint32Array(cap);
+        h.set(hiC);
+        hiC = h;
+        const l = new Uint32Array(cap);
+        l.set(loC);
+        loC = l;
+        const r = new Uint8Array(cap);
+        r.set(rankC);
+        rankC = r;
+      }
+      hiC[count] = hi;
+      loC[count] = lo;
+      rankC[count] = rankCode(type, name);
+      nameC.push(name);
+      modC.push(module);
+      count++;
     }
-    if (rows.length === 0) {
+    if (count === 0) {
       if (stats.zeroAddresses > 0) {
         throw new KallsymsError(
           'every address in this symbol table is zero (kernel.kptr_restrict hides them): ' +
@@ -139,20 +178,36 @@ export class SymbolTable {
       }
       throw new KallsymsError('no code symbols found: this does not look like /proc/kallsyms, System.map or nm output');
     }
-    // modules' sections are not sorted in /proc/kallsyms: sort everything
-    rows.sort((a, b) => a.hi - b.hi || a.lo - b.lo || b.rank - a.rank);
-    const hiA = new Uint32Array(rows.length);
-    const loA = new Uint32Array(rows.length);
+    // /proc/kallsyms lists the core kernel sorted and module sections unsorted: sort only if needed
+    let best = 0;
+    const order = new Uint32Array(count);
+    let sorted = true;
+    for (let i = 0; i < count; i++) {
+      order[i] = i;
+      if (i && (hiC[i] < hiC[i - 1] || (hiC[i] === hiC[i - 1] && loC[i] < loC[i - 1]))) sorted = false;
+    }
+    if (!sorted) order.sort((a, b) => hiC[a] - hiC[b] || loC[a] - loC[b] || a - b);
+    const hiA = new Uint32Array(count);
+    const loA = new Uint32Array(count);
     const names: string[] = [];
     const modules: (string | null)[] = [];
     let n = 0;
-    for (const r of rows) {
-      // one symbol per address: the best-ranked came first
-      if (n > 0 && hiA[n - 1] === r.hi && loA[n - 1] === r.lo) continue;
-      hiA[n] = r.hi;
-      loA[n] = r.lo;
-      names.push(r.name);
-      modules.push(r.module);
+    for (let k = 0; k < count; k++) {
+      const i = order[k];
+      if (n > 0 && hiA[n - 1] === hiC[i] && loA[n - 1] === loC[i]) {
+        // one symbol per address: the best-ranked (global over local over weak, never __pfx_)
+        if (rankC[i] > rankC[best]) {
+          best = i;
+          names[n - 1] = nameC[i];
+          modules[n - 1] = modC[i];
+        }
+        continue;
+      }
+      best = i;
+      hiA[n] = hiC[i];
+      loA[n] = loC[i];
+      names.push(nameC[i]);
+      modules.push(modC[i]);
       n++;
     }
     stats.symbols = n;

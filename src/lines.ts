@@ -8,9 +8,9 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 
 /** Whole-file read (for symbol tables), gunzipped when it starts with the gzip magic. */
-export function readMaybeGzip(path: string): string {
+export function readMaybeGzipBuffer(path: string): Buffer {
   const buf = readFileSync(path === '-' ? 0 : path);
-  return (buf[0] === 0x1f && buf[1] === 0x8b ? gunzipSync(buf) : buf).toString('utf8');
+  return buf[0] === 0x1f && buf[1] === 0x8b ? gunzipSync(buf) : buf;
 }
 
 /** A stream of the file's bytes, gunzipped when the first chunk carries the gzip magic. */

@@ -87,6 +87,9 @@ export interface NativeTracer {
   stack(id: number): Buffer;
   counts(): Buffer;
   stats(): TracerStats;
+  /** Stop draining the ring buffer (a slow consumer): the kernel counts what it then cannot store. */
+  pause(): void;
+  resume(): void;
   /** Detach, deliver what is left, snapshot counts; idempotent. */
   close(): Promise<void>;
 }

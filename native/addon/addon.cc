@@ -17,6 +17,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -98,6 +99,8 @@ public:
 					   InstanceMethod("stats", &Tracer::Stats),
 					   InstanceMethod("close", &Tracer::Close),
 					   InstanceMethod("stack", &Tracer::Stack),
+					   InstanceMethod("pause", &Tracer::Pause),
+					   InstanceMethod("resume", &Tracer::Resume),
 					   InstanceAccessor("recordSize", &Tracer::RecordSize, nullptr),
 					   InstanceAccessor("path", &Tracer::Path, nullptr),
 					   InstanceAccessor("target", &Tracer::Target, nullptr),
@@ -181,6 +184,11 @@ private:
 		void *buf = nullptr;
 		int err = 0;
 		while (!stop_.load()) {
+			if (paused_.load()) {
+				/* JS asked us to stop reading: the ring fills and the kernel counts the loss */
+				std::this_thread::sleep_for(std::chrono::milliseconds(5));
+				continue;
+			}
 			if (!buf && !(buf = malloc(bytes))) {
 				err = -ENOMEM;
 				break;
@@ -339,6 +347,18 @@ private:
 		return o;
 	}
 
+	/* Backpressure from JS (a slow stdout): stop draining until resume(). */
+	Napi::Value Pause(const Napi::CallbackInfo &info)
+	{
+		paused_ = true;
+		return info.Env().Undefined();
+	}
+	Napi::Value Resume(const Napi::CallbackInfo &info)
+	{
+		paused_ = false;
+		return info.Env().Undefined();
+	}
+
 	Napi::Value RecordSize(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)rec_size_); }
 
 	/* Kernel stack frames by id; after close() the map is gone and this returns []. */
@@ -373,6 +393,7 @@ private:
 	size_t rec_size_ = sizeof(dt_event);
 	std::thread thread_;
 	std::atomic<bool> stop_{ false };
+	std::atomic<bool> paused_{ false };
 	bool reading_ = false;
 	Napi::ThreadSafeFunction tsfn_;
 	std::unique_ptr<Napi::Promise::Deferred> pending_close_;

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,7 +263,7 @@ static const char *dt_load_sentence(int err, const char *path)
 	case EINVAL:
 		return "the kernel's verifier rejected the program: rerun with --verbose for its log";
 	default:
-		return "loading the BPF program failed";
+		return NULL;
 	}
 }
 
@@ -300,11 +302,22 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 		}
 	}
 
+	/* the verifier abandons a check with EAGAIN when a signal is pending (a
+	 * profiler's SIGPROF every millisecond, a terminal resize): hold signals
+	 * for the few tens of milliseconds it runs */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	ret = droptrace_bpf__load(skel);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		int e = -ret;
 		droptrace_bpf__destroy(skel);
-		return dt_fail(err, e, "load", "%s", dt_load_sentence(e, path));
+		const char *sentence = dt_load_sentence(e, path);
+		if (sentence)
+			return dt_fail(err, e, "load", "%s", sentence);
+		return dt_fail(err, e, "load", "loading the %s program failed: %s (rerun with --verbose for libbpf's log)", path,
+			       strerror(e));
 	}
 
 	if (prog == skel->progs.droptrace_kp)
@@ -395,7 +408,12 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 				      "this kernel has no kprobes (built without CONFIG_KPROBES): "
 				      "use --attach tracepoint or --attach fentry");
 		} else {
-			ret = dt_try(cfg, &k, p, t, err);
+			/* the verifier gives up with EAGAIN when a signal arrives mid-check
+			 * (a profiler's SIGPROF, a terminal resize): that is worth retrying */
+			int attempt = 0;
+			do
+				ret = dt_try(cfg, &k, p, t, err);
+			while (ret == -EAGAIN && ++attempt < 20);
 		}
 		if (!ret)
 			break;

@@ -32,22 +32,37 @@
  * every kernel we support; with CONFIG_NET_NS off the net pointer is absent,
  * and there is only init_net: report 0 (unknown) rather than fail to load.
  */
-static __always_inline __u32 dt_dev_netns(struct net_device *dev)
+/*
+ * tp_btf and fentry programs receive BTF-typed pointers the verifier lets us
+ * load from directly (one JITed load, faults handled); raw_tp and kprobe get
+ * plain numbers and must use bpf_probe_read_kernel (a helper call per field).
+ * `direct` is a compile-time constant in each program after inlining, so only
+ * one side of this survives. Both sides are CO-RE relocated.
+ */
+#define DT_RD(direct, p, f) ((direct) ? (p)->f : BPF_CORE_READ(p, f))
+
+static __always_inline __u32 dt_dev_netns(struct net_device *dev, bool direct)
 {
 	if (!dev)
 		return 0;
 	if (!bpf_core_field_exists(dev->nd_net.net))
 		return 0;
-	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	struct net *net = DT_RD(direct, dev, nd_net.net);
+	if (!net)
+		return 0;
+	return DT_RD(direct, net, ns.inum);
 }
 
-static __always_inline __u32 dt_sk_netns(struct sock *sk)
+static __always_inline __u32 dt_sk_netns(struct sock *sk, bool direct)
 {
 	if (!sk)
 		return 0;
 	if (!bpf_core_field_exists(sk->__sk_common.skc_net.net))
 		return 0;
-	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	struct net *net = DT_RD(direct, sk, __sk_common.skc_net.net);
+	if (!net)
+		return 0;
+	return DT_RD(direct, net, ns.inum);
 }
 
 #endif /* DROPTRACE_CORE_FIXES_BPF_H */

@@ -93,10 +93,10 @@ struct dt_pkt {
 	__u8 daddr[16];
 };
 
-static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struct dt_pkt *p)
+static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struct dt_pkt *p, bool direct)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	unsigned char *head = DT_RD(direct, skb, head);
+	__u16 nh = DT_RD(direct, skb, network_header);
 	__u8 vbyte = 0;
 	__u32 l4off = 0;
 
@@ -209,13 +209,13 @@ static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
  * the Ethernet header when the device has one and it is set, else from the
  * IP header. cap_len says how many of them are packet (the rest is zero).
  */
-static __always_inline void dt_capture(struct sk_buff *skb, struct net_device *dev, struct dt_event *e)
+static __always_inline void dt_capture(struct sk_buff *skb, struct net_device *dev, struct dt_event *e, bool direct)
 {
-	unsigned char *head = BPF_CORE_READ(skb, head);
-	__u16 mh = BPF_CORE_READ(skb, mac_header);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u32 tail = BPF_CORE_READ(skb, tail);
-	__u16 type = dev ? BPF_CORE_READ(dev, type) : 0;
+	unsigned char *head = DT_RD(direct, skb, head);
+	__u16 mh = DT_RD(direct, skb, mac_header);
+	__u16 nh = DT_RD(direct, skb, network_header);
+	__u32 tail = DT_RD(direct, skb, tail);
+	__u16 type = dev ? DT_RD(direct, dev, type) : 0;
 	__u32 start, avail, cap;
 
 	/* ARPHRD_ETHER 1, ARPHRD_LOOPBACK 772: both carry an Ethernet header */
@@ -229,7 +229,7 @@ static __always_inline void dt_capture(struct sk_buff *skb, struct net_device *d
 		return;
 	}
 	avail = tail > start ? tail - start : 0;
-	e->orig_len = BPF_CORE_READ(skb, len) + (BPF_CORE_READ(skb, data) - head) - start;
+	e->orig_len = DT_RD(direct, skb, len) + (DT_RD(direct, skb, data) - head) - start;
 	cap = avail < targ_snaplen ? avail : targ_snaplen;
 	cap &= DT_MAX_SNAPLEN * 2 - 1; /* a bound the verifier can see */
 	if (cap > DT_MAX_SNAPLEN)
@@ -238,7 +238,8 @@ static __always_inline void dt_capture(struct sk_buff *skb, struct net_device *d
 		e->cap_len = cap;
 }
 
-static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason)
+static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason,
+				     bool direct)
 {
 	struct net_device *dev;
 	struct dt_pkt pkt = {};
@@ -255,10 +256,10 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	if (targ_has_exclude && dt_reason_in(targ_exclude, reason))
 		return 0;
 
-	dev = BPF_CORE_READ(skb, dev);
-	netns = dt_dev_netns(dev);
+	dev = DT_RD(direct, skb, dev);
+	netns = dt_dev_netns(dev, direct);
 	if (!netns) {
-		netns = dt_sk_netns(BPF_CORE_READ(skb, sk));
+		netns = dt_sk_netns(DT_RD(direct, skb, sk), direct);
 		from_sk = netns != 0;
 	}
 	if (targ_netns && netns != targ_netns)
@@ -278,13 +279,13 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 		}
 	}
 
-	ethertype = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	ethertype = bpf_ntohs(DT_RD(direct, skb, protocol));
 	if (targ_ethertype && ethertype != targ_ethertype)
 		return 0;
 
 	/* Parse only when a filter or the event needs the headers. */
 	if (targ_emit_events || targ_l4proto || targ_host_ver || targ_port)
-		dt_parse(skb, ethertype, &pkt);
+		dt_parse(skb, ethertype, &pkt, direct);
 
 	if (targ_l4proto && pkt.l4proto != targ_l4proto)
 		return 0;
@@ -300,8 +301,8 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 			return 0;
 	}
 
-	len = BPF_CORE_READ(skb, len);
-	ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	len = DT_RD(direct, skb, len);
+	ifindex = dev ? DT_RD(direct, dev, ifindex) : 0;
 
 	struct dt_count_key key = {
 		.location = location,
@@ -310,10 +311,9 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 		.netns = netns,
 	};
 	dt_count(&key, len);
-	dt_stat_inc(DT_STAT_SEEN);
-
 	if (!targ_emit_events)
-		return 0;
+		return 0; /* counting only: the count map is the whole answer */
+	dt_stat_inc(DT_STAT_SEEN);
 
 	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e) + targ_snaplen, 0);
 	if (!e) {
@@ -327,9 +327,9 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->len = len;
 	e->ifindex = ifindex;
-	e->iif = BPF_CORE_READ(skb, skb_iif);
+	e->iif = DT_RD(direct, skb, skb_iif);
 	e->netns = netns;
-	e->mark = BPF_CORE_READ(skb, mark);
+	e->mark = DT_RD(direct, skb, mark);
 	e->ethertype = ethertype;
 	e->l4proto = pkt.l4proto;
 	e->ipver = pkt.ipver;
@@ -360,7 +360,7 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	if (targ_snaplen) {
 		/* ring-buffer memory is not zeroed: clear what the copy may not fill */
 		__builtin_memset((void *)(e + 1), 0, 8);
-		dt_capture(skb, dev, e);
+		dt_capture(skb, dev, e, direct);
 	}
 
 	/*
@@ -385,7 +385,7 @@ int droptrace_tp(__u64 *ctx)
 	__u32 reason = 0;
 	if (targ_tp_has_reason)
 		reason = (__u32)ctx[2];
-	return dt_handle(ctx, (struct sk_buff *)ctx[0], ctx[1], reason, targ_tp_has_reason);
+	return dt_handle(ctx, (struct sk_buff *)ctx[0], ctx[1], reason, targ_tp_has_reason, true);
 }
 
 SEC("raw_tp/kfree_skb")
@@ -394,7 +394,7 @@ int droptrace_raw(struct bpf_raw_tracepoint_args *ctx)
 	__u32 reason = 0;
 	if (targ_tp_has_reason)
 		reason = (__u32)ctx->args[2];
-	return dt_handle(ctx, (struct sk_buff *)ctx->args[0], ctx->args[1], reason, targ_tp_has_reason);
+	return dt_handle(ctx, (struct sk_buff *)ctx->args[0], ctx->args[1], reason, targ_tp_has_reason, false);
 }
 
 /*
@@ -416,10 +416,10 @@ int droptrace_fent(__u64 *ctx)
 {
 	__u64 loc = dt_fentry_caller(ctx);
 	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
-		return dt_handle(ctx, (struct sk_buff *)ctx[1], loc, (__u32)ctx[2], true);
+		return dt_handle(ctx, (struct sk_buff *)ctx[1], loc, (__u32)ctx[2], true, true);
 	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
-		return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, (__u32)ctx[1], true);
-	return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, 0, false);
+		return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, (__u32)ctx[1], true, true);
+	return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, 0, false, true);
 }
 
 SEC("kprobe/sk_skb_reason_drop")
@@ -433,8 +433,8 @@ int droptrace_kp(struct pt_regs *ctx)
 	loc = PT_REGS_RET(ctx); /* link register on arm64 and friends */
 #endif
 	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
-		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM2(ctx), loc, (__u32)PT_REGS_PARM3(ctx), true);
+		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM2(ctx), loc, (__u32)PT_REGS_PARM3(ctx), true, false);
 	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
-		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, (__u32)PT_REGS_PARM2(ctx), true);
-	return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, 0, false);
+		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, (__u32)PT_REGS_PARM2(ctx), true, false);
+	return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, 0, false, false);
 }

@@ -74,7 +74,7 @@ async function run(opts: Options): Promise<void> {
 
   const agg = new Aggregator(naming);
   const wallOffset = monotonicToWallOffset();
-  const capture = startCapture({ attach: ATTACH[opts.attach], ringBytes, wakeupBytes: 64 * 1024, verbose: opts.verbose, ...filters }, (drops) => {
+  const capture = startCapture({ attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, ...filters }, (drops) => {
     agg.addEvents(
       drops.map((d) => toRecord(d, syms, reasons, wallOffset)),
       drops.map((d) => d.location),

@@ -15,7 +15,7 @@ import type { Naming } from '../aggregate.js';
 import type { CountRecord } from '../decode.js';
 import { openRecording } from './files.js';
 import { filledHint, formatHint, rowContext } from '../hints.js';
-import { LiveScreen } from '../ui/screen.js';
+import type { LiveScreen } from '../ui/screen.js';
 import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
@@ -77,7 +77,7 @@ Examples:
 function baseConfig(opts: Options, wakeupBytes: number): TracerConfig {
   const ringBytes = parseSize(opts.ringSize, '--ring-size');
   if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
-  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes, verbose: opts.verbose };
+  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(wakeupBytes, ringBytes / 4), verbose: opts.verbose };
 }
 
 function kernelFeed(opts: Options): Feed {
@@ -193,6 +193,8 @@ async function run(opts: Options): Promise<void> {
   };
 
   if (mode === 'screen') {
+    // blessed is loaded only for the screen: --plain and --json stay lean
+    const { LiveScreen } = await import('../ui/screen.js');
     const header = () => {
       const st = feed.stats();
       return { host: hostname(), kernel: release(), attach: feed.attach, filters: feed.filters(), delivered: st.delivered, lost: st.lost, source: opts.replay ? 'replay' : 'kernel' };

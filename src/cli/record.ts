@@ -152,7 +152,7 @@ async function run(opts: Options): Promise<void> {
   };
 
   const capture = startCapture(
-    { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: 64 * 1024, verbose: opts.verbose, snaplen, stack: !!opts.stack, ...filters },
+    { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, snaplen, stack: !!opts.stack, ...filters },
     onDrops,
   );
   const t = capture.tracer;

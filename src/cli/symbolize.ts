@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { UsageError } from '../filters.js';
 import { KallsymsError, SymbolTable } from '../kallsyms.js';
-import { lineBatches, readMaybeGzip } from '../lines.js';
+import { lineBatches, readMaybeGzipBuffer } from '../lines.js';
 import { formatReport, Symbolizer, type Emitted } from '../symbolize.js';
 
 interface Options {
@@ -64,7 +64,7 @@ async function run(files: string[], opts: Options): Promise<void> {
 
   let table: SymbolTable;
   try {
-    table = SymbolTable.parse(readMaybeGzip(opts.kallsyms));
+    table = SymbolTable.parse(readMaybeGzipBuffer(opts.kallsyms));
   } catch (err) {
     if (err instanceof KallsymsError) throw new UsageError(`--kallsyms ${opts.kallsyms}: ${err.message}`);
     throw err;

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { localReasons, loadLocalSymbols, startCapture, type CaptureSummary } from '../capture.js';
 import type { RawDrop } from '../decode.js';
-import { formatLine, monotonicToWallOffset, toRecord } from '../drop.js';
+import { formatLine, monotonicToWallOffset, recordJson, toRecord } from '../drop.js';
 import { buildFilters, describeFilters, UsageError } from '../filters.js';
 import { ATTACH, requirePrivileges } from '../native.js';
 import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
@@ -61,6 +61,7 @@ async function run(opts: Options): Promise<void> {
   const wallOffset = monotonicToWallOffset();
 
   let printed = 0;
+  let paused = false;
   let stopping: Promise<void> | null = null;
   const out = process.stdout;
 
@@ -70,15 +71,23 @@ async function run(opts: Options): Promise<void> {
     for (const d of drops) {
       if (limit !== undefined && printed >= limit) break;
       const rec = toRecord(d, syms, reasons, wallOffset);
-      text += (opts.json ? JSON.stringify(rec) : formatLine(rec)) + '\n';
+      text += (opts.json ? recordJson(rec) : formatLine(rec)) + '\n';
       printed++;
     }
-    if (text) out.write(text);
+    // a slow stdout must not pile events up in memory: stop draining, let the kernel count losses
+    if (text && !out.write(text) && !paused) {
+      paused = true;
+      capture.tracer.pause();
+      out.once('drain', () => {
+        paused = false;
+        capture.tracer.resume();
+      });
+    }
     if (limit !== undefined && printed >= limit && !stopping) void stop();
   };
 
   const capture = startCapture(
-    { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: 64 * 1024, verbose: opts.verbose, ...filters },
+    { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, ...filters },
     onDrops,
   );
   const t = capture.tracer;

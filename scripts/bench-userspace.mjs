@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// Micro-benchmark of the userspace path alone: decode + symbolize + aggregate of event batches,
+// as `live` does per batch, in events/s on one core. Input: the events of a real recording
+// (test/fixtures/seed-6.18.dtr) replicated into 4096-record batches, resolved against the
+// recording's own symbols. Baseline in the same run: a loop that only reads each record's
+// location (the least any consumer must do). Usage: node scripts/bench-userspace.mjs [EVENTS]
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (m) => import(join(ROOT, 'dist', m));
+const { scanRecording, BLOCK } = await dist('record.js');
+const { loadRecording, RecordedSymbols, recordingReasons } = await dist('recording.js');
+const { decodeEvent, eventCount } = await dist('decode.js');
+const { toRecord, recordJson } = await dist('drop.js');
+const { Aggregator } = await dist('aggregate.js');
+const { makeNaming } = await dist('naming.js');
+
+const N = Number(process.argv[2] ?? 2_000_000);
+const file = readFileSync(join(ROOT, 'test/fixtures/seed-6.18.dtr'));
+const scan = scanRecording(file);
+const rec = loadRecording(scan);
+const evBlock = scan.blocks.find((b) => b.type === BLOCK.EVENTS);
+const size = evBlock.payload.readUInt32LE(4);
+const one = evBlock.payload.subarray(8);
+const per = Math.floor(one.length / size);
+const BATCH = 4096;
+const batch = Buffer.alloc(BATCH * size);
+for (let i = 0; i < BATCH; i++) one.copy(batch, i * size, (i % per) * size, ((i % per) + 1) * size);
+const batches = Math.ceil(N / BATCH);
+const syms = new RecordedSymbols(rec.symbols);
+const reasons = recordingReasons(rec.meta);
+const off = BigInt(rec.meta.wallOffsetNs);
+
+function time(name, fn) {
+  fn(Math.min(batches, 20)); // warm up the JIT
+  const t0 = process.hrtime.bigint();
+  fn(batches);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { name, eventsPerSec: (batches * BATCH) / s };
+}
+
+const results = [];
+results.push(
+  time('baseline: read location only', (n) => {
+    let x = 0n;
+    for (let b = 0; b < n; b++) for (let i = 0; i < BATCH; i++) x ^= batch.readBigUInt64LE(i * size + 8);
+    return x;
+  }),
+);
+results.push(
+  time('decode', (n) => {
+    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) decodeEvent(batch, i, size);
+  }),
+);
+results.push(
+  time('decode + symbolize (toRecord)', (n) => {
+    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) toRecord(decodeEvent(batch, i, size), syms, reasons, off);
+  }),
+);
+const agg = new Aggregator(makeNaming(syms, reasons, rec.netns));
+results.push(
+  time('decode + symbolize + aggregate (live)', (n) => {
+    for (let b = 0; b < n; b++) {
+      const c = eventCount(batch, size);
+      const drops = new Array(c);
+      for (let i = 0; i < c; i++) drops[i] = decodeEvent(batch, i, size);
+      agg.addEvents(drops.map((d) => toRecord(d, syms, reasons, off)), drops.map((d) => d.location));
+    }
+  }),
+);
+results.push(
+  time('decode + symbolize + JSON line (trace --json)', (n) => {
+    let len = 0;
+    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += recordJson(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
+    return len;
+  }),
+);
+const base = results[0].eventsPerSec;
+if (process.argv.includes('--json')) console.log(JSON.stringify({ events: batches * BATCH, results }, null, 2));
+else {
+  console.log(`${batches * BATCH} events in ${BATCH}-record batches of ${size} bytes (real events of seed-6.18.dtr), one core`);
+  for (const r of results) console.log(`${r.name.padEnd(46)} ${(r.eventsPerSec / 1e6).toFixed(2).padStart(6)} M events/s  (${(r.eventsPerSec / base).toFixed(3)} of baseline)`);
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// Flood benchmark: how much each tracer costs the kernel's drop path.
+//
+// For each scenario a flood (scripts/flood/flood.c, sendmmsg) drops packets inside namespaces
+// this script creates; the drop rate is read from the kernel's own counter (Udp NoPorts, or the
+// iptables rule's packet counter). Every repetition measures every mode in turn, and each mode's
+// rate is divided by the untraced rate of the same repetition. Medians are printed.
+// droptrace is driven only through its public CLI, so any row can be reproduced by hand.
+//
+//   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--json]
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin', 'droptrace.js');
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const REPS = Number(opt('reps', '3'));
+const SECONDS = Number(opt('seconds', '3'));
+const JSON_OUT = args.includes('--json');
+const work = mkdtempSync(join(tmpdir(), 'droptrace-bench-'));
+const FLOOD = join(work, 'flood');
+const TAG = `db${process.pid % 100000}`;
+const log = (s) => !JSON_OUT && process.stderr.write(s + '\n');
+
+if (process.getuid() !== 0) {
+  console.error('bench: run as root (it creates namespaces and loads BPF)');
+  process.exit(2);
+}
+execFileSync('cc', ['-O2', '-o', FLOOD, join(ROOT, 'scripts', 'flood', 'flood.c')]);
+const hasBpftrace = spawnSync('bpftrace', ['--version']).status === 0;
+
+const sh = (cmd, a, o = {}) => execFileSync(cmd, a, { encoding: 'utf8', ...o });
+const nsx = (ns, cmd, a) => sh('ip', ['netns', 'exec', ns, cmd, ...a]);
+const created = [];
+function netns(name) {
+  const n = `${TAG}-${name}`;
+  sh('ip', ['netns', 'add', n]);
+  created.push(n);
+  nsx(n, 'ip', ['link', 'set', 'lo', 'up']);
+  return n;
+}
+function cleanup() {
+  for (const n of created.splice(0)) spawnSync('ip', ['netns', 'del', n]);
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+function snmp(ns, field) {
+  const lines = nsx(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf(field)]);
+}
+
+const SCENARIOS = {
+  'closed-port': () => {
+    const ns = netns('cp');
+    return {
+      desc: 'UDP to a closed port on loopback (NO_SOCKET)',
+      flood: (s) => nsx(ns, FLOOD, ['127.0.0.1', '9', String(s)]),
+      counter: () => snmp(ns, 'NoPorts'),
+      filters: ['--netns', ns, '--port', '9'],
+    };
+  },
+  netfilter: () => {
+    const host = netns('nfh');
+    const pod = netns('nfp');
+    nsx(host, 'ip', ['link', 'add', 'cni0', 'type', 'bridge']);
+    nsx(host, 'ip', ['addr', 'add', '10.250.1.1/24', 'dev', 'cni0']);
+    nsx(host, 'ip', ['link', 'set', 'cni0', 'up']);
+    nsx(pod, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'vethb', 'netns', host]);
+    nsx(host, 'ip', ['link', 'set', 'vethb', 'master', 'cni0', 'up']);
+    nsx(pod, 'ip', ['addr', 'add', '10.250.1.2/24', 'dev', 'eth0']);
+    nsx(pod, 'ip', ['link', 'set', 'eth0', 'up']);
+    nsx(host, 'iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '9999', '-j', 'DROP']);
+    return {
+      desc: 'UDP across veth + bridge into an iptables DROP rule (NETFILTER_DROP)',
+      flood: (s) => nsx(pod, FLOOD, ['10.250.1.1', '9999', String(s)]),
+      counter: () => {
+        const line = nsx(host, 'iptables', ['-L', 'INPUT', '-v', '-x', '-n']).split('\n').find((l) => /dpt:9999/.test(l));
+        return Number(line.trim().split(/\s+/)[0]);
+      },
+      filters: ['--netns', host, '--port', '9999'],
+    };
+  },
+};
+
+/** Modes: how to start each tracer. `ready` resolves once it is attached. */
+const MODES = {
+  untraced: null,
+  'droptrace-count': { cmd: [process.execPath, BIN, 'live', '--plain', '--no-events', '--interval', '1'], droptrace: true, note: 'droptrace live --plain --no-events' },
+  'droptrace-events': { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, note: 'droptrace trace --json > /dev/null' },
+  'droptrace-record': { cmd: [process.execPath, BIN, 'record', '-o', join(work, 'bench.dtr')], droptrace: true, note: 'droptrace record -o FILE' },
+  'bpftrace-map': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { @[args->location] = count(); }'], note: 'bpftrace, count in a map' } : undefined,
+  'bpftrace-print': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { printf("%p %d\\n", args->location, args->reason); }'], note: 'bpftrace printf per event' } : undefined,
+};
+
+function procStat(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { cpuTicks: Number(f[11]) + Number(f[12]), rssKb: hwm };
+  } catch {
+    return null;
+  }
+}
+
+async function startTracer(mode, filters) {
+  const m = MODES[mode];
+  const ready = join(work, `ready-${mode}`);
+  rmSync(ready, { force: true });
+  const cmd = m.droptrace ? [...m.cmd, ...filters, '--ready-file', ready] : m.cmd;
+  // stdout goes to a file, never a pipe: this script blocks while the flood runs and would
+  // otherwise be the slow reader that the tracer waits for (the issue's "> /dev/null")
+  const outFile = join(work, `out-${mode}`);
+  const outFd = openSync(outFile, 'w');
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', m.droptrace ? openSync('/dev/null', 'w') : outFd, 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((r) => child.on('close', () => r()));
+  const t0 = Date.now();
+  for (;;) {
+    if (m.droptrace ? existsSync(ready) : readFileSync(outFile, 'utf8').slice(0, 200).includes('Attaching')) break;
+    if (Date.now() - t0 > 20000 || child.exitCode !== null) throw new Error(`${mode} did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  closeSync(outFd);
+  return { child, exited, get stderr() { return stderr; } };
+}
+
+async function measure(scn, mode) {
+  const tracer = MODES[mode] ? await startTracer(mode, scn.filters) : null;
+  const before = scn.counter();
+  const cpu0 = tracer && procStat(tracer.child.pid);
+  const t0 = process.hrtime.bigint();
+  scn.flood(SECONDS);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const after = scn.counter();
+  const res = { mode, rate: (after - before) / secs, kernel: after - before };
+  if (tracer) {
+    await new Promise((r) => setTimeout(r, 300));
+    const cpu1 = procStat(tracer.child.pid);
+    tracer.child.kill('SIGINT');
+    await tracer.exited;
+    const ticks = 100; // USER_HZ
+    res.cpuPct = cpu1 && cpu0 ? (100 * (cpu1.cpuTicks - cpu0.cpuTicks)) / ticks / (secs + 0.3) : null;
+    res.rssMb = cpu1 ? cpu1.rssKb / 1024 : null;
+    const e = tracer.stderr;
+    let m = /(\d+) delivered, (\d+) lost, the kernel counted (\d+)/.exec(e);
+    if (m) Object.assign(res, { delivered: +m[1], lost: +m[2], counted: +m[3] });
+    m = /\((\d+) delivered, (\d+) lost; the kernel counted (\d+)\)/.exec(e);
+    if (m) Object.assign(res, { delivered: +m[1], lost: +m[2], counted: +m[3] });
+    m = /(\d+) drops counted in the kernel/.exec(e);
+    if (m && res.counted === undefined) res.counted = +m[1];
+  }
+  return res;
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => x !== null && x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : null;
+};
+
+const wantModes = (opt('modes', '') || Object.keys(MODES).join(',')).split(',').filter((m) => MODES[m] !== undefined);
+const wantScn = (opt('scenarios', '') || Object.keys(SCENARIOS).join(',')).split(',');
+if (!wantModes.includes('untraced')) wantModes.unshift('untraced');
+const results = [];
+try {
+  for (const name of wantScn) {
+    const scn = SCENARIOS[name]();
+    log(`${name}: ${scn.desc}; ${REPS} repetitions of ${SECONDS}s per mode`);
+    const reps = [];
+    for (let r = 0; r < REPS; r++) {
+      const rep = {};
+      for (const mode of wantModes) {
+        rep[mode] = await measure(scn, mode);
+        log(`  rep ${r + 1} ${mode.padEnd(17)} ${Math.round(rep[mode].rate)} drops/s`);
+      }
+      for (const mode of wantModes) rep[mode].ratio = rep[mode].rate / rep.untraced.rate;
+      reps.push(rep);
+    }
+    for (const mode of wantModes) {
+      const rows = reps.map((r) => r[mode]);
+      results.push({
+        scenario: name,
+        mode,
+        how: MODES[mode]?.note ?? 'no tracer',
+        rate: median(rows.map((x) => x.rate)),
+        ratio: median(rows.map((x) => x.ratio)),
+        cpuPct: median(rows.map((x) => x.cpuPct)),
+        rssMb: median(rows.map((x) => x.rssMb)),
+        lostPct: median(rows.map((x) => (x.lost !== undefined ? (100 * x.lost) / Math.max(1, x.counted) : null))),
+        accounted: rows.every((x) => x.counted === undefined || x.delivered === undefined || x.delivered + x.lost === x.counted),
+        countedEqualsKernel: rows.every((x) => x.counted === undefined || x.counted === x.kernel),
+      });
+    }
+  }
+} finally {
+  cleanup();
+}
+
+if (JSON_OUT) {
+  process.stdout.write(JSON.stringify({ date: new Date().toISOString(), kernel: sh('uname', ['-r']).trim(), reps: REPS, seconds: SECONDS, results }, null, 2) + '\n');
+} else {
+  const f = (x, d = 0) => (x === null || x === undefined ? '-' : x.toFixed(d));
+  console.log(`${'scenario'.padEnd(12)} ${'mode'.padEnd(17)} ${'drops/s'.padStart(9)} ${'ratio'.padStart(6)} ${'cpu%'.padStart(5)} ${'rssMB'.padStart(6)} ${'lost%'.padStart(6)}  delivered+lost=counted  counted=kernel`);
+  for (const r of results) {
+    console.log(
+      `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.cpuPct).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
+    );
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Correctness under a flood (scripts/flood/flood.c, sendmmsg): whatever the
+ * event stream loses, delivered + lost equals the kernel's own count, and
+ * the exact counts equal the namespace's Udp NoPorts counter.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ROOT, start } from './helpers/cli.js';
+import { Lab, ourProgramsSettled } from './helpers/netns.js';
+
+const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
+if (!canRun) console.warn('skipping load tests: they need root and /sys/kernel/btf/vmlinux');
+
+describe.skipIf(!canRun)('under a flood', () => {
+  const lab = new Lab();
+  const dir = mkdtempSync(join(tmpdir(), 'droptrace-load-'));
+  const flood = join(dir, 'flood');
+  execFileSync('cc', ['-O2', '-o', flood, join(ROOT, 'scripts/flood/flood.c')]);
+  afterAll(() => {
+    lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    expect(await ourProgramsSettled()).toEqual([]);
+  });
+
+  const run = (ns: string, seconds: number) =>
+    new Promise<number>((resolve, reject) => {
+      const p = spawn('ip', ['netns', 'exec', ns, flood, '127.0.0.1', '9', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.on('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`flood exited ${code}`))));
+    });
+
+  it.each([
+    ['the default ring', []],
+    ['a 16 KiB ring that must overflow', ['--ring-size', '16k']],
+  ])('trace --json with %s: delivered + lost == kernel count == Udp NoPorts', async (_name, extra) => {
+    const ns = lab.netns('fl');
+    const before = lab.snmp(ns, 'Udp', 'NoPorts');
+    const t = start(['trace', '--json', '--netns', ns, ...extra]);
+    await t.ready();
+    const sent = await run(ns, 2);
+    const res = await t.stop('SIGINT');
+    const noPorts = lab.snmp(ns, 'Udp', 'NoPorts') - before;
+    expect(res.code).toBe(0);
+    const m = /(\d+) printed, (\d+) delivered, (\d+) lost, the kernel counted (\d+) drops?/.exec(res.stderr)!;
+    const [printed, delivered, lost, counted] = m.slice(1).map(Number);
+    expect(sent).toBeGreaterThan(10_000);
+    expect(counted).toBe(noPorts);
+    expect(delivered + lost).toBe(counted);
+    expect(printed).toBe(delivered);
+    expect(res.stdout.split('\n').filter(Boolean)).toHaveLength(delivered);
+    if (extra.length) expect(lost).toBeGreaterThan(0);
+  });
+
+  it('counting only (live --plain --no-events) adds up to Udp NoPorts exactly', async () => {
+    const ns = lab.netns('fc');
+    const before = lab.snmp(ns, 'Udp', 'NoPorts');
+    const t = start(['live', '--plain', '--no-events', '--interval', '0.5', '--netns', ns]);
+    await t.ready();
+    await run(ns, 2);
+    const res = await t.stop('SIGINT');
+    const noPorts = lab.snmp(ns, 'Udp', 'NoPorts') - before;
+    expect(res.code).toBe(0);
+    const total = res.stdout
+      .split('\n')
+      .filter(Boolean)
+      .reduce((n, l) => n + Number(l.split(' ')[0]), 0);
+    expect(total).toBe(noPorts);
+    expect(res.stderr).toContain(`${noPorts} drops counted in the kernel`);
+  });
+});
