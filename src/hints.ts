@@ -376,7 +376,7 @@ const FUNCTIONS: Record<string, Entry> = {
   skb_queue_purge_reason: ['a queue was purged in bulk', 'dev'],
 };
 
-function build(id: string, name: string, e: Entry): Hint {
+function build(id: string, e: Entry): Hint {
   const [explain, family, deep] = e;
   const f = F[family];
   return {
@@ -391,14 +391,14 @@ function build(id: string, name: string, e: Entry): Hint {
 /** The hint for a reason name (prefix stripped) or null when we have none for it. */
 export function reasonHint(reason: string): Hint | null {
   const e = REASONS[reason];
-  return e ? build(`reason/${reason}`, reason, e) : null;
+  return e ? build(`reason/${reason}`, e) : null;
 }
 
 /** The hint for a drop function (suffixes such as .isra.0 and .cold ignored). */
 export function functionHint(fn: string): Hint | null {
   const base = fn.replace(/\.(isra|constprop|part|cold|lto_priv)(\.\d+)?/g, '');
   const e = FUNCTIONS[base];
-  return e ? build(`function/${base}`, base, e) : null;
+  return e ? build(`function/${base}`, e) : null;
 }
 
 /** Family fallback for a reason a newer kernel added: better than nothing, said as such. */

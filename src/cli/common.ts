@@ -1,7 +1,7 @@
 /** Options shared by every command that traces: filters, attach path, sizes. */
 import { Command, Option } from 'commander';
 import { UsageError, type FilterOptions } from '../filters.js';
-import { ATTACH, type AttachMode } from '../native.js';
+import { ATTACH, type AttachMode, type TracerConfig } from '../native.js';
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 
@@ -44,4 +44,15 @@ export function parsePositive(text: string | undefined, flag: string): number | 
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} ${text}: expected a positive number`);
   return n;
+}
+
+/**
+ * The non-filter part of the tracer configuration every tracing command shares:
+ * attach path, ring size (validated), wakeup threshold, verbosity.
+ */
+export function baseTracerConfig(opts: TraceOptions): TracerConfig {
+  const ringBytes = parseSize(opts.ringSize, '--ring-size');
+  if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
+  // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
+  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose };
 }

@@ -7,9 +7,9 @@ import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, type Evide
 import { monotonicToWallOffset, toRecord } from '../drop.js';
 import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../evidence.js';
 import { buildFilters, describeFilters, UsageError } from '../filters.js';
-import { ATTACH, requirePrivileges } from '../native.js';
+import { requirePrivileges } from '../native.js';
 import { makeNaming, netnsNames } from '../naming.js';
-import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
+import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration: string;
@@ -53,7 +53,7 @@ async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration')!;
   const top = Number(opts.top);
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
-  const ringBytes = parseSize(opts.ringSize, '--ring-size');
+  const base = baseTracerConfig(opts);
   requirePrivileges();
   const reasons = localReasons();
   const filters = buildFilters(opts, reasons);
@@ -74,7 +74,7 @@ async function run(opts: Options): Promise<void> {
 
   const agg = new Aggregator(naming);
   const wallOffset = monotonicToWallOffset();
-  const capture = startCapture({ attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, ...filters }, (drops) => {
+  const capture = startCapture({ ...base, ...filters }, (drops) => {
     agg.addEvents(
       drops.map((d) => toRecord(d, syms, reasons, wallOffset)),
       drops.map((d) => d.location),

@@ -4,8 +4,8 @@ import { hostname, release } from 'node:os';
 import { Command, Option } from 'commander';
 import { GROUPS, SORTS, type GroupBy, type SortBy } from '../aggregate.js';
 import { localReasons, loadLocalSymbols } from '../capture.js';
-import { buildFilters, describeFilters, parseFilterArgs, UsageError } from '../filters.js';
-import { ATTACH, requirePrivileges, type TracerConfig } from '../native.js';
+import { buildFilters, describeFilters, parseFilterArgs } from '../filters.js';
+import { requirePrivileges } from '../native.js';
 import { makeNaming, netnsNames } from '../naming.js';
 import { formatPlain, intervalDrops } from '../plain.js';
 import { LiveSession } from '../session.js';
@@ -16,7 +16,7 @@ import type { CountRecord } from '../decode.js';
 import { openRecording } from './files.js';
 import { filledHint, formatHint, rowContext } from '../hints.js';
 import type { LiveScreen } from '../ui/screen.js';
-import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
+import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   interval: string;
@@ -74,11 +74,6 @@ Examples:
   return cmd;
 }
 
-function baseConfig(opts: Options, wakeupBytes: number): TracerConfig {
-  const ringBytes = parseSize(opts.ringSize, '--ring-size');
-  if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
-  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(wakeupBytes, ringBytes / 4), verbose: opts.verbose };
-}
 
 function kernelFeed(opts: Options): Feed {
   requirePrivileges();
@@ -88,7 +83,7 @@ function kernelFeed(opts: Options): Feed {
   const { table: syms, warning } = loadLocalSymbols();
   if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
   const naming = makeNaming(syms, reasons, netnsNames());
-  const session = new LiveSession({ ...baseConfig(opts, 64 * 1024), ...filters }, naming, syms, reasons, opts.events);
+  const session = new LiveSession({ ...baseTracerConfig(opts), ...filters }, naming, syms, reasons, opts.events);
   return {
     get agg() {
       return session.agg;

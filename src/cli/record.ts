@@ -8,11 +8,11 @@ import { monotonicToWallOffset } from '../drop.js';
 import { recordingToPcapng } from '../export.js';
 import { buildFilters, describeFilters, UsageError } from '../filters.js';
 import type { SymbolLookup } from '../kallsyms.js';
-import { ATTACH, requirePrivileges } from '../native.js';
+import { requirePrivileges } from '../native.js';
 import { netnsNames } from '../naming.js';
 import { readRecordingFile, RecordingWriter, type SymbolEntry } from '../record.js';
 import { loadRecording } from '../recording.js';
-import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
+import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   output: string;
@@ -84,8 +84,7 @@ async function run(opts: Options): Promise<void> {
   let snaplen = opts.snaplen === undefined ? (opts.pcapng ? 128 : 0) : Number(opts.snaplen);
   if (!Number.isInteger(snaplen) || snaplen < 0 || snaplen > 1024) throw new UsageError(`--snaplen ${opts.snaplen}: expected 0..1024 bytes`);
   snaplen = Math.ceil(snaplen / 8) * 8;
-  const ringBytes = parseSize(opts.ringSize, '--ring-size');
-  if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
+  const base = baseTracerConfig(opts);
   requirePrivileges();
   const reasons = localReasons();
   const filters = buildFilters(opts, reasons);
@@ -152,7 +151,7 @@ async function run(opts: Options): Promise<void> {
   };
 
   const capture = startCapture(
-    { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, snaplen, stack: !!opts.stack, ...filters },
+    { ...base, snaplen, stack: !!opts.stack, ...filters },
     onDrops,
   );
   const t = capture.tracer;

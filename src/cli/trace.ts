@@ -4,9 +4,9 @@ import { Command } from 'commander';
 import { localReasons, loadLocalSymbols, startCapture, type CaptureSummary } from '../capture.js';
 import type { RawDrop } from '../decode.js';
 import { formatLine, monotonicToWallOffset, recordJson, toRecord } from '../drop.js';
-import { buildFilters, describeFilters, UsageError } from '../filters.js';
-import { ATTACH, requirePrivileges } from '../native.js';
-import { addTraceOptions, parsePositive, parseSize, type TraceOptions } from './common.js';
+import { buildFilters, describeFilters } from '../filters.js';
+import { requirePrivileges } from '../native.js';
+import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration?: string;
@@ -51,8 +51,7 @@ delivered, the events lost, and the exact in-kernel count for the same filters.`
 async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration');
   const limit = parsePositive(opts.count, '--count');
-  const ringBytes = parseSize(opts.ringSize, '--ring-size');
-  if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
+  const base = baseTracerConfig(opts);
   requirePrivileges();
   const reasons = localReasons();
   const filters = buildFilters(opts, reasons);
@@ -87,7 +86,7 @@ async function run(opts: Options): Promise<void> {
   };
 
   const capture = startCapture(
-    { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, ...filters },
+    { ...base, ...filters },
     onDrops,
   );
   const t = capture.tracer;
