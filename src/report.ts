@@ -144,7 +144,8 @@ const rate = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
 export function formatReport(rep: Report, top: number): string {
   const head = `${rep.total} drops in ${rep.seconds.toFixed(1)} s (${new Date(rep.from).toISOString()} .. ${new Date(rep.to).toISOString()}), by ${rep.by}; ${rep.events} events`;
   const lines = [head, ''];
-  lines.push(`${'COUNT'.padStart(9)} ${'SHARE'.padStart(6)} ${'AVG/s'.padStart(8)}  ${rep.by.toUpperCase().padEnd(34)} ${'REASON'.padEnd(16)} ${'IFACE'.padEnd(10)} NETNS`);
+  const second = rep.by === 'reason' ? 'LOCATION' : 'REASON';
+  lines.push(`${'COUNT'.padStart(9)} ${'SHARE'.padStart(6)} ${'AVG/s'.padStart(8)}  ${rep.by.toUpperCase().padEnd(34)} ${second.padEnd(16)} ${'IFACE'.padEnd(10)} NETNS`);
   for (const r of rep.rows.slice(0, top)) {
     const key = (r.module ? `${r.key} [${r.module}]` : r.key) + (r.exact ? '' : ' ~');
     const reason = rep.by === 'reason' ? (r.locations[0] ?? '-') : (r.reasons[0] ?? '-');
