@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { DropRecord } from '../src/drop.js';
 import { jsonLines, kernelCount, run, start, BIN } from './helpers/cli.js';
 import { Lab, ourLinks, ourPrograms, ourProgramsSettled } from './helpers/netns.js';
 
@@ -14,22 +15,7 @@ if (!canRun) {
   console.warn('skipping kernel tests: they need root and /sys/kernel/btf/vmlinux');
 }
 
-interface Drop {
-  time: string;
-  symbol: string;
-  function: string | null;
-  reason: string | null;
-  ifname: string | null;
-  netns: number;
-  protocol: string;
-  l4: string | null;
-  saddr: string | null;
-  daddr: string | null;
-  sport: number | null;
-  dport: number | null;
-  tcpFlags: string | null;
-  len: number;
-}
+type Drop = DropRecord;
 
 describe.skipIf(!canRun)('droptrace trace on the running kernel', () => {
   const lab = new Lab();

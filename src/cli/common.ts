@@ -1,7 +1,10 @@
 /** Options shared by every command that traces: filters, attach path, sizes. */
 import { Command, Option } from 'commander';
-import { UsageError, type FilterOptions } from '../filters.js';
-import { ATTACH, type AttachMode, type TracerConfig } from '../native.js';
+import { localReasons, loadLocalSymbols } from '../capture.js';
+import { buildFilters, UsageError, type FilterOptions } from '../filters.js';
+import type { SymbolTable } from '../kallsyms.js';
+import type { ReasonTable } from '../reasons.js';
+import { ATTACH, requirePrivileges, type AttachMode, type TracerConfig } from '../native.js';
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 
@@ -55,4 +58,20 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
   if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
   // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
   return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose };
+}
+
+/**
+ * What every tracing command does first, in this order: check privileges
+ * (one clear sentence before anything else), name this kernel's reasons,
+ * turn the filter options into the program's configuration, load this
+ * machine's symbols (a warning, not an error, when they are hidden).
+ */
+export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reasons: ReasonTable; syms: SymbolTable | null } {
+  const base = baseTracerConfig(opts);
+  requirePrivileges();
+  const reasons = localReasons();
+  const filters = buildFilters(opts, reasons);
+  const { table: syms, warning } = loadLocalSymbols();
+  if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
+  return { config: { ...base, ...filters }, reasons, syms };
 }

@@ -2,14 +2,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Aggregator } from '../aggregate.js';
-import { localReasons, loadLocalSymbols, startCapture } from '../capture.js';
+import { startCapture } from '../capture.js';
 import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, type EvidenceInput, type Finding } from '../diagnose.js';
 import { monotonicToWallOffset, toRecord } from '../drop.js';
 import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../evidence.js';
-import { buildFilters, describeFilters, UsageError } from '../filters.js';
-import { requirePrivileges } from '../native.js';
+import { describeFilters, UsageError } from '../filters.js';
 import { makeNaming, netnsNames } from '../naming.js';
-import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
+import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration: string;
@@ -53,11 +52,7 @@ async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration')!;
   const top = Number(opts.top);
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
-  const base = baseTracerConfig(opts);
-  requirePrivileges();
-  const reasons = localReasons();
-  const filters = buildFilters(opts, reasons);
-  const { table: syms } = loadLocalSymbols();
+  const { config, reasons, syms } = prepareTracing(opts);
   const names = netnsNames();
   const naming = makeNaming(syms, reasons, names);
   const shell = (inode: number) => new NetnsShell(inode, names);
@@ -65,7 +60,7 @@ async function run(opts: Options): Promise<void> {
   // counters before the window: this namespace and the named ones (bounded)
   const before = new Map<number, NsSnapshot>();
   const own = ownNetns();
-  const targets = filters.netns ? [filters.netns] : [own, ...[...names.keys()].slice(0, MAX_PRESNAPSHOT)];
+  const targets = config.netns ? [config.netns] : [own, ...[...names.keys()].slice(0, MAX_PRESNAPSHOT)];
   for (const ino of targets) {
     const sh = shell(ino);
     if (sh.reachable) before.set(ino, snapshotNetns(sh));
@@ -74,7 +69,7 @@ async function run(opts: Options): Promise<void> {
 
   const agg = new Aggregator(naming);
   const wallOffset = monotonicToWallOffset();
-  const capture = startCapture({ ...base, ...filters }, (drops) => {
+  const capture = startCapture(config, (drops) => {
     agg.addEvents(
       drops.map((d) => toRecord(d, syms, reasons, wallOffset)),
       drops.map((d) => d.location),

@@ -3,9 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { Command, Option } from 'commander';
 import { GROUPS, SORTS, type GroupBy, type SortBy } from '../aggregate.js';
-import { localReasons, loadLocalSymbols } from '../capture.js';
 import { buildFilters, describeFilters, parseFilterArgs } from '../filters.js';
-import { requirePrivileges } from '../native.js';
 import { makeNaming, netnsNames } from '../naming.js';
 import { formatPlain, intervalDrops } from '../plain.js';
 import { LiveSession } from '../session.js';
@@ -16,7 +14,7 @@ import type { CountRecord } from '../decode.js';
 import { openRecording } from './files.js';
 import { filledHint, formatHint, rowContext } from '../hints.js';
 import type { LiveScreen } from '../ui/screen.js';
-import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
+import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   interval: string;
@@ -76,14 +74,10 @@ Examples:
 
 
 function kernelFeed(opts: Options): Feed {
-  requirePrivileges();
-  const reasons = localReasons();
+  const { config, reasons, syms } = prepareTracing(opts);
   let filterText = describeFilters(opts);
-  const filters = buildFilters(opts, reasons);
-  const { table: syms, warning } = loadLocalSymbols();
-  if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
   const naming = makeNaming(syms, reasons, netnsNames());
-  const session = new LiveSession({ ...baseTracerConfig(opts), ...filters }, naming, syms, reasons, opts.events);
+  const session = new LiveSession(config, naming, syms, reasons, opts.events);
   return {
     get agg() {
       return session.agg;

@@ -2,17 +2,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { Command } from 'commander';
-import { localReasons, loadLocalSymbols, startCapture } from '../capture.js';
+import { startCapture } from '../capture.js';
 import { decodeCounts, totalPackets, type RawDrop } from '../decode.js';
 import { monotonicToWallOffset } from '../drop.js';
 import { recordingToPcapng } from '../export.js';
-import { buildFilters, describeFilters, UsageError } from '../filters.js';
+import { describeFilters, UsageError } from '../filters.js';
 import type { SymbolLookup } from '../kallsyms.js';
-import { requirePrivileges } from '../native.js';
 import { netnsNames } from '../naming.js';
 import { readRecordingFile, RecordingWriter, type SymbolEntry } from '../record.js';
 import { loadRecording } from '../recording.js';
-import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
+import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   output: string;
@@ -84,12 +83,7 @@ async function run(opts: Options): Promise<void> {
   let snaplen = opts.snaplen === undefined ? (opts.pcapng ? 128 : 0) : Number(opts.snaplen);
   if (!Number.isInteger(snaplen) || snaplen < 0 || snaplen > 1024) throw new UsageError(`--snaplen ${opts.snaplen}: expected 0..1024 bytes`);
   snaplen = Math.ceil(snaplen / 8) * 8;
-  const base = baseTracerConfig(opts);
-  requirePrivileges();
-  const reasons = localReasons();
-  const filters = buildFilters(opts, reasons);
-  const { table: syms, warning } = loadLocalSymbols();
-  if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
+  const { config, reasons, syms } = prepareTracing(opts);
   const wallOffset = monotonicToWallOffset();
 
   const writer = new RecordingWriter(opts.output);
@@ -151,7 +145,7 @@ async function run(opts: Options): Promise<void> {
   };
 
   const capture = startCapture(
-    { ...base, snaplen, stack: !!opts.stack, ...filters },
+    { ...config, snaplen, stack: !!opts.stack },
     onDrops,
   );
   const t = capture.tracer;

@@ -1,12 +1,11 @@
 /** `droptrace trace`: one line (or JSON object) per drop, then an exact summary. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { localReasons, loadLocalSymbols, startCapture, type CaptureSummary } from '../capture.js';
+import { startCapture, type CaptureSummary } from '../capture.js';
 import type { RawDrop } from '../decode.js';
 import { formatLine, monotonicToWallOffset, recordJson, toRecord } from '../drop.js';
-import { buildFilters, describeFilters } from '../filters.js';
-import { requirePrivileges } from '../native.js';
-import { addTraceOptions, baseTracerConfig, parsePositive, type TraceOptions } from './common.js';
+import { describeFilters } from '../filters.js';
+import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration?: string;
@@ -51,12 +50,7 @@ delivered, the events lost, and the exact in-kernel count for the same filters.`
 async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration');
   const limit = parsePositive(opts.count, '--count');
-  const base = baseTracerConfig(opts);
-  requirePrivileges();
-  const reasons = localReasons();
-  const filters = buildFilters(opts, reasons);
-  const { table: syms, warning } = loadLocalSymbols();
-  if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
+  const { config, reasons, syms } = prepareTracing(opts);
   const wallOffset = monotonicToWallOffset();
 
   let printed = 0;
@@ -86,7 +80,7 @@ async function run(opts: Options): Promise<void> {
   };
 
   const capture = startCapture(
-    { ...base, ...filters },
+    config,
     onDrops,
   );
   const t = capture.tracer;
