@@ -52,6 +52,9 @@ function drop(over: Partial<DropRecord>): DropRecord {
     pid: 0,
     comm: 'swapper/0',
     hint: 'reason/NETFILTER_DROP',
+    namespace: null,
+    pod: null,
+    container: null,
     ...over,
   };
 }

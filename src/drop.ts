@@ -38,6 +38,10 @@ export interface DropRecord {
   comm: string;
   /** id of the hint that explains this drop (src/hints.ts), or null */
   hint: string | null;
+  /** Kubernetes pod of the drop's netns (namespace/name, container id), when attributed */
+  namespace: string | null;
+  pod: string | null;
+  container: string | null;
 }
 
 const ETHERTYPES: Record<number, string> = { 0x0800: 'IPv4', 0x86dd: 'IPv6', 0x0806: 'ARP', 0x8100: '802.1Q', 0x88cc: 'LLDP' };
@@ -146,6 +150,9 @@ export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonT
     pid: d.pid,
     comm: d.comm,
     hint,
+    namespace: null,
+    pod: null,
+    container: null,
   };
 }
 
@@ -173,7 +180,8 @@ export function recordJson(r: DropRecord): string {
     `"module":${q(r.module)},"reason":${q(r.reason)},"reasonCode":${r.reasonCode},"ifindex":${r.ifindex},"ifname":${q(r.ifname)},` +
     `"iif":${r.iif},"netns":${r.netns},"protocol":"${r.protocol}","l4":${q(r.l4)},"saddr":${qa(r.saddr)},"daddr":${qa(r.daddr)},` +
     `"sport":${r.sport},"dport":${r.dport},"tcpFlags":${q(r.tcpFlags)},"icmpType":${r.icmpType},"icmpCode":${r.icmpCode},` +
-    `"len":${r.len},"mark":${r.mark},"cpu":${r.cpu},"pid":${r.pid},"comm":${q(r.comm)},"hint":${q(r.hint)}}`
+    `"len":${r.len},"mark":${r.mark},"cpu":${r.cpu},"pid":${r.pid},"comm":${q(r.comm)},"hint":${q(r.hint)},` +
+    `"namespace":${q(r.namespace)},"pod":${q(r.pod)},"container":${q(r.container)}}`
   );
 }
 
@@ -194,5 +202,6 @@ export function formatLine(r: DropRecord): string {
   if (r.tcpFlags) flow += ` [${r.tcpFlags}]`;
   if (r.icmpType !== null) flow += ` type ${r.icmpType} code ${r.icmpCode}`;
   parts.push(flow, `len ${r.len}`);
+  if (r.pod) parts.push(`pod ${r.namespace ?? '?'}/${r.pod}`);
   return parts.join(' ');
 }

@@ -88,6 +88,33 @@ export function parseListeners(text: string): string[] {
     .filter(Boolean);
 }
 
+/** `ip -o link show` → ifindex → name ("veth1@if3" becomes "veth1"). */
+export function parseIpLink(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const m = /^(\d+):\s+([^:@\s]+)(?:@\S+)?:/.exec(line);
+    if (m) out.set(Number(m[1]), m[2]);
+  }
+  return out;
+}
+
+/** Interface names of other namespaces, asked once per namespace and again on a miss. */
+export class InterfaceNames {
+  private readonly byNetns = new Map<number, Map<number, string>>();
+  constructor(private readonly names: () => Map<number, string>) {}
+
+  name(netns: number, ifindex: number): string | null {
+    if (!ifindex) return null;
+    let m = this.byNetns.get(netns);
+    if (!m?.has(ifindex)) {
+      const out = new NetnsShell(netns, this.names()).run(['ip', '-o', 'link', 'show']);
+      m = out ? parseIpLink(out) : new Map();
+      this.byNetns.set(netns, m);
+    }
+    return m.get(ifindex) ?? null;
+  }
+}
+
 /** Runs commands in a network namespace given by inode. */
 export class NetnsShell {
   readonly label: string;

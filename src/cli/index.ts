@@ -12,6 +12,7 @@ import { exportCommand } from './export.js';
 import { liveCommand } from './live.js';
 import { recordCommand } from './record.js';
 import { reportCommand } from './report.js';
+import { serveCommand } from './serve.js';
 import { symbolizeCommand } from './symbolize.js';
 import { traceCommand } from './trace.js';
 
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     .addCommand(reportCommand())
     .addCommand(diffCommand())
     .addCommand(exportCommand())
+    .addCommand(serveCommand())
     .addCommand(symbolizeCommand())
     .addCommand(checkCommand());
   program.addHelpText(

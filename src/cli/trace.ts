@@ -5,12 +5,16 @@ import { startCapture, type CaptureSummary } from '../capture.js';
 import type { RawDrop } from '../decode.js';
 import { formatLine, monotonicToWallOffset, recordJson, toRecord } from '../drop.js';
 import { describeFilters } from '../filters.js';
+import { PodResolver } from '../pods.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration?: string;
   count?: string;
   json?: boolean;
+  pods: boolean;
+  nodeRoot: string;
+  podLogs: string;
 }
 
 export function summaryLine(printed: number, s: CaptureSummary): string {
@@ -30,7 +34,10 @@ export function traceCommand(): Command {
     .description('print every packet drop as it happens: where (function+offset), why (reason), interface, netns, flow')
     .option('-d, --duration <seconds>', 'stop after this many seconds')
     .option('-c, --count <n>', 'stop after printing this many drops')
-    .option('--json', 'JSON Lines on stdout, one object per drop (schema in docs/FORMATS.md)');
+    .option('--json', 'JSON Lines on stdout, one object per drop (schema in docs/FORMATS.md)')
+    .option('--no-pods', 'do not look up the Kubernetes pod of each network namespace')
+    .option('--node-root <dir>', "the node's root filesystem (for /proc and pod logs), e.g. /host in a DaemonSet", '/')
+    .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods');
   addTraceOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -52,6 +59,7 @@ async function run(opts: Options): Promise<void> {
   const limit = parsePositive(opts.count, '--count');
   const { config, reasons, syms } = prepareTracing(opts);
   const wallOffset = monotonicToWallOffset();
+  const pods = opts.pods ? new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs }) : null;
 
   let printed = 0;
   let paused = false;
@@ -64,6 +72,12 @@ async function run(opts: Options): Promise<void> {
     for (const d of drops) {
       if (limit !== undefined && printed >= limit) break;
       const rec = toRecord(d, syms, reasons, wallOffset);
+      const p = pods?.lookup(d.netns);
+      if (p) {
+        rec.namespace = p.namespace;
+        rec.pod = p.pod;
+        rec.container = p.container;
+      }
       text += (opts.json ? recordJson(rec) : formatLine(rec)) + '\n';
       printed++;
     }

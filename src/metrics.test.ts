@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { Naming } from './aggregate.js';
+import type { CountRecord } from './decode.js';
+import { DropMetrics } from './metrics.js';
+
+const naming: Naming = {
+  location: (a) => ({ symbol: `f${a}+0x1`, function: `f${a}`, module: null }),
+  reason: (c) => (c === 3 ? 'NO_SOCKET' : `R${c}`),
+};
+const rec = (location: number, packets: number, netns = 1): CountRecord => ({ location: BigInt(location), reason: 3, ifindex: 1, netns, packets, bytes: packets * 10 });
+const metrics = (max = 100) =>
+  new DropMetrics(naming, () => 'lo', (ns) => (ns === 7 ? { namespace: 'prod', pod: 'api-1', uid: 'u', container: 'c'.repeat(64), runtime: 'containerd' } : null), max);
+
+describe('DropMetrics', () => {
+  it('turns cumulative kernel counts into totals per label set', () => {
+    const m = metrics();
+    m.update([rec(1, 5), rec(2, 1)]);
+    m.update([rec(1, 8), rec(2, 1)]);
+    expect(m.all().map((s) => [s.labels.function, s.packets, s.bytes])).toEqual([
+      ['f1', 8, 80],
+      ['f2', 1, 10],
+    ]);
+  });
+
+  it('never decreases: a kernel counter that restarts (a new tracer) counts as a reset', () => {
+    const m = metrics();
+    m.update([rec(1, 100)]);
+    m.update([rec(1, 3)]);
+    m.update([rec(1, 5)]);
+    expect(m.all()[0].packets).toBe(105);
+  });
+
+  it('labels pods, with a short container id', () => {
+    const m = metrics();
+    m.update([rec(1, 2, 7)]);
+    expect(m.all()[0].labels).toMatchObject({ namespace: 'prod', pod: 'api-1', container: 'cccccccccccc', netns: '7', reason: 'NO_SOCKET', interface: 'lo' });
+  });
+
+  it('a flood of distinct series never grows past the cap; the rest is counted in "other"', () => {
+    const m = metrics(10);
+    const recs = Array.from({ length: 500 }, (_, i) => rec(i + 1, 2));
+    m.update(recs);
+    m.update(recs.map((r) => ({ ...r, packets: 3 })));
+    const all = m.all();
+    expect(all).toHaveLength(10);
+    expect(all.filter((s) => s.labels.reason === 'other')).toHaveLength(1);
+    expect(all.reduce((n, s) => n + s.packets, 0)).toBe(1500);
+    expect(m.folded).toBe(all.find((s) => s.labels.reason === 'other')!.packets);
+  });
+});
+
+describe('interface names from ip -o link', () => {
+  it('parses indexes and names, dropping the @peer suffix', async () => {
+    const { parseIpLink } = await import('./evidence.js');
+    const text = '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN\n4: eth0@if5: <BROADCAST,MULTICAST,UP> mtu 1500\n9: flannel.1: <BROADCAST> mtu 1450\n';
+    expect([...parseIpLink(text)]).toEqual([[1, 'lo'], [4, 'eth0'], [9, 'flannel.1']]);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * `droptrace serve` scraped for real: promtool accepts the exposition, a
+ * real Prometheus on loopback scrapes it while namespaces drop packets and
+ * answers a PromQL query with the kernel's count; and pod attribution on the
+ * lab, with a pod process placed in a kubepods-like cgroup.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { jsonLines, ROOT, start } from './helpers/cli.js';
+import { Lab, ourProgramsSettled } from './helpers/netns.js';
+
+const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
+if (!canRun) console.warn('skipping serve tests: they need root and /sys/kernel/btf/vmlinux');
+const hasPrometheus = spawnSync('prometheus', ['--version']).status === 0 && spawnSync('promtool', ['--version']).status === 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const port = () => 20000 + Math.floor(Math.random() * 20000);
+
+async function get(url: string): Promise<string> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: ${res.status}`);
+  return res.text();
+}
+
+describe.skipIf(!canRun)('droptrace serve', () => {
+  const lab = new Lab();
+  const dir = mkdtempSync(join(tmpdir(), 'droptrace-serve-'));
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const c of children) c.kill('SIGKILL');
+    lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    expect(await ourProgramsSettled()).toEqual([]);
+  });
+
+  it.skipIf(!hasPrometheus)('promtool accepts /metrics, and a real Prometheus scrapes the kernel count', async () => {
+    const ns = lab.netns('srv');
+    const mport = port();
+    const before = lab.snmp(ns, 'Udp', 'NoPorts');
+    const t = start(['serve', '--listen', `127.0.0.1:${mport}`, '--netns', ns]);
+    await t.ready();
+
+    const pport = mport + 1;
+    const cfg = join(dir, 'prometheus.yml');
+    writeFileSync(cfg, `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: droptrace\n    static_configs:\n      - targets: ['127.0.0.1:${mport}']\n`);
+    const prom = spawn('prometheus', [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${pport}`], { stdio: 'ignore' });
+    children.push(prom);
+    try {
+      for (let i = 0; i < 100; i++) {
+        try {
+          await get(`http://127.0.0.1:${pport}/-/ready`);
+          break;
+        } catch {
+          await sleep(200);
+        }
+      }
+      lab.udp(ns, '127.0.0.1', 9, 12);
+      const kernel = lab.snmp(ns, 'Udp', 'NoPorts') - before;
+      expect(kernel).toBe(12);
+
+      const body = await get(`http://127.0.0.1:${mport}/metrics`);
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+      expect(body).toMatch(/^droptrace_drops_total\{reason="NO_SOCKET",function="__udp4_lib_rcv",interface="lo",netns="\d+",namespace="",pod="",container=""\} 12$/m);
+      expect(await get(`http://127.0.0.1:${mport}/healthz`)).toBe('ok\n');
+
+      let value = NaN;
+      for (let i = 0; i < 50 && value !== kernel; i++) {
+        await sleep(300);
+        const q = await get(`http://127.0.0.1:${pport}/api/v1/query?query=${encodeURIComponent('sum by (reason) (droptrace_drops_total)')}`);
+        const r = JSON.parse(q).data.result.find((x: { metric: { reason: string } }) => x.metric.reason === 'NO_SOCKET');
+        value = r ? Number(r.value[1]) : NaN;
+      }
+      expect(value).toBe(kernel);
+    } finally {
+      prom.kill('SIGTERM');
+      await t.stop();
+    }
+  });
+
+  it('names the pod of a drop (trace --json and serve labels) from its cgroup and the pod log directory', async () => {
+    const uid = '0b5c7a2e-1d3f-4a6b-8c9d-0e1f2a3b4c5d';
+    const cid = 'f'.repeat(63) + '1';
+    const pod = lab.netns('pod');
+    const logs = join(dir, 'pods');
+    mkdirSync(join(logs, `default_web-0_${uid}`), { recursive: true });
+    // a kubepods-like cgroup (cgroupfs driver) holding a process that lives in the pod's netns
+    const v1 = '/sys/fs/cgroup/pids';
+    const base = existsSync(v1) ? v1 : '/sys/fs/cgroup';
+    const cg = [join(base, `dt${process.pid}-kubepods`), join(base, `dt${process.pid}-kubepods`, 'burstable'), join(base, `dt${process.pid}-kubepods`, 'burstable', `pod${uid}`), join(base, `dt${process.pid}-kubepods`, 'burstable', `pod${uid}`, cid)];
+    for (const d of cg) mkdirSync(d, { recursive: true });
+    const holder = spawn('ip', ['netns', 'exec', pod, 'sleep', '60'], { stdio: 'ignore' });
+    children.push(holder);
+    try {
+      await sleep(200);
+      writeFileSync(join(cg[3], 'cgroup.procs'), String(holder.pid));
+      expect(readFileSync(`/proc/${holder.pid}/cgroup`, 'utf8')).toContain(`pod${uid}/${cid}`);
+
+      const t = start(['trace', '--json', '--netns', pod, '--pod-logs', logs]);
+      await t.ready();
+      lab.udp(pod, '127.0.0.1', 9, 3);
+      const res = await t.stop();
+      const drops = jsonLines<{ namespace: string; pod: string; container: string }>(res.stdout);
+      expect(drops).toHaveLength(3);
+      for (const d of drops) expect(d).toMatchObject({ namespace: 'default', pod: 'web-0', container: cid });
+
+      const mport = port();
+      const s = start(['serve', '--listen', `127.0.0.1:${mport}`, '--netns', pod, '--pod-logs', logs]);
+      await s.ready();
+      lab.udp(pod, '127.0.0.1', 9, 2);
+      const body = await get(`http://127.0.0.1:${mport}/metrics`);
+      await s.stop();
+      expect(body).toMatch(new RegExp(`droptrace_drops_total\\{reason="NO_SOCKET",[^}]*namespace="default",pod="web-0",container="${cid.slice(0, 12)}"\\} 2`));
+    } finally {
+      holder.kill('SIGKILL');
+      await sleep(200);
+      for (const d of [...cg].reverse()) {
+        try {
+          rmdirSync(d);
+        } catch {
+          // still busy: the next run uses another name
+        }
+      }
+    }
+  });
+
+  it('rejects a bad --listen with exit 2', async () => {
+    const res = spawnSync(process.execPath, [join(ROOT, 'bin/droptrace.js'), 'serve', '--listen', 'nope'], { encoding: 'utf8' });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toMatch(/--listen nope: expected HOST:PORT/);
+  });
+});
