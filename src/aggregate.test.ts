@@ -12,6 +12,7 @@ const naming: Naming = {
   location: (addr) => SYMS[addr.toString(16)],
   reason: (code) => ({ 12: 'NETFILTER_DROP', 3: 'NO_SOCKET' })[code] ?? String(code),
   netns: (ino) => (ino === 4026532177 ? 'host' : null),
+  pod: (ino) => (ino === 4026532177 ? 'default/web-0' : null),
 };
 
 const rec = (location: bigint, reason: number, ifindex: number, netns: number, packets: number): CountRecord => ({
@@ -76,6 +77,7 @@ describe('Aggregator', () => {
     ['reason', ['NETFILTER_DROP', 'NO_SOCKET'], [200, 40]],
     ['interface', ['if2', 'if1'], [200, 40]],
     ['netns', ['4026532177 (host)', '4026531840'], [200, 40]],
+    ['pod', ['default/web-0', '(no pod)'], [200, 40]],
   ] as const)('groups exact counts by %s', (by, keys, totals) => {
     const s = steady(20).snapshot(20_000, by);
     expect(s.rows.map((r) => r.key)).toEqual(keys);

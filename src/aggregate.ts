@@ -8,7 +8,7 @@
 import type { CountRecord } from './decode.js';
 import type { DropRecord } from './drop.js';
 
-export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'flow'] as const;
+export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'pod', 'flow'] as const;
 export type GroupBy = (typeof GROUPS)[number];
 export const SORTS = ['rate', 'count', 'name', 'last'] as const;
 export type SortBy = (typeof SORTS)[number];
@@ -19,6 +19,8 @@ export interface Naming {
   reason(code: number): string;
   /** a network namespace's name (from /run/netns) or null */
   netns?(inode: number): string | null;
+  /** the Kubernetes pod ("namespace/name") of a network namespace, or null */
+  pod?(inode: number): string | null;
 }
 
 export interface Top {
@@ -233,6 +235,8 @@ export class Aggregator {
         return this.interfaceName(b.netns, b.ifindex);
       case 'netns':
         return this.netnsLabel(b.netns);
+      case 'pod':
+        return this.naming.pod?.(b.netns) ?? '(no pod)';
       default:
         return k;
     }

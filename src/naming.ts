@@ -8,7 +8,12 @@ import type { Naming } from './aggregate.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 
-export function makeNaming(syms: SymbolLookup | null, reasons: ReasonTable, netns: Map<number, string> = new Map()): Naming {
+export function makeNaming(
+  syms: SymbolLookup | null,
+  reasons: ReasonTable,
+  netns: Map<number, string> = new Map(),
+  pod: (inode: number) => string | null = () => null,
+): Naming {
   const cache = new Map<bigint, { symbol: string; function: string; module: string | null }>();
   return {
     location(addr) {
@@ -23,6 +28,7 @@ export function makeNaming(syms: SymbolLookup | null, reasons: ReasonTable, netn
     },
     reason: (code) => reasons.name(code),
     netns: (inode) => netns.get(inode) ?? null,
+    pod,
   };
 }
 

@@ -59,6 +59,12 @@ export interface PodResolverOptions {
   max?: number;
 }
 
+/** "namespace/name" (or the UID when the name is unknown), for labels and table rows. */
+export function podName(p: PodRef | null): string | null {
+  if (!p) return null;
+  return p.pod ? `${p.namespace ?? '?'}/${p.pod}` : `pod ${p.uid}`;
+}
+
 export class PodResolver {
   private readonly root: string;
   private readonly podLogs: string;

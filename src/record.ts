@@ -133,8 +133,8 @@ export class RecordingWriter {
     if (entries.length) this.block(BLOCK.SYMBOLS, json(entries));
   }
 
-  names(n: { interfaces: Array<[number, number, string]>; netns: Array<[number, string]> }): void {
-    if (n.interfaces.length || n.netns.length) this.block(BLOCK.NAMES, json(n));
+  names(n: { interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]> }): void {
+    if (n.interfaces.length || n.netns.length || n.pods?.length) this.block(BLOCK.NAMES, json(n));
   }
 
   stacks(s: Array<[number, string[]]>): void {

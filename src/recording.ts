@@ -23,6 +23,8 @@ export interface Recording {
   symbols: Map<bigint, SymbolEntry>;
   interfaces: Array<[number, number, string]>;
   netns: Map<number, string>;
+  /** netns inode → "namespace/name" of its Kubernetes pod */
+  pods: Map<number, string>;
   stacks: Map<number, bigint[]>;
   stats: StatsBlock | null;
   damage: { truncated: boolean; unfinished: boolean; corrupted: number; skippedBytes: number; badBlocks: number };
@@ -46,6 +48,7 @@ export function loadRecording(scan: ScanResult): Recording {
     symbols: new Map(),
     interfaces: [],
     netns: new Map(),
+    pods: new Map(),
     stacks: new Map(),
     stats: null,
     damage: { truncated: scan.truncated, unfinished: scan.unfinished, corrupted: scan.corrupted, skippedBytes: scan.skippedBytes, badBlocks: 0 },
@@ -74,9 +77,10 @@ export function loadRecording(scan: ScanResult): Recording {
           for (const s of JSON.parse(b.payload.toString('utf8')) as SymbolEntry[]) rec.symbols.set(BigInt(s.address), s);
           break;
         case BLOCK.NAMES: {
-          const n = JSON.parse(b.payload.toString('utf8')) as { interfaces: Array<[number, number, string]>; netns: Array<[number, string]> };
+          const n = JSON.parse(b.payload.toString('utf8')) as { interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]> };
           rec.interfaces.push(...n.interfaces);
           for (const [ino, name] of n.netns) rec.netns.set(ino, name);
+          for (const [ino, pod] of n.pods ?? []) rec.pods.set(ino, pod);
           break;
         }
         case BLOCK.STACKS:

@@ -29,7 +29,7 @@ export class ReplayFeed {
   ) {
     this.reasons = recordingReasons(rec.meta);
     this.syms = new RecordedSymbols(rec.symbols);
-    this.naming = makeNaming(this.syms, this.reasons, rec.netns);
+    this.naming = makeNaming(this.syms, this.reasons, rec.netns, (ns) => rec.pods.get(ns) ?? null);
     this.agg = new Aggregator(this.naming);
     for (const [ns, ifindex, name] of rec.interfaces) this.agg.learnInterface(ns, ifindex, name);
     this.start = Date.parse(rec.meta.startTime);

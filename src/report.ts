@@ -66,7 +66,7 @@ function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): 
 export function buildReport(rec: Recording, opts: ReportOptions): Report {
   const reasons = recordingReasons(rec.meta);
   const syms = new RecordedSymbols(rec.symbols);
-  const naming = makeNaming(syms, reasons, rec.netns);
+  const naming = makeNaming(syms, reasons, rec.netns, (ns) => rec.pods.get(ns) ?? null);
   const agg = new Aggregator(naming);
   for (const [ns, ifindex, name] of rec.interfaces) agg.learnInterface(ns, ifindex, name);
   const start = Date.parse(rec.meta.startTime);

@@ -108,6 +108,15 @@ describe.skipIf(!canRun)('droptrace serve', () => {
       expect(drops).toHaveLength(3);
       for (const d of drops) expect(d).toMatchObject({ namespace: 'default', pod: 'web-0', container: cid });
 
+      // a recording keeps the pod's name, so report can group by pod anywhere
+      const file = join(dir, 'pod.dtr');
+      const r = start(['record', '-o', file, '--netns', pod, '--pod-logs', logs]);
+      await r.ready();
+      lab.udp(pod, '127.0.0.1', 9, 4);
+      await r.stop();
+      const rep = spawnSync(process.execPath, [join(ROOT, 'bin/droptrace.js'), 'report', file, '--by', 'pod', '--json'], { encoding: 'utf8' });
+      expect(JSON.parse(rep.stdout).report.rows[0]).toMatchObject({ key: 'default/web-0', count: 4 });
+
       const mport = port();
       const s = start(['serve', '--listen', `127.0.0.1:${mport}`, '--netns', pod, '--pod-logs', logs]);
       await s.ready();

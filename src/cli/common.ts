@@ -4,6 +4,7 @@ import { localReasons, loadLocalSymbols } from '../capture.js';
 import { buildFilters, UsageError, type FilterOptions } from '../filters.js';
 import type { SymbolTable } from '../kallsyms.js';
 import type { ReasonTable } from '../reasons.js';
+import { PodResolver } from '../pods.js';
 import { ATTACH, requirePrivileges, type AttachMode, type TracerConfig } from '../native.js';
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
@@ -13,6 +14,8 @@ export interface TraceOptions extends FilterOptions {
   verbose?: boolean;
   ringSize: string;
   readyFile?: string;
+  nodeRoot: string;
+  podLogs: string;
 }
 
 export function addTraceOptions(cmd: Command): Command {
@@ -31,6 +34,8 @@ export function addTraceOptions(cmd: Command): Command {
     )
     .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M)', '8M')
     .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
+    .option('--node-root <dir>', "the node's root filesystem, for /proc and pod logs (e.g. /host in a DaemonSet)", '/')
+    .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods')
     .addOption(new Option('--ready-file <path>', 'write this file once attached (for scripts and tests)').hideHelp());
 }
 
@@ -66,12 +71,12 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
  * turn the filter options into the program's configuration, load this
  * machine's symbols (a warning, not an error, when they are hidden).
  */
-export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reasons: ReasonTable; syms: SymbolTable | null } {
+export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reasons: ReasonTable; syms: SymbolTable | null; pods: PodResolver } {
   const base = baseTracerConfig(opts);
   requirePrivileges();
   const reasons = localReasons();
   const filters = buildFilters(opts, reasons);
   const { table: syms, warning } = loadLocalSymbols();
   if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
-  return { config: { ...base, ...filters }, reasons, syms };
+  return { config: { ...base, ...filters }, reasons, syms, pods: new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs }) };
 }

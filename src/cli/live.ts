@@ -12,6 +12,7 @@ import { damageNote, recordingReasons } from '../recording.js';
 import type { Naming } from '../aggregate.js';
 import type { CountRecord } from '../decode.js';
 import { openRecording } from './files.js';
+import { podName } from '../pods.js';
 import { filledHint, formatHint, rowContext } from '../hints.js';
 import type { LiveScreen } from '../ui/screen.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
@@ -74,9 +75,9 @@ Examples:
 
 
 function kernelFeed(opts: Options): Feed {
-  const { config, reasons, syms } = prepareTracing(opts);
+  const { config, reasons, syms, pods } = prepareTracing(opts);
   let filterText = describeFilters(opts);
-  const naming = makeNaming(syms, reasons, netnsNames());
+  const naming = makeNaming(syms, reasons, netnsNames(), (ns) => podName(pods.lookup(ns)));
   const session = new LiveSession(config, naming, syms, reasons, opts.events);
   return {
     get agg() {

@@ -10,6 +10,7 @@ import { describeFilters, UsageError } from '../filters.js';
 import type { SymbolLookup } from '../kallsyms.js';
 import { netnsNames } from '../naming.js';
 import { readRecordingFile, RecordingWriter, type SymbolEntry } from '../record.js';
+import { podName } from '../pods.js';
 import { loadRecording } from '../recording.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
@@ -83,7 +84,7 @@ async function run(opts: Options): Promise<void> {
   let snaplen = opts.snaplen === undefined ? (opts.pcapng ? 128 : 0) : Number(opts.snaplen);
   if (!Number.isInteger(snaplen) || snaplen < 0 || snaplen > 1024) throw new UsageError(`--snaplen ${opts.snaplen}: expected 0..1024 bytes`);
   snaplen = Math.ceil(snaplen / 8) * 8;
-  const { config, reasons, syms } = prepareTracing(opts);
+  const { config, reasons, syms, pods } = prepareTracing(opts);
   const wallOffset = monotonicToWallOffset();
 
   const writer = new RecordingWriter(opts.output);
@@ -104,6 +105,7 @@ async function run(opts: Options): Promise<void> {
     const ifaces: Array<[number, number, string]> = [];
     const netns: Array<[number, string]> = [];
     const stacks: Array<[number, string[]]> = [];
+    const podsSeen: Array<[number, string]> = [];
     for (let i = 0; i < n; i++) {
       const d = drops[i];
       if (!seenLocations.has(d.location)) {
@@ -119,6 +121,8 @@ async function run(opts: Options): Promise<void> {
         seenNetns.add(d.netns);
         const name = nsNames.get(d.netns);
         if (name) netns.push([d.netns, name]);
+        const pod = podName(pods.lookup(d.netns));
+        if (pod) podsSeen.push([d.netns, pod]);
       }
       if (d.stackId !== null && !seenStacks.has(d.stackId)) {
         seenStacks.add(d.stackId);
@@ -137,7 +141,7 @@ async function run(opts: Options): Promise<void> {
     }
     // names first, so that a reader of a cut-short file has them for every event it has
     writer.symbols(syEntries);
-    writer.names({ interfaces: ifaces, netns });
+    writer.names({ interfaces: ifaces, netns, pods: podsSeen });
     writer.stacks(stacks);
     writer.events(raw.subarray(0, n * capture.tracer.recordSize), capture.tracer.recordSize);
     written += n;

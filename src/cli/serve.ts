@@ -8,7 +8,6 @@ import { describeFilters, UsageError } from '../filters.js';
 import { InterfaceNames } from '../evidence.js';
 import { DropMetrics, LABELS } from '../metrics.js';
 import { makeNaming, netnsNames } from '../naming.js';
-import { PodResolver } from '../pods.js';
 import { LiveSession } from '../session.js';
 import { addTraceOptions, prepareTracing, type TraceOptions } from './common.js';
 
@@ -16,8 +15,6 @@ interface Options extends TraceOptions {
   listen: string;
   maxSeries: string;
   events: boolean;
-  nodeRoot: string;
-  podLogs: string;
 }
 
 function version(): string {
@@ -36,9 +33,7 @@ export function serveCommand(): Command {
     .description('serve exact drop counts as Prometheus metrics (/metrics), labelled by reason, function, interface, netns and pod')
     .option('--listen <host:port>', 'where to listen; anything but loopback is your explicit choice', '127.0.0.1:9568')
     .option('--max-series <n>', 'at most this many label sets; new ones beyond it fold into an "other" series', '2000')
-    .option('--no-events', 'count only (no event stream): interface names only where the count map has them')
-    .option('--node-root <dir>', "the node's root filesystem (for /proc and pod logs), e.g. /host in a DaemonSet", '/')
-    .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods');
+    .option('--no-events', 'count only (no event stream): interface names are then asked from each namespace');
   addTraceOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -60,11 +55,10 @@ async function run(opts: Options): Promise<void> {
   const { host, port } = parseListen(opts.listen);
   const maxSeries = Number(opts.maxSeries);
   if (!Number.isInteger(maxSeries) || maxSeries < 2) throw new UsageError(`--max-series ${opts.maxSeries}: expected a whole number, at least 2`);
-  const { config, reasons, syms } = prepareTracing(opts);
+  const { config, reasons, syms, pods } = prepareTracing(opts);
   const names = netnsNames();
   const naming = makeNaming(syms, reasons, names);
   const session = new LiveSession(config, naming, syms, reasons, opts.events);
-  const pods = new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs });
   // a label must not change name once its series exists: ask the namespace itself when the
   // event stream has not named the interface yet (events arrive a moment after the counts)
   const ifnames = new InterfaceNames(netnsNames);

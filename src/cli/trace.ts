@@ -5,7 +5,6 @@ import { startCapture, type CaptureSummary } from '../capture.js';
 import type { RawDrop } from '../decode.js';
 import { formatLine, monotonicToWallOffset, recordJson, toRecord } from '../drop.js';
 import { describeFilters } from '../filters.js';
-import { PodResolver } from '../pods.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
@@ -13,8 +12,6 @@ interface Options extends TraceOptions {
   count?: string;
   json?: boolean;
   pods: boolean;
-  nodeRoot: string;
-  podLogs: string;
 }
 
 export function summaryLine(printed: number, s: CaptureSummary): string {
@@ -35,9 +32,7 @@ export function traceCommand(): Command {
     .option('-d, --duration <seconds>', 'stop after this many seconds')
     .option('-c, --count <n>', 'stop after printing this many drops')
     .option('--json', 'JSON Lines on stdout, one object per drop (schema in docs/FORMATS.md)')
-    .option('--no-pods', 'do not look up the Kubernetes pod of each network namespace')
-    .option('--node-root <dir>', "the node's root filesystem (for /proc and pod logs), e.g. /host in a DaemonSet", '/')
-    .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods');
+    .option('--no-pods', 'do not look up the Kubernetes pod of each network namespace');
   addTraceOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -57,9 +52,9 @@ delivered, the events lost, and the exact in-kernel count for the same filters.`
 async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration');
   const limit = parsePositive(opts.count, '--count');
-  const { config, reasons, syms } = prepareTracing(opts);
+  const { config, reasons, syms, pods: resolver } = prepareTracing(opts);
   const wallOffset = monotonicToWallOffset();
-  const pods = opts.pods ? new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs }) : null;
+  const pods = opts.pods ? resolver : null;
 
   let printed = 0;
   let paused = false;
