@@ -55,10 +55,14 @@ describe('PodResolver on a fake node root (constructed)', () => {
     expect(r.lookup(0)).toBeNull();
   });
 
-  it('retries a miss: a pod that appears later is found', () => {
-    const r = new PodResolver({ root });
+  it('remembers a miss for a while, then looks again: a pod that appears later is found', () => {
+    let t = 0;
+    const r = new PodResolver({ root, missTtlMs: 5000, now: () => t });
     expect(r.lookup(4026532099)).toBeNull();
     proc(30, 4026532099, `1:name=systemd:/kubepods/pod${UID}/${CID}\n`);
+    t = 4999;
+    expect(r.lookup(4026532099)).toBeNull(); // within the TTL: no /proc scan per packet
+    t = 5000;
     expect(r.lookup(4026532099)?.pod).toBe('api-7f9c');
   });
 

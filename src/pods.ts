@@ -57,6 +57,10 @@ export interface PodResolverOptions {
   podLogs?: string;
   /** how many namespaces to remember */
   max?: number;
+  /** how long a namespace without a pod is remembered as such before /proc is scanned again */
+  missTtlMs?: number;
+  /** the clock, for tests */
+  now?: () => number;
 }
 
 /** "namespace/name" (or the UID when the name is unknown), for labels and table rows. */
@@ -69,13 +73,19 @@ export class PodResolver {
   private readonly root: string;
   private readonly podLogs: string;
   private readonly max: number;
-  private readonly cache = new Map<number, PodRef | null>();
+  private readonly cache = new Map<number, PodRef>();
+  /** namespaces with no pod, and when that was found: a drop path asks once per packet */
+  private readonly misses = new Map<number, number>();
+  private readonly missTtl: number;
+  private readonly now: () => number;
   private pods = new Map<string, { namespace: string; pod: string }>();
 
   constructor(opts: PodResolverOptions = {}) {
     this.root = opts.root ?? '/';
     this.podLogs = opts.podLogs ?? 'var/log/pods';
     this.max = opts.max ?? 4096;
+    this.missTtl = opts.missTtlMs ?? 5000;
+    this.now = opts.now ?? Date.now;
   }
 
   private refreshPods(): void {
@@ -87,15 +97,25 @@ export class PodResolver {
     }
   }
 
-  /** The pod of a netns inode, or null (the host, or not a pod). Misses are retried on the next call. */
+  /**
+   * The pod of a netns inode, or null (the host, or not a pod). A miss is
+   * remembered for missTtlMs, then /proc is scanned again: a pod that starts
+   * later is found, and a flood from the host costs one scan, not one per packet.
+   */
   lookup(inode: number): PodRef | null {
     if (!inode) return null;
     const hit = this.cache.get(inode);
     if (hit) return hit;
+    const missed = this.misses.get(inode);
+    if (missed !== undefined && this.now() - missed < this.missTtl) return null;
     const ref = this.resolve(inode);
     if (ref) {
       if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(inode, ref);
+      this.misses.delete(inode);
+    } else {
+      if (this.misses.size >= this.max) this.misses.delete(this.misses.keys().next().value!);
+      this.misses.set(inode, this.now());
     }
     return ref;
   }
