@@ -19,8 +19,8 @@ export interface Naming {
   reason(code: number): string;
   /** a network namespace's name (from /run/netns) or null */
   netns?(inode: number): string | null;
-  /** the Kubernetes pod ("namespace/name") of a network namespace, or null */
-  pod?(inode: number): string | null;
+  /** the Kubernetes pod ("namespace/name") a drop in this namespace, on this interface, belongs to */
+  pod?(inode: number, ifindex: number): string | null;
 }
 
 export interface Top {
@@ -236,7 +236,7 @@ export class Aggregator {
       case 'netns':
         return this.netnsLabel(b.netns);
       case 'pod':
-        return this.naming.pod?.(b.netns) ?? '(no pod)';
+        return this.naming.pod?.(b.netns, b.ifindex) ?? '(no pod)';
       default:
         return k;
     }

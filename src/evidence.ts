@@ -115,6 +115,60 @@ export class InterfaceNames {
   }
 }
 
+/**
+ * `ip -o -d link show` → ifindex → the namespace its veth peer lives in, as
+ * iproute2 names it ("link-netns NAME") or numbers it ("link-netnsid N").
+ */
+export function parseVethPeers(text: string): Map<number, { name?: string; nsid?: number }> {
+  const out = new Map<number, { name?: string; nsid?: number }>();
+  for (const line of text.split('\n')) {
+    const idx = /^(\d+):/.exec(line);
+    if (!idx || !/\bveth\b/.test(line)) continue;
+    const named = /\blink-netns (\S+)/.exec(line);
+    const id = /\blink-netnsid (\d+)/.exec(line);
+    if (named) out.set(Number(idx[1]), { name: named[1] });
+    else if (id) out.set(Number(idx[1]), { nsid: Number(id[1]) });
+  }
+  return out;
+}
+
+/** `ip netns list-id` → nsid → name. */
+export function parseNsids(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const m of text.matchAll(/nsid (\d+) \(iproute2 netns name: (\S+)\)/g)) out.set(Number(m[1]), m[2]);
+  return out;
+}
+
+/**
+ * The namespace at the other end of a veth: a drop on a pod's host-side veth
+ * belongs to that pod. Asked once per namespace, again on a miss.
+ */
+export class VethPeers {
+  private readonly byNetns = new Map<number, Map<number, number | null>>();
+  constructor(private readonly names: () => Map<number, string>) {}
+
+  peer(netns: number, ifindex: number): number | null {
+    if (!ifindex) return null;
+    let m = this.byNetns.get(netns);
+    if (!m || !m.has(ifindex)) {
+      const names = this.names();
+      const byName = new Map([...names].map(([ino, n]) => [n, ino]));
+      const sh = new NetnsShell(netns, names);
+      const links = parseVethPeers(sh.run(['ip', '-o', '-d', 'link', 'show']) ?? '');
+      const needIds = [...links.values()].some((p) => p.nsid !== undefined);
+      const ids = needIds ? parseNsids(sh.run(['ip', 'netns', 'list-id']) ?? '') : new Map<number, string>();
+      m = new Map();
+      for (const [ifi, p] of links) {
+        const name = p.name ?? (p.nsid !== undefined ? ids.get(p.nsid) : undefined);
+        m.set(ifi, name ? (byName.get(name) ?? null) : null);
+      }
+      if (!m.has(ifindex)) m.set(ifindex, null);
+      this.byNetns.set(netns, m);
+    }
+    return m.get(ifindex) ?? null;
+  }
+}
+
 /** Runs commands in a network namespace given by inode. */
 export class NetnsShell {
   readonly label: string;

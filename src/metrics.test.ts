@@ -56,3 +56,22 @@ describe('interface names from ip -o link', () => {
     expect([...parseIpLink(text)]).toEqual([[1, 'lo'], [4, 'eth0'], [9, 'flannel.1']]);
   });
 });
+
+describe('veth peers from ip -d link', () => {
+  it('reads the peer namespace by name or by nsid', async () => {
+    const { parseVethPeers, parseNsids } = await import('./evidence.js');
+    const link =
+      '1: lo: <LOOPBACK,UP> mtu 65536 qdisc noqueue\\    link/loopback 00:00:00:00:00:00\n' +
+      '5: vethA1@if2: <BROADCAST,UP> mtu 1500 master cni0\\    link/ether b6:d0:ae:d3:1c:13 link-netns dtlab-podA1 promiscuity 1 \\    veth \\    bridge_slave\n' +
+      '7: veth9c2e1f3a@if3: <BROADCAST,UP> mtu 1450 master cni0\\    link/ether 4a:1b:2c:3d:4e:5f link-netnsid 4 promiscuity 1 \\    veth\n' +
+      '8: cni0: <BROADCAST,UP> mtu 1450\\    link/ether 02:42:ac:11:00:01 \\    bridge\n';
+    expect([...parseVethPeers(link)]).toEqual([
+      [5, { name: 'dtlab-podA1' }],
+      [7, { nsid: 4 }],
+    ]);
+    expect([...parseNsids('nsid 0 (iproute2 netns name: dtlab-hostB)\nnsid 4 (iproute2 netns name: cni-1f2e3d4c)\n')]).toEqual([
+      [0, 'dtlab-hostB'],
+      [4, 'cni-1f2e3d4c'],
+    ]);
+  });
+});

@@ -29,12 +29,12 @@ export class DropMetrics {
   constructor(
     private readonly naming: Naming,
     private readonly iface: (netns: number, ifindex: number) => string,
-    private readonly pod: (netns: number) => PodRef | null,
+    private readonly pod: (netns: number, ifindex: number) => PodRef | null,
     private readonly maxSeries: number,
   ) {}
 
   labelsOf(r: CountRecord): Labels {
-    const p = this.pod(r.netns);
+    const p = this.pod(r.netns, r.ifindex);
     return {
       reason: this.naming.reason(r.reason),
       function: this.naming.location(r.location).function,

@@ -12,7 +12,7 @@ export function makeNaming(
   syms: SymbolLookup | null,
   reasons: ReasonTable,
   netns: Map<number, string> = new Map(),
-  pod: (inode: number) => string | null = () => null,
+  pod: (inode: number, ifindex: number) => string | null = () => null,
 ): Naming {
   const cache = new Map<bigint, { symbol: string; function: string; module: string | null }>();
   return {

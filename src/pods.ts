@@ -69,6 +69,17 @@ export function podName(p: PodRef | null): string | null {
   return p.pod ? `${p.namespace ?? '?'}/${p.pod}` : `pod ${p.uid}`;
 }
 
+/**
+ * The pod a drop belongs to: its own namespace's pod, else the pod at the
+ * other end of the veth it was dropped on (a pod's host-side interface).
+ */
+export function podOfDrop(pods: PodResolver, peers: { peer(netns: number, ifindex: number): number | null }, netns: number, ifindex: number): PodRef | null {
+  const own = pods.lookup(netns);
+  if (own) return own;
+  const peer = peers.peer(netns, ifindex);
+  return peer ? pods.lookup(peer) : null;
+}
+
 export class PodResolver {
   private readonly root: string;
   private readonly podLogs: string;
@@ -118,6 +129,20 @@ export class PodResolver {
       this.misses.set(inode, this.now());
     }
     return ref;
+  }
+
+  private hostInode: number | null | undefined;
+
+  /** Whether this is the node's own namespace (that of PID 1); null when unknown. */
+  isHost(inode: number): boolean | null {
+    if (this.hostInode === undefined) {
+      try {
+        this.hostInode = Number(/\[(\d+)\]/.exec(readlinkSync(join(this.root, 'proc', '1', 'ns', 'net')))![1]);
+      } catch {
+        this.hostInode = null;
+      }
+    }
+    return this.hostInode === null ? null : inode === this.hostInode;
   }
 
   private resolve(inode: number): PodRef | null {

@@ -100,6 +100,19 @@ describe.skipIf(!canRun)('droptrace serve', () => {
       writeFileSync(join(cg[3], 'cgroup.procs'), String(holder.pid));
       expect(readFileSync(`/proc/${holder.pid}/cgroup`, 'utf8')).toContain(`pod${uid}/${cid}`);
 
+      // a drop on the pod's host-side veth (in the host namespace: a closed port there) is the pod's too
+      const host = lab.netns('podhost');
+      lab.veth(pod, 'eth0', host, 'vethweb0');
+      lab.exec(pod, 'ip', ['addr', 'add', '10.77.0.2/24', 'dev', 'eth0']);
+      lab.exec(host, 'ip', ['addr', 'add', '10.77.0.1/24', 'dev', 'vethweb0']);
+      const ht = start(['trace', '--json', '--netns', host, '--proto', 'udp', '--pod-logs', logs]);
+      await ht.ready();
+      lab.udp(pod, '10.77.0.1', 9, 2);
+      const hres = await ht.stop();
+      const hdrops = jsonLines<{ reason: string; ifname: string; pod: string; namespace: string }>(hres.stdout);
+      expect(hdrops).toHaveLength(2);
+      for (const d of hdrops) expect(d).toMatchObject({ reason: 'NO_SOCKET', ifname: 'vethweb0', namespace: 'default', pod: 'web-0' });
+
       const t = start(['trace', '--json', '--netns', pod, '--pod-logs', logs]);
       await t.ready();
       lab.udp(pod, '127.0.0.1', 9, 3);

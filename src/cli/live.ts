@@ -12,7 +12,8 @@ import { damageNote, recordingReasons } from '../recording.js';
 import type { Naming } from '../aggregate.js';
 import type { CountRecord } from '../decode.js';
 import { openRecording } from './files.js';
-import { podName } from '../pods.js';
+import { podName, podOfDrop } from '../pods.js';
+import { VethPeers } from '../evidence.js';
 import { filledHint, formatHint, rowContext } from '../hints.js';
 import type { LiveScreen } from '../ui/screen.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
@@ -77,7 +78,8 @@ Examples:
 function kernelFeed(opts: Options): Feed {
   const { config, reasons, syms, pods } = prepareTracing(opts);
   let filterText = describeFilters(opts);
-  const naming = makeNaming(syms, reasons, netnsNames(), (ns) => podName(pods.lookup(ns)));
+  const peers = new VethPeers(netnsNames);
+  const naming = makeNaming(syms, reasons, netnsNames(), (ns, ifi) => podName(podOfDrop(pods, peers, ns, ifi)) ?? (pods.isHost(ns) ? '(host)' : null));
   const session = new LiveSession(config, naming, syms, reasons, opts.events);
   return {
     get agg() {

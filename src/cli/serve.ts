@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import client from 'prom-client';
 import { describeFilters, UsageError } from '../filters.js';
-import { InterfaceNames } from '../evidence.js';
+import { InterfaceNames, VethPeers } from '../evidence.js';
+import { podOfDrop } from '../pods.js';
 import { DropMetrics, LABELS } from '../metrics.js';
 import { makeNaming, netnsNames } from '../naming.js';
 import { LiveSession } from '../session.js';
@@ -66,7 +67,8 @@ async function run(opts: Options): Promise<void> {
     const known = session.agg.interfaceName(ns, ifi);
     return known === '-' || /^if\d+$/.test(known) ? (ifnames.name(ns, ifi) ?? known) : known;
   };
-  const metrics = new DropMetrics(naming, iface, (ns) => pods.lookup(ns), maxSeries);
+  const peers = new VethPeers(netnsNames);
+  const metrics = new DropMetrics(naming, iface, (ns, ifi) => podOfDrop(pods, peers, ns, ifi), maxSeries);
 
   const registry = new client.Registry();
   const labelNames = [...LABELS];

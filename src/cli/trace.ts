@@ -5,6 +5,9 @@ import { startCapture, type CaptureSummary } from '../capture.js';
 import type { RawDrop } from '../decode.js';
 import { formatLine, monotonicToWallOffset, recordJson, toRecord } from '../drop.js';
 import { describeFilters } from '../filters.js';
+import { VethPeers } from '../evidence.js';
+import { netnsNames } from '../naming.js';
+import { podOfDrop } from '../pods.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
@@ -55,6 +58,7 @@ async function run(opts: Options): Promise<void> {
   const { config, reasons, syms, pods: resolver } = prepareTracing(opts);
   const wallOffset = monotonicToWallOffset();
   const pods = opts.pods ? resolver : null;
+  const peers = new VethPeers(netnsNames);
 
   let printed = 0;
   let paused = false;
@@ -67,7 +71,7 @@ async function run(opts: Options): Promise<void> {
     for (const d of drops) {
       if (limit !== undefined && printed >= limit) break;
       const rec = toRecord(d, syms, reasons, wallOffset);
-      const p = pods?.lookup(d.netns);
+      const p = pods ? podOfDrop(pods, peers, d.netns, d.ifindex) : null;
       if (p) {
         rec.namespace = p.namespace;
         rec.pod = p.pod;
