@@ -61,12 +61,24 @@ results.push(
 );
 const agg = new Aggregator(makeNaming(syms, reasons, rec.netns));
 results.push(
-  time('decode + symbolize + aggregate (live)', (n) => {
+  time('decode + symbolize + aggregate, a record per event', (n) => {
     for (let b = 0; b < n; b++) {
       const c = eventCount(batch, size);
       const drops = new Array(c);
       for (let i = 0; i < c; i++) drops[i] = decodeEvent(batch, i, size);
       agg.addEvents(drops.map((d) => toRecord(d, syms, reasons, off)), drops.map((d) => d.location));
+    }
+  }),
+);
+const agg2 = new Aggregator(makeNaming(syms, reasons, rec.netns));
+const offMs = Number(off / 1_000_000n);
+results.push(
+  time('decode + aggregate, records for recent only (live)', (n) => {
+    for (let b = 0; b < n; b++) {
+      const c = eventCount(batch, size);
+      const drops = new Array(c);
+      for (let i = 0; i < c; i++) drops[i] = decodeEvent(batch, i, size);
+      agg2.addDrops(drops, offMs, (d) => toRecord(d, syms, reasons, off));
     }
   }),
 );

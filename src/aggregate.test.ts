@@ -185,3 +185,39 @@ describe('helpers', () => {
     expect(sparkline(h, h.length)).toBe(s);
   });
 });
+
+describe('addDrops (the live path) and addEvents agree', () => {
+  it('same flows, interfaces and recent list from raw drops as from records', async () => {
+    const { decodeEvent, EV, EVENT_SIZE } = await import('./decode.js');
+    const { toRecord } = await import('./drop.js');
+    const { ReasonTable } = await import('./reasons.js');
+    const reasons = new ReasonTable([[12, 'NETFILTER_DROP']], 'btf');
+    const b = Buffer.alloc(EVENT_SIZE);
+    b.writeBigUInt64LE(5_000_000_000n, EV.ts_ns);
+    b.writeBigUInt64LE(0xan, EV.location);
+    b.writeUInt32LE(12, EV.reason);
+    b.writeUInt32LE(60, EV.len);
+    b.writeUInt32LE(2, EV.ifindex);
+    b.writeUInt32LE(4026532177, EV.netns);
+    b.writeUInt16LE(0x0800, EV.ethertype);
+    b[EV.l4proto] = 6;
+    b[EV.ipver] = 4;
+    b.writeUInt16LE(2483, EV.dport);
+    b[EV.flags] = 1 | 2 | 4;
+    Buffer.from([10, 244, 1, 2]).copy(b, EV.saddr);
+    Buffer.from([10, 244, 1, 1]).copy(b, EV.daddr);
+    b.write('cni0', EV.ifname, 'latin1');
+    b.writeInt32LE(-1, EV.stack_id);
+    const d = decodeEvent(b);
+    const viaRecords = new Aggregator(naming);
+    viaRecords.addEvents([toRecord(d, null, reasons, 0n)], [d.location]);
+    const viaDrops = new Aggregator(naming);
+    viaDrops.addDrops([d], 0, (x) => toRecord(x, null, reasons, 0n));
+    for (const agg of [viaRecords, viaDrops]) agg.addCounts(10_000, [rec(0xan, 12, 2, 4026532177, 1)]);
+    const a = viaRecords.snapshot(10_000, 'flow');
+    const z = viaDrops.snapshot(10_000, 'flow');
+    expect(z.rows.map((r) => [r.key, r.total, r.interfaces])).toEqual(a.rows.map((r) => [r.key, r.total, r.interfaces]));
+    expect(z.rows[0].key).toBe('TCP 10.244.1.2 > 10.244.1.1:2483');
+    expect(z.recent).toHaveLength(1);
+  });
+});

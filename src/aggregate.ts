@@ -5,8 +5,8 @@
  * the terminal. Counts come from the kernel's map, so they stay right when
  * events are lost or sampled; events only add details (flows, names).
  */
-import type { CountRecord } from './decode.js';
-import type { DropRecord } from './drop.js';
+import type { CountRecord, RawDrop } from './decode.js';
+import { l4Name, protocolName, type DropRecord } from './drop.js';
 
 export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'pod', 'flow'] as const;
 export type GroupBy = (typeof GROUPS)[number];
@@ -94,14 +94,26 @@ const HISTORY = 60;
 const MAX_FLOWS_PER_BASE = 32;
 const MAX_FLOWS = 5000;
 
+const hexOf = new Map<bigint, string>();
+
 export function baseKey(location: bigint, reason: number, ifindex: number, netns: number): string {
-  return `${location.toString(16)}|${reason}|${ifindex}|${netns}`;
+  // a node has few drop sites: format each address once
+  let hex = hexOf.get(location);
+  if (hex === undefined) {
+    hex = location.toString(16);
+    if (hexOf.size < 100_000) hexOf.set(location, hex);
+  }
+  return `${hex}|${reason}|${ifindex}|${netns}`;
+}
+
+function flowKeyOf(proto: string, saddr: string, daddr: string | null, dport: number | null): string {
+  const dst = dport === null ? daddr : daddr!.includes(':') ? `[${daddr}]:${dport}` : `${daddr}:${dport}`;
+  return `${proto} ${saddr} > ${dst}`;
 }
 
 export function flowKey(r: Pick<DropRecord, 'l4' | 'protocol' | 'saddr' | 'daddr' | 'dport'>): string {
   if (!r.saddr) return r.protocol;
-  const dst = r.dport === null ? r.daddr : r.daddr!.includes(':') ? `[${r.daddr}]:${r.dport}` : `${r.daddr}:${r.dport}`;
-  return `${r.l4 ?? r.protocol} ${r.saddr} > ${dst}`;
+  return flowKeyOf(r.l4 ?? r.protocol, r.saddr, r.daddr, r.dport);
 }
 
 function top(m: Map<string, number>, n = 5): Top[] {
@@ -155,34 +167,56 @@ export class Aggregator {
   addEvents(records: DropRecord[], locations: bigint[]): void {
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
-      if (r.ifname) this.ifnames.set(`${r.netns}|${r.ifindex}`, r.ifname);
-      const fk = flowKey(r);
-      const bk = baseKey(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns);
-      let b = this.bases.get(bk);
-      if (!b) {
-        // events can arrive before the counts that include them: hold their details meanwhile
-        const t0 = this.parseTime(r.time);
-        b = { location: locations[i], reason: r.reasonCode ?? 0, ifindex: r.ifindex, netns: r.netns, packets: 0, bytes: 0, zeroPackets: 0, zeroBytes: 0, first: t0, last: t0, flows: new Map() };
-        this.bases.set(bk, b);
-      }
-      if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, 1);
-      let f = this.flows.get(fk);
-      const t = this.parseTime(r.time);
-      if (!f) {
-        if (this.flows.size >= MAX_FLOWS) continue;
-        f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map() };
-        this.flows.set(fk, f);
-      }
-      f.total++;
-      f.bytes += r.len;
-      f.last = t;
-      bump(f.bases, bk, 1);
-      const sec = Math.floor(t / 1000);
-      f.seconds.set(sec, (f.seconds.get(sec) ?? 0) + 1);
-      if (f.seconds.size > HISTORY + 2) f.seconds.delete(f.seconds.keys().next().value!);
+      this.addOne(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns, r.ifname, flowKey(r), this.parseTime(r.time), r.len);
     }
+    this.pushRecent(records);
+  }
+
+  /**
+   * The same from decoded drops, without building a full record for each:
+   * only the last few, which the recent list keeps, are turned into records.
+   * This is the live view's path under a flood.
+   */
+  addDrops(drops: RawDrop[], wallOffsetMs: number, toRecentRecord: (d: RawDrop) => DropRecord): void {
+    for (let i = 0; i < drops.length; i++) {
+      const d = drops[i];
+      const flow = d.saddr ? flowKeyOf(l4Name(d.l4proto) ?? protocolName(d.ethertype, d.ipver), d.saddr, d.daddr, d.dport) : protocolName(d.ethertype, d.ipver);
+      this.addOne(d.location, d.hasReason ? d.reason : 0, d.ifindex, d.netns, d.ifname || null, flow, Math.floor(Number(d.tsNs) / 1e6 + wallOffsetMs), d.len);
+    }
+    const keep = Math.min(drops.length, this.recentSize);
+    const recent = new Array<DropRecord>(keep);
+    for (let i = 0; i < keep; i++) recent[i] = toRecentRecord(drops[drops.length - keep + i]);
+    this.pushRecent(recent);
+  }
+
+  private pushRecent(records: DropRecord[]): void {
     this.recent.push(...records);
     if (this.recent.length > this.recentSize) this.recent = this.recent.slice(-this.recentSize);
+  }
+
+  private addOne(location: bigint, reason: number, ifindex: number, netns: number, ifname: string | null, fk: string, t: number, len: number): void {
+    if (ifname) this.ifnames.set(`${netns}|${ifindex}`, ifname);
+    const bk = baseKey(location, reason, ifindex, netns);
+    let b = this.bases.get(bk);
+    if (!b) {
+      // events can arrive before the counts that include them: hold their details meanwhile
+      b = { location, reason, ifindex, netns, packets: 0, bytes: 0, zeroPackets: 0, zeroBytes: 0, first: t, last: t, flows: new Map() };
+      this.bases.set(bk, b);
+    }
+    if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, 1);
+    let f = this.flows.get(fk);
+    if (!f) {
+      if (this.flows.size >= MAX_FLOWS) return;
+      f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map() };
+      this.flows.set(fk, f);
+    }
+    f.total++;
+    f.bytes += len;
+    f.last = t;
+    bump(f.bases, bk, 1);
+    const sec = Math.floor(t / 1000);
+    f.seconds.set(sec, (f.seconds.get(sec) ?? 0) + 1);
+    if (f.seconds.size > HISTORY + 2) f.seconds.delete(f.seconds.keys().next().value!);
   }
 
   private lastIso = '';

@@ -15,6 +15,7 @@ export class LiveSession {
   agg: Aggregator;
   private capture: Capture;
   private readonly wallOffset = monotonicToWallOffset();
+  private readonly wallOffsetMs = Number(this.wallOffset / 1_000_000n);
   /** events delivered and lost by earlier captures (before a filter change) */
   private carried = { delivered: 0, lost: 0 };
 
@@ -32,11 +33,7 @@ export class LiveSession {
   private open(): Capture {
     const onDrops = this.withEvents
       ? (drops: import('./decode.js').RawDrop[]) => {
-          const records = drops.map((d) => toRecord(d, this.syms, this.reasons, this.wallOffset));
-          this.agg.addEvents(
-            records,
-            drops.map((d) => d.location),
-          );
+          this.agg.addDrops(drops, this.wallOffsetMs, (d) => toRecord(d, this.syms, this.reasons, this.wallOffset));
         }
       : undefined;
     const c = startCapture(this.config, onDrops);
