@@ -2,7 +2,7 @@
  * The only place that wires commands to the core, and the only place that
  * sets the exit code.
  */
-import { readFileSync } from 'node:fs';
+import { droptraceVersion } from './version.js';
 import { Command } from 'commander';
 import { checkCommand } from './check.js';
 import { diagnoseCommand } from './diagnose.js';
@@ -16,13 +16,6 @@ import { serveCommand } from './serve.js';
 import { symbolizeCommand } from './symbolize.js';
 import { traceCommand } from './trace.js';
 
-function version(): string {
-  try {
-    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 export function buildProgram(): Command {
   const program = new Command('droptrace')
@@ -30,7 +23,7 @@ export function buildProgram(): Command {
       'Trace where and why the Linux kernel drops packets (eBPF on skb:kfree_skb).\n' +
         'Answers: which function+offset, which drop reason, on which interface, netns and flow.',
     )
-    .version(version())
+    .version(droptraceVersion())
     .showHelpAfterError('(run with --help for usage)')
     .addCommand(liveCommand())
     .addCommand(traceCommand())

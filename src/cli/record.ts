@@ -1,6 +1,7 @@
 /** `droptrace record`: capture drops into a self-describing, crash-safe file. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
+import { droptraceVersion } from './version.js';
 import { Command } from 'commander';
 import { startCapture } from '../capture.js';
 import { decodeCounts, totalPackets, type RawDrop } from '../decode.js';
@@ -23,13 +24,6 @@ interface Options extends TraceOptions {
   pcapng?: string;
 }
 
-function version(): string {
-  try {
-    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 function bootId(): string | null {
   try {
@@ -155,7 +149,7 @@ async function run(opts: Options): Promise<void> {
   const t = capture.tracer;
   writer.meta({
     format: 1,
-    tool: { name: 'droptrace', version: version() },
+    tool: { name: 'droptrace', version: droptraceVersion() },
     host: hostname(),
     kernel: release(),
     bootId: bootId(),

@@ -2,6 +2,7 @@
 import { createServer } from 'node:http';
 import { release } from 'node:os';
 import { writeFileSync } from 'node:fs';
+import { droptraceVersion } from './version.js';
 import { Command } from 'commander';
 import client from 'prom-client';
 import { describeFilters, UsageError } from '../filters.js';
@@ -18,9 +19,6 @@ interface Options extends TraceOptions {
   events: boolean;
 }
 
-function version(): string {
-  return process.env.npm_package_version ?? '0.1.0';
-}
 
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
@@ -107,7 +105,7 @@ async function run(opts: Options): Promise<void> {
   gaugeLike('droptrace_map_full_total', 'Drops not counted because the count map was full', () => session.tracer.stats().mapFull);
   gaugeLike('droptrace_series_folded_total', 'Drops counted in the "other" series because of --max-series', () => metrics.folded);
   const info = new client.Gauge({ name: 'droptrace_build_info', help: 'droptrace version, kernel and attach path', labelNames: ['version', 'kernel', 'attach'], registers: [registry] });
-  info.set({ version: version(), kernel: release(), attach: session.tracer.path }, 1);
+  info.set({ version: droptraceVersion(), kernel: release(), attach: session.tracer.path }, 1);
 
   const server = createServer(async (req, res) => {
     if (req.url === '/metrics') {
