@@ -16,7 +16,7 @@ interface Options {
 
 export function reportCommand(): Command {
   return new Command('report')
-    .description('tables of a recording: counts by location, function, reason, interface, netns or flow (no root, no kernel needed)')
+    .description('tables of a recording: counts by location, function, reason, interface, netns, pod or flow (no root, no kernel needed)')
     .argument('<file>', 'a recording made by droptrace record')
     .addOption(new Option('--by <group>', 'group rows by').choices([...GROUPS]).default('location'))
     .option('--top <n>', 'rows to print', '20')
