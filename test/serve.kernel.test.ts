@@ -113,7 +113,8 @@ describe.skipIf(!canRun)('droptrace serve', () => {
       expect(hdrops).toHaveLength(2);
       for (const d of hdrops) expect(d).toMatchObject({ reason: 'NO_SOCKET', ifname: 'vethweb0', namespace: 'default', pod: 'web-0' });
 
-      const t = start(['trace', '--json', '--netns', pod, '--pod-logs', logs]);
+      // the pod's eth0 also drops IPv6 multicast on its own: look at our datagrams only
+      const t = start(['trace', '--json', '--netns', pod, '--proto', 'udp', '--port', '9', '--pod-logs', logs]);
       await t.ready();
       lab.udp(pod, '127.0.0.1', 9, 3);
       const res = await t.stop();
@@ -123,7 +124,7 @@ describe.skipIf(!canRun)('droptrace serve', () => {
 
       // a recording keeps the pod's name, so report can group by pod anywhere
       const file = join(dir, 'pod.dtr');
-      const r = start(['record', '-o', file, '--netns', pod, '--pod-logs', logs]);
+      const r = start(['record', '-o', file, '--netns', pod, '--proto', 'udp', '--port', '9', '--pod-logs', logs]);
       await r.ready();
       lab.udp(pod, '127.0.0.1', 9, 4);
       await r.stop();
@@ -131,7 +132,7 @@ describe.skipIf(!canRun)('droptrace serve', () => {
       expect(JSON.parse(rep.stdout).report.rows[0]).toMatchObject({ key: 'default/web-0', count: 4 });
 
       const mport = port();
-      const s = start(['serve', '--listen', `127.0.0.1:${mport}`, '--netns', pod, '--pod-logs', logs]);
+      const s = start(['serve', '--listen', `127.0.0.1:${mport}`, '--netns', pod, '--proto', 'udp', '--port', '9', '--pod-logs', logs]);
       await s.ready();
       lab.udp(pod, '127.0.0.1', 9, 2);
       const body = await get(`http://127.0.0.1:${mport}/metrics`);
