@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Aggregator, flowKey, sparkline, type Naming } from './aggregate.js';
 import type { CountRecord } from './decode.js';
 import type { DropRecord } from './drop.js';
+import { eventRecord } from '../test/helpers/events.js';
 
 const SYMS: Record<string, { symbol: string; function: string; module: string | null }> = {
   a: { symbol: 'nft_do_chain+0x3e8', function: 'nft_do_chain', module: null },
@@ -188,26 +189,11 @@ describe('helpers', () => {
 
 describe('addDrops (the live path) and addEvents agree', () => {
   it('same flows, interfaces and recent list from raw drops as from records', async () => {
-    const { decodeEvent, EV, EVENT_SIZE } = await import('./decode.js');
+    const { decodeEvent } = await import('./decode.js');
     const { toRecord } = await import('./drop.js');
     const { ReasonTable } = await import('./reasons.js');
     const reasons = new ReasonTable([[12, 'NETFILTER_DROP']], 'btf');
-    const b = Buffer.alloc(EVENT_SIZE);
-    b.writeBigUInt64LE(5_000_000_000n, EV.ts_ns);
-    b.writeBigUInt64LE(0xan, EV.location);
-    b.writeUInt32LE(12, EV.reason);
-    b.writeUInt32LE(60, EV.len);
-    b.writeUInt32LE(2, EV.ifindex);
-    b.writeUInt32LE(4026532177, EV.netns);
-    b.writeUInt16LE(0x0800, EV.ethertype);
-    b[EV.l4proto] = 6;
-    b[EV.ipver] = 4;
-    b.writeUInt16LE(2483, EV.dport);
-    b[EV.flags] = 1 | 2 | 4;
-    Buffer.from([10, 244, 1, 2]).copy(b, EV.saddr);
-    Buffer.from([10, 244, 1, 1]).copy(b, EV.daddr);
-    b.write('cni0', EV.ifname, 'latin1');
-    b.writeInt32LE(-1, EV.stack_id);
+    const b = eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport: 0, dport: 2483, tcp: 0, ifname: 'cni0', ifindex: 2, netns: 4026532177, tsNs: 5_000_000_000n });
     const d = decodeEvent(b);
     const viaRecords = new Aggregator(naming);
     viaRecords.addEvents([toRecord(d, null, reasons, 0n)], [d.location]);

@@ -62,13 +62,8 @@ export interface Snapshot {
   recent: DropRecord[];
 }
 
-interface Base {
-  location: bigint;
-  reason: number;
-  ifindex: number;
-  netns: number;
-  packets: number;
-  bytes: number;
+/** A kernel count key with what we know about it: its baseline after clear, its flows. */
+interface Base extends CountRecord {
   zeroPackets: number;
   zeroBytes: number;
   first: number;

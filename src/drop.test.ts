@@ -1,31 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCounts, decodeEvent, EV, EVENT_SIZE, ipv6 } from './decode.js';
+import { decodeCounts, decodeEvent, EV, ipv6 } from './decode.js';
 import { formatLine, tcpFlagLetters, toRecord } from './drop.js';
 import { SymbolTable } from './kallsyms.js';
 import { ReasonTable } from './reasons.js';
+import { eventRecord } from '../test/helpers/events.js';
 
-/** Builds one dt_event record the way the BPF program fills it. */
-function event(fields: { location: bigint; reason: number; flags: number; ipver: number; l4: number; sport: number; dport: number; tcp: number; ifname: string }) {
-  const b = Buffer.alloc(EVENT_SIZE);
-  b.writeBigUInt64LE(1_000_000_000n, EV.ts_ns);
-  b.writeBigUInt64LE(fields.location, EV.location);
-  b.writeUInt32LE(fields.reason, EV.reason);
-  b.writeUInt32LE(60, EV.len);
-  b.writeUInt32LE(4026532001, EV.netns);
-  b.writeUInt16LE(0x0800, EV.ethertype);
-  b[EV.l4proto] = fields.l4;
-  b[EV.ipver] = fields.ipver;
-  b.writeUInt16LE(fields.sport, EV.sport);
-  b.writeUInt16LE(fields.dport, EV.dport);
-  b[EV.tcp_flags] = fields.tcp;
-  b[EV.flags] = fields.flags;
-  Buffer.from([10, 244, 1, 2]).copy(b, EV.saddr);
-  Buffer.from([10, 244, 1, 1]).copy(b, EV.daddr);
-  b.write(fields.ifname, EV.ifname, 'latin1');
-  b.write("swapper/0", EV.comm, "latin1");
-  b.writeInt32LE(-1, EV.stack_id);
-  return b;
-}
+const event = eventRecord;
 
 describe('decode and format', () => {
   const syms = SymbolTable.parse('ffffffff81f63000 T nf_hook_slow\nffffffff81f64000 T next\n');

@@ -69,12 +69,8 @@ async function run(opts: Options): Promise<void> {
 
   const agg = new Aggregator(naming);
   const wallOffset = monotonicToWallOffset();
-  const capture = startCapture(config, (drops) => {
-    agg.addEvents(
-      drops.map((d) => toRecord(d, syms, reasons, wallOffset)),
-      drops.map((d) => d.location),
-    );
-  });
+  const wallOffsetMs = Number(wallOffset / 1_000_000n);
+  const capture = startCapture(config, (drops) => agg.addDrops(drops, wallOffsetMs, (d) => toRecord(d, syms, reasons, wallOffset)));
   const started = Date.now();
   agg.addCounts(started, []);
   if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
