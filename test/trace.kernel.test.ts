@@ -5,7 +5,7 @@
  * has the tracepoint; tp_btf needs 5.5). Skips only when those truly lack.
  */
 import { existsSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DropRecord } from '../src/drop.js';
 import { jsonLines, kernelCount, run, start, BIN } from './helpers/cli.js';
 import { Lab, ourLinks, ourPrograms, ourProgramsSettled } from './helpers/netns.js';
