@@ -8,7 +8,7 @@
  * ThreadSafeFunction (BlockingCall, small queue). When JS falls behind, the
  * thread blocks, the ring buffer fills, and the kernel counts what it could
  * not reserve: loss is counted in one place, never hidden. We chose a
- * thread over polling ring_buffer__epoll_fd() from libuv because a thread
+ * thread over polling the ring's epoll fd from libuv because a thread
  * keeps draining while the JS thread is busy rendering or writing.
  *
  * close(): stop the thread → detach → drain what is left → snapshot the

@@ -13,22 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "droptrace.skel.h"
 
+/*
+ * Our own consumer of the BPF ring buffer (the kernel's layout, as libbpf
+ * maps it): a read-write consumer page, then the producer page and the data
+ * area mapped twice so a record that wraps is contiguous. Unlike libbpf's
+ * ring_buffer__consume, which stores the consumer position after every
+ * record and keeps chasing the producer, a drain reads the producer position
+ * once and stores the consumer position once: under a flood the producer's
+ * reserve does not miss on that cache line per event.
+ */
+struct dt_ring {
+	int epfd;
+	unsigned long *consumer_pos;
+	unsigned long *producer_pos;
+	unsigned char *data;
+	unsigned long mask;
+	size_t page, data_size;
+};
+
 struct dt_tracer {
 	struct droptrace_bpf *skel;
 	struct bpf_link *link;
-	struct ring_buffer *rb;
+	struct dt_ring ring;
 	const char *path;
 	const char *target;
 	size_t rec_size;
-	/* the batch being filled by dt_tracer_poll */
-	unsigned char *buf;
-	size_t cap, n;
 };
 
 /* ---- libbpf's log: kept for the error, verifier log only when verbose ---- */
@@ -336,15 +353,73 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 	return 0;
 }
 
-static int dt_ring_cb(void *ctx, void *data, size_t size)
+static int dt_ring_open(struct dt_ring *r, int map_fd)
 {
-	struct dt_tracer *t = ctx;
-	if (size < t->rec_size)
-		return 0; /* cannot happen: the program only submits whole events */
-	memcpy(t->buf + t->n * t->rec_size, data, t->rec_size);
-	t->n++;
-	/* libbpf has already consumed this record; stop before the next one */
-	return t->n >= t->cap ? -ENOSPC : 0;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct epoll_event ev = { .events = EPOLLIN };
+	void *p;
+
+	r->epfd = -1;
+	if (bpf_obj_get_info_by_fd(map_fd, &info, &len))
+		return -errno;
+	r->page = (size_t)sysconf(_SC_PAGESIZE);
+	r->data_size = info.max_entries;
+	r->mask = info.max_entries - 1;
+	p = mmap(NULL, r->page, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->consumer_pos = p;
+	p = mmap(NULL, r->page + 2 * r->data_size, PROT_READ, MAP_SHARED, map_fd, (off_t)r->page);
+	if (p == MAP_FAILED) {
+		int e = -errno;
+		munmap(r->consumer_pos, r->page);
+		r->consumer_pos = NULL;
+		return e;
+	}
+	r->producer_pos = p;
+	r->data = (unsigned char *)p + r->page;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, map_fd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void dt_ring_close(struct dt_ring *r)
+{
+	if (!r->data_size)
+		return; /* never opened */
+	if (r->epfd >= 0)
+		close(r->epfd);
+	if (r->producer_pos)
+		munmap(r->producer_pos, r->page + 2 * r->data_size);
+	if (r->consumer_pos)
+		munmap(r->consumer_pos, r->page);
+	memset(r, 0, sizeof(*r));
+	r->epfd = -1;
+}
+
+/* Copies up to cap committed records into buf; returns how many. */
+static size_t dt_ring_drain(struct dt_ring *r, unsigned char *buf, size_t cap, size_t rec_size)
+{
+	unsigned long cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+	unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+	size_t n = 0;
+
+	while (cons < prod && n < cap) {
+		__u32 *hdr = (__u32 *)(r->data + (cons & r->mask));
+		__u32 len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+
+		if (len & BPF_RINGBUF_BUSY_BIT)
+			break; /* reserved, not yet submitted: it comes next time */
+		cons += (((len & ~BPF_RINGBUF_DISCARD_BIT) + BPF_RINGBUF_HDR_SZ) + 7) & ~7UL;
+		if (len & BPF_RINGBUF_DISCARD_BIT || len < rec_size)
+			continue; /* the program submits whole events only */
+		memcpy(buf + n * rec_size, (unsigned char *)hdr + BPF_RINGBUF_HDR_SZ, rec_size);
+		n++;
+	}
+	__atomic_store_n(r->consumer_pos, cons, __ATOMIC_RELEASE);
+	return n;
 }
 
 int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct dt_error *err,
@@ -433,9 +508,9 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 
 	t->rec_size = sizeof(struct dt_event) + cfg->snaplen;
 	if (cfg->emit_events) {
-		t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.dt_events), dt_ring_cb, t, NULL);
-		if (!t->rb) {
-			int e = errno;
+		int rerr = dt_ring_open(&t->ring, bpf_map__fd(t->skel->maps.dt_events));
+		if (rerr) {
+			int e = -rerr;
 			dt_tracer_close(t);
 			return dt_fail(err, e, "open", "creating the ring-buffer reader failed (%s)", strerror(e));
 		}
@@ -466,20 +541,27 @@ const char *dt_tracer_target(const struct dt_tracer *t) { return t->target; }
 
 int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms)
 {
-	int ret;
+	struct epoll_event ev;
+	size_t n;
 
-	if (!t->rb)
+	if (!t->ring.data_size)
 		return -EINVAL;
-	t->buf = buf;
-	t->cap = cap;
-	t->n = 0;
-	/* records may be waiting without a wakeup (see targ_wakeup_bytes): look first */
-	ret = ring_buffer__consume(t->rb);
-	if (ret == 0 && timeout_ms > 0)
-		ret = ring_buffer__poll(t->rb, timeout_ms);
-	if (ret < 0 && ret != -ENOSPC && ret != -EINTR)
-		return ret;
-	return (int)t->n;
+	/* records may be waiting without a wakeup (see dt_reader_armed): look first */
+	n = dt_ring_drain(&t->ring, buf, cap, t->rec_size);
+	if (n || timeout_ms <= 0)
+		return (int)n;
+	/*
+	 * Caught up: ask the next drop past the threshold to wake us, then look
+	 * once more for a record submitted before the flag was seen. A record that
+	 * slips between the two waits at most timeout_ms.
+	 */
+	__atomic_store_n(&t->skel->bss->dt_reader_armed, 1, __ATOMIC_SEQ_CST);
+	n = dt_ring_drain(&t->ring, buf, cap, t->rec_size);
+	if (n)
+		return (int)n;
+	if (epoll_wait(t->ring.epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
+		return -errno;
+	return (int)dt_ring_drain(&t->ring, buf, cap, t->rec_size);
 }
 
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
@@ -566,7 +648,7 @@ void dt_tracer_close(struct dt_tracer *t)
 	if (!t)
 		return;
 	dt_tracer_detach(t);
-	ring_buffer__free(t->rb);
+	dt_ring_close(&t->ring);
 	droptrace_bpf__destroy(t->skel);
 	free(t);
 }

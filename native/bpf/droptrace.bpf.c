@@ -72,6 +72,12 @@ struct {
 	__type(value, __u64);
 } dt_stats SEC(".maps");
 
+/*
+ * Set by the reader (through the mmapped .bss) just before it sleeps, cleared
+ * by the one drop that wakes it: one wakeup per batch, however far behind it is.
+ */
+__u32 dt_reader_armed = 0;
+
 static __always_inline void dt_stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&dt_stats, &idx);
@@ -370,8 +376,11 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	 */
 	__u64 flags = 0;
 	if (targ_wakeup_bytes) {
-		flags = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes ?
-				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		flags = BPF_RB_NO_WAKEUP;
+		if (dt_reader_armed && bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes) {
+			dt_reader_armed = 0;
+			flags = BPF_RB_FORCE_WAKEUP;
+		}
 	}
 	bpf_ringbuf_submit(e, flags);
 	return 0;
