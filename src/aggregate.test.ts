@@ -187,8 +187,8 @@ describe('helpers', () => {
   });
 });
 
-describe('addDrops (the live path) and addEvents agree', () => {
-  it('same flows, interfaces and recent list from raw drops as from records', async () => {
+describe('addBatch (the live path) and addEvents agree', () => {
+  it('same flows, interfaces and recent list from a raw batch as from records', async () => {
     const { decodeEvent } = await import('./decode.js');
     const { toRecord } = await import('./drop.js');
     const { ReasonTable } = await import('./reasons.js');
@@ -198,7 +198,7 @@ describe('addDrops (the live path) and addEvents agree', () => {
     const viaRecords = new Aggregator(naming);
     viaRecords.addEvents([toRecord(d, null, reasons, 0n)], [d.location]);
     const viaDrops = new Aggregator(naming);
-    viaDrops.addDrops([d], 0, (x) => toRecord(x, null, reasons, 0n));
+    viaDrops.addBatch(b, b.length, 1, 0, (buf, i, st) => toRecord(decodeEvent(buf, i, st), null, reasons, 0n));
     for (const agg of [viaRecords, viaDrops]) agg.addCounts(10_000, [rec(0xan, 12, 2, 4026532177, 1)]);
     const a = viaRecords.snapshot(10_000, 'flow');
     const z = viaDrops.snapshot(10_000, 'flow');

@@ -7,6 +7,7 @@
  */
 import type { CountRecord, RawDrop } from './decode.js';
 import { l4Name, protocolName, type DropRecord } from './drop.js';
+import { BatchFolder } from './fold.js';
 
 export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'pod', 'flow'] as const;
 export type GroupBy = (typeof GROUPS)[number];
@@ -22,6 +23,9 @@ export interface Naming {
   /** the Kubernetes pod ("namespace/name") a drop in this namespace, on this interface, belongs to */
   pod?(inode: number, ifindex: number): string | null;
 }
+
+/** Decodes record i of a raw batch into a record (only for the recent list). */
+export type RawToRecord = (buf: Buffer, index: number, stride: number) => DropRecord;
 
 export interface Top {
   key: string;
@@ -106,6 +110,11 @@ function flowKeyOf(proto: string, saddr: string, daddr: string | null, dport: nu
   return `${proto} ${saddr} > ${dst}`;
 }
 
+function rawFlowKey(d: RawDrop): string {
+  const proto = protocolName(d.ethertype, d.ipver);
+  return d.saddr ? flowKeyOf(l4Name(d.l4proto) ?? proto, d.saddr, d.daddr, d.dport) : proto;
+}
+
 export function flowKey(r: Pick<DropRecord, 'l4' | 'protocol' | 'saddr' | 'daddr' | 'dport'>): string {
   if (!r.saddr) return r.protocol;
   return flowKeyOf(r.l4 ?? r.protocol, r.saddr, r.daddr, r.dport);
@@ -126,8 +135,11 @@ export class Aggregator {
   private readonly bases = new Map<string, Base>();
   private readonly flows = new Map<string, FlowAcc>();
   private readonly ifnames = new Map<string, string>();
+  private readonly folder = new BatchFolder();
   private samples: Sample[] = [];
   private recent: DropRecord[] = [];
+  private pending: Array<{ buf: Buffer; stride: number; count: number; toRecord: RawToRecord }> = [];
+  private pendingCount = 0;
   private start: number | null = null;
 
   constructor(
@@ -162,26 +174,32 @@ export class Aggregator {
   addEvents(records: DropRecord[], locations: bigint[]): void {
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
-      this.addOne(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns, r.ifname, flowKey(r), this.parseTime(r.time), r.len);
+      this.addFlow(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns, r.ifname, flowKey(r), this.parseTime(r.time), 1, r.len);
     }
+    this.materialize();
     this.pushRecent(records);
   }
 
   /**
-   * The same from decoded drops, without building a full record for each:
-   * only the last few, which the recent list keeps, are turned into records.
-   * This is the live view's path under a flood.
+   * The same straight from a batch of raw records (the live view's path under
+   * a flood): records are folded into flows without decoding each one; the
+   * raw bytes of the last few are kept and become records only when a
+   * snapshot shows them.
    */
-  addDrops(drops: RawDrop[], wallOffsetMs: number, toRecentRecord: (d: RawDrop) => DropRecord): void {
-    for (let i = 0; i < drops.length; i++) {
-      const d = drops[i];
-      const flow = d.saddr ? flowKeyOf(l4Name(d.l4proto) ?? protocolName(d.ethertype, d.ipver), d.saddr, d.daddr, d.dport) : protocolName(d.ethertype, d.ipver);
-      this.addOne(d.location, d.hasReason ? d.reason : 0, d.ifindex, d.netns, d.ifname || null, flow, Math.floor(Number(d.tsNs) / 1e6 + wallOffsetMs), d.len);
-    }
-    const keep = Math.min(drops.length, this.recentSize);
-    const recent = new Array<DropRecord>(keep);
-    for (let i = 0; i < keep; i++) recent[i] = toRecentRecord(drops[drops.length - keep + i]);
-    this.pushRecent(recent);
+  addBatch(buf: Buffer, stride: number, count: number, wallOffsetMs: number, toRecord: RawToRecord): void {
+    this.folder.fold(buf, stride, count, wallOffsetMs, (entries, wallMsOf) => {
+      for (const e of entries) {
+        const d = e.drop;
+        this.addFlow(d.location, d.hasReason ? d.reason : 0, d.ifindex, d.netns, d.ifname || null, rawFlowKey(d), wallMsOf(e.last), e.count, e.bytes);
+      }
+    });
+    // keep the raw bytes of the last few; they become records only when a snapshot shows them
+    const keep = Math.min(count, this.recentSize);
+    if (!keep) return;
+    const copy = Buffer.from(buf.subarray((count - keep) * stride, count * stride));
+    this.pending.push({ buf: copy, stride, count: keep, toRecord });
+    this.pendingCount += keep;
+    while (this.pendingCount - this.pending[0].count >= this.recentSize) this.pendingCount -= this.pending.shift()!.count;
   }
 
   private pushRecent(records: DropRecord[]): void {
@@ -189,7 +207,21 @@ export class Aggregator {
     if (this.recent.length > this.recentSize) this.recent = this.recent.slice(-this.recentSize);
   }
 
-  private addOne(location: bigint, reason: number, ifindex: number, netns: number, ifname: string | null, fk: string, t: number, len: number): void {
+  /** Turns the raw recent records kept by addBatch into records, oldest first. */
+  private materialize(): void {
+    if (!this.pending.length) return;
+    const chunks = this.pending;
+    this.pending = [];
+    this.pendingCount = 0;
+    const out: DropRecord[] = [];
+    for (const c of chunks) {
+      const skip = Math.max(0, c.count - this.recentSize);
+      for (let i = skip; i < c.count; i++) out.push(c.toRecord(c.buf, i, c.stride));
+    }
+    this.pushRecent(out);
+  }
+
+  private addFlow(location: bigint, reason: number, ifindex: number, netns: number, ifname: string | null, fk: string, t: number, n: number, len: number): void {
     if (ifname) this.ifnames.set(`${netns}|${ifindex}`, ifname);
     const bk = baseKey(location, reason, ifindex, netns);
     let b = this.bases.get(bk);
@@ -198,19 +230,19 @@ export class Aggregator {
       b = { location, reason, ifindex, netns, packets: 0, bytes: 0, zeroPackets: 0, zeroBytes: 0, first: t, last: t, flows: new Map() };
       this.bases.set(bk, b);
     }
-    if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, 1);
+    if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, n);
     let f = this.flows.get(fk);
     if (!f) {
       if (this.flows.size >= MAX_FLOWS) return;
       f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map() };
       this.flows.set(fk, f);
     }
-    f.total++;
+    f.total += n;
     f.bytes += len;
     f.last = t;
-    bump(f.bases, bk, 1);
+    bump(f.bases, bk, n);
     const sec = Math.floor(t / 1000);
-    f.seconds.set(sec, (f.seconds.get(sec) ?? 0) + 1);
+    f.seconds.set(sec, (f.seconds.get(sec) ?? 0) + n);
     if (f.seconds.size > HISTORY + 2) f.seconds.delete(f.seconds.keys().next().value!);
   }
 
@@ -236,10 +268,17 @@ export class Aggregator {
     this.flows.clear();
     this.samples = [];
     this.recent = [];
+    this.pending = [];
+    this.pendingCount = 0;
     this.start = now;
     const packets = new Map<string, number>();
     for (const k of this.bases.keys()) packets.set(k, 0);
     this.samples.push({ t: now, packets });
+  }
+
+  private recentRecords(): DropRecord[] {
+    this.materialize();
+    return this.recent;
   }
 
   /** Names an interface known from elsewhere (a recording's NAMES block, /sys/class/net). */
@@ -306,7 +345,7 @@ export class Aggregator {
       rate1: sum((r) => r.rate1),
       rate10: sum((r) => r.rate10),
       rows,
-      recent: this.recent.slice(-50),
+      recent: this.recentRecords().slice(-50),
     };
   }
 

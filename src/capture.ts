@@ -44,21 +44,42 @@ export interface Capture {
 }
 
 /**
- * Opens a tracer. With onDrops, every batch is decoded and handed over as
- * an array (one call per batch, never per packet); without it the kernel
- * only counts.
+ * One batch the addon delivered: count records of stride bytes in buf. Only
+ * what a consumer asks for is decoded: drops() once, on demand.
  */
-export function startCapture(config: TracerConfig, onDrops?: (drops: RawDrop[], raw: Buffer) => void): Capture {
+export class EventBatch {
+  readonly count: number;
+  private decoded: RawDrop[] | null = null;
+
+  constructor(
+    readonly buf: Buffer,
+    readonly stride: number,
+  ) {
+    this.count = eventCount(buf, stride);
+  }
+
+  drop(i: number): RawDrop {
+    return this.decoded ? this.decoded[i] : decodeEvent(this.buf, i, this.stride);
+  }
+
+  drops(): RawDrop[] {
+    if (!this.decoded) {
+      const d = new Array<RawDrop>(this.count);
+      for (let i = 0; i < this.count; i++) d[i] = decodeEvent(this.buf, i, this.stride);
+      this.decoded = d;
+    }
+    return this.decoded;
+  }
+}
+
+/**
+ * Opens a tracer. With onBatch, every batch is handed over as it arrives
+ * (one call per batch, never per packet); without it the kernel only counts.
+ */
+export function startCapture(config: TracerConfig, onBatch?: (batch: EventBatch) => void): Capture {
   const stride = EVENT_SIZE + (config.snaplen ?? 0);
-  const onBatch = onDrops
-    ? (buf: Buffer) => {
-        const n = eventCount(buf, stride);
-        const drops = new Array<RawDrop>(n);
-        for (let i = 0; i < n; i++) drops[i] = decodeEvent(buf, i, stride);
-        onDrops(drops, buf);
-      }
-    : undefined;
-  const tracer = openTracer(config, onBatch);
+  const onRaw = onBatch ? (buf: Buffer) => onBatch(new EventBatch(buf, stride)) : undefined;
+  const tracer = openTracer(config, onRaw);
   let done: Promise<CaptureSummary> | null = null;
   return {
     tracer,

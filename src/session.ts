@@ -4,8 +4,8 @@
  * including a restart with new filters. No terminal, no command line.
  */
 import { Aggregator, type Naming } from './aggregate.js';
-import { startCapture, type Capture, type CaptureSummary } from './capture.js';
-import { decodeCounts, type CountRecord } from './decode.js';
+import { startCapture, type Capture, type CaptureSummary, type EventBatch } from './capture.js';
+import { decodeCounts, decodeEvent, type CountRecord } from './decode.js';
 import { monotonicToWallOffset, toRecord } from './drop.js';
 import type { SymbolLookup } from './kallsyms.js';
 import type { TracerConfig } from './native.js';
@@ -32,8 +32,8 @@ export class LiveSession {
 
   private open(): Capture {
     const onDrops = this.withEvents
-      ? (drops: import('./decode.js').RawDrop[]) => {
-          this.agg.addDrops(drops, this.wallOffsetMs, (d) => toRecord(d, this.syms, this.reasons, this.wallOffset));
+      ? (b: EventBatch) => {
+          this.agg.addBatch(b.buf, b.stride, b.count, this.wallOffsetMs, (buf, i, stride) => toRecord(decodeEvent(buf, i, stride), this.syms, this.reasons, this.wallOffset));
         }
       : undefined;
     const c = startCapture(this.config, onDrops);

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Aggregator } from '../aggregate.js';
 import { startCapture } from '../capture.js';
+import { decodeEvent } from '../decode.js';
 import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, type EvidenceInput, type Finding } from '../diagnose.js';
 import { monotonicToWallOffset, toRecord } from '../drop.js';
 import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../evidence.js';
@@ -70,7 +71,7 @@ async function run(opts: Options): Promise<void> {
   const agg = new Aggregator(naming);
   const wallOffset = monotonicToWallOffset();
   const wallOffsetMs = Number(wallOffset / 1_000_000n);
-  const capture = startCapture(config, (drops) => agg.addDrops(drops, wallOffsetMs, (d) => toRecord(d, syms, reasons, wallOffset)));
+  const capture = startCapture(config, (b) => agg.addBatch(b.buf, b.stride, b.count, wallOffsetMs, (buf, i, stride) => toRecord(decodeEvent(buf, i, stride), syms, reasons, wallOffset)));
   const started = Date.now();
   agg.addCounts(started, []);
   if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);

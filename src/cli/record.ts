@@ -144,7 +144,7 @@ async function run(opts: Options): Promise<void> {
 
   const capture = startCapture(
     { ...config, snaplen, stack: !!opts.stack },
-    onDrops,
+    (b) => onDrops(b.drops(), b.buf),
   );
   const t = capture.tracer;
   writer.meta({

@@ -94,7 +94,7 @@ async function run(opts: Options): Promise<void> {
 
   const capture = startCapture(
     config,
-    onDrops,
+    (b) => onDrops(b.drops()),
   );
   const t = capture.tracer;
   process.stderr.write(
