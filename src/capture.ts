@@ -3,7 +3,6 @@
  * this machine (symbols, reason names, clock offset). Used by every command
  * that traces live; knows nothing of the terminal or the command line.
  */
-import { readFileSync } from 'node:fs';
 import { decodeCounts, decodeEvent, EVENT_SIZE, eventCount, totalPackets, type CountRecord, type RawDrop } from './decode.js';
 import { KallsymsError, SymbolTable } from './kallsyms.js';
 import { loadAddon, openTracer, type NativeTracer, type TracerConfig, type TracerStats } from './native.js';
@@ -12,7 +11,7 @@ import { loadReasons, type ReasonTable } from './reasons.js';
 /** Loads this machine's symbols; null plus a warning when they are hidden or unreadable. */
 export function loadLocalSymbols(path = '/proc/kallsyms'): { table: SymbolTable | null; warning: string | null } {
   try {
-    return { table: SymbolTable.parse(readFileSync(path)), warning: null };
+    return { table: SymbolTable.readFile(path), warning: null };
   } catch (err) {
     const msg = err instanceof KallsymsError ? err.message : `cannot read ${path}: ${(err as Error).message}`;
     return { table: null, warning: `${msg}; locations are shown as raw addresses` };

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { formatSymbol, KallsymsError, MAX_FUNCTION_SIZE, SymbolTable } from './kallsyms.js';
@@ -40,6 +42,25 @@ describe('SymbolTable on the real 6.18 VM kallsyms', () => {
 
   it('returns null below the first symbol', () => {
     expect(table.lookup(0x1000n)).toBeNull();
+  });
+
+  it('reads the same table from a file 1 MiB at a time, lines cut at chunk ends included', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dt-kallsyms-'));
+    try {
+      const path = join(dir, 'kallsyms');
+      writeFileSync(path, vm);
+      expect(statSync(path).size).toBeGreaterThan(4 << 20); // several chunk boundaries
+      const streamed = SymbolTable.readFile(path);
+      expect(streamed.size).toBe(table.size);
+      expect(streamed.stats).toEqual(table.stats);
+      // every symbol start and a point inside it resolve alike
+      for (const line of vm.split('\n').filter((l) => / [tT] /.test(l)).filter((_, i) => i % 97 === 0)) {
+        const addr = BigInt('0x' + line.split(' ')[0]);
+        for (const a of [addr, addr + 3n]) expect(streamed.lookup(a)).toEqual(table.lookup(a));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,9 +1,12 @@
 /**
  * Kernel symbol tables: /proc/kallsyms, System.map and `nm` output.
- * Pure: parse text, then look addresses up by binary search. Addresses are
- * kept as two Uint32Arrays (high and low halves) because kernel addresses
- * do not fit a double and BigInt comparisons are slow in a hot loop.
+ * Parse text (from a buffer, or a file read a chunk at a time), then look
+ * addresses up by binary search. Addresses are kept as two Uint32Arrays
+ * (high and low halves) because kernel addresses do not fit a double and
+ * BigInt comparisons are slow in a hot loop; names stay bytes in one blob
+ * until a lookup asks for one.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 
 /** Thrown when a table cannot give right answers (kptr_restrict zeros, nothing parsed). */
 export class KallsymsError extends Error {
@@ -47,8 +50,14 @@ function toBig(hi: number, lo: number): bigint {
 }
 
 /** Rank for choosing among symbols at one address: global beats local beats weak; no __pfx_ padding. */
-function rankCode(type: number, name: string): number {
-  if (name.startsWith('__pfx_') || name.startsWith('__cfi_')) return 0;
+function startsWith(buf: Buffer, at: number, end: number, prefix: string): boolean {
+  if (end - at < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (buf[at + i] !== prefix.charCodeAt(i)) return false;
+  return true;
+}
+
+function rankCode(type: number, buf: Buffer, ns: number, ne: number): number {
+  if (startsWith(buf, ns, ne, '__pfx_') || startsWith(buf, ns, ne, '__cfi_')) return 0;
   return type === 84 ? 4 : type === 116 ? 3 : type === 87 ? 2 : 1;
 }
 
@@ -59,19 +68,154 @@ export interface ParseStats {
   skipped: number;
 }
 
+/** Growable columns of the symbols read so far, in file order. */
+class Columns {
+  cap = 1 << 14;
+  count = 0;
+  hi = new Uint32Array(this.cap);
+  lo = new Uint32Array(this.cap);
+  rank = new Uint8Array(this.cap);
+  nameAt = new Uint32Array(this.cap);
+  nameLen = new Uint16Array(this.cap);
+  mod = new Uint16Array(this.cap); // 0: core kernel, else index + 1 into modules
+  /** every kept name's bytes, back to back */
+  blob = Buffer.alloc(1 << 20);
+  blobLen = 0;
+
+  push(hi: number, lo: number, rank: number, src: Buffer, ns: number, ne: number, mod: number): void {
+    if (this.count === this.cap) {
+      this.cap *= 2;
+      const grow = <T extends Uint32Array | Uint16Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
+      this.hi = grow(this.hi, new Uint32Array(this.cap));
+      this.lo = grow(this.lo, new Uint32Array(this.cap));
+      this.rank = grow(this.rank, new Uint8Array(this.cap));
+      this.nameAt = grow(this.nameAt, new Uint32Array(this.cap));
+      this.nameLen = grow(this.nameLen, new Uint16Array(this.cap));
+      this.mod = grow(this.mod, new Uint16Array(this.cap));
+    }
+    const len = Math.min(ne - ns, 0xffff);
+    if (this.blobLen + len > this.blob.length) {
+      const b = Buffer.alloc(Math.max(this.blob.length * 2, this.blobLen + len));
+      this.blob.copy(b, 0, 0, this.blobLen);
+      this.blob = b;
+    }
+    src.copy(this.blob, this.blobLen, ns, ns + len);
+    const i = this.count++;
+    this.hi[i] = hi;
+    this.lo[i] = lo;
+    this.rank[i] = rank;
+    this.nameAt[i] = this.blobLen;
+    this.nameLen[i] = len;
+    this.mod[i] = mod;
+    this.blobLen += len;
+  }
+}
+
+/** Parses kallsyms lines as they arrive; holds only the symbols, never the whole text. */
+class Parser {
+  readonly cols = new Columns();
+  readonly stats: ParseStats = { lines: 0, symbols: 0, zeroAddresses: 0, skipped: 0 };
+  readonly modules: string[] = [];
+  private readonly modIndex = new Map<string, number>();
+  etext: [number, number] | null = null;
+  private carry: Buffer | null = null;
+
+  /** Feeds the next bytes; a line cut at the end waits for the rest. */
+  write(chunk: Buffer): void {
+    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    const last = buf.lastIndexOf(10);
+    this.lines(buf, 0, last + 1);
+    this.carry = last + 1 < buf.length ? Buffer.from(buf.subarray(last + 1)) : null;
+  }
+
+  end(): void {
+    if (this.carry) this.lines(this.carry, 0, this.carry.length);
+    this.carry = null;
+  }
+
+  private lines(buf: Buffer, from: number, len: number): void {
+    let pos = from;
+    while (pos < len) {
+      let end = buf.indexOf(10, pos);
+      if (end < 0 || end > len) end = len;
+      const ls = pos;
+      let le = end;
+      pos = end + 1;
+      if (le > ls && buf[le - 1] === 13) le--;
+      if (le === ls) continue;
+      this.line(buf, ls, le);
+    }
+  }
+
+  private line(buf: Buffer, ls: number, le: number): void {
+    const stats = this.stats;
+    stats.lines++;
+    let sp = ls;
+    while (sp < le && buf[sp] !== 32) sp++;
+    if (sp === ls || sp + 2 >= le || buf[sp + 2] !== 32 || sp - ls > 16) {
+      stats.skipped++;
+      return;
+    }
+    let hi = 0;
+    let lo = 0;
+    for (let i = ls; i < sp; i++) {
+      const c = buf[i];
+      const v = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (v < 0) {
+        stats.skipped++;
+        return;
+      }
+      if (sp - i > 8) hi = hi * 16 + v;
+      else lo = lo * 16 + v;
+    }
+    if (hi === 0 && lo === 0) {
+      stats.zeroAddresses++;
+      return;
+    }
+    const type = buf[sp + 1];
+    const isText = type === 116 || type === 84 || type === 119 || type === 87; // t T w W
+    const ns = sp + 3;
+    let ne = ns;
+    while (ne < le && buf[ne] !== 9 && buf[ne] !== 91 && buf[ne] !== 32) ne++; // tab, '[', space
+    let br = ne;
+    while (br < le && buf[br] !== 91) br++;
+    const isEtext = ne - ns === 6 && buf.toString('latin1', ns, ne) === '_etext';
+    if (isEtext && br === le) this.etext = [hi, lo];
+    if (!isText) return;
+    let mod = 0;
+    if (br < le) {
+      let close = br + 1;
+      while (close < le && buf[close] !== 93) close++;
+      const m = buf.toString('latin1', br + 1, close);
+      mod = this.modIndex.get(m) ?? 0;
+      if (!mod) {
+        this.modules.push(m);
+        mod = this.modules.length;
+        this.modIndex.set(m, mod);
+      }
+    }
+    this.cols.push(hi, lo, rankCode(type, buf, ns, ne), buf, ns, ne, mod);
+  }
+}
+
 export class SymbolTable {
   private constructor(
     private readonly hi: Uint32Array,
     private readonly lo: Uint32Array,
-    private readonly names: string[],
-    private readonly modules: (string | null)[],
+    /** names: bytes of symbol i are blob[nameAt[i], nameAt[i] + nameLen[i]) */
+    private readonly blob: Buffer,
+    private readonly nameAt: Uint32Array,
+    private readonly nameLen: Uint16Array,
+    /** 0 for the core kernel, else index + 1 into moduleNames */
+    private readonly mod: Uint16Array,
+    private readonly moduleNames: string[],
     /** end of the core kernel's text (_etext), as [hi, lo], or null */
     private readonly etext: [number, number] | null,
     readonly stats: ParseStats,
   ) {}
 
   get size(): number {
-    return this.names.length;
+    return this.hi.length;
   }
 
   /**
@@ -79,96 +223,38 @@ export class SymbolTable {
    * (types t T w W) are kept: a lookup must never land in data.
    */
   static parse(input: string | Buffer): SymbolTable {
-    // Bytes, not a string split into lines, and column arrays, not an object per line:
-    // a 122k-line table must not cost tens of MB of garbage on a node that is in trouble.
-    const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-    let cap = 1 << 14;
-    let hiC = new Uint32Array(cap);
-    let loC = new Uint32Array(cap);
-    let rankC = new Uint8Array(cap);
-    const nameC: string[] = [];
-    const modC: (string | null)[] = [];
-    const modIntern = new Map<string, string>();
-    let count = 0;
-    const stats: ParseStats = { lines: 0, symbols: 0, zeroAddresses: 0, skipped: 0 };
-    let etext: [number, number] | null = null;
-    let pos = 0;
-    const len = buf.length;
-    while (pos < len) {
-      let end = buf.indexOf(10, pos);
-      if (end < 0) end = len;
-      const ls = pos;
-      let le = end;
-      pos = end + 1;
-      if (le > ls && buf[le - 1] === 13) le--;
-      if (le === ls) continue;
-      stats.lines++;
-      let sp = ls;
-      while (sp < le && buf[sp] !== 32) sp++;
-      if (sp === ls || sp + 2 >= le || buf[sp + 2] !== 32 || sp - ls > 16) {
-        stats.skipped++;
-        continue;
+    const p = new Parser();
+    p.write(typeof input === 'string' ? Buffer.from(input, 'utf8') : input);
+    p.end();
+    return SymbolTable.build(p);
+  }
+
+  /**
+   * Reads and parses a file 1 MiB at a time (/proc/kallsyms is 5+ MB of
+   * text, of which only the code symbols are kept). On a node that is in
+   * trouble the text must not cost tens of MB: columns and one blob of
+   * names, not a string or an object per line.
+   */
+  static readFile(path: string): SymbolTable {
+    const p = new Parser();
+    const fd = openSync(path, 'r');
+    try {
+      const chunk = Buffer.alloc(1 << 20);
+      for (;;) {
+        const n = readSync(fd, chunk, 0, chunk.length, null);
+        if (n <= 0) break;
+        p.write(chunk.subarray(0, n));
       }
-      let hi = 0;
-      let lo = 0;
-      let ok = true;
-      for (let i = ls; i < sp; i++) {
-        const c = buf[i];
-        const v = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-        if (v < 0) {
-          ok = false;
-          break;
-        }
-        if (sp - i > 8) hi = hi * 16 + v;
-        else lo = lo * 16 + v;
-      }
-      if (!ok) {
-        stats.skipped++;
-        continue;
-      }
-      if (hi === 0 && lo === 0) {
-        stats.zeroAddresses++;
-        continue;
-      }
-      const type = buf[sp + 1];
-      const isText = type === 116 || type === 84 || type === 119 || type === 87; // t T w W
-      const ns = sp + 3;
-      let ne = ns;
-      while (ne < le && buf[ne] !== 9 && buf[ne] !== 91 && buf[ne] !== 32) ne++; // tab, '[', space
-      if (!isText) {
-        if (ne - ns === 6 && buf.toString('latin1', ns, ne) === '_etext' && buf.indexOf(91, ne) < 0) etext = [hi, lo];
-        continue;
-      }
-      let module: string | null = null;
-      let br = ne;
-      while (br < le && buf[br] !== 91) br++;
-      if (br < le) {
-        let close = br + 1;
-        while (close < le && buf[close] !== 93) close++;
-        const m = buf.toString('latin1', br + 1, close);
-        module = modIntern.get(m) ?? (modIntern.set(m, m), m);
-      }
-      const name = buf.toString('latin1', ns, ne);
-      if (name === '_etext' && !module) etext = [hi, lo];
-      if (count === cap) {
-        cap *= 2;
-        const h = new Uint32Array(cap);
-        h.set(hiC);
-        hiC = h;
-        const l = new Uint32Array(cap);
-        l.set(loC);
-        loC = l;
-        const r = new Uint8Array(cap);
-        r.set(rankC);
-        rankC = r;
-      }
-      hiC[count] = hi;
-      loC[count] = lo;
-      rankC[count] = rankCode(type, name);
-      nameC.push(name);
-      modC.push(module);
-      count++;
+    } finally {
+      closeSync(fd);
     }
+    p.end();
+    return SymbolTable.build(p);
+  }
+
+  private static build(p: Parser): SymbolTable {
+    const { cols: c, stats } = p;
+    const count = c.count;
     if (count === 0) {
       if (stats.zeroAddresses > 0) {
         throw new KallsymsError(
@@ -179,39 +265,48 @@ export class SymbolTable {
       throw new KallsymsError('no code symbols found: this does not look like /proc/kallsyms, System.map or nm output');
     }
     // /proc/kallsyms lists the core kernel sorted and module sections unsorted: sort only if needed
-    let best = 0;
     const order = new Uint32Array(count);
     let sorted = true;
     for (let i = 0; i < count; i++) {
       order[i] = i;
-      if (i && (hiC[i] < hiC[i - 1] || (hiC[i] === hiC[i - 1] && loC[i] < loC[i - 1]))) sorted = false;
+      if (i && (c.hi[i] < c.hi[i - 1] || (c.hi[i] === c.hi[i - 1] && c.lo[i] < c.lo[i - 1]))) sorted = false;
     }
-    if (!sorted) order.sort((a, b) => hiC[a] - hiC[b] || loC[a] - loC[b] || a - b);
-    const hiA = new Uint32Array(count);
-    const loA = new Uint32Array(count);
-    const names: string[] = [];
-    const modules: (string | null)[] = [];
+    if (!sorted) order.sort((a, b) => c.hi[a] - c.hi[b] || c.lo[a] - c.lo[b] || a - b);
+    const keep = new Uint32Array(count);
     let n = 0;
     for (let k = 0; k < count; k++) {
       const i = order[k];
-      if (n > 0 && hiA[n - 1] === hiC[i] && loA[n - 1] === loC[i]) {
+      if (n > 0 && c.hi[keep[n - 1]] === c.hi[i] && c.lo[keep[n - 1]] === c.lo[i]) {
         // one symbol per address: the best-ranked (global over local over weak, never __pfx_)
-        if (rankC[i] > rankC[best]) {
-          best = i;
-          names[n - 1] = nameC[i];
-          modules[n - 1] = modC[i];
-        }
+        if (c.rank[i] > c.rank[keep[n - 1]]) keep[n - 1] = i;
         continue;
       }
-      best = i;
-      hiA[n] = hiC[i];
-      loA[n] = loC[i];
-      names.push(nameC[i]);
-      modules.push(modC[i]);
-      n++;
+      keep[n++] = i;
     }
     stats.symbols = n;
-    return new SymbolTable(hiA.slice(0, n), loA.slice(0, n), names, modules, etext, stats);
+    const pick = <T extends Uint32Array | Uint16Array>(from: T, to: T): T => {
+      for (let k = 0; k < n; k++) to[k] = from[keep[k]];
+      return to;
+    };
+    return new SymbolTable(
+      pick(c.hi, new Uint32Array(n)),
+      pick(c.lo, new Uint32Array(n)),
+      c.blob.subarray(0, c.blobLen),
+      pick(c.nameAt, new Uint32Array(n)),
+      pick(c.nameLen, new Uint16Array(n)),
+      pick(c.mod, new Uint16Array(n)),
+      p.modules,
+      p.etext,
+      stats,
+    );
+  }
+
+  private name(i: number): string {
+    return this.blob.toString('latin1', this.nameAt[i], this.nameAt[i] + this.nameLen[i]);
+  }
+
+  private module(i: number): string | null {
+    return this.mod[i] ? this.moduleNames[this.mod[i] - 1] : null;
   }
 
   /** Index of the last symbol starting at or below the address, or -1. */
@@ -240,14 +335,14 @@ export class SymbolTable {
     if (i < 0) return null;
     const dh = hi - this.hi[i];
     const offset = dh * 0x100000000 + (lo - this.lo[i]);
-    const module = this.modules[i];
+    const module = this.module(i);
     let implausible = offset > MAX_FUNCTION_SIZE;
     if (!module && this.etext) {
       const [eh, el] = this.etext;
       if (hi > eh || (hi === eh && lo >= el)) implausible = true;
     }
     const size = i + 1 < this.hi.length ? (this.hi[i + 1] - this.hi[i]) * 0x100000000 + (this.lo[i + 1] - this.lo[i]) : null;
-    return { name: this.names[i], offset, module, start: toBig(this.hi[i], this.lo[i]), size, implausible };
+    return { name: this.name(i), offset, module, start: toBig(this.hi[i], this.lo[i]), size, implausible };
   }
 
   private byName: Map<string, number> | null = null;
@@ -257,7 +352,10 @@ export class SymbolTable {
     if (!this.byName) {
       // built on first use: live tracing never needs it
       this.byName = new Map();
-      for (let i = 0; i < this.names.length; i++) if (!this.byName.has(this.names[i])) this.byName.set(this.names[i], i);
+      for (let i = 0; i < this.size; i++) {
+        const name = this.name(i);
+        if (!this.byName.has(name)) this.byName.set(name, i);
+      }
     }
     const i = this.byName.get(name);
     return i === undefined ? null : toBig(this.hi[i], this.lo[i]);

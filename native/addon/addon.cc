@@ -199,6 +199,12 @@ private:
 				break;
 			}
 			if (n > 0) {
+				/* a short batch gives back the rest of its allocation (until JS frees it) */
+				if ((size_t)n < kBatchRecords / 2) {
+					void *fit = realloc(buf, (size_t)n * rec_size_);
+					if (fit)
+						buf = fit;
+				}
 				Deliver(buf, (size_t)n);
 				buf = nullptr;
 			}

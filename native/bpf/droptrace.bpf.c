@@ -48,7 +48,7 @@ const volatile __u8 targ_stack = 0;           /* record a kernel stack id per ev
 /* ---- maps ---- */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* resized by the loader */
+	__uint(max_entries, 2 << 20); /* resized by the loader */
 } dt_events SEC(".maps");
 
 struct {

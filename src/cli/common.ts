@@ -32,7 +32,7 @@ export function addTraceOptions(cmd: Command): Command {
         .choices(Object.keys(ATTACH))
         .default('auto'),
     )
-    .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M)', '8M')
+    .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M); it only absorbs the reader being late, JavaScript falling behind is absorbed by the batches queued after it', '2M')
     .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
     .option('--node-root <dir>', "the node's root filesystem, for /proc and pod logs (e.g. /host in a DaemonSet)", '/')
     .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods')
