@@ -207,3 +207,20 @@ describe('addBatch (the live path) and addEvents agree', () => {
     expect(z.recent).toHaveLength(1);
   });
 });
+
+describe('sampled events (--sample N)', () => {
+  it('flow rows count each event as N drops; rows from the kernel counts stay exact', async () => {
+    const { decodeEvent } = await import('./decode.js');
+    const { toRecord } = await import('./drop.js');
+    const { ReasonTable } = await import('./reasons.js');
+    const reasons = new ReasonTable([[3, 'NO_SOCKET']], 'btf');
+    const one = eventRecord({ location: 0xbn, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 1000, dport: 9, tcp: 0, ifname: 'lo', ifindex: 1, netns: 4026532177, tsNs: 5_000_000_000n });
+    const batch = Buffer.concat([one, one, one]);
+    const agg = new Aggregator(naming, undefined, 7);
+    agg.addBatch(batch, one.length, 3, 0, (buf, i, st) => toRecord(decodeEvent(buf, i, st), null, reasons, 0n));
+    agg.addCounts(10_000, [rec(0xbn, 3, 1, 4026532177, 22)]);
+    const flows = agg.snapshot(10_000, 'flow').rows;
+    expect(flows.map((r) => [r.key, r.total, r.bytes, r.exact])).toEqual([['UDP 10.244.1.2 > 10.244.1.1:9', 21, 21 * 60, false]]);
+    expect(agg.snapshot(10_000, 'reason').rows.map((r) => [r.key, r.total, r.exact])).toEqual([['NO_SOCKET', 22, true]]);
+  });
+});

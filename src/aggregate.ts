@@ -142,9 +142,14 @@ export class Aggregator {
   private pendingCount = 0;
   private start: number | null = null;
 
+  /**
+   * weight: drops each event stands for (--sample N: N). Flow rows, which
+   * come from events, are scaled by it; count rows come from the kernel.
+   */
   constructor(
     private readonly naming: Naming,
     private readonly recentSize = 200,
+    private readonly weight = 1,
   ) {}
 
   /** Exact cumulative counts read from the kernel at time now (ms). */
@@ -174,7 +179,7 @@ export class Aggregator {
   addEvents(records: DropRecord[], locations: bigint[]): void {
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
-      this.addFlow(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns, r.ifname, flowKey(r), this.parseTime(r.time), 1, r.len);
+      this.addFlow(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns, r.ifname, flowKey(r), this.parseTime(r.time), this.weight, r.len * this.weight);
     }
     this.materialize();
     this.pushRecent(records);
@@ -190,7 +195,7 @@ export class Aggregator {
     this.folder.fold(buf, stride, count, wallOffsetMs, (entries, wallMsOf) => {
       for (const e of entries) {
         const d = e.drop;
-        this.addFlow(d.location, d.hasReason ? d.reason : 0, d.ifindex, d.netns, d.ifname || null, rawFlowKey(d), wallMsOf(e.last), e.count, e.bytes);
+        this.addFlow(d.location, d.hasReason ? d.reason : 0, d.ifindex, d.netns, d.ifname || null, rawFlowKey(d), wallMsOf(e.last), e.count * this.weight, e.bytes * this.weight);
       }
     });
     // keep the raw bytes of the last few; they become records only when a snapshot shows them

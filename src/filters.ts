@@ -146,7 +146,7 @@ export function buildFilters(
 }
 
 /** Human summary of active filters, for headers and summaries. */
-export function describeFilters(opts: FilterOptions): string {
+export function describeFilters(opts: FilterOptions & { sample?: string }): string {
   const parts: string[] = [];
   if (opts.netns) parts.push(`netns ${opts.netns}`);
   if (opts.iface) parts.push(`iface ${opts.iface}`);
@@ -155,7 +155,8 @@ export function describeFilters(opts: FilterOptions): string {
   if (opts.port) parts.push(`port ${opts.port}`);
   if (opts.reason?.length) parts.push(`reason ${opts.reason.join(',')}`);
   if (opts.excludeReason?.length) parts.push(`not ${opts.excludeReason.join(',')}`);
-  return parts.length ? parts.join(', ') : 'none';
+  const filters = parts.length ? parts.join(', ') : 'none';
+  return opts.sample && Number(opts.sample) > 1 ? `${filters}; events 1 in ${opts.sample}` : filters;
 }
 
 /** Parses filter flags typed at runtime ("--port 2483 --iface cni0") into FilterOptions. */

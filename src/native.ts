@@ -57,6 +57,8 @@ export interface TracerConfig {
   snaplen?: number;
   /** record a kernel stack id per event */
   stack?: boolean;
+  /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
+  sample?: number;
 }
 
 /** Counters of what was seen and what was lost; never hidden. */
@@ -73,6 +75,8 @@ export interface TracerStats {
   droppedInProcess: number;
   /** --stack: stacks the kernel could not store */
   stackFailures: number;
+  /** --sample: drops counted but, by choice, not sent as events (delivered + lost + sampledOut == seen) */
+  sampledOut: number;
   readError: number;
   closed: boolean;
 }

@@ -30,6 +30,15 @@ describe('recording format', () => {
     expect(byLoc.rows.find((r) => r.key.startsWith('nft_do_chain+0x'))).toMatchObject({ count: 3, interfaces: ['cni0'] });
   });
 
+  it('a recording made with --sample N reports flows scaled by N and counts as counted', () => {
+    const rec = loadRecording(scanRecording(file));
+    const plain = buildReport(rec, { by: 'flow' });
+    rec.meta.sample = 4;
+    const sampled = buildReport(rec, { by: 'flow' });
+    expect(sampled.rows.map((r) => [r.key, r.count])).toEqual(plain.rows.map((r) => [r.key, r.count * 4]));
+    expect(buildReport(rec, { by: 'reason' }).total).toBe(12);
+  });
+
   it('windows with --since/--until use the exact counts at those times', () => {
     const rec = loadRecording(scanRecording(file));
     const start = Date.parse(rec.meta.startTime);

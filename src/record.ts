@@ -43,6 +43,8 @@ export interface RecordingMeta {
   filters: string;
   snaplen: number;
   stack: boolean;
+  /** --sample N: one event per N drops of each CPU (absent in files from before it existed: 1) */
+  sample?: number;
   recordSize: number;
   reasons: Array<[number, string]>;
   reasonSource: string;
@@ -63,6 +65,8 @@ export interface StatsBlock {
   mapFull: number;
   seen: number;
   stackFailures: number;
+  /** --sample: drops counted but not sent as events (absent before it existed) */
+  sampledOut?: number;
   /** exact in-kernel count at this point */
   exact: number;
   final: boolean;

@@ -30,7 +30,7 @@ export class ReplayFeed {
     this.reasons = recordingReasons(rec.meta);
     this.syms = new RecordedSymbols(rec.symbols);
     this.naming = makeNaming(this.syms, this.reasons, rec.netns, (ns) => rec.pods.get(ns) ?? null);
-    this.agg = new Aggregator(this.naming);
+    this.agg = new Aggregator(this.naming, undefined, rec.meta.sample ?? 1);
     for (const [ns, ifindex, name] of rec.interfaces) this.agg.learnInterface(ns, ifindex, name);
     this.start = Date.parse(rec.meta.startTime);
     this.events = rec.events.map((d) => ({ d, t: eventTime(rec.meta, d) })).sort((a, b) => a.t - b.t);

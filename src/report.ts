@@ -67,7 +67,7 @@ export function buildReport(rec: Recording, opts: ReportOptions): Report {
   const reasons = recordingReasons(rec.meta);
   const syms = new RecordedSymbols(rec.symbols);
   const naming = makeNaming(syms, reasons, rec.netns, (ns) => rec.pods.get(ns) ?? null);
-  const agg = new Aggregator(naming);
+  const agg = new Aggregator(naming, undefined, rec.meta.sample ?? 1);
   for (const [ns, ifindex, name] of rec.interfaces) agg.learnInterface(ns, ifindex, name);
   const start = Date.parse(rec.meta.startTime);
   const since = opts.since ?? -Infinity;

@@ -26,7 +26,7 @@ export class LiveSession {
     private readonly reasons: ReasonTable,
     private readonly withEvents: boolean,
   ) {
-    this.agg = new Aggregator(naming);
+    this.agg = new Aggregator(naming, undefined, config.sample ?? 1);
     this.capture = this.open();
   }
 
@@ -69,7 +69,7 @@ export class LiveSession {
     this.carried.lost += old.stats.lost + old.stats.droppedInProcess;
     const previous = this.config;
     this.config = next;
-    this.agg = new Aggregator(this.naming);
+    this.agg = new Aggregator(this.naming, undefined, next.sample ?? 1);
     try {
       this.capture = this.open();
     } catch (err) {

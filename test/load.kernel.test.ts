@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ROOT, start } from './helpers/cli.js';
@@ -48,6 +48,7 @@ describe.skipIf(!canRun)('under a flood', () => {
     const noPorts = lab.snmp(ns, 'Udp', 'NoPorts') - before;
     expect(res.code).toBe(0);
     const m = /(\d+) printed, (\d+) delivered, (\d+) lost, the kernel counted (\d+) drops?/.exec(res.stderr)!;
+    expect(res.stderr).not.toContain('--sample');
     const [printed, delivered, lost, counted] = m.slice(1).map(Number);
     expect(sent).toBeGreaterThan(10_000);
     expect(counted).toBe(noPorts);
@@ -55,6 +56,27 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(printed).toBe(delivered);
     expect(res.stdout.split('\n').filter(Boolean)).toHaveLength(delivered);
     if (extra.length) expect(lost).toBeGreaterThan(0);
+  });
+
+  it('trace --sample 7: one event per 7 drops of each CPU, and delivered + lost + not sent == kernel count == Udp NoPorts', async () => {
+    const ns = lab.netns('fs');
+    const before = lab.snmp(ns, 'Udp', 'NoPorts');
+    const t = start(['trace', '--json', '--sample', '7', '--netns', ns]);
+    await t.ready();
+    await run(ns, 2);
+    const res = await t.stop('SIGINT');
+    const noPorts = lab.snmp(ns, 'Udp', 'NoPorts') - before;
+    expect(res.code).toBe(0);
+    const m = /(\d+) printed, (\d+) delivered, (\d+) lost, (\d+) counted but not sent \(--sample\), the kernel counted (\d+) drops?/.exec(res.stderr)!;
+    expect(m).not.toBeNull();
+    const [printed, delivered, lost, notSent, counted] = m.slice(1).map(Number);
+    expect(counted).toBe(noPorts);
+    expect(delivered + lost + notSent).toBe(counted);
+    expect(printed).toBe(delivered);
+    // each CPU sends its 1st, 8th, 15th... drop: per CPU ceil(n / 7)
+    const cpus = availableParallelism();
+    expect(delivered + lost).toBeGreaterThanOrEqual(Math.floor(counted / 7));
+    expect(delivered + lost).toBeLessThanOrEqual(Math.ceil(counted / 7) + cpus);
   });
 
   it('counting only (live --plain --no-events) adds up to Udp NoPorts exactly', async () => {

@@ -126,6 +126,7 @@ public:
 		cfg.verbose = o.Get("verbose").ToBoolean();
 		cfg.snaplen = U32(o, "snaplen");
 		cfg.stack = o.Get("stack").ToBoolean();
+		cfg.sample = U32(o, "sample");
 		cfg.netns = U32(o, "netns");
 		Napi::Value ifn = o.Get("ifname");
 		if (ifn.IsString()) {
@@ -348,6 +349,7 @@ private:
 		o.Set("seen", Napi::Number::New(env, (double)s[DT_STAT_SEEN]));
 		o.Set("droppedInProcess", Napi::Number::New(env, (double)dropped_.load()));
 		o.Set("stackFailures", Napi::Number::New(env, (double)s[DT_STAT_STACK_FAIL]));
+		o.Set("sampledOut", Napi::Number::New(env, (double)s[DT_STAT_SAMPLED]));
 		o.Set("readError", Napi::Number::New(env, read_error_));
 		o.Set("closed", Napi::Boolean::New(env, t_ == nullptr || have_final_));
 		return o;

@@ -226,6 +226,7 @@ static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg
 	memcpy((void *)ro->targ_exclude, cfg->exclude, sizeof(cfg->exclude));
 	ro->targ_snaplen = cfg->snaplen;
 	ro->targ_stack = cfg->stack ? 1 : 0;
+	ro->targ_sample = cfg->sample;
 	if (cfg->stack)
 		bpf_map__set_max_entries(skel->maps.dt_stacks, 4096);
 

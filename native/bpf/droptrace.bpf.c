@@ -44,6 +44,7 @@ const volatile __u64 targ_include[4] = {};    /* bitmap over reason codes 0..255
 const volatile __u64 targ_exclude[4] = {};
 const volatile __u32 targ_snaplen = 0;        /* packet bytes per event, multiple of 8, <= DT_MAX_SNAPLEN */
 const volatile __u8 targ_stack = 0;           /* record a kernel stack id per event */
+const volatile __u32 targ_sample = 0;         /* > 1: send every Nth drop of each CPU as an event */
 
 /* ---- maps ---- */
 struct {
@@ -319,7 +320,19 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	dt_count(&key, len);
 	if (!targ_emit_events)
 		return 0; /* counting only: the count map is the whole answer */
-	dt_stat_inc(DT_STAT_SEEN);
+	if (targ_sample > 1) {
+		/* every Nth of this CPU's drops becomes an event; the rest are only counted */
+		__u32 idx = DT_STAT_SEEN;
+		__u64 *seen = bpf_map_lookup_elem(&dt_stats, &idx);
+		if (!seen)
+			return 0;
+		if ((*seen)++ % targ_sample) {
+			dt_stat_inc(DT_STAT_SAMPLED);
+			return 0;
+		}
+	} else {
+		dt_stat_inc(DT_STAT_SEEN);
+	}
 
 	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e) + targ_snaplen, 0);
 	if (!e) {

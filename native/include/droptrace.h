@@ -88,9 +88,10 @@ struct dt_count_val {
 enum dt_stat {
 	DT_STAT_RB_LOST = 0,    /* ring-buffer reserve failed: an event was not delivered */
 	DT_STAT_MAP_FULL = 1,   /* count map full: a drop was not counted in it */
-	DT_STAT_SEEN = 2,       /* drops that passed the filters (for delivered+lost checks) */
+	DT_STAT_SEEN = 2,       /* drops that passed the filters (delivered + lost + sampled == seen) */
 	DT_STAT_STACK_FAIL = 3, /* --stack: the stack could not be stored (map full or collision) */
-	DT_STAT_MAX = 4,
+	DT_STAT_SAMPLED = 4,    /* --sample N: drops counted but, by choice, not sent as events */
+	DT_STAT_MAX = 5,
 };
 
 /* Record the addon hands to JS for counts(): key then the per-CPU sum. 40 bytes. */

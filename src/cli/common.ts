@@ -10,6 +10,7 @@ import { ATTACH, requirePrivileges, type AttachMode, type TracerConfig } from '.
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 
 export interface TraceOptions extends FilterOptions {
+  sample?: string;
   attach: AttachMode;
   verbose?: boolean;
   ringSize: string;
@@ -39,6 +40,14 @@ export function addTraceOptions(cmd: Command): Command {
     .addOption(new Option('--ready-file <path>', 'write this file once attached (for scripts and tests)').hideHelp());
 }
 
+/** --sample, for the commands that stream events (not serve, which only counts). */
+export function addSampleOption(cmd: Command): Command {
+  return cmd.option(
+    '--sample <n>',
+    'send one drop in N (per CPU) as an event, decided in the kernel; counts stay exact, flows are scaled by N (for floods the consumer cannot follow)',
+  );
+}
+
 /** "8M", "512k", "4194304" → bytes. */
 export function parseSize(text: string, flag: string): number {
   const m = /^(\d+)([kKmMgG]?)[iI]?[bB]?$/.exec(text.trim());
@@ -62,7 +71,12 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
   const ringBytes = parseSize(opts.ringSize, '--ring-size');
   if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
   // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
-  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose };
+  let sample: number | undefined;
+  if (opts.sample !== undefined) {
+    sample = Number(opts.sample);
+    if (!Number.isInteger(sample) || sample < 1 || sample > 0xffffffff) throw new UsageError(`--sample ${opts.sample}: expected a whole number of drops per event, 1 or more`);
+  }
+  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample };
 }
 
 /**

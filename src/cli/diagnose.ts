@@ -9,7 +9,7 @@ import { monotonicToWallOffset, toRecord } from '../drop.js';
 import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../evidence.js';
 import { describeFilters, UsageError } from '../filters.js';
 import { makeNaming, netnsNames } from '../naming.js';
-import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration: string;
@@ -34,6 +34,7 @@ export function diagnoseCommand(): Command {
     .option('--top <n>', 'findings to report', '5')
     .option('--json', 'print the verdict as JSON');
   addTraceOptions(cmd);
+  addSampleOption(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -68,7 +69,7 @@ async function run(opts: Options): Promise<void> {
   }
   const softnetBefore = softnetTotal();
 
-  const agg = new Aggregator(naming);
+  const agg = new Aggregator(naming, undefined, config.sample ?? 1);
   const wallOffset = monotonicToWallOffset();
   const wallOffsetMs = Number(wallOffset / 1_000_000n);
   const capture = startCapture(config, (b) => agg.addBatch(b.buf, b.stride, b.count, wallOffsetMs, (buf, i, stride) => toRecord(decodeEvent(buf, i, stride), syms, reasons, wallOffset)));

@@ -16,7 +16,7 @@ import { podName, podOfDrop } from '../pods.js';
 import { VethPeers } from '../evidence.js';
 import { filledHint, formatHint, rowContext } from '../hints.js';
 import type { LiveScreen } from '../ui/screen.js';
-import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   interval: string;
@@ -59,6 +59,7 @@ export function liveCommand(): Command {
     .option('--replay <file>', 'show a recording (droptrace record) instead of the kernel: no root needed')
     .option('--speed <x>', 'with --replay: play this many times faster', '1');
   addTraceOptions(cmd);
+  addSampleOption(cmd);
   cmd.addHelpText(
     'after',
     `

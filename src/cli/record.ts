@@ -13,7 +13,7 @@ import { netnsNames } from '../naming.js';
 import { readRecordingFile, RecordingWriter, type SymbolEntry } from '../record.js';
 import { podName } from '../pods.js';
 import { loadRecording } from '../recording.js';
-import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   output: string;
@@ -56,6 +56,7 @@ export function recordCommand(): Command {
     .option('--stack', 'also record the kernel stack of each drop')
     .option('--pcapng <file>', 'also write the captured packets as pcapng when recording ends (implies --snaplen 128 unless given)');
   addTraceOptions(cmd);
+  addSampleOption(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -160,6 +161,7 @@ async function run(opts: Options): Promise<void> {
     filters: describeFilters(opts),
     snaplen,
     stack: !!opts.stack,
+    sample: config.sample ?? 1,
     recordSize: t.recordSize,
     reasons: reasons.entries(),
     reasonSource: reasons.source,
@@ -175,7 +177,7 @@ async function run(opts: Options): Promise<void> {
     writer.counts(process.hrtime.bigint(), raw);
     const s = t.stats();
     const exact = totalPackets(decodeCounts(raw));
-    writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, exact, final: false });
+    writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, exact, final: false });
     writer.flush();
     if (tty) {
       const secs = (Date.now() - started) / 1000;
@@ -198,7 +200,7 @@ async function run(opts: Options): Promise<void> {
       const summary = await capture.stop();
       writer.counts(process.hrtime.bigint(), t.counts());
       const s = summary.stats;
-      writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, exact: summary.exact, final: true });
+      writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, exact: summary.exact, final: true });
       writer.close();
       if (tty) process.stderr.write('\n');
       process.stderr.write(

@@ -8,7 +8,7 @@ import { describeFilters } from '../filters.js';
 import { VethPeers } from '../evidence.js';
 import { netnsNames } from '../naming.js';
 import { podOfDrop } from '../pods.js';
-import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration?: string;
@@ -23,6 +23,7 @@ export function summaryLine(printed: number, s: CaptureSummary): string {
     `${printed} printed`,
     `${s.stats.delivered} delivered`,
     `${lossy} lost`,
+    ...(s.stats.sampledOut ? [`${s.stats.sampledOut} counted but not sent (--sample)`] : []),
     `the kernel counted ${s.exact} drop${s.exact === 1 ? '' : 's'} for these filters`,
   ];
   if (s.stats.mapFull) parts.push(`${s.stats.mapFull} not counted (count map full: raise --count-entries)`);
@@ -37,6 +38,7 @@ export function traceCommand(): Command {
     .option('--json', 'JSON Lines on stdout, one object per drop (schema in docs/FORMATS.md)')
     .option('--no-pods', 'do not look up the Kubernetes pod of each network namespace');
   addTraceOptions(cmd);
+  addSampleOption(cmd);
   cmd.addHelpText(
     'after',
     `
