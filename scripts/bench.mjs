@@ -4,12 +4,13 @@
 // For each scenario a flood (scripts/flood/flood.c, sendmmsg) drops packets inside namespaces
 // this script creates; the drop rate is read from the kernel's own counter (Udp NoPorts, or the
 // iptables rule's packet counter). Every repetition measures every mode in turn, and each mode's
-// rate is divided by the untraced rate of the same repetition. Medians are printed.
+// rate is divided by the untraced rate of the same repetition. Medians are printed, with each
+// tracer's own BPF programs' nanoseconds per drop (kernel.bpf_stats_enabled, restored after).
 // droptrace is driven only through its public CLI, so any row can be reproduced by hand.
 //
 //   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--json]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,10 @@ if (process.getuid() !== 0) {
 }
 execFileSync('cc', ['-O2', '-o', FLOOD, join(ROOT, 'scripts', 'flood', 'flood.c')]);
 const hasBpftrace = spawnSync('bpftrace', ['--version']).status === 0;
+// per-program run time and count, for every tracer alike (each run costs two clock reads more)
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+const statsWas = readFileSync(STATS_SYSCTL, 'utf8').trim();
+writeFileSync(STATS_SYSCTL, '1');
 
 const sh = (cmd, a, o = {}) => execFileSync(cmd, a, { encoding: 'utf8', ...o });
 const nsx = (ns, cmd, a) => sh('ip', ['netns', 'exec', ns, cmd, ...a]);
@@ -47,6 +52,7 @@ function netns(name) {
   return n;
 }
 function cleanup() {
+  writeFileSync(STATS_SYSCTL, statsWas);
   for (const n of created.splice(0)) spawnSync('ip', ['netns', 'del', n]);
   rmSync(work, { recursive: true, force: true });
 }
@@ -96,6 +102,7 @@ const MODES = {
   untraced: null,
   'droptrace-count': { cmd: [process.execPath, BIN, 'live', '--plain', '--no-events', '--interval', '1'], droptrace: true, note: 'droptrace live --plain --no-events' },
   'droptrace-events': { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, note: 'droptrace trace --json > /dev/null' },
+  'droptrace-sample': { cmd: [process.execPath, BIN, 'trace', '--json', '--sample', '10'], droptrace: true, note: 'droptrace trace --json --sample 10 > /dev/null' },
   'droptrace-record': { cmd: [process.execPath, BIN, 'record', '-o', join(work, 'bench.dtr')], droptrace: true, note: 'droptrace record -o FILE' },
   'bpftrace-map': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { @[args->location] = count(); }'], note: 'bpftrace, count in a map' } : undefined,
   'bpftrace-print': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { printf("%p %d\\n", args->location, args->reason); }'], note: 'bpftrace printf per event' } : undefined,
@@ -137,8 +144,17 @@ async function startTracer(mode, filters) {
   return { child, exited, get stderr() { return stderr; } };
 }
 
+/** BPF programs now: id → { runCnt, runNs } (kernel.bpf_stats_enabled counts both). */
+function programs() {
+  const out = new Map();
+  for (const p of JSON.parse(sh('bpftool', ['prog', 'show', '-j']))) out.set(p.id, { runCnt: p.run_cnt ?? 0, runNs: p.run_time_ns ?? 0 });
+  return out;
+}
+
 async function measure(scn, mode) {
+  const known = programs();
   const tracer = MODES[mode] ? await startTracer(mode, scn.filters) : null;
+  const ours = tracer ? [...programs().keys()].filter((id) => !known.has(id)) : [];
   const before = scn.counter();
   const cpu0 = tracer && procStat(tracer.child.pid);
   const t0 = process.hrtime.bigint();
@@ -147,6 +163,15 @@ async function measure(scn, mode) {
   const after = scn.counter();
   const res = { mode, rate: (after - before) / secs, kernel: after - before };
   if (tracer) {
+    // the tracer's own programs: nanoseconds per run, from the kernel's BPF stats
+    const now = programs();
+    let cnt = 0;
+    let ns = 0;
+    for (const id of ours) {
+      cnt += now.get(id)?.runCnt ?? 0;
+      ns += now.get(id)?.runNs ?? 0;
+    }
+    res.progNs = cnt ? ns / cnt : null;
     await new Promise((r) => setTimeout(r, 300));
     const cpu1 = procStat(tracer.child.pid);
     tracer.child.kill('SIGINT');
@@ -155,8 +180,8 @@ async function measure(scn, mode) {
     res.cpuPct = cpu1 && cpu0 ? (100 * (cpu1.cpuTicks - cpu0.cpuTicks)) / ticks / (secs + 0.3) : null;
     res.rssMb = cpu1 ? cpu1.rssKb / 1024 : null;
     const e = tracer.stderr;
-    let m = /(\d+) delivered, (\d+) lost, the kernel counted (\d+)/.exec(e);
-    if (m) Object.assign(res, { delivered: +m[1], lost: +m[2], counted: +m[3] });
+    let m = /(\d+) delivered, (\d+) lost, (?:(\d+) counted but not sent \(--sample\), )?the kernel counted (\d+)/.exec(e);
+    if (m) Object.assign(res, { delivered: +m[1], lost: +m[2], notSent: +(m[3] ?? 0), counted: +m[4] });
     m = /\((\d+) delivered, (\d+) lost; the kernel counted (\d+)\)/.exec(e);
     if (m) Object.assign(res, { delivered: +m[1], lost: +m[2], counted: +m[3] });
     m = /(\d+) drops counted in the kernel/.exec(e);
@@ -196,10 +221,11 @@ try {
         how: MODES[mode]?.note ?? 'no tracer',
         rate: median(rows.map((x) => x.rate)),
         ratio: median(rows.map((x) => x.ratio)),
+        progNs: median(rows.map((x) => x.progNs)),
         cpuPct: median(rows.map((x) => x.cpuPct)),
         rssMb: median(rows.map((x) => x.rssMb)),
         lostPct: median(rows.map((x) => (x.lost !== undefined ? (100 * x.lost) / Math.max(1, x.counted) : null))),
-        accounted: rows.every((x) => x.counted === undefined || x.delivered === undefined || x.delivered + x.lost === x.counted),
+        accounted: rows.every((x) => x.counted === undefined || x.delivered === undefined || x.delivered + x.lost + (x.notSent ?? 0) === x.counted),
         countedEqualsKernel: rows.every((x) => x.counted === undefined || x.counted === x.kernel),
       });
     }
@@ -212,10 +238,10 @@ if (JSON_OUT) {
   process.stdout.write(JSON.stringify({ date: new Date().toISOString(), kernel: sh('uname', ['-r']).trim(), reps: REPS, seconds: SECONDS, results }, null, 2) + '\n');
 } else {
   const f = (x, d = 0) => (x === null || x === undefined ? '-' : x.toFixed(d));
-  console.log(`${'scenario'.padEnd(12)} ${'mode'.padEnd(17)} ${'drops/s'.padStart(9)} ${'ratio'.padStart(6)} ${'cpu%'.padStart(5)} ${'rssMB'.padStart(6)} ${'lost%'.padStart(6)}  delivered+lost=counted  counted=kernel`);
+  console.log(`${'scenario'.padEnd(12)} ${'mode'.padEnd(17)} ${'drops/s'.padStart(9)} ${'ratio'.padStart(6)} ${'ns/drop'.padStart(7)} ${'cpu%'.padStart(5)} ${'rssMB'.padStart(6)} ${'lost%'.padStart(6)}  delivered+lost=counted  counted=kernel`);
   for (const r of results) {
     console.log(
-      `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.cpuPct).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
+      `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.progNs).padStart(7)} ${f(r.cpuPct).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
     );
   }
 }
