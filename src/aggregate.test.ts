@@ -224,3 +224,15 @@ describe('sampled events (--sample N)', () => {
     expect(agg.snapshot(10_000, 'reason').rows.map((r) => [r.key, r.total, r.exact])).toEqual([['NO_SOCKET', 22, true]]);
   });
 });
+
+describe('interface names asked from the namespace', () => {
+  it('names a count-only row by asking once, and remembers a miss as ifN', () => {
+    const asked: string[] = [];
+    const agg = new Aggregator({ ...naming, interface: (ns, ifi) => (asked.push(`${ns}|${ifi}`), ifi === 2 ? 'eth0' : null) });
+    agg.addCounts(1000, [rec(0xan, 3, 2, 4026532177, 4), rec(0xan, 3, 9, 4026532177, 1)]);
+    for (let i = 0; i < 3; i++) {
+      expect(agg.snapshot(1000, 'interface').rows.map((r) => r.key).sort()).toEqual(['eth0', 'if9']);
+    }
+    expect(asked.sort()).toEqual(['4026532177|2', '4026532177|9']);
+  });
+});

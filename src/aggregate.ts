@@ -22,6 +22,8 @@ export interface Naming {
   netns?(inode: number): string | null;
   /** the Kubernetes pod ("namespace/name") a drop in this namespace, on this interface, belongs to */
   pod?(inode: number, ifindex: number): string | null;
+  /** an interface's name asked from its namespace, when no event or recording named it */
+  interface?(inode: number, ifindex: number): string | null;
 }
 
 /** Decodes record i of a raw batch into a record (only for the recent list). */
@@ -293,7 +295,14 @@ export class Aggregator {
 
   interfaceName(netns: number, ifindex: number): string {
     if (!ifindex) return '-';
-    return this.ifnames.get(`${netns}|${ifindex}`) ?? `if${ifindex}`;
+    const k = `${netns}|${ifindex}`;
+    let name = this.ifnames.get(k);
+    if (name === undefined) {
+      // asked once: a miss (the interface is gone) stays ifN rather than being asked every refresh
+      name = this.naming.interface?.(netns, ifindex) ?? `if${ifindex}`;
+      this.ifnames.set(k, name);
+    }
+    return name;
   }
 
   private groupOf(by: GroupBy, k: string, b: Base): string {

@@ -57,6 +57,8 @@ export interface TracerConfig {
   snaplen?: number;
   /** record a kernel stack id per event */
   stack?: boolean;
+  /** slots of the per-CPU array in front of the count hash: 0 none, else a power of two <= 256 (default 256) */
+  hotSlots?: number;
   /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
   sample?: number;
 }

@@ -79,6 +79,36 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(delivered + lost).toBeLessThanOrEqual(Math.ceil(counted / 7) + cpus);
   });
 
+  // a key counts in a per-CPU hot slot when it got one, else in the hash; user space sums both
+  it.each([
+    ['off (hash only)', ['--hot-slots', '0']],
+    ['one slot (the second key on a CPU falls back to the hash)', ['--hot-slots', '1']],
+    ['at its default size', []],
+  ])('exact counts per key with the hot slots %s', async (_name, extra) => {
+    const a = lab.netns('ha');
+    const b = lab.netns('hb');
+    lab.veth(a, 'eth0', b, 'eth0');
+    lab.exec(a, 'ip', ['addr', 'add', '10.9.0.1/24', 'dev', 'eth0']);
+    lab.exec(b, 'ip', ['addr', 'add', '10.9.0.2/24', 'dev', 'eth0']);
+    const t = start(['live', '--plain', '--no-events', '--interval', '0.3', '--netns', b, '--reason', 'NO_SOCKET', ...extra]);
+    await t.ready();
+    const before = lab.snmp(b, 'Udp', 'NoPorts');
+    lab.udp(a, '10.9.0.2', 5556, 7); // dropped in b, arriving on eth0
+    lab.udp(b, '127.0.0.1', 5557, 3); // dropped in b on lo
+    await run(b, 1); // and a flood on lo, spread over both CPUs' slots and hash
+    const res = await t.stop('SIGINT');
+    const noPorts = lab.snmp(b, 'Udp', 'NoPorts') - before;
+    expect(res.code).toBe(0);
+    const byIface = new Map<string, number>();
+    for (const line of res.stdout.split('\n').filter(Boolean)) {
+      const iface = line.split(' ').pop()!;
+      byIface.set(iface, (byIface.get(iface) ?? 0) + Number(line.split(' ')[0]));
+    }
+    expect(byIface.get('eth0')).toBe(7);
+    expect(byIface.get('lo')).toBe(noPorts - 7);
+    expect(res.stderr).toContain(`${noPorts} drops counted in the kernel`);
+  });
+
   it('counting only (live --plain --no-events) adds up to Udp NoPorts exactly', async () => {
     const ns = lab.netns('fc');
     const before = lab.snmp(ns, 'Udp', 'NoPorts');

@@ -127,6 +127,7 @@ public:
 		cfg.snaplen = U32(o, "snaplen");
 		cfg.stack = o.Get("stack").ToBoolean();
 		cfg.sample = U32(o, "sample");
+		cfg.hot_slots = U32(o, "hotSlots", DT_HOT_SLOTS);
 		cfg.netns = U32(o, "netns");
 		Napi::Value ifn = o.Get("ifname");
 		if (ifn.IsString()) {

@@ -227,6 +227,8 @@ static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg
 	ro->targ_snaplen = cfg->snaplen;
 	ro->targ_stack = cfg->stack ? 1 : 0;
 	ro->targ_sample = cfg->sample;
+	ro->targ_hot = cfg->hot_slots ? 1 : 0;
+	ro->targ_hot_mask = cfg->hot_slots ? cfg->hot_slots - 1 : 0;
 	if (cfg->stack)
 		bpf_map__set_max_entries(skel->maps.dt_stacks, 4096);
 
@@ -435,6 +437,8 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 	if (tried_len)
 		tried[0] = 0;
 	*out = NULL;
+	if (cfg->hot_slots > DT_HOT_SLOTS || (cfg->hot_slots & (cfg->hot_slots - 1)))
+		return dt_fail(err, EINVAL, "open", "hot slots must be 0 or a power of two, at most %d", DT_HOT_SLOTS);
 	if (cfg->snaplen > DT_MAX_SNAPLEN || cfg->snaplen % 8)
 		return dt_fail(err, EINVAL, "open", "snaplen must be a multiple of 8, at most %d", DT_MAX_SNAPLEN);
 
@@ -565,8 +569,60 @@ int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms)
 	return (int)dt_ring_drain(&t->ring, buf, cap, t->rec_size);
 }
 
+static int dt_rec_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct dt_count_rec *)a)->key, &((const struct dt_count_rec *)b)->key,
+		      sizeof(struct dt_count_key));
+}
+
+/*
+ * Adds the hot slots in use (see DT_HOT_SLOTS) to the records read from the
+ * hash, then sums records with the same key: each key is in one place per
+ * CPU, but on different CPUs it may be in a slot on one and the hash on another.
+ */
+static int dt_add_hot(struct dt_tracer *t, struct dt_count_rec **out, size_t *len, size_t *cap, int ncpu)
+{
+	int fd = bpf_map__fd(t->skel->maps.dt_hot);
+	struct dt_count_rec *vals = calloc(ncpu, sizeof(*vals));
+	size_t w = 0;
+
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 slot = 0; slot < DT_HOT_SLOTS; slot++) {
+		if (bpf_map_lookup_elem(fd, &slot, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++) {
+			if (!vals[c].key.location || !vals[c].val.packets)
+				continue; /* free, or being claimed right now: its first drop shows next time */
+			if (*len == *cap) {
+				void *grown = realloc(*out, 2 * *cap * sizeof(**out));
+				if (!grown) {
+					free(vals);
+					return -ENOMEM;
+				}
+				*out = grown;
+				*cap *= 2;
+			}
+			(*out)[(*len)++] = vals[c];
+		}
+	}
+	free(vals);
+	qsort(*out, *len, sizeof(**out), dt_rec_cmp);
+	for (size_t r = 0; r < *len; r++) {
+		if (w && !dt_rec_cmp(&(*out)[w - 1], &(*out)[r])) {
+			(*out)[w - 1].val.packets += (*out)[r].val.packets;
+			(*out)[w - 1].val.bytes += (*out)[r].val.bytes;
+		} else {
+			(*out)[w++] = (*out)[r];
+		}
+	}
+	*len = w;
+	return 0;
+}
+
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 {
+	int ret;
 	int fd = bpf_map__fd(t->skel->maps.dt_counts);
 	int ncpu = libbpf_num_possible_cpus();
 	size_t cap = 256, len = 0;
@@ -609,6 +665,11 @@ int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 		len++;
 	}
 	free(vals);
+	ret = dt_add_hot(t, &out, &len, &cap, ncpu);
+	if (ret) {
+		free(out);
+		return ret;
+	}
 	*recs = out;
 	*n = len;
 	return 0;

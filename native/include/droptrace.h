@@ -84,6 +84,16 @@ struct dt_count_val {
 	__u64 bytes;            /* sum of skb->len of those drops */
 };
 
+/*
+ * Slots of the per-CPU "dt_hot" array in front of the count hash: a key
+ * claims the slot its hash picks the first time it drops on a CPU, if the
+ * slot is free, and is counted there from then on; otherwise in the hash.
+ * Slots are never given back, so a key is counted in one place per CPU and
+ * user space sums both. Value: struct dt_count_rec; a slot is in use once
+ * key.location != 0 (written last, with a full barrier) and packets != 0.
+ */
+#define DT_HOT_SLOTS 256
+
 /* Indexes into the per-CPU "dt_stats" array: losses, never hidden. */
 enum dt_stat {
 	DT_STAT_RB_LOST = 0,    /* ring-buffer reserve failed: an event was not delivered */

@@ -11,6 +11,7 @@ const collect = (value: string, prev: string[] = []) => [...prev, value];
 
 export interface TraceOptions extends FilterOptions {
   sample?: string;
+  hotSlots?: string;
   attach: AttachMode;
   verbose?: boolean;
   ringSize: string;
@@ -37,7 +38,8 @@ export function addTraceOptions(cmd: Command): Command {
     .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
     .option('--node-root <dir>', "the node's root filesystem, for /proc and pod logs (e.g. /host in a DaemonSet)", '/')
     .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods')
-    .addOption(new Option('--ready-file <path>', 'write this file once attached (for scripts and tests)').hideHelp());
+    .addOption(new Option('--ready-file <path>', 'write this file once attached (for scripts and tests)').hideHelp())
+    .addOption(new Option('--hot-slots <n>', 'per-CPU count slots in front of the hash: 0 to 256 (for tests and benchmarks)').hideHelp());
 }
 
 /** --sample, for the commands that stream events (not serve, which only counts). */
@@ -76,7 +78,12 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
     sample = Number(opts.sample);
     if (!Number.isInteger(sample) || sample < 1 || sample > 0xffffffff) throw new UsageError(`--sample ${opts.sample}: expected a whole number of drops per event, 1 or more`);
   }
-  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample };
+  let hotSlots: number | undefined;
+  if (opts.hotSlots !== undefined) {
+    hotSlots = Number(opts.hotSlots);
+    if (!Number.isInteger(hotSlots) || hotSlots < 0 || hotSlots > 256 || (hotSlots & (hotSlots - 1))) throw new UsageError(`--hot-slots ${opts.hotSlots}: 0 or a power of two up to 256`);
+  }
+  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots };
 }
 
 /**

@@ -13,7 +13,7 @@ import type { Naming } from '../aggregate.js';
 import type { CountRecord } from '../decode.js';
 import { openRecording } from './files.js';
 import { podName, podOfDrop } from '../pods.js';
-import { VethPeers } from '../evidence.js';
+import { InterfaceNames, VethPeers } from '../evidence.js';
 import { filledHint, formatHint, rowContext } from '../hints.js';
 import type { LiveScreen } from '../ui/screen.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
@@ -81,6 +81,9 @@ function kernelFeed(opts: Options): Feed {
   let filterText = describeFilters(opts);
   const peers = new VethPeers(netnsNames);
   const naming = makeNaming(syms, reasons, netnsNames(), (ns, ifi) => podName(podOfDrop(pods, peers, ns, ifi)) ?? (pods.isHost(ns) ? '(host)' : null));
+  // counting only (or a drop site no event has named yet): ask the namespace
+  const ifnames = new InterfaceNames(netnsNames);
+  naming.interface = (ns, ifi) => ifnames.name(ns, ifi);
   const session = new LiveSession(config, naming, syms, reasons, opts.events);
   return {
     get agg() {
