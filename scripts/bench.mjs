@@ -175,7 +175,13 @@ async function measure(scn, mode) {
     await new Promise((r) => setTimeout(r, 300));
     const cpu1 = procStat(tracer.child.pid);
     tracer.child.kill('SIGINT');
+    // bpftrace 0.17 sometimes never returns from SIGINT: give every tracer 10 s, then SIGKILL
+    const late = setTimeout(() => {
+      log(`  ${mode} ignored SIGINT for 10 s: killed`);
+      tracer.child.kill('SIGKILL');
+    }, 10_000);
     await tracer.exited;
+    clearTimeout(late);
     const ticks = 100; // USER_HZ
     res.cpuPct = cpu1 && cpu0 ? (100 * (cpu1.cpuTicks - cpu0.cpuTicks)) / ticks / (secs + 0.3) : null;
     res.rssMb = cpu1 ? cpu1.rssKb / 1024 : null;
