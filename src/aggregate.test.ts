@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Aggregator, flowKey, sparkline, type Naming } from './aggregate.js';
-import type { CountRecord } from './decode.js';
-import type { DropRecord } from './drop.js';
+import { decodeEvent, type CountRecord } from './decode.js';
+import { toRecord, type DropRecord } from './drop.js';
+import { ReasonTable } from './reasons.js';
 import { eventRecord } from '../test/helpers/events.js';
 
 const SYMS: Record<string, { symbol: string; function: string; module: string | null }> = {
@@ -187,18 +188,17 @@ describe('helpers', () => {
   });
 });
 
+const rawToRecord = (reasons: ReasonTable) => (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), null, reasons, 0n);
+
 describe('addBatch (the live path) and addEvents agree', () => {
-  it('same flows, interfaces and recent list from a raw batch as from records', async () => {
-    const { decodeEvent } = await import('./decode.js');
-    const { toRecord } = await import('./drop.js');
-    const { ReasonTable } = await import('./reasons.js');
+  it('same flows, interfaces and recent list from a raw batch as from records', () => {
     const reasons = new ReasonTable([[12, 'NETFILTER_DROP']], 'btf');
     const b = eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport: 0, dport: 2483, tcp: 0, ifname: 'cni0', ifindex: 2, netns: 4026532177, tsNs: 5_000_000_000n });
     const d = decodeEvent(b);
     const viaRecords = new Aggregator(naming);
     viaRecords.addEvents([toRecord(d, null, reasons, 0n)], [d.location]);
     const viaDrops = new Aggregator(naming);
-    viaDrops.addBatch(b, b.length, 1, 0, (buf, i, st) => toRecord(decodeEvent(buf, i, st), null, reasons, 0n));
+    viaDrops.addBatch(b, b.length, 1, 0, rawToRecord(reasons));
     for (const agg of [viaRecords, viaDrops]) agg.addCounts(10_000, [rec(0xan, 12, 2, 4026532177, 1)]);
     const a = viaRecords.snapshot(10_000, 'flow');
     const z = viaDrops.snapshot(10_000, 'flow');
@@ -209,15 +209,12 @@ describe('addBatch (the live path) and addEvents agree', () => {
 });
 
 describe('sampled events (--sample N)', () => {
-  it('flow rows count each event as N drops; rows from the kernel counts stay exact', async () => {
-    const { decodeEvent } = await import('./decode.js');
-    const { toRecord } = await import('./drop.js');
-    const { ReasonTable } = await import('./reasons.js');
+  it('flow rows count each event as N drops; rows from the kernel counts stay exact', () => {
     const reasons = new ReasonTable([[3, 'NO_SOCKET']], 'btf');
     const one = eventRecord({ location: 0xbn, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 1000, dport: 9, tcp: 0, ifname: 'lo', ifindex: 1, netns: 4026532177, tsNs: 5_000_000_000n });
     const batch = Buffer.concat([one, one, one]);
     const agg = new Aggregator(naming, undefined, 7);
-    agg.addBatch(batch, one.length, 3, 0, (buf, i, st) => toRecord(decodeEvent(buf, i, st), null, reasons, 0n));
+    agg.addBatch(batch, one.length, 3, 0, rawToRecord(reasons));
     agg.addCounts(10_000, [rec(0xbn, 3, 1, 4026532177, 22)]);
     const flows = agg.snapshot(10_000, 'flow').rows;
     expect(flows.map((r) => [r.key, r.total, r.bytes, r.exact])).toEqual([['UDP 10.244.1.2 > 10.244.1.1:9', 21, 21 * 60, false]]);
