@@ -57,10 +57,6 @@ export class EventBatch {
     this.count = eventCount(buf, stride);
   }
 
-  drop(i: number): RawDrop {
-    return this.decoded ? this.decoded[i] : decodeEvent(this.buf, i, this.stride);
-  }
-
   drops(): RawDrop[] {
     if (!this.decoded) {
       const d = new Array<RawDrop>(this.count);
