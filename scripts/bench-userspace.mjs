@@ -13,7 +13,7 @@ const dist = (m) => import(join(ROOT, 'dist', m));
 const { scanRecording, BLOCK } = await dist('record.js');
 const { loadRecording, RecordedSymbols, recordingReasons } = await dist('recording.js');
 const { decodeEvent, eventCount } = await dist('decode.js');
-const { toRecord, recordJson } = await dist('drop.js');
+const { toRecord, recordJson, jsonLineAt } = await dist('drop.js');
 const { Aggregator } = await dist('aggregate.js');
 const { makeNaming } = await dist('naming.js');
 
@@ -85,9 +85,16 @@ results.push(
   }),
 );
 results.push(
-  time('decode + symbolize + JSON line (trace --json)', (n) => {
+  time('decode + symbolize + JSON line, objects per event (before)', (n) => {
     let len = 0;
     for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += recordJson(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
+    return len;
+  }),
+);
+results.push(
+  time('JSON line straight from the batch (trace --json)', (n) => {
+    let len = 0;
+    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += jsonLineAt(batch, i, size, syms, reasons, off, null).length;
     return len;
   }),
 );

@@ -136,6 +136,21 @@ export function ipv6(buf: Buffer, off: number): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
+/** dt_event.ifname of the record at byte offset o ('' when the skb had no device). */
+export function ifnameAt(buf: Buffer, o: number): string {
+  return cachedStr(ifnameCache, buf, o + EV.ifname);
+}
+
+/** dt_event.comm of the record at byte offset o. */
+export function commAt(buf: Buffer, o: number): string {
+  return cachedStr(commCache, buf, o + EV.comm);
+}
+
+/** An address field (EV.saddr or EV.daddr) of the record at byte offset o, as decodeEvent gives it. */
+export function addrAt(buf: Buffer, o: number, at: number, ipver: number): string {
+  return ipver === 4 ? ipv4(buf, o + at) : cachedIpv6(buf, o + at);
+}
+
 /** Decodes record i of a batch whose records are `stride` bytes (EVENT_SIZE + snaplen). */
 export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
   const o = i * stride;
@@ -146,7 +161,7 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
   const l4proto = l3 ? buf[o + EV.l4proto] : null;
   const isPorts = l4 && (l4proto === 6 || l4proto === 17);
   const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
-  const addr = (at: number) => (!l3 ? null : ipver === 4 ? ipv4(buf, o + at) : cachedIpv6(buf, o + at));
+  const addr = (at: number) => (!l3 ? null : addrAt(buf, o, at, ipver));
   const cap = capLen(buf, o, stride);
   return {
     tsNs: buf.readBigUInt64LE(o + EV.ts_ns),
@@ -170,8 +185,8 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
     tcpFlags: isPorts && l4proto === 6 ? buf[o + EV.tcp_flags] : null,
     icmpType: isIcmp ? buf[o + EV.icmp_type] : null,
     icmpCode: isIcmp ? buf[o + EV.icmp_code] : null,
-    ifname: cachedStr(ifnameCache, buf, o + EV.ifname),
-    comm: cachedStr(commCache, buf, o + EV.comm),
+    ifname: ifnameAt(buf, o),
+    comm: commAt(buf, o),
     stackId: nonNegative(buf.readInt32LE(o + EV.stack_id)),
     // a view, not a copy: it keeps the batch alive only as long as the drop is kept
     packet: cap ? buf.subarray(o + EVENT_SIZE, o + EVENT_SIZE + cap) : null,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCounts, decodeEvent, EV, ipv6 } from './decode.js';
-import { formatLine, tcpFlagLetters, toRecord } from './drop.js';
+import { readFileSync } from 'node:fs';
+import { formatLine, jsonLineAt, recordJson, tcpFlagLetters, toRecord, type PodFields } from './drop.js';
+import { BLOCK, scanRecording } from './record.js';
 import { SymbolTable } from './kallsyms.js';
 import { ReasonTable } from './reasons.js';
 import { eventRecord } from '../test/helpers/events.js';
@@ -96,5 +98,49 @@ describe('recordJson', () => {
     for (const rec of [toRecord(decodeEvent(buf), syms, reasons, 0n), toRecord(decodeEvent(buf), null, reasons, 5n)]) {
       expect(recordJson(rec)).toBe(JSON.stringify(rec));
     }
+  });
+});
+
+describe('jsonLineAt: the trace --json line straight from the bytes', () => {
+  const reasons = new ReasonTable([[3, 'NO_SOCKET'], [12, 'NETFILTER_DROP']], 'btf');
+  const syms = SymbolTable.parse('ffffffff81f63000 T nf_hook_slow\nffffffff81f64000 T next\n');
+  const slow = (buf: Buffer, i: number, stride: number, pod: PodFields | null) => {
+    const r = toRecord(decodeEvent(buf, i, stride), syms, reasons, 1_700_000_000_000_000_000n);
+    return recordJson(pod ? { ...r, ...pod } : r);
+  };
+
+  it('is the same text as recordJson(toRecord(decodeEvent)) for every shape of record, with and without a pod', () => {
+    const shapes: Buffer[] = [
+      event({ location: 0xffffffff81f6309an, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport: 40000, dport: 2483, tcp: 0x12, ifname: 'cni0' }),
+      event({ location: 0xffffffff81f6309an, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 5, dport: 9, tcp: 0, ifname: 'lo' }),
+      event({ location: 0xffffffff81f63100n, reason: 0, flags: 1 | 2, ipver: 6, l4: 58, sport: 0, dport: 0, tcp: 0, ifname: 'eth0' }),
+      event({ location: 0xffffffff81f63100n, reason: 0, flags: 1, ipver: 4, l4: 47, sport: 0, dport: 0, tcp: 0, ifname: 'gre1' }),
+      event({ location: 0x1000n, reason: 7, flags: 0, ipver: 0, l4: 0, sport: 0, dport: 0, tcp: 0, ifname: '' }),
+      event({ location: 0xffffffff81f6309an, reason: 3, flags: 1 | 2, ipver: 4, l4: 1, sport: 0, dport: 0, tcp: 0, ifname: 'we"ird\\' }),
+    ];
+    shapes[2].fill(0, EV.saddr, EV.saddr + 32);
+    shapes[2][EV.saddr + 15] = 1; // ::1
+    shapes[2][EV.icmp_type] = 135;
+    shapes[3].write('a"quote', EV.comm, 'latin1');
+    const stride = shapes[0].length;
+    const batch = Buffer.concat(shapes);
+    const pod = { namespace: 'kube-system', pod: 'etcd-0', container: 'etcd' };
+    for (let i = 0; i < shapes.length; i++) {
+      for (const p of [null, pod]) {
+        const fast = jsonLineAt(batch, i, stride, syms, reasons, 1_700_000_000_000_000_000n, p);
+        expect(fast).toBe(slow(batch, i, stride, p));
+        expect(() => JSON.parse(fast)).not.toThrow();
+      }
+    }
+  });
+
+  it('is the same text on every record of a real recording (with its packet bytes after each record)', () => {
+    const scan = scanRecording(readFileSync(new URL('../test/fixtures/seed-6.18.dtr', import.meta.url)));
+    const blocks = scan.blocks.filter((b) => b.type === BLOCK.EVENTS).map((b) => b.payload);
+    const stride = blocks[0].readUInt32LE(4);
+    const raw = Buffer.concat(blocks.map((p) => p.subarray(8)));
+    const n = raw.length / stride;
+    expect(n).toBe(12);
+    for (let i = 0; i < n; i++) expect(jsonLineAt(raw, i, stride, syms, reasons, 1_700_000_000_000_000_000n, null)).toBe(slow(raw, i, stride, null));
   });
 });

@@ -3,7 +3,7 @@
  * wall-clock time. This is the shape of `trace --json` (one object a line)
  * and what the text line is printed from. Pure.
  */
-import type { RawDrop } from './decode.js';
+import { addrAt, commAt, EV, FLAG, ifnameAt, type RawDrop } from './decode.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 import { hintId } from './hints.js';
@@ -86,6 +86,8 @@ interface LocInfo {
   module: string | null;
   /** hint id per reason code (-1: no reason) */
   hints: Map<number, string | null>;
+  /** per reason code (-1: no reason): the JSON from "location" to "reasonCode", and the hint member */
+  json: Map<number, { head: string; hint: string }>;
 }
 
 // Per-table caches: a node has few drop sites, and a flood repeats one of them per event.
@@ -102,7 +104,7 @@ function locInfo(syms: SymbolLookup | null, addr: bigint): LocInfo {
   if (!v) {
     const r = syms ? syms.lookup(addr) : null;
     const ok = r && !r.implausible;
-    v = { location: `0x${addr.toString(16)}`, symbol: formatSymbol(r, addr), function: ok ? r.name : null, offset: ok ? r.offset : null, module: ok ? r.module : null, hints: new Map() };
+    v = { location: `0x${addr.toString(16)}`, symbol: formatSymbol(r, addr), function: ok ? r.name : null, offset: ok ? r.offset : null, module: ok ? r.module : null, hints: new Map(), json: new Map() };
     if (m.size < 100_000) m.set(addr, v);
   }
   return v;
@@ -116,12 +118,16 @@ function isoTime(ms: number): string {
   return lastIso;
 }
 
+function hintOf(loc: LocInfo, hk: number, reason: string | null): string | null {
+  let hint = loc.hints.get(hk);
+  if (hint === undefined) loc.hints.set(hk, (hint = hintId(reason, loc.function)));
+  return hint;
+}
+
 export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonTable, wallOffsetNs: bigint): DropRecord {
   const loc = locInfo(syms, d.location);
   const reason = d.hasReason ? reasons.name(d.reason) : null;
-  const hk = d.hasReason ? d.reason : -1;
-  let hint = loc.hints.get(hk);
-  if (hint === undefined) loc.hints.set(hk, (hint = hintId(reason, loc.function)));
+  const hint = hintOf(loc, d.hasReason ? d.reason : -1, reason);
   return {
     time: isoTime(Number((d.tsNs + wallOffsetNs) / 1_000_000n)),
     location: loc.location,
@@ -182,6 +188,53 @@ export function recordJson(r: DropRecord): string {
     `"sport":${r.sport},"dport":${r.dport},"tcpFlags":${q(r.tcpFlags)},"icmpType":${r.icmpType},"icmpCode":${r.icmpCode},` +
     `"len":${r.len},"mark":${r.mark},"cpu":${r.cpu},"pid":${r.pid},"comm":${q(r.comm)},"hint":${q(r.hint)},` +
     `"namespace":${q(r.namespace)},"pod":${q(r.pod)},"container":${q(r.container)}}`
+  );
+}
+
+/** The pod a drop belongs to, for the last members of a JSON line. */
+export interface PodFields {
+  namespace: string | null;
+  pod: string | null;
+  container: string | null;
+}
+
+/**
+ * The `trace --json` line of record i of a raw batch, read straight from the
+ * bytes: the same text as recordJson(toRecord(decodeEvent(...))) with the pod
+ * fields set, without the two objects per drop (src/drop.test.ts proves it
+ * equal on a real recording and on every shape of record).
+ */
+export function jsonLineAt(buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, wallOffsetNs: bigint, pod: PodFields | null): string {
+  const o = i * stride;
+  const flags = buf[o + EV.flags];
+  const l3 = (flags & FLAG.L3) !== 0;
+  const l4 = (flags & FLAG.L4) !== 0;
+  const hasReason = (flags & FLAG.REASON) !== 0;
+  const loc = locInfo(syms, buf.readBigUInt64LE(o + EV.location));
+  const hk = hasReason ? buf.readUInt32LE(o + EV.reason) : -1;
+  let j = loc.json.get(hk);
+  if (!j) {
+    const reason = hasReason ? reasons.name(hk) : null;
+    j = {
+      head: `"location":"${loc.location}","symbol":${q(loc.symbol)},"function":${q(loc.function)},"offset":${loc.offset},"module":${q(loc.module)},"reason":${q(reason)},"reasonCode":${hasReason ? hk : null},`,
+      hint: `"hint":${q(hintOf(loc, hk, reason))},`,
+    };
+    loc.json.set(hk, j);
+  }
+  const ipver = l3 ? buf[o + EV.ipver] : 0;
+  const l4proto = l3 ? buf[o + EV.l4proto] : null;
+  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
+  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
+  const time = isoTime(Number((buf.readBigUInt64LE(o + EV.ts_ns) + wallOffsetNs) / 1_000_000n));
+  return (
+    `{"time":"${time}",${j.head}"ifindex":${buf.readUInt32LE(o + EV.ifindex)},"ifname":${q(ifnameAt(buf, o) || null)},` +
+    `"iif":${buf.readUInt32LE(o + EV.iif)},"netns":${buf.readUInt32LE(o + EV.netns)},"protocol":"${protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)}",` +
+    `"l4":${q(l4Name(l4proto))},"saddr":${l3 ? `"${addrAt(buf, o, EV.saddr, ipver)}"` : 'null'},"daddr":${l3 ? `"${addrAt(buf, o, EV.daddr, ipver)}"` : 'null'},` +
+    `"sport":${isPorts ? buf.readUInt16LE(o + EV.sport) : null},"dport":${isPorts ? buf.readUInt16LE(o + EV.dport) : null},` +
+    `"tcpFlags":${isPorts && l4proto === 6 ? q(tcpFlagLetters(buf[o + EV.tcp_flags])) : 'null'},` +
+    `"icmpType":${isIcmp ? buf[o + EV.icmp_type] : null},"icmpCode":${isIcmp ? buf[o + EV.icmp_code] : null},` +
+    `"len":${buf.readUInt32LE(o + EV.len)},"mark":${buf.readUInt32LE(o + EV.mark)},"cpu":${buf.readUInt32LE(o + EV.cpu)},"pid":${buf.readUInt32LE(o + EV.pid)},` +
+    `"comm":${q(commAt(buf, o))},${j.hint}"namespace":${q(pod?.namespace ?? null)},"pod":${q(pod?.pod ?? null)},"container":${q(pod?.container ?? null)}}`
   );
 }
 

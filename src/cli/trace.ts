@@ -1,9 +1,9 @@
 /** `droptrace trace`: one line (or JSON object) per drop, then an exact summary. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { startCapture, type CaptureSummary } from '../capture.js';
-import type { RawDrop } from '../decode.js';
-import { formatLine, monotonicToWallOffset, recordJson, toRecord } from '../drop.js';
+import { startCapture, type CaptureSummary, type EventBatch } from '../capture.js';
+import { EV } from '../decode.js';
+import { formatLine, jsonLineAt, monotonicToWallOffset, toRecord } from '../drop.js';
 import { describeFilters } from '../filters.js';
 import { VethPeers } from '../evidence.js';
 import { netnsNames } from '../naming.js';
@@ -68,20 +68,31 @@ async function run(opts: Options): Promise<void> {
   const out = process.stdout;
 
   // Batches keep coming while stop() drains the ring buffer: print them all.
-  const onDrops = (drops: RawDrop[]) => {
+  const onBatch = (b: EventBatch) => {
+    const n = limit === undefined ? b.count : Math.min(b.count, limit - printed);
     let text = '';
-    for (const d of drops) {
-      if (limit !== undefined && printed >= limit) break;
-      const rec = toRecord(d, syms, reasons, wallOffset);
-      const p = pods ? podOfDrop(pods, peers, d.netns, d.ifindex) : null;
-      if (p) {
-        rec.namespace = p.namespace;
-        rec.pod = p.pod;
-        rec.container = p.container;
+    if (opts.json) {
+      // straight from the bytes: no object per drop (jsonLineAt is the same text as recordJson)
+      for (let i = 0; i < n; i++) {
+        const o = i * b.stride;
+        const p = pods ? podOfDrop(pods, peers, b.buf.readUInt32LE(o + EV.netns), b.buf.readUInt32LE(o + EV.ifindex)) : null;
+        text += jsonLineAt(b.buf, i, b.stride, syms, reasons, wallOffset, p) + '\n';
       }
-      text += (opts.json ? recordJson(rec) : formatLine(rec)) + '\n';
-      printed++;
+    } else {
+      const drops = b.drops();
+      for (let i = 0; i < n; i++) {
+        const d = drops[i];
+        const rec = toRecord(d, syms, reasons, wallOffset);
+        const p = pods ? podOfDrop(pods, peers, d.netns, d.ifindex) : null;
+        if (p) {
+          rec.namespace = p.namespace;
+          rec.pod = p.pod;
+          rec.container = p.container;
+        }
+        text += formatLine(rec) + '\n';
+      }
     }
+    printed += Math.max(0, n);
     // a slow stdout must not pile events up in memory: stop draining, let the kernel count losses
     if (text && !out.write(text) && !paused) {
       paused = true;
@@ -96,7 +107,7 @@ async function run(opts: Options): Promise<void> {
 
   const capture = startCapture(
     config,
-    (b) => onDrops(b.drops()),
+    onBatch,
   );
   const t = capture.tracer;
   process.stderr.write(
