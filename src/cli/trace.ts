@@ -67,6 +67,18 @@ async function run(opts: Options): Promise<void> {
   let stopping: Promise<void> | null = null;
   const out = process.stdout;
 
+  // a slow stdout must not pile events up in memory: stop draining, let the kernel count losses
+  const emit = (text: string) => {
+    if (text && !out.write(text) && !paused) {
+      paused = true;
+      capture.tracer.pause();
+      out.once('drain', () => {
+        paused = false;
+        capture.tracer.resume();
+      });
+    }
+  };
+
   // Batches keep coming while stop() drains the ring buffer: print them all.
   const onBatch = (b: EventBatch) => {
     const n = limit === undefined ? b.count : Math.min(b.count, limit - printed);
@@ -77,6 +89,12 @@ async function run(opts: Options): Promise<void> {
         const o = i * b.stride;
         const p = pods ? podOfDrop(pods, peers, b.buf.readUInt32LE(o + EV.netns), b.buf.readUInt32LE(o + EV.ifindex)) : null;
         text += jsonLineAt(b.buf, i, b.stride, syms, reasons, wallOffset, p) + '\n';
+        // write in pieces of ~64 KiB: a batch-sized string (2+ MB) lands in V8's large-object
+        // space, which only a full collection frees; under a flood that kept RSS at 160-180 MB
+        if (text.length > 65536) {
+          emit(text);
+          text = '';
+        }
       }
     } else {
       const drops = b.drops();
@@ -90,18 +108,14 @@ async function run(opts: Options): Promise<void> {
           rec.container = p.container;
         }
         text += formatLine(rec) + '\n';
+        if (text.length > 65536) {
+          emit(text);
+          text = '';
+        }
       }
     }
     printed += Math.max(0, n);
-    // a slow stdout must not pile events up in memory: stop draining, let the kernel count losses
-    if (text && !out.write(text) && !paused) {
-      paused = true;
-      capture.tracer.pause();
-      out.once('drain', () => {
-        paused = false;
-        capture.tracer.resume();
-      });
-    }
+    emit(text);
     if (limit !== undefined && printed >= limit && !stopping) void stop();
   };
 
