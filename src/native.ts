@@ -79,6 +79,12 @@ export interface TracerStats {
   stackFailures: number;
   /** --sample: drops counted but, by choice, not sent as events (delivered + lost + sampledOut == seen) */
   sampledOut: number;
+  /**
+   * drops the kernel did not run the program for, because it was already running on that CPU
+   * (an interrupt's drop while it ran): neither counted nor sent. 0 where the kernel (< 5.12)
+   * does not count them.
+   */
+  missed: number;
   readError: number;
   closed: boolean;
 }

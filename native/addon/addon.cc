@@ -256,6 +256,7 @@ private:
 			free(recs);
 		}
 		dt_tracer_stats(t_, final_stats_);
+		final_missed_ = dt_tracer_missed(t_);
 		have_final_ = true;
 	}
 
@@ -336,10 +337,12 @@ private:
 	{
 		Napi::Env env = info.Env();
 		uint64_t s[DT_STAT_MAX] = {};
+		uint64_t missed = final_missed_;
 		if (t_ && !have_final_) {
 			int err = dt_tracer_stats(t_, s);
 			if (err)
 				return ThrowError(env, -err, "read", "reading the loss counters failed");
+			missed = dt_tracer_missed(t_);
 		} else {
 			memcpy(s, final_stats_, sizeof(s));
 		}
@@ -351,6 +354,7 @@ private:
 		o.Set("droppedInProcess", Napi::Number::New(env, (double)dropped_.load()));
 		o.Set("stackFailures", Napi::Number::New(env, (double)s[DT_STAT_STACK_FAIL]));
 		o.Set("sampledOut", Napi::Number::New(env, (double)s[DT_STAT_SAMPLED]));
+		o.Set("missed", Napi::Number::New(env, (double)missed));
 		o.Set("readError", Napi::Number::New(env, read_error_));
 		o.Set("closed", Napi::Boolean::New(env, t_ == nullptr || have_final_));
 		return o;
@@ -412,6 +416,7 @@ private:
 	bool have_final_ = false;
 	std::vector<uint8_t> final_counts_;
 	uint64_t final_stats_[DT_STAT_MAX] = {};
+	uint64_t final_missed_ = 0;
 	std::string tried_, path_, target_;
 };
 

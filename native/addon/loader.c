@@ -43,6 +43,7 @@ struct dt_tracer {
 	struct droptrace_bpf *skel;
 	struct bpf_link *link;
 	struct dt_ring ring;
+	struct bpf_program *prog; /* the one program loaded and attached */
 	const char *path;
 	const char *target;
 	size_t rec_size;
@@ -350,6 +351,7 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 		return dt_fail(err, e, "attach", "attaching the %s program failed (%s)", path, strerror(e));
 	}
 	t->skel = skel;
+	t->prog = prog;
 	t->path = path;
 	t->target = (prog == skel->progs.droptrace_fent || prog == skel->progs.droptrace_kp) ?
 			    k->fn_name : "skb:kfree_skb";
@@ -673,6 +675,16 @@ int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 	*recs = out;
 	*n = len;
 	return 0;
+}
+
+uint64_t dt_tracer_missed(struct dt_tracer *t)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (!t->prog || bpf_obj_get_info_by_fd(bpf_program__fd(t->prog), &info, &len))
+		return 0;
+	return info.recursion_misses; /* 0 before 5.12, which does not count them */
 }
 
 int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX])

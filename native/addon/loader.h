@@ -97,6 +97,13 @@ int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms);
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n);
 int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX]);
 
+/*
+ * Runs of the program the kernel skipped because it was already running on
+ * that CPU (a drop in an interrupt that arrived while the program ran): those
+ * drops were neither counted nor sent. 0 on kernels that do not count them.
+ */
+uint64_t dt_tracer_missed(struct dt_tracer *t);
+
 /* Removes the program from the kernel's drop path; maps stay readable. */
 void dt_tracer_detach(struct dt_tracer *t);
 void dt_tracer_close(struct dt_tracer *t);

@@ -26,6 +26,7 @@ export function summaryLine(printed: number, s: CaptureSummary): string {
     ...(s.stats.sampledOut ? [`${s.stats.sampledOut} counted but not sent (--sample)`] : []),
     `the kernel counted ${s.exact} drop${s.exact === 1 ? '' : 's'} for these filters`,
   ];
+  if (s.stats.missed) parts.push(`${s.stats.missed} not seen at all (the kernel skipped the program while it was already running on that CPU)`);
   if (s.stats.mapFull) parts.push(`${s.stats.mapFull} not counted (count map full: raise --count-entries)`);
   return `droptrace: ${parts.join(', ')}`;
 }
