@@ -67,6 +67,8 @@ export interface StatsBlock {
   stackFailures: number;
   /** --sample: drops counted but not sent as events (absent before it existed) */
   sampledOut?: number;
+  /** drops the kernel skipped the program for (recursion_misses; absent before it existed) */
+  missed?: number;
   /** exact in-kernel count at this point */
   exact: number;
   final: boolean;

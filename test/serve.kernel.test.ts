@@ -66,6 +66,8 @@ describe.skipIf(!canRun)('droptrace serve', () => {
       const check = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
       expect(check.status, check.stdout + check.stderr).toBe(0);
       expect(body).toMatch(/^droptrace_drops_total\{reason="NO_SOCKET",function="__udp4_lib_rcv",interface="lo",netns="\d+",namespace="",pod="",container=""\} 12$/m);
+      // every way a drop could go missing is exported, and none did
+      for (const m of ['droptrace_events_lost_total', 'droptrace_map_full_total', 'droptrace_drops_unseen_total']) expect(body).toMatch(new RegExp(`^${m} 0$`, 'm'));
       expect(await get(`http://127.0.0.1:${mport}/healthz`)).toBe('ok\n');
 
       let value = NaN;

@@ -177,7 +177,7 @@ async function run(opts: Options): Promise<void> {
     writer.counts(process.hrtime.bigint(), raw);
     const s = t.stats();
     const exact = totalPackets(decodeCounts(raw));
-    writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, exact, final: false });
+    writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, missed: s.missed, exact, final: false });
     writer.flush();
     if (tty) {
       const secs = (Date.now() - started) / 1000;
@@ -200,7 +200,7 @@ async function run(opts: Options): Promise<void> {
       const summary = await capture.stop();
       writer.counts(process.hrtime.bigint(), t.counts());
       const s = summary.stats;
-      writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, exact: summary.exact, final: true });
+      writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, missed: s.missed, exact: summary.exact, final: true });
       writer.close();
       if (tty) process.stderr.write('\n');
       process.stderr.write(

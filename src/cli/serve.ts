@@ -39,6 +39,7 @@ export function serveCommand(): Command {
     `
 Metrics: droptrace_drops_total and droptrace_drop_bytes_total {reason, function, interface,
 netns, namespace, pod, container}, droptrace_events_lost_total, droptrace_map_full_total,
+droptrace_drops_unseen_total,
 droptrace_series_folded_total, droptrace_build_info. Counters only ever grow: a kernel
 counter that restarts is taken as a reset. /healthz answers 200 while the probe is attached.
 
@@ -103,6 +104,7 @@ async function run(opts: Options): Promise<void> {
     });
   gaugeLike('droptrace_events_lost_total', 'Events the ring buffer could not take (counts stay exact)', () => session.stats().lost);
   gaugeLike('droptrace_map_full_total', 'Drops not counted because the count map was full', () => session.tracer.stats().mapFull);
+  gaugeLike('droptrace_drops_unseen_total', 'Drops the kernel skipped the program for (it was already running on that CPU): not counted', () => session.tracer.stats().missed);
   gaugeLike('droptrace_series_folded_total', 'Drops counted in the "other" series because of --max-series', () => metrics.folded);
   const info = new client.Gauge({ name: 'droptrace_build_info', help: 'droptrace version, kernel and attach path', labelNames: ['version', 'kernel', 'attach'], registers: [registry] });
   info.set({ version: droptraceVersion(), kernel: release(), attach: session.tracer.path }, 1);
