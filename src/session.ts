@@ -17,7 +17,7 @@ export class LiveSession {
   private readonly wallOffset = monotonicToWallOffset();
   private readonly wallOffsetMs = Number(this.wallOffset / 1_000_000n);
   /** events delivered and lost by earlier captures (before a filter change) */
-  private carried = { delivered: 0, lost: 0 };
+  private carried = { delivered: 0, lost: 0, missed: 0 };
 
   constructor(
     private config: TracerConfig,
@@ -52,9 +52,10 @@ export class LiveSession {
     return counts;
   }
 
-  stats(): { delivered: number; lost: number } {
+  /** Events delivered and lost, and drops the kernel never showed the program (missed), over every capture. */
+  stats(): { delivered: number; lost: number; missed: number } {
     const s = this.capture.tracer.stats();
-    return { delivered: this.carried.delivered + s.delivered, lost: this.carried.lost + s.lost + s.droppedInProcess };
+    return { delivered: this.carried.delivered + s.delivered, lost: this.carried.lost + s.lost + s.droppedInProcess, missed: this.carried.missed + s.missed };
   }
 
   /** Reloads the program with other filters; counting restarts from zero. */
@@ -67,6 +68,7 @@ export class LiveSession {
     const old = await this.capture.stop();
     this.carried.delivered += old.stats.delivered;
     this.carried.lost += old.stats.lost + old.stats.droppedInProcess;
+    this.carried.missed += old.stats.missed;
     const previous = this.config;
     this.config = next;
     this.agg = new Aggregator(this.naming, undefined, next.sample ?? 1);

@@ -35,7 +35,7 @@ interface Feed {
   agg: import('../aggregate.js').Aggregator;
   now(): number;
   sample(now: number): CountRecord[];
-  stats(): { delivered: number; lost: number };
+  stats(): { delivered: number; lost: number; missed?: number };
   /** detaches; the final exact count and the cumulative counts it came from */
   stop(): Promise<{ exact: number; counts: CountRecord[] }>;
   attach: string;
@@ -169,7 +169,7 @@ async function run(opts: Options): Promise<void> {
       if (mode === 'plain') emitPlain(counts);
       screen?.destroy();
       const st = feed.stats();
-      process.stderr.write(`droptrace: ${exact} drops counted${opts.replay ? ' in the recording' : ' in the kernel'}, ${st.delivered} events delivered, ${st.lost} lost\n`);
+      process.stderr.write(`droptrace: ${exact} drops counted${opts.replay ? ' in the recording' : ' in the kernel'}, ${st.delivered} events delivered, ${st.lost} lost${st.missed ? `, ${st.missed} not seen at all (the kernel skipped the program while it was already running on that CPU)` : ''}\n`);
     } finally {
       screen?.destroy();
       finished();
