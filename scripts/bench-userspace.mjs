@@ -13,7 +13,7 @@ const dist = (m) => import(join(ROOT, 'dist', m));
 const { scanRecording, BLOCK } = await dist('record.js');
 const { loadRecording, RecordedSymbols, recordingReasons } = await dist('recording.js');
 const { decodeEvent, eventCount } = await dist('decode.js');
-const { toRecord, recordJson, jsonLineAt } = await dist('drop.js');
+const { toRecord, jsonLineAt } = await dist('drop.js');
 const { Aggregator } = await dist('aggregate.js');
 const { makeNaming } = await dist('naming.js');
 
@@ -82,13 +82,6 @@ results.push(
       const c = eventCount(batch, size);
       agg2.addBatch(batch, size, c, offMs, (buf, i, st) => toRecord(decodeEvent(buf, i, st), syms, reasons, off));
     }
-  }),
-);
-results.push(
-  time('decode + symbolize + JSON line, objects per event (before)', (n) => {
-    let len = 0;
-    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += recordJson(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
-    return len;
   }),
 );
 results.push(

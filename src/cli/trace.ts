@@ -85,7 +85,7 @@ async function run(opts: Options): Promise<void> {
     const n = limit === undefined ? b.count : Math.min(b.count, limit - printed);
     let text = '';
     if (opts.json) {
-      // straight from the bytes: no object per drop (jsonLineAt is the same text as recordJson)
+      // straight from the bytes: no object per drop (jsonLineAt is the same text as JSON.stringify of the record)
       for (let i = 0; i < n; i++) {
         const o = i * b.stride;
         const p = pods ? podOfDrop(pods, peers, b.buf.readUInt32LE(o + EV.netns), b.buf.readUInt32LE(o + EV.ifindex)) : null;
