@@ -577,15 +577,35 @@ static int dt_rec_cmp(const void *a, const void *b)
 		      sizeof(struct dt_count_key));
 }
 
+/* A growing array of count records. */
+struct dt_recs {
+	struct dt_count_rec *v;
+	size_t len, cap;
+};
+
+/* Room for one more record at the end; NULL when memory ran out. */
+static struct dt_count_rec *dt_recs_push(struct dt_recs *r)
+{
+	if (r->len == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 256;
+		void *grown = realloc(r->v, cap * sizeof(*r->v));
+		if (!grown)
+			return NULL;
+		r->v = grown;
+		r->cap = cap;
+	}
+	return &r->v[r->len++];
+}
+
 /*
  * Adds the hot slots in use (see DT_HOT_SLOTS) to the records read from the
  * hash, then sums records with the same key: each key is in one place per
  * CPU, but on different CPUs it may be in a slot on one and the hash on another.
  */
-static int dt_add_hot(struct dt_tracer *t, struct dt_count_rec **out, size_t *len, size_t *cap, int ncpu)
+static int dt_add_hot(struct dt_tracer *t, struct dt_recs *out, int ncpu)
 {
 	int fd = bpf_map__fd(t->skel->maps.dt_hot);
-	struct dt_count_rec *vals = calloc(ncpu, sizeof(*vals));
+	struct dt_count_rec *vals = calloc(ncpu, sizeof(*vals)), *rec;
 	size_t w = 0;
 
 	if (!vals)
@@ -596,84 +616,71 @@ static int dt_add_hot(struct dt_tracer *t, struct dt_count_rec **out, size_t *le
 		for (int c = 0; c < ncpu; c++) {
 			if (!vals[c].key.location || !vals[c].val.packets)
 				continue; /* free, or being claimed right now: its first drop shows next time */
-			if (*len == *cap) {
-				void *grown = realloc(*out, 2 * *cap * sizeof(**out));
-				if (!grown) {
-					free(vals);
-					return -ENOMEM;
-				}
-				*out = grown;
-				*cap *= 2;
+			if (!(rec = dt_recs_push(out))) {
+				free(vals);
+				return -ENOMEM;
 			}
-			(*out)[(*len)++] = vals[c];
+			*rec = vals[c];
 		}
 	}
 	free(vals);
-	qsort(*out, *len, sizeof(**out), dt_rec_cmp);
-	for (size_t r = 0; r < *len; r++) {
-		if (w && !dt_rec_cmp(&(*out)[w - 1], &(*out)[r])) {
-			(*out)[w - 1].val.packets += (*out)[r].val.packets;
-			(*out)[w - 1].val.bytes += (*out)[r].val.bytes;
+	qsort(out->v, out->len, sizeof(*out->v), dt_rec_cmp);
+	for (size_t r = 0; r < out->len; r++) {
+		if (w && !dt_rec_cmp(&out->v[w - 1], &out->v[r])) {
+			out->v[w - 1].val.packets += out->v[r].val.packets;
+			out->v[w - 1].val.bytes += out->v[r].val.bytes;
 		} else {
-			(*out)[w++] = (*out)[r];
+			out->v[w++] = out->v[r];
 		}
 	}
-	*len = w;
+	out->len = w;
 	return 0;
 }
 
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 {
-	int ret;
 	int fd = bpf_map__fd(t->skel->maps.dt_counts);
 	int ncpu = libbpf_num_possible_cpus();
-	size_t cap = 256, len = 0;
+	struct dt_recs out = {};
 	struct dt_count_key key, next;
 	struct dt_count_val *vals;
-	struct dt_count_rec *out;
+	struct dt_count_rec *rec;
 	void *prev = NULL;
+	int ret = 0;
 
 	if (ncpu <= 0)
 		return ncpu;
 	vals = calloc(ncpu, sizeof(*vals));
-	out = malloc(cap * sizeof(*out));
-	if (!vals || !out) {
-		free(vals);
-		free(out);
+	if (!vals)
 		return -ENOMEM;
-	}
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, vals))
 			continue; /* removed meanwhile */
-		if (len == cap) {
-			void *grown = realloc(out, 2 * cap * sizeof(*out));
-			if (!grown) {
-				free(vals);
-				free(out);
-				return -ENOMEM;
-			}
-			out = grown;
-			cap *= 2;
+		if (!(rec = dt_recs_push(&out))) {
+			ret = -ENOMEM;
+			break;
 		}
-		out[len].key = key;
-		out[len].val.packets = 0;
-		out[len].val.bytes = 0;
+		rec->key = key;
+		rec->val.packets = 0;
+		rec->val.bytes = 0;
 		for (int c = 0; c < ncpu; c++) {
-			out[len].val.packets += vals[c].packets;
-			out[len].val.bytes += vals[c].bytes;
+			rec->val.packets += vals[c].packets;
+			rec->val.bytes += vals[c].bytes;
 		}
-		len++;
 	}
 	free(vals);
-	ret = dt_add_hot(t, &out, &len, &cap, ncpu);
+	if (!ret)
+		ret = dt_add_hot(t, &out, ncpu);
+	if (!ret && !out.v && !(out.v = malloc(sizeof(*out.v))))
+		ret = -ENOMEM; /* no drops yet: still a real (empty) buffer for the caller to free */
 	if (ret) {
-		free(out);
+		free(out.v);
 		return ret;
 	}
-	*recs = out;
-	*n = len;
+	*recs = out.v;
+	*n = out.len;
 	return 0;
 }
 
