@@ -217,9 +217,9 @@ static __always_inline __u32 dt_hot_slot(const struct dt_count_key *key)
 static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
 {
 	__u32 slot = dt_hot_slot(key);
-	struct dt_count_rec *h = bpf_map_lookup_elem(&dt_hot, &slot);
+	struct dt_count_rec *h = targ_hot && key->location ? bpf_map_lookup_elem(&dt_hot, &slot) : NULL;
 
-	if (targ_hot && h && key->location) {
+	if (h) {
 		if (h->key.location == key->location && h->key.reason == key->reason &&
 		    h->key.ifindex == key->ifindex && h->key.netns == key->netns) {
 			h->val.packets++;

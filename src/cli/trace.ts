@@ -83,19 +83,22 @@ async function run(opts: Options): Promise<void> {
   // Batches keep coming while stop() drains the ring buffer: print them all.
   const onBatch = (b: EventBatch) => {
     const n = limit === undefined ? b.count : Math.min(b.count, limit - printed);
+    // written in pieces of ~64 KiB: a batch-sized string (2+ MB) lands in V8's large-object
+    // space, which only a full collection frees; under a flood that kept RSS at 160-180 MB
     let text = '';
+    const add = (line: string) => {
+      text += line + '\n';
+      if (text.length > 65536) {
+        emit(text);
+        text = '';
+      }
+    };
     if (opts.json) {
       // straight from the bytes: no object per drop (jsonLineAt is the same text as JSON.stringify of the record)
       for (let i = 0; i < n; i++) {
         const o = i * b.stride;
         const p = pods ? podOfDrop(pods, peers, b.buf.readUInt32LE(o + EV.netns), b.buf.readUInt32LE(o + EV.ifindex)) : null;
-        text += jsonLineAt(b.buf, i, b.stride, syms, reasons, wallOffset, p) + '\n';
-        // write in pieces of ~64 KiB: a batch-sized string (2+ MB) lands in V8's large-object
-        // space, which only a full collection frees; under a flood that kept RSS at 160-180 MB
-        if (text.length > 65536) {
-          emit(text);
-          text = '';
-        }
+        add(jsonLineAt(b.buf, i, b.stride, syms, reasons, wallOffset, p));
       }
     } else {
       const drops = b.drops();
@@ -108,11 +111,7 @@ async function run(opts: Options): Promise<void> {
           rec.pod = p.pod;
           rec.container = p.container;
         }
-        text += formatLine(rec) + '\n';
-        if (text.length > 65536) {
-          emit(text);
-          text = '';
-        }
+        add(formatLine(rec));
       }
     }
     printed += Math.max(0, n);
