@@ -73,6 +73,21 @@ describe.skipIf(!canRun)('droptrace record and what reads recordings', () => {
     expect(hidden.stdout).toMatch(/\s20\s+100\.0%\s+\S+\s+__udp4_lib_rcv\+0x[0-9a-f]+\s+NO_SOCKET\s+lo/);
   });
 
+  it('a quiet recording (no drop at all) ends cleanly and reports zero', async () => {
+    // the counts written each second are empty then: once, that crashed the recorder
+    const ns = lab.netns('quiet');
+    const out = join(dir, 'quiet.dtr');
+    const res = await dt(['record', '-o', out, '--netns', ns, '--duration', '2.5']);
+    expect(res.stderr).not.toMatch(/Error/);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/recorded 0 events \(0 delivered, 0 lost; the kernel counted 0\)/);
+    const rep = await dt(['report', out, '--json']);
+    expect(rep.code).toBe(0);
+    const doc = JSON.parse(rep.stdout);
+    expect(doc.report.total).toBe(0);
+    expect(doc.damage.unfinished).toBe(false);
+  });
+
   it('after SIGKILL mid-flood, report reads what was written and says the file was cut short', async () => {
     const ns = lab.netns('kill');
     const out = join(dir, 'kill.dtr');

@@ -329,6 +329,11 @@ private:
 		int err = dt_tracer_counts(t_, &recs, &n);
 		if (err)
 			return ThrowError(env, -err, "read", "reading the count map failed");
+		if (n == 0) {
+			/* nothing dropped yet: an external buffer over no memory would be detached in JS */
+			free(recs);
+			return Napi::Buffer<uint8_t>::New(env, 0);
+		}
 		return Napi::Buffer<uint8_t>::New(env, reinterpret_cast<uint8_t *>(recs), n * sizeof(dt_count_rec),
 						  [](Napi::Env, uint8_t *p) { free(p); });
 	}
