@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Micro-benchmark of the userspace path alone: decode + symbolize + aggregate of event batches,
-// as `live` (aggregate straight from the batch) and `trace --json` do per batch, in events/s on one core. Input: the events of a real recording
+// as `live` (aggregate straight from the batch) and `trace` (lines as bytes) do per batch, in events/s on one core. Input: the events of a real recording
 // (test/fixtures/seed-6.18.dtr) replicated into 4096-record batches 2 µs apart, resolved against the
 // recording's own symbols. Baseline in the same run: a loop that only reads each record's
 // location (the least any consumer must do). Usage: node scripts/bench-userspace.mjs [EVENTS]
@@ -13,7 +13,8 @@ const dist = (m) => import(join(ROOT, 'dist', m));
 const { scanRecording, BLOCK } = await dist('record.js');
 const { loadRecording, RecordedSymbols, recordingReasons } = await dist('recording.js');
 const { decodeEvent, eventCount } = await dist('decode.js');
-const { toRecord, jsonLineAt } = await dist('drop.js');
+const { toRecord, formatLine, WallClock, writeJsonLine, writeTextLine } = await dist('drop.js');
+const { ByteSink } = await dist('sink.js');
 const { Aggregator } = await dist('aggregate.js');
 const { makeNaming } = await dist('naming.js');
 
@@ -84,10 +85,30 @@ results.push(
     }
   }),
 );
+// trace: a line per drop into 64 KiB pieces; the pieces are counted, not written anywhere
+const lines = (write) => (n) => {
+  let len = 0;
+  const sink = new ByteSink(65536, (piece) => (len += piece.length));
+  const clock = new WallClock(off);
+  for (let b = 0; b < n; b++) {
+    for (let i = 0, c = eventCount(batch, size); i < c; i++) write(sink, clock, batch, i, size, syms, reasons, null);
+    sink.flush();
+  }
+  return len;
+};
+results.push(time('JSON line as bytes (trace --json)', lines(writeJsonLine)));
+results.push(time('text line as bytes (trace)', lines(writeTextLine)));
 results.push(
-  time('JSON line straight from the batch (trace --json)', (n) => {
+  time('JSON line through objects (JSON.stringify)', (n) => {
     let len = 0;
-    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += jsonLineAt(batch, i, size, syms, reasons, off, null).length;
+    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += JSON.stringify(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
+    return len;
+  }),
+);
+results.push(
+  time('text line through objects (formatLine)', (n) => {
+    let len = 0;
+    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += formatLine(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
     return len;
   }),
 );

@@ -3,10 +3,11 @@
  * wall-clock time. This is the shape of `trace --json` (one object a line)
  * and what the text line is printed from. Pure.
  */
-import { addrAt, commAt, EV, FLAG, ifnameAt, type RawDrop } from './decode.js';
+import { addrAt, EV, FLAG, type RawDrop } from './decode.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 import { hintId } from './hints.js';
+import type { ByteSink } from './sink.js';
 
 /** One line of `droptrace trace --json`. Field names are a public format: add, never rename. */
 export interface DropRecord {
@@ -86,28 +87,63 @@ interface LocInfo {
   module: string | null;
   /** hint id per reason code (-1: no reason) */
   hints: Map<number, string | null>;
-  /** per reason code (-1: no reason): the JSON from "location" to "reasonCode", and the hint member */
-  json: Map<number, { head: string; hint: string }>;
+  /** upper 32 bits of the address (the per-table cache is keyed by the lower 32) */
+  hi: number;
+  /** per reason code (-1: no reason): the JSON bytes from "location" to "reasonCode", and the hint member */
+  json: Map<number, { head: Buffer; hint: Buffer }>;
+  /** per reason code: the text line's bytes from the site to the interface column */
+  text: Map<number, Buffer>;
 }
 
 // Per-table caches: a node has few drop sites, and a flood repeats one of them per event.
-const locCache = new WeakMap<object, Map<bigint, LocInfo>>();
+interface LocCache {
+  byAddr: Map<bigint, LocInfo>;
+  /** by the address's lower 32 bits, checked against hi: no bigint per drop */
+  byLo: Map<number, LocInfo>;
+}
+const locCache = new WeakMap<object, LocCache>();
 const NO_TABLE = {};
 let lastMs = -1;
 let lastIso = '';
 
-function locInfo(syms: SymbolLookup | null, addr: bigint): LocInfo {
+function cacheOf(syms: SymbolLookup | null): LocCache {
   const key = syms ?? NO_TABLE;
-  let m = locCache.get(key);
-  if (!m) locCache.set(key, (m = new Map()));
+  let c = locCache.get(key);
+  if (!c) locCache.set(key, (c = { byAddr: new Map(), byLo: new Map() }));
+  return c;
+}
+
+function locInfo(syms: SymbolLookup | null, addr: bigint): LocInfo {
+  const m = cacheOf(syms).byAddr;
   let v = m.get(addr);
   if (!v) {
     const r = syms ? syms.lookup(addr) : null;
     const ok = r && !r.implausible;
-    v = { location: `0x${addr.toString(16)}`, symbol: formatSymbol(r, addr), function: ok ? r.name : null, offset: ok ? r.offset : null, module: ok ? r.module : null, hints: new Map(), json: new Map() };
+    v = {
+      location: `0x${addr.toString(16)}`,
+      symbol: formatSymbol(r, addr),
+      function: ok ? r.name : null,
+      offset: ok ? r.offset : null,
+      module: ok ? r.module : null,
+      hints: new Map(),
+      hi: Number(addr >> 32n),
+      json: new Map(),
+      text: new Map(),
+    };
     if (m.size < 100_000) m.set(addr, v);
   }
   return v;
+}
+
+/** locInfo of the record at byte offset o. */
+function locInfoAt(syms: SymbolLookup | null, buf: Buffer, o: number): LocInfo {
+  const lo = buf.readUInt32LE(o + EV.location);
+  const c = cacheOf(syms);
+  const v = c.byLo.get(lo);
+  if (v !== undefined && v.hi === buf.readUInt32LE(o + EV.location + 4)) return v;
+  const w = locInfo(syms, buf.readBigUInt64LE(o + EV.location));
+  if (c.byLo.size < 100_000) c.byLo.set(lo, w);
+  return w;
 }
 
 function isoTime(ms: number): string {
@@ -182,45 +218,284 @@ export interface PodFields {
 }
 
 /**
- * The `trace --json` line of record i of a raw batch, read straight from the
- * bytes: the same text as JSON.stringify(toRecord(decodeEvent(...))) with
- * the pod fields set, without the two objects per drop; the members that
- * repeat per drop site are cached. src/drop.test.ts proves it equal on a
- * real recording and on every shape of record. Addresses are digits, dots,
+ * Wall-clock milliseconds of records' BPF timestamps: exactly
+ * Number((ts_ns + offset) / 1_000_000n), in float arithmetic that stays
+ * exact (every intermediate below 2^53), so no bigint per drop.
+ */
+export class WallClock {
+  private readonly offMs: number;
+  private readonly offRem: number;
+
+  constructor(offsetNs: bigint) {
+    this.offMs = Number(offsetNs / 1_000_000n);
+    this.offRem = Number(offsetNs % 1_000_000n);
+  }
+
+  /** ms of the record at byte offset o: ts = hi * 2^32 + lo, and 2^32 = 4294 * 10^6 + 967296 */
+  msAt(buf: Buffer, o: number): number {
+    const lo = buf.readUInt32LE(o + EV.ts_ns);
+    const hi = buf.readUInt32LE(o + EV.ts_ns + 4);
+    const x = hi * 967296 + lo + this.offRem;
+    const r = ((x % 1e6) + 1e6) % 1e6;
+    return hi * 4294 + this.offMs + (x - r) / 1e6;
+  }
+}
+
+const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
+const J = {
+  time: '{"time":"',
+  afterTime: '",',
+  ifindex: ',"ifindex":',
+  ifname: ',"ifname":',
+  iif: ',"iif":',
+  netns: ',"netns":',
+  protocol: ',"protocol":"',
+  l4: '","l4":',
+  saddr: ',"saddr":',
+  daddr: ',"daddr":',
+  sport: ',"sport":',
+  dport: ',"dport":',
+  tcpFlags: ',"tcpFlags":',
+  icmpType: ',"icmpType":',
+  icmpCode: ',"icmpCode":',
+  len: ',"len":',
+  mark: ',"mark":',
+  cpu: ',"cpu":',
+  pid: ',"pid":',
+  comm: ',"comm":"',
+  hint: '",',
+  null: 'null',
+  noPod: enc('"namespace":null,"pod":null,"container":null}\n'),
+};
+const T = { ns: ' ns:', len: ' len ', arrow: ' > ', type: ' type ', code: ' code ', pod: ' pod ' };
+/** the ASCII bytes of names that repeat (protocols, L4 names), encoded once */
+const asciiCache = new Map<string, Buffer>();
+const ascii = (s: string): Buffer => {
+  let b = asciiCache.get(s);
+  if (!b) {
+    b = enc(s);
+    if (asciiCache.size < 1000) asciiCache.set(s, b);
+  }
+  return b;
+};
+const TCP_JSON = Array.from({ length: 256 }, (_, f) => enc(JSON.stringify(tcpFlagLetters(f))));
+const TCP_TEXT = Array.from({ length: 256 }, (_, f) => enc(` [${tcpFlagLetters(f)}]`));
+const podTails = new WeakMap<PodFields, Buffer>();
+
+/** the time prefix "YYYY-MM-DDTHH:MM:SS." of one second, encoded once per second */
+let prefixSec = NaN;
+let prefix: Buffer | null = null;
+
+function writeTime(out: ByteSink, ms: number, text: boolean): void {
+  const msPart = ((ms % 1000) + 1000) % 1000;
+  const sec = (ms - msPart) / 1000;
+  if (sec !== prefixSec) {
+    prefixSec = sec;
+    const iso = new Date(sec * 1000).toISOString();
+    prefix = iso.length === 24 ? enc(iso.slice(0, 20)) : null; // years beyond 0-9999 take the slow way
+  }
+  if (!prefix) {
+    const iso = isoTime(ms);
+    out.ascii(text ? iso.slice(11, 23) : iso);
+    return;
+  }
+  out.bytes(text ? prefix.subarray(11) : prefix);
+  out.digits(msPart, 3);
+  if (!text) out.byte(0x5a); // Z
+}
+
+function writeIpv4(out: ByteSink, buf: Buffer, at: number): void {
+  out.uint(buf[at]);
+  out.byte(0x2e);
+  out.uint(buf[at + 1]);
+  out.byte(0x2e);
+  out.uint(buf[at + 2]);
+  out.byte(0x2e);
+  out.uint(buf[at + 3]);
+}
+
+function writeAddr(out: ByteSink, buf: Buffer, o: number, at: number, ipver: number): void {
+  if (ipver === 4) writeIpv4(out, buf, o + at);
+  else out.ascii(addrAt(buf, o, at, ipver));
+}
+
+/** an address member's value: null without an IP header (ipver < 0) */
+function writeJsonAddr(out: ByteSink, buf: Buffer, o: number, at: number, ipver: number): void {
+  if (ipver < 0) return out.ascii(J.null);
+  out.byte(0x22);
+  writeAddr(out, buf, o, at, ipver);
+  out.byte(0x22);
+}
+
+/** room for one line: the cached pieces plus every other member at its widest */
+const LINE_ROOM = 600;
+
+/**
+ * Writes the `trace --json` line of record i of a raw batch, newline
+ * included, straight from the bytes: the same text as
+ * JSON.stringify(toRecord(decodeEvent(...))) with the pod fields set, as
+ * UTF-8, with no object or string per drop. The members that repeat per drop
+ * site are encoded once. src/drop.test.ts proves it equal on a real
+ * recording and on every shape of record. Addresses are digits, dots,
  * colons and hex: nothing to escape.
  */
-export function jsonLineAt(buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, wallOffsetNs: bigint, pod: PodFields | null): string {
+export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, pod: PodFields | null): void {
   const o = i * stride;
   const flags = buf[o + EV.flags];
   const l3 = (flags & FLAG.L3) !== 0;
   const l4 = (flags & FLAG.L4) !== 0;
   const hasReason = (flags & FLAG.REASON) !== 0;
-  const loc = locInfo(syms, buf.readBigUInt64LE(o + EV.location));
+  const loc = locInfoAt(syms, buf, o);
   const hk = hasReason ? buf.readUInt32LE(o + EV.reason) : -1;
   let j = loc.json.get(hk);
   if (!j) {
     const reason = hasReason ? reasons.name(hk) : null;
     j = {
-      head: `"location":"${loc.location}","symbol":${q(loc.symbol)},"function":${q(loc.function)},"offset":${loc.offset},"module":${q(loc.module)},"reason":${q(reason)},"reasonCode":${hasReason ? hk : null},`,
-      hint: `"hint":${q(hintOf(loc, hk, reason))},`,
+      head: enc(`"location":"${loc.location}","symbol":${q(loc.symbol)},"function":${q(loc.function)},"offset":${loc.offset},"module":${q(loc.module)},"reason":${q(reason)},"reasonCode":${hasReason ? hk : null}`),
+      hint: enc(`"hint":${q(hintOf(loc, hk, reason))},`),
     };
     loc.json.set(hk, j);
   }
+  let tail = J.noPod;
+  if (pod) {
+    let t = podTails.get(pod);
+    if (!t) podTails.set(pod, (t = enc(`"namespace":${q(pod.namespace)},"pod":${q(pod.pod)},"container":${q(pod.container)}}\n`)));
+    tail = t;
+  }
   const ipver = l3 ? buf[o + EV.ipver] : 0;
-  const l4proto = l3 ? buf[o + EV.l4proto] : null;
+  const l4proto = l3 ? buf[o + EV.l4proto] : -1;
   const isPorts = l4 && (l4proto === 6 || l4proto === 17);
   const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
-  const time = isoTime(Number((buf.readBigUInt64LE(o + EV.ts_ns) + wallOffsetNs) / 1_000_000n));
-  return (
-    `{"time":"${time}",${j.head}"ifindex":${buf.readUInt32LE(o + EV.ifindex)},"ifname":${q(ifnameAt(buf, o) || null)},` +
-    `"iif":${buf.readUInt32LE(o + EV.iif)},"netns":${buf.readUInt32LE(o + EV.netns)},"protocol":"${protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)}",` +
-    `"l4":${q(l4Name(l4proto))},"saddr":${l3 ? `"${addrAt(buf, o, EV.saddr, ipver)}"` : 'null'},"daddr":${l3 ? `"${addrAt(buf, o, EV.daddr, ipver)}"` : 'null'},` +
-    `"sport":${isPorts ? buf.readUInt16LE(o + EV.sport) : null},"dport":${isPorts ? buf.readUInt16LE(o + EV.dport) : null},` +
-    `"tcpFlags":${isPorts && l4proto === 6 ? q(tcpFlagLetters(buf[o + EV.tcp_flags])) : 'null'},` +
-    `"icmpType":${isIcmp ? buf[o + EV.icmp_type] : null},"icmpCode":${isIcmp ? buf[o + EV.icmp_code] : null},` +
-    `"len":${buf.readUInt32LE(o + EV.len)},"mark":${buf.readUInt32LE(o + EV.mark)},"cpu":${buf.readUInt32LE(o + EV.cpu)},"pid":${buf.readUInt32LE(o + EV.pid)},` +
-    `"comm":${q(commAt(buf, o))},${j.hint}"namespace":${q(pod?.namespace ?? null)},"pod":${q(pod?.pod ?? null)},"container":${q(pod?.container ?? null)}}`
-  );
+  out.room(j.head.length + j.hint.length + tail.length + LINE_ROOM);
+  out.ascii(J.time);
+  writeTime(out, clock.msAt(buf, o), false);
+  out.ascii(J.afterTime);
+  out.bytes(j.head);
+  out.ascii(J.ifindex);
+  out.uint(buf.readUInt32LE(o + EV.ifindex));
+  out.ascii(J.ifname);
+  if (buf[o + EV.ifname] === 0) out.ascii(J.null);
+  else {
+    out.byte(0x22);
+    out.latin1(buf, o + EV.ifname, 16, true);
+    out.byte(0x22);
+  }
+  out.ascii(J.iif);
+  out.uint(buf.readUInt32LE(o + EV.iif));
+  out.ascii(J.netns);
+  out.uint(buf.readUInt32LE(o + EV.netns));
+  out.ascii(J.protocol);
+  out.bytes(ascii(protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)));
+  out.ascii(J.l4);
+  if (l4proto < 0) out.ascii(J.null);
+  else {
+    out.byte(0x22);
+    out.bytes(ascii(l4Name(l4proto)!));
+    out.byte(0x22);
+  }
+  out.ascii(J.saddr);
+  writeJsonAddr(out, buf, o, EV.saddr, l3 ? ipver : -1);
+  out.ascii(J.daddr);
+  writeJsonAddr(out, buf, o, EV.daddr, l3 ? ipver : -1);
+  out.ascii(J.sport);
+  if (isPorts) out.uint(buf.readUInt16LE(o + EV.sport));
+  else out.ascii(J.null);
+  out.ascii(J.dport);
+  if (isPorts) out.uint(buf.readUInt16LE(o + EV.dport));
+  else out.ascii(J.null);
+  out.ascii(J.tcpFlags);
+  if (isPorts && l4proto === 6) out.bytes(TCP_JSON[buf[o + EV.tcp_flags]]);
+  else out.ascii(J.null);
+  out.ascii(J.icmpType);
+  if (isIcmp) out.uint(buf[o + EV.icmp_type]);
+  else out.ascii(J.null);
+  out.ascii(J.icmpCode);
+  if (isIcmp) out.uint(buf[o + EV.icmp_code]);
+  else out.ascii(J.null);
+  out.ascii(J.len);
+  out.uint(buf.readUInt32LE(o + EV.len));
+  out.ascii(J.mark);
+  out.uint(buf.readUInt32LE(o + EV.mark));
+  out.ascii(J.cpu);
+  out.uint(buf.readUInt32LE(o + EV.cpu));
+  out.ascii(J.pid);
+  out.uint(buf.readUInt32LE(o + EV.pid));
+  out.ascii(J.comm);
+  out.latin1(buf, o + EV.comm, 16, true);
+  out.ascii(J.hint);
+  out.bytes(j.hint);
+  out.bytes(tail);
+}
+
+const podTexts = new WeakMap<PodFields, Buffer>();
+
+function writeEndpoint(out: ByteSink, buf: Buffer, o: number, at: number, ipver: number, port: number): void {
+  if (port < 0) return writeAddr(out, buf, o, at, ipver);
+  if (ipver !== 4) out.byte(0x5b); // [
+  writeAddr(out, buf, o, at, ipver);
+  if (ipver !== 4) out.byte(0x5d); // ]
+  out.byte(0x3a);
+  out.uint(port);
+}
+
+/**
+ * Writes the text line of record i of a raw batch (formatLine(toRecord(...))
+ * with the pod set, and a newline) straight from the bytes, like
+ * writeJsonLine; src/drop.test.ts proves the two ways equal.
+ */
+export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, pod: PodFields | null): void {
+  const o = i * stride;
+  const flags = buf[o + EV.flags];
+  const l3 = (flags & FLAG.L3) !== 0;
+  const l4 = (flags & FLAG.L4) !== 0;
+  const hasReason = (flags & FLAG.REASON) !== 0;
+  const loc = locInfoAt(syms, buf, o);
+  const hk = hasReason ? buf.readUInt32LE(o + EV.reason) : -1;
+  let head = loc.text.get(hk);
+  if (!head) {
+    const reason = hasReason ? reasons.name(hk) : null;
+    const where = loc.module ? `${loc.symbol} [${loc.module}]` : loc.symbol;
+    loc.text.set(hk, (head = enc(` ${where.padEnd(28)} ${(reason ?? '-').padEnd(16)} `)));
+  }
+  let podText: Buffer | null = null;
+  if (pod?.pod) {
+    podText = podTexts.get(pod) ?? null;
+    if (!podText) podTexts.set(pod, (podText = enc(` pod ${pod.namespace ?? '?'}/${pod.pod}`)));
+  }
+  const ipver = l3 ? buf[o + EV.ipver] : 0;
+  const l4proto = l3 ? buf[o + EV.l4proto] : -1;
+  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
+  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
+  out.room(head.length + (podText ? podText.length : 0) + LINE_ROOM);
+  writeTime(out, clock.msAt(buf, o), true);
+  out.bytes(head);
+  const ifChars = buf[o + EV.ifname] === 0 ? (out.byte(0x2d), 1) : out.latin1(buf, o + EV.ifname, 16, false);
+  if (ifChars < 10) out.spaces(10 - ifChars);
+  out.ascii(T.ns);
+  out.uint(buf.readUInt32LE(o + EV.netns));
+  out.byte(0x20);
+  out.bytes(ascii(protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)));
+  if (l4proto >= 0) {
+    out.byte(0x20);
+    out.bytes(ascii(l4Name(l4proto)!));
+  }
+  if (l3) {
+    out.byte(0x20);
+    writeEndpoint(out, buf, o, EV.saddr, ipver, isPorts ? buf.readUInt16LE(o + EV.sport) : -1);
+    out.ascii(T.arrow);
+    writeEndpoint(out, buf, o, EV.daddr, ipver, isPorts ? buf.readUInt16LE(o + EV.dport) : -1);
+  }
+  if (isPorts && l4proto === 6) out.bytes(TCP_TEXT[buf[o + EV.tcp_flags]]);
+  if (isIcmp) {
+    out.ascii(T.type);
+    out.uint(buf[o + EV.icmp_type]);
+    out.ascii(T.code);
+    out.uint(buf[o + EV.icmp_code]);
+  }
+  out.ascii(T.len);
+  out.uint(buf.readUInt32LE(o + EV.len));
+  if (podText) out.bytes(podText);
+  out.byte(0x0a);
 }
 
 function endpoint(addr: string | null, port: number | null): string {
