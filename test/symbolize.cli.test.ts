@@ -2,7 +2,7 @@
  * `droptrace symbolize` as a user runs it: real files, exit codes, stdin,
  * gzip, and the round trip from real drops on this kernel.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,21 @@ describe('droptrace symbolize', () => {
     const res = await symbolize(['-k', zeros, fixture('perf-script-raw-6.18.txt')]);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/kptr_restrict=0/);
+  });
+
+  it('a reader that goes away (| head) ends it quietly with exit 0, not a stack trace', async () => {
+    // 200,000 lines of output: far more than a pipe holds, so writes go on after the reader left
+    const log = join(dir, 'big.log');
+    writeFileSync(log, '1 drops at location 0xffffffff82046f4c\n'.repeat(200_000));
+    const child = spawn(process.execPath, [BIN, 'symbolize', '-k', KALLSYMS, log], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const first: string = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(String(d))));
+    child.stdout.destroy();
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(first).toContain('__udp4_lib_rcv+0x4bc');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
 

@@ -53,6 +53,27 @@ describe.skipIf(!canRun)('droptrace trace on the running kernel', () => {
     expect(res.stderr).toMatch(new RegExp(`${N} delivered, 0 lost`));
   });
 
+  it('a reader that goes away (| head) ends the trace with its summary and exit 0', async () => {
+    const ns = lab.netns('pipe');
+    const t = start(['trace', '--json', '--netns', ns, '--port', '9997']);
+    await t.ready();
+    const first = new Promise<string>((r) => t.child.stdout!.once('data', (d) => r(String(d))));
+    lab.udp(ns, '127.0.0.1', 9997, 3);
+    expect(JSON.parse((await first).split('\n')[0]).dport).toBe(9997);
+    t.child.stdout!.destroy(); // as head does after its lines
+    // the next lines meet a closed pipe: EPIPE, then the tracer stops by itself
+    const exited = t.exited;
+    for (let k = 0; k < 50; k++) {
+      lab.udp(ns, '127.0.0.1', 9997, 5);
+      const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 100))]);
+      if (done) break;
+    }
+    const res = await exited;
+    expect(res.code).toBe(0);
+    expect(res.stderr).not.toMatch(/Error|at /);
+    expect(res.stderr).toMatch(/\d+ printed, \d+ delivered, 0 lost, the kernel counted \d+ drops/);
+  });
+
   it.each(['raw_tp', 'tp_btf'])('--attach %s reports the same closed-port drops', async (path) => {
     const ns = lab.netns(`u${path.slice(0, 2)}`);
     const t = start(['trace', '--json', '--attach', path, '--netns', ns, '--port', '9998']);

@@ -55,7 +55,20 @@ Exit codes: 0 success or Ctrl-C, 1 runtime error, 2 usage error.`,
   return program;
 }
 
+/**
+ * A reader that goes away (`droptrace report x | head`) ends the output, as
+ * SIGPIPE ends other Unix tools: quietly. A command that must finish its own
+ * way first (trace stops its tracer and prints its summary) listens too.
+ */
+function quietOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (process.stdout.listenerCount('error') === 1) process.exit(process.exitCode ?? 0);
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
+  quietOnClosedStdout();
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   try {
     await buildProgram().parseAsync(argv);

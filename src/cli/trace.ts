@@ -66,11 +66,14 @@ async function run(opts: Options): Promise<void> {
 
   let printed = 0;
   let paused = false;
+  /** stdout failed (EPIPE: the reader left): nothing more is written, and stop() does not wait for a drain */
+  let outFailed = false;
   let stopping: Promise<void> | null = null;
   const out = process.stdout;
 
   // a slow stdout must not pile events up in memory: stop draining, let the kernel count losses
   const emit = (piece: Buffer, done: () => void) => {
+    if (outFailed) return done(); // the reader went away: stop() is on its way
     if (!out.write(piece, () => done()) && !paused) {
       paused = true;
       capture.tracer.pause();
@@ -88,6 +91,7 @@ async function run(opts: Options): Promise<void> {
 
   // Batches keep coming while stop() drains the ring buffer: print them all.
   const onBatch = (b: EventBatch) => {
+    if (outFailed) return;
     const n = limit === undefined ? b.count : Math.min(b.count, limit - printed);
     for (let i = 0; i < n; i++) {
       const o = i * b.stride;
@@ -120,7 +124,11 @@ async function run(opts: Options): Promise<void> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       const summary = await capture.stop();
-      await new Promise<void>((r) => (out.writableNeedDrain ? out.once('drain', r) : r()));
+      await new Promise<void>((r) => {
+        if (!out.writableNeedDrain || outFailed) return r();
+        out.once('drain', () => r());
+        out.once('error', () => r());
+      });
       process.stderr.write(summaryLine(printed, summary) + '\n');
       finished();
     })();
@@ -128,9 +136,15 @@ async function run(opts: Options): Promise<void> {
   }
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  // a closed pipe (| head) ends the trace quietly
+  // a closed pipe (| head) ends the trace quietly, with its summary; any other failure to write says why
   out.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') void stop();
+    if (outFailed) return;
+    outFailed = true;
+    if (err.code !== 'EPIPE') {
+      process.stderr.write(`droptrace: writing the output failed: ${err.message}\n`);
+      process.exitCode = 1;
+    }
+    void stop();
   });
   await done;
 }
