@@ -4,10 +4,12 @@
  * the exact counts equal the namespace's Udp NoPorts counter.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { startCapture } from '../src/capture.js';
+import { baseTracerConfig, type TraceOptions } from '../src/cli/common.js';
 import { ROOT, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
 
@@ -58,6 +60,25 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(printed).toBe(delivered);
     expect(res.stdout.split('\n').filter(Boolean)).toHaveLength(delivered);
     if (extra.length) expect(lost).toBeGreaterThan(0);
+  });
+
+  it('events arrive in batches, not dribbles: one handoff to JavaScript per hundreds of drops', async () => {
+    // the reader sleeps until the program wakes it for a batch (64 KiB) or 50 ms pass; a
+    // level-triggered wait once returned at once under a flood: 7 events per handoff
+    const ns = lab.netns('bat');
+    const netns = statSync(`/run/netns/${ns}`).ino;
+    let batches = 0;
+    let events = 0;
+    const capture = startCapture({ ...baseTracerConfig({ ringSize: '2M', attach: 'auto' } as TraceOptions), netns }, (b) => {
+      batches++;
+      events += b.count;
+    });
+    const sent = await run(ns, 2);
+    const summary = await capture.stop();
+    expect(sent).toBeGreaterThan(10_000);
+    expect(summary.stats.lost).toBe(0);
+    expect(events).toBe(summary.exact);
+    expect(events / batches).toBeGreaterThan(64);
   });
 
   it('trace --sample 7: one event per 7 drops of each CPU, and delivered + lost + not sent == kernel count == Udp NoPorts', async () => {

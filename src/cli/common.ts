@@ -72,7 +72,6 @@ export function parsePositive(text: string | undefined, flag: string): number | 
 export function baseTracerConfig(opts: TraceOptions): TracerConfig {
   const ringBytes = parseSize(opts.ringSize, '--ring-size');
   if (ringBytes & (ringBytes - 1) || ringBytes < 4096) throw new UsageError(`--ring-size ${opts.ringSize}: must be a power of two, at least 4k`);
-  // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
   let sample: number | undefined;
   if (opts.sample !== undefined) {
     sample = Number(opts.sample);
@@ -83,6 +82,7 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
     hotSlots = Number(opts.hotSlots);
     if (!Number.isInteger(hotSlots) || hotSlots < 0 || hotSlots > 256 || (hotSlots & (hotSlots - 1))) throw new UsageError(`--hot-slots ${opts.hotSlots}: 0 or a power of two up to 256`);
   }
+  // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
   return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots };
 }
 
