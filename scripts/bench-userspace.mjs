@@ -33,6 +33,12 @@ for (let i = 0; i < BATCH; i++) {
   // the recording's 12 drops span 2 s; space them as a 500k/s flood would (2 µs apart)
   batch.writeBigUInt64LE(5_000_000_000n + BigInt(i) * 2000n, i * size);
 }
+// a flood: one drop (the recording's first) repeated, 2 µs apart
+const flood = Buffer.alloc(BATCH * size);
+for (let i = 0; i < BATCH; i++) {
+  one.copy(flood, i * size, 0, size);
+  flood.writeBigUInt64LE(5_000_000_000n + BigInt(i) * 2000n, i * size);
+}
 const batches = Math.ceil(N / BATCH);
 const syms = new RecordedSymbols(rec.symbols);
 const reasons = recordingReasons(rec.meta);
@@ -86,17 +92,18 @@ results.push(
   }),
 );
 // trace: a line per drop into 64 KiB pieces; the pieces are counted, not written anywhere
-const lines = (write) => (n) => {
+const lines = (write, input = batch) => (n) => {
   let len = 0;
-  const sink = new ByteSink(65536, (piece) => (len += piece.length));
+  const sink = new ByteSink(65536, (piece, done) => ((len += piece.length), done()));
   const clock = new WallClock(off);
   for (let b = 0; b < n; b++) {
-    for (let i = 0, c = eventCount(batch, size); i < c; i++) write(sink, clock, batch, i, size, syms, reasons, null);
+    for (let i = 0, c = eventCount(input, size); i < c; i++) write(sink, clock, input, i, size, syms, reasons, null);
     sink.flush();
   }
   return len;
 };
 results.push(time('JSON line as bytes (trace --json)', lines(writeJsonLine)));
+results.push(time('JSON line as bytes, one flow (a flood)', lines(writeJsonLine, flood)));
 results.push(time('text line as bytes (trace)', lines(writeTextLine)));
 results.push(
   time('JSON line through objects (JSON.stringify)', (n) => {

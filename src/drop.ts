@@ -3,7 +3,7 @@
  * wall-clock time. This is the shape of `trace --json` (one object a line)
  * and what the text line is printed from. Pure.
  */
-import { addrAt, EV, FLAG, type RawDrop } from './decode.js';
+import { addrAt, commAt, EV, FLAG, ifnameAt, type RawDrop } from './decode.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 import { hintId } from './hints.js';
@@ -243,30 +243,17 @@ export class WallClock {
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 const J = {
-  time: '{"time":"',
-  afterTime: '",',
-  ifindex: ',"ifindex":',
-  ifname: ',"ifname":',
-  iif: ',"iif":',
-  netns: ',"netns":',
-  protocol: ',"protocol":"',
-  l4: '","l4":',
-  saddr: ',"saddr":',
-  daddr: ',"daddr":',
-  sport: ',"sport":',
-  dport: ',"dport":',
-  tcpFlags: ',"tcpFlags":',
-  icmpType: ',"icmpType":',
-  icmpCode: ',"icmpCode":',
-  len: ',"len":',
-  mark: ',"mark":',
-  cpu: ',"cpu":',
-  pid: ',"pid":',
-  comm: ',"comm":"',
-  hint: '",',
-  null: 'null',
-  noPod: enc('"namespace":null,"pod":null,"container":null}\n'),
+  dport: enc(',"dport":'),
+  noPorts: enc('null,"dport":null'),
+  icmpType: enc(',"tcpFlags":null,"icmpType":'),
+  icmpCode: enc(',"icmpCode":'),
+  len: enc(',"len":'),
+  mark: enc(',"mark":'),
+  cpu: enc(',"cpu":'),
 };
+const NO_POD = enc('"namespace":null,"pod":null,"container":null}\n');
+/** from tcpFlags to "len": by TCP flags byte, 256 when there are no TCP flags */
+const TO_LEN = Array.from({ length: 257 }, (_, f) => enc(`,"tcpFlags":${f < 256 ? JSON.stringify(tcpFlagLetters(f)) : 'null'},"icmpType":null,"icmpCode":null,"len":`));
 const T = { ns: ' ns:', len: ' len ', arrow: ' > ', type: ' type ', code: ' code ', pod: ' pod ' };
 /** the ASCII bytes of names that repeat (protocols, L4 names), encoded once */
 const asciiCache = new Map<string, Buffer>();
@@ -278,30 +265,33 @@ const ascii = (s: string): Buffer => {
   }
   return b;
 };
-const TCP_JSON = Array.from({ length: 256 }, (_, f) => enc(JSON.stringify(tcpFlagLetters(f))));
 const TCP_TEXT = Array.from({ length: 256 }, (_, f) => enc(` [${tcpFlagLetters(f)}]`));
 const podTails = new WeakMap<PodFields, Buffer>();
 
-/** the time prefix "YYYY-MM-DDTHH:MM:SS." of one second, encoded once per second */
+/** the start of a line up to the milliseconds, for one second: text "HH:MM:SS.", JSON {"time":"YYYY-MM-DDTHH:MM:SS. */
 let prefixSec = NaN;
-let prefix: Buffer | null = null;
+let jsonPrefix: Buffer | null = null;
+let textPrefix: Buffer | null = null;
 
+/** The time; JSON stops before the Z (the cached head that follows starts with it). */
 function writeTime(out: ByteSink, ms: number, text: boolean): void {
   const msPart = ((ms % 1000) + 1000) % 1000;
   const sec = (ms - msPart) / 1000;
   if (sec !== prefixSec) {
     prefixSec = sec;
     const iso = new Date(sec * 1000).toISOString();
-    prefix = iso.length === 24 ? enc(iso.slice(0, 20)) : null; // years beyond 0-9999 take the slow way
+    // years beyond 0-9999 take the slow way
+    jsonPrefix = iso.length === 24 ? enc(`{"time":"${iso.slice(0, 20)}`) : null;
+    textPrefix = iso.length === 24 ? enc(iso.slice(11, 20)) : null;
   }
+  const prefix = text ? textPrefix : jsonPrefix;
   if (!prefix) {
     const iso = isoTime(ms);
-    out.ascii(text ? iso.slice(11, 23) : iso);
+    out.ascii(text ? iso.slice(11, 23) : `{"time":"${iso.slice(0, -1)}`);
     return;
   }
-  out.bytes(text ? prefix.subarray(11) : prefix);
+  out.bytes(prefix);
   out.digits(msPart, 3);
-  if (!text) out.byte(0x5a); // Z
 }
 
 function writeIpv4(out: ByteSink, buf: Buffer, at: number): void {
@@ -319,13 +309,59 @@ function writeAddr(out: ByteSink, buf: Buffer, o: number, at: number, ipver: num
   else out.ascii(addrAt(buf, o, at, ipver));
 }
 
-/** an address member's value: null without an IP header (ipver < 0) */
-function writeJsonAddr(out: ByteSink, buf: Buffer, o: number, at: number, ipver: number): void {
-  if (ipver < 0) return out.ascii(J.null);
-  out.byte(0x22);
-  writeAddr(out, buf, o, at, ipver);
-  out.byte(0x22);
+/**
+ * A run of a line that depends only on some words of the record, built the
+ * slow way and kept while the next records carry the same words: a flood
+ * repeats its interface, addresses and process record after record.
+ */
+class Segment {
+  private readonly key: Uint32Array;
+  private bytes: Buffer | null = null;
+
+  constructor(
+    /** word offsets into the record, each [from, to) a multiple of 4 */
+    private readonly words: readonly number[],
+    private readonly build: (buf: Buffer, o: number) => string,
+  ) {
+    let n = 0;
+    for (let k = 0; k < words.length; k += 2) n += (words[k + 1] - words[k]) / 4;
+    this.key = new Uint32Array(n);
+  }
+
+  get(buf: Buffer, o: number): Buffer {
+    const key = this.key;
+    const w = this.words;
+    let same = this.bytes !== null;
+    let n = 0;
+    for (let k = 0; k < w.length; k += 2) {
+      for (let at = w[k]; at < w[k + 1]; at += 4) {
+        const v = buf.readUInt32LE(o + at);
+        if (key[n] !== v) {
+          key[n] = v;
+          same = false;
+        }
+        n++;
+      }
+    }
+    if (!same) this.bytes = enc(this.build(buf, o));
+    return this.bytes!;
+  }
 }
+
+/** ,"ifindex": through ,"sport": — the interface, namespace, protocol and addresses */
+const jsonWhere = new Segment([EV.ifindex, EV.mark, EV.ethertype, EV.ethertype + 4, EV.sport + 4, EV.comm], (buf, o) => {
+  const flags = buf[o + EV.flags];
+  const l3 = (flags & FLAG.L3) !== 0;
+  const ipver = l3 ? buf[o + EV.ipver] : 0;
+  const addr = (at: number) => (l3 ? `"${addrAt(buf, o, at, ipver)}"` : 'null');
+  return (
+    `,"ifindex":${buf.readUInt32LE(o + EV.ifindex)},"ifname":${q(ifnameAt(buf, o) || null)},"iif":${buf.readUInt32LE(o + EV.iif)},"netns":${buf.readUInt32LE(o + EV.netns)},` +
+    `"protocol":"${protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)}","l4":${q(l4Name(l3 ? buf[o + EV.l4proto] : null))},"saddr":${addr(EV.saddr)},"daddr":${addr(EV.daddr)},"sport":`
+  );
+});
+
+/** ,"pid": through the comm and its comma: the process */
+const jsonWho = new Segment([EV.pid, EV.pid + 4, EV.comm, EV.comm + 16], (buf, o) => `,"pid":${buf.readUInt32LE(o + EV.pid)},"comm":${q(commAt(buf, o))},`);
 
 /** room for one line: the cached pieces plus every other member at its widest */
 const LINE_ROOM = 600;
@@ -351,78 +387,44 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   if (!j) {
     const reason = hasReason ? reasons.name(hk) : null;
     j = {
-      head: enc(`"location":"${loc.location}","symbol":${q(loc.symbol)},"function":${q(loc.function)},"offset":${loc.offset},"module":${q(loc.module)},"reason":${q(reason)},"reasonCode":${hasReason ? hk : null}`),
+      head: enc(`Z","location":"${loc.location}","symbol":${q(loc.symbol)},"function":${q(loc.function)},"offset":${loc.offset},"module":${q(loc.module)},"reason":${q(reason)},"reasonCode":${hasReason ? hk : null}`),
       hint: enc(`"hint":${q(hintOf(loc, hk, reason))},`),
     };
     loc.json.set(hk, j);
   }
-  let tail = J.noPod;
+  let tail = NO_POD;
   if (pod) {
     let t = podTails.get(pod);
     if (!t) podTails.set(pod, (t = enc(`"namespace":${q(pod.namespace)},"pod":${q(pod.pod)},"container":${q(pod.container)}}\n`)));
     tail = t;
   }
-  const ipver = l3 ? buf[o + EV.ipver] : 0;
   const l4proto = l3 ? buf[o + EV.l4proto] : -1;
   const isPorts = l4 && (l4proto === 6 || l4proto === 17);
   const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
-  out.room(j.head.length + j.hint.length + tail.length + LINE_ROOM);
-  out.ascii(J.time);
+  const where = jsonWhere.get(buf, o);
+  const who = jsonWho.get(buf, o);
+  out.room(j.head.length + where.length + who.length + j.hint.length + tail.length + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), false);
-  out.ascii(J.afterTime);
   out.bytes(j.head);
-  out.ascii(J.ifindex);
-  out.uint(buf.readUInt32LE(o + EV.ifindex));
-  out.ascii(J.ifname);
-  if (buf[o + EV.ifname] === 0) out.ascii(J.null);
-  else {
-    out.byte(0x22);
-    out.latin1(buf, o + EV.ifname, 16, true);
-    out.byte(0x22);
-  }
-  out.ascii(J.iif);
-  out.uint(buf.readUInt32LE(o + EV.iif));
-  out.ascii(J.netns);
-  out.uint(buf.readUInt32LE(o + EV.netns));
-  out.ascii(J.protocol);
-  out.bytes(ascii(protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)));
-  out.ascii(J.l4);
-  if (l4proto < 0) out.ascii(J.null);
-  else {
-    out.byte(0x22);
-    out.bytes(ascii(l4Name(l4proto)!));
-    out.byte(0x22);
-  }
-  out.ascii(J.saddr);
-  writeJsonAddr(out, buf, o, EV.saddr, l3 ? ipver : -1);
-  out.ascii(J.daddr);
-  writeJsonAddr(out, buf, o, EV.daddr, l3 ? ipver : -1);
-  out.ascii(J.sport);
-  if (isPorts) out.uint(buf.readUInt16LE(o + EV.sport));
-  else out.ascii(J.null);
-  out.ascii(J.dport);
-  if (isPorts) out.uint(buf.readUInt16LE(o + EV.dport));
-  else out.ascii(J.null);
-  out.ascii(J.tcpFlags);
-  if (isPorts && l4proto === 6) out.bytes(TCP_JSON[buf[o + EV.tcp_flags]]);
-  else out.ascii(J.null);
-  out.ascii(J.icmpType);
-  if (isIcmp) out.uint(buf[o + EV.icmp_type]);
-  else out.ascii(J.null);
-  out.ascii(J.icmpCode);
-  if (isIcmp) out.uint(buf[o + EV.icmp_code]);
-  else out.ascii(J.null);
-  out.ascii(J.len);
+  out.bytes(where); // ,"ifindex": .. ,"sport":
+  if (isPorts) {
+    out.uint(buf.readUInt16LE(o + EV.sport));
+    out.bytes(J.dport);
+    out.uint(buf.readUInt16LE(o + EV.dport));
+  } else out.bytes(J.noPorts);
+  if (isIcmp) {
+    out.bytes(J.icmpType);
+    out.uint(buf[o + EV.icmp_type]);
+    out.bytes(J.icmpCode);
+    out.uint(buf[o + EV.icmp_code]);
+    out.bytes(J.len);
+  } else out.bytes(TO_LEN[isPorts && l4proto === 6 ? buf[o + EV.tcp_flags] : 256]);
   out.uint(buf.readUInt32LE(o + EV.len));
-  out.ascii(J.mark);
+  out.bytes(J.mark);
   out.uint(buf.readUInt32LE(o + EV.mark));
-  out.ascii(J.cpu);
+  out.bytes(J.cpu);
   out.uint(buf.readUInt32LE(o + EV.cpu));
-  out.ascii(J.pid);
-  out.uint(buf.readUInt32LE(o + EV.pid));
-  out.ascii(J.comm);
-  out.latin1(buf, o + EV.comm, 16, true);
-  out.ascii(J.hint);
+  out.bytes(who); // ,"pid": .. ,"comm":"..",
   out.bytes(j.hint);
   out.bytes(tail);
 }
@@ -469,7 +471,7 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.room(head.length + (podText ? podText.length : 0) + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), true);
   out.bytes(head);
-  const ifChars = buf[o + EV.ifname] === 0 ? (out.byte(0x2d), 1) : out.latin1(buf, o + EV.ifname, 16, false);
+  const ifChars = buf[o + EV.ifname] === 0 ? (out.byte(0x2d), 1) : out.latin1(buf, o + EV.ifname, 16);
   if (ifChars < 10) out.spaces(10 - ifChars);
   out.ascii(T.ns);
   out.uint(buf.readUInt32LE(o + EV.netns));

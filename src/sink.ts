@@ -118,50 +118,24 @@ export class ByteSink {
 
   /**
    * A NUL-terminated field of at most max bytes read as latin1 (as the
-   * decoder reads ifname and comm), written as the UTF-8 of those chars;
-   * with json, escaped exactly as JSON.stringify escapes them (quotes not
-   * included). Needs room for 6 bytes per source byte. Returns the chars
-   * written, before escaping (what String.padEnd counts).
+   * decoder reads ifname and comm), written as the UTF-8 of those chars.
+   * Needs room for 2 bytes per source byte. Returns the chars written (what
+   * String.padEnd counts).
    */
-  latin1(src: Buffer, off: number, max: number, json: boolean): number {
+  latin1(src: Buffer, off: number, max: number): number {
     const b = this.buf;
     let p = this.pos;
     let i = 0;
     for (; i < max; i++) {
       const c = src[off + i];
       if (c === 0) break;
-      if (c >= 0x20 && c < 0x80 && (!json || (c !== 0x22 && c !== 0x5c))) {
-        b[p++] = c;
-      } else if (c >= 0x80) {
+      if (c < 0x80) b[p++] = c;
+      else {
         b[p++] = 0xc0 | (c >> 6);
         b[p++] = 0x80 | (c & 0x3f);
-      } else if (!json) {
-        b[p++] = c;
-      } else {
-        b[p++] = 0x5c; // backslash
-        const short = JSON_SHORT[c];
-        if (short) b[p++] = short;
-        else {
-          b[p++] = 0x75; // u00XX, lower-case hex like JSON.stringify
-          b[p++] = 48;
-          b[p++] = 48;
-          b[p++] = HEX[c >> 4];
-          b[p++] = HEX[c & 15];
-        }
       }
     }
     this.pos = p;
     return i;
   }
 }
-
-const HEX = Buffer.from('0123456789abcdef', 'latin1');
-/** JSON's two-character escapes, by the char they stand for (0: none, use \u00XX). */
-const JSON_SHORT = new Uint8Array(0x80);
-JSON_SHORT[0x08] = 0x62; // \b
-JSON_SHORT[0x09] = 0x74; // \t
-JSON_SHORT[0x0a] = 0x6e; // \n
-JSON_SHORT[0x0c] = 0x66; // \f
-JSON_SHORT[0x0d] = 0x72; // \r
-JSON_SHORT[0x22] = 0x22; // \"
-JSON_SHORT[0x5c] = 0x5c; // \\
