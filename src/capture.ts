@@ -44,7 +44,9 @@ export interface Capture {
 
 /**
  * One batch the addon delivered: count records of stride bytes in buf. Only
- * what a consumer asks for is decoded: drops() once, on demand.
+ * what a consumer asks for is decoded: drops() once, on demand. buf lives for
+ * the callback only (its memory is freed when the callback returns, and a
+ * reference kept reads as empty): copy or decode what you keep.
  */
 export class EventBatch {
   readonly count: number;

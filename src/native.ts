@@ -198,7 +198,10 @@ export function requirePrivileges(): void {
   }
 }
 
-/** Opens a tracer; onBatch receives batches of fixed-size event records. */
+/**
+ * Opens a tracer; onBatch receives batches of fixed-size event records. A
+ * batch's Buffer is valid during the call only (the addon detaches it after).
+ */
 export function openTracer(config: TracerConfig, onBatch?: (batch: Buffer) => void): NativeTracer {
   requirePrivileges();
   if (config.port !== undefined && (config.port < 0 || config.port > 65535)) throw new RangeError('port out of range');
