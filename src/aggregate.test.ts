@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Aggregator, flowKey, sparkline, type Naming } from './aggregate.js';
-import { decodeEvent, type CountRecord } from './decode.js';
+import { decodeEvent, EVENT_SIZE, type CountRecord } from './decode.js';
 import { toRecord, type DropRecord } from './drop.js';
 import { ReasonTable } from './reasons.js';
 import { eventRecord } from '../test/helpers/events.js';
@@ -205,6 +205,32 @@ describe('addBatch (the live path) and addEvents agree', () => {
     expect(z.rows.map((r) => [r.key, r.total, r.interfaces])).toEqual(a.rows.map((r) => [r.key, r.total, r.interfaces]));
     expect(z.rows[0].key).toBe('TCP 10.244.1.2 > 10.244.1.1:2483');
     expect(z.recent).toHaveLength(1);
+  });
+
+  it('the recent list from raw batches is the last records in order, across ring wraps, snapshots and clear', () => {
+    const reasons = new ReasonTable([[3, 'NO_SOCKET']], 'btf');
+    const mk = (sport: number) => eventRecord({ location: 0xbn, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport, dport: 9, tcp: 0, ifname: 'lo', ifindex: 1, netns: 1, tsNs: 5_000_000_000n });
+    const viaRecords = new Aggregator(naming, 7);
+    const viaBatch = new Aggregator(naming, 7);
+    let sport = 1;
+    // batch sizes that fill, wrap and overrun a ring of 7, with snapshots in between
+    for (const [n, snap] of [[3, false], [5, true], [1, false], [9, true], [2, false], [6, false], [4, true], [13, true]] as const) {
+      const recs = Array.from({ length: n }, () => mk(sport++));
+      const batch = Buffer.concat(recs);
+      const drops = recs.map((r) => decodeEvent(r));
+      viaRecords.addEvents(drops.map((d) => toRecord(d, null, reasons, 0n)), drops.map((d) => d.location));
+      viaBatch.addBatch(batch, recs[0].length, n, 0, rawToRecord(reasons));
+      if (snap) {
+        const want = viaRecords.snapshot(10_000).recent.map((r) => r.sport);
+        expect(viaBatch.snapshot(10_000).recent.map((r) => r.sport)).toEqual(want);
+        expect(want).toHaveLength(7);
+        expect(want[6]).toBe(sport - 1);
+      }
+    }
+    viaBatch.clear(20_000);
+    expect(viaBatch.snapshot(20_000).recent).toEqual([]);
+    viaBatch.addBatch(mk(999), EVENT_SIZE, 1, 0, rawToRecord(reasons));
+    expect(viaBatch.snapshot(20_000).recent.map((r) => r.sport)).toEqual([999]);
   });
 });
 

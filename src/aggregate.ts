@@ -140,8 +140,12 @@ export class Aggregator {
   private readonly folder = new BatchFolder();
   private samples: Sample[] = [];
   private recent: DropRecord[] = [];
-  private pending: Array<{ buf: Buffer; stride: number; count: number; toRecord: RawToRecord }> = [];
-  private pendingCount = 0;
+  /**
+   * The raw bytes of the last recentSize records delivered and not yet shown,
+   * a ring (next: where the next record goes): one buffer for the whole run,
+   * not a copy per batch left for the GC.
+   */
+  private raw: { buf: Buffer; stride: number; next: number; count: number; toRecord: RawToRecord } | null = null;
   private start: number | null = null;
 
   /**
@@ -203,10 +207,21 @@ export class Aggregator {
     // keep the raw bytes of the last few; they become records only when a snapshot shows them
     const keep = Math.min(count, this.recentSize);
     if (!keep) return;
-    const copy = Buffer.from(buf.subarray((count - keep) * stride, count * stride));
-    this.pending.push({ buf: copy, stride, count: keep, toRecord });
-    this.pendingCount += keep;
-    while (this.pendingCount - this.pending[0].count >= this.recentSize) this.pendingCount -= this.pending.shift()!.count;
+    let r = this.raw;
+    if (!r || r.stride !== stride) {
+      this.materialize();
+      r = this.raw = { buf: Buffer.alloc(this.recentSize * stride), stride, next: 0, count: 0, toRecord };
+    }
+    r.toRecord = toRecord;
+    // the last `keep` records, in at most two runs (the ring wraps once at most)
+    let from = count - keep;
+    while (from < count) {
+      const run = Math.min(count - from, this.recentSize - r.next);
+      buf.copy(r.buf, r.next * stride, from * stride, (from + run) * stride);
+      r.next = (r.next + run) % this.recentSize;
+      from += run;
+    }
+    r.count = Math.min(r.count + keep, this.recentSize);
   }
 
   private pushRecent(records: DropRecord[]): void {
@@ -216,15 +231,12 @@ export class Aggregator {
 
   /** Turns the raw recent records kept by addBatch into records, oldest first. */
   private materialize(): void {
-    if (!this.pending.length) return;
-    const chunks = this.pending;
-    this.pending = [];
-    this.pendingCount = 0;
+    const r = this.raw;
+    if (!r || !r.count) return;
     const out: DropRecord[] = [];
-    for (const c of chunks) {
-      const skip = Math.max(0, c.count - this.recentSize);
-      for (let i = skip; i < c.count; i++) out.push(c.toRecord(c.buf, i, c.stride));
-    }
+    const first = (r.next - r.count + this.recentSize) % this.recentSize;
+    for (let k = 0; k < r.count; k++) out.push(r.toRecord(r.buf, (first + k) % this.recentSize, r.stride));
+    r.count = 0;
     this.pushRecent(out);
   }
 
@@ -275,8 +287,7 @@ export class Aggregator {
     this.flows.clear();
     this.samples = [];
     this.recent = [];
-    this.pending = [];
-    this.pendingCount = 0;
+    if (this.raw) this.raw.count = 0;
     this.start = now;
     const packets = new Map<string, number>();
     for (const k of this.bases.keys()) packets.set(k, 0);
