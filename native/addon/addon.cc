@@ -326,6 +326,7 @@ private:
 	{
 		if (reading_) {
 			stop_ = true;
+			dt_tracer_interrupt(t_);
 			tsfn_.Abort();
 			if (thread_.joinable())
 				thread_.join();
@@ -346,6 +347,7 @@ private:
 			if (!pending_close_) {
 				pending_close_.reset(new Napi::Promise::Deferred(deferred));
 				stop_ = true;
+				dt_tracer_interrupt(t_);
 			} else {
 				return pending_close_->Promise();
 			}

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -33,6 +34,7 @@
  */
 struct dt_ring {
 	int epfd;
+	int stopfd; /* eventfd: dt_tracer_interrupt() wakes a reader waiting without a timeout */
 	unsigned long *consumer_pos;
 	unsigned long *producer_pos;
 	unsigned char *data;
@@ -373,6 +375,7 @@ static int dt_ring_open(struct dt_ring *r, int map_fd)
 	void *p;
 
 	r->epfd = -1;
+	r->stopfd = -1;
 	if (bpf_obj_get_info_by_fd(map_fd, &info, &len))
 		return -errno;
 	r->page = (size_t)sysconf(_SC_PAGESIZE);
@@ -394,6 +397,10 @@ static int dt_ring_open(struct dt_ring *r, int map_fd)
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, map_fd, &ev))
 		return -errno;
+	struct epoll_event sev = { .events = EPOLLIN, .data.u32 = 1 };
+	r->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->stopfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->stopfd, &sev))
+		return -errno;
 	return 0;
 }
 
@@ -403,12 +410,15 @@ static void dt_ring_close(struct dt_ring *r)
 		return; /* never opened */
 	if (r->epfd >= 0)
 		close(r->epfd);
+	if (r->stopfd >= 0)
+		close(r->stopfd);
 	if (r->producer_pos)
 		munmap(r->producer_pos, r->page + 2 * r->data_size);
 	if (r->consumer_pos)
 		munmap(r->consumer_pos, r->page);
 	memset(r, 0, sizeof(*r));
 	r->epfd = -1;
+	r->stopfd = -1;
 }
 
 /* Copies up to cap committed records into buf; returns how many. */
@@ -559,6 +569,9 @@ static unsigned long dt_ring_avail(const struct dt_ring *r)
 	return __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE) - __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
 }
 
+/* the longest an idle reader sleeps without a drop or an interrupt */
+#define DT_IDLE_WAIT_MS 1000
+
 /* how long the reader sleeps between drains while a flood lasts */
 #define DT_FLOOD_SLEEP_NS (4 * 1000 * 1000)
 
@@ -594,17 +607,43 @@ int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms)
 	}
 	/*
 	 * Ask the drop that completes a batch to wake us, then look once more for
-	 * a batch completed before the flag was seen. Whatever is there when the
-	 * wait ends (a wakeup, or timeout_ms for a lone drop) is taken; a wakeup
-	 * for a full batch means a flood has begun.
+	 * a batch completed before the flag was seen.
 	 */
 	__atomic_store_n(&t->skel->bss->dt_reader_armed, 1, __ATOMIC_SEQ_CST);
+	if (dt_ring_avail(&t->ring) == 0) {
+		/*
+		 * Idle: sleep until the first drop (the program wakes an armed reader
+		 * for a record that lands in an empty ring) or dt_tracer_interrupt(),
+		 * so an idle tracer costs no CPU. The second's timeout is for two
+		 * CPUs' records landing in the empty ring at once, which neither sees
+		 * as the first.
+		 */
+		if (epoll_wait(t->ring.epfd, &ev, 1, DT_IDLE_WAIT_MS) < 0 && errno != EINTR)
+			return -errno;
+		if (dt_ring_avail(&t->ring) == 0)
+			return 0; /* interrupted, or a quiet second: the caller looks at why */
+		__atomic_store_n(&t->skel->bss->dt_reader_armed, 1, __ATOMIC_SEQ_CST);
+	}
+	/*
+	 * Something is queued: gather a batch for at most timeout_ms (a lone drop
+	 * arrives within it); the drop that completes a batch wakes us sooner,
+	 * and a wakeup for a full batch means a flood has begun.
+	 */
 	if (dt_ring_avail(&t->ring) < batch &&
 	    epoll_wait(t->ring.epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;
 	t->flooding = dt_ring_avail(&t->ring) >= batch;
 	n = dt_ring_drain(&t->ring, buf, cap, t->rec_size);
 	return (int)n;
+}
+
+void dt_tracer_interrupt(struct dt_tracer *t)
+{
+	uint64_t one = 1;
+
+	if (t && t->ring.data_size && t->ring.stopfd >= 0 && write(t->ring.stopfd, &one, sizeof(one)) < 0) {
+		/* the counter is already set (EAGAIN): the reader will see it */
+	}
 }
 
 static int dt_rec_cmp(const void *a, const void *b)

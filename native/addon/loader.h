@@ -88,10 +88,17 @@ size_t dt_tracer_record_size(const struct dt_tracer *t);
 /* Frames of a kernel stack recorded with --stack; returns how many (<= DT_STACK_DEPTH). */
 int dt_tracer_stack(struct dt_tracer *t, int32_t id, uint64_t *ips);
 
-/* Drains up to cap records into buf (cap * dt_tracer_record_size() bytes),
- * waiting at most timeout_ms for the first one. Returns records copied, or
- * a negative errno. Nothing is consumed that is not copied. */
+/* Drains up to cap records into buf (cap * dt_tracer_record_size() bytes).
+ * With timeout_ms > 0 it waits: with nothing queued, until the first drop,
+ * dt_tracer_interrupt() or a second has passed (an idle reader costs
+ * nothing); then at most timeout_ms for a batch to build up. timeout_ms <= 0 only drains.
+ * Returns records copied (0 when interrupted), or a negative errno. Nothing
+ * is consumed that is not copied. */
 int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms);
+
+/* Wakes a reader waiting in dt_tracer_poll() for good: every later wait
+ * returns at once (call it before joining the reader). */
+void dt_tracer_interrupt(struct dt_tracer *t);
 
 /* Exact counts: fills *recs (malloc'd, caller frees) with summed per-CPU values. */
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n);

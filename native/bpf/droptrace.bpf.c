@@ -84,7 +84,9 @@ struct {
 
 /*
  * Set by the reader (through the mmapped .bss) just before it sleeps, cleared
- * by the one drop that wakes it: one wakeup per batch, however far behind it is.
+ * by the one drop that wakes it: one wakeup per batch, however far behind it
+ * is, or for the first record into an empty ring (an idle reader sleeps
+ * without a timeout).
  */
 __u32 dt_reader_armed = 0;
 
@@ -438,9 +440,15 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	__u64 flags = 0;
 	if (targ_wakeup_bytes) {
 		flags = BPF_RB_NO_WAKEUP;
-		if (dt_reader_armed && bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA) >= targ_wakeup_bytes) {
-			dt_reader_armed = 0;
-			flags = BPF_RB_FORCE_WAKEUP;
+		if (dt_reader_armed) {
+			/* queued bytes, this record included: header and padding to 8 */
+			__u64 avail = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
+			__u64 mine = (sizeof(*e) + targ_snaplen + 8 + 7) & ~7ULL;
+
+			if (avail >= targ_wakeup_bytes || avail <= mine) {
+				dt_reader_armed = 0;
+				flags = BPF_RB_FORCE_WAKEUP;
+			}
 		}
 	}
 	bpf_ringbuf_submit(e, flags);
