@@ -232,12 +232,7 @@ private:
 				break;
 			}
 			if (n > 0) {
-				/* a short batch gives back the rest of its allocation (until JS frees it) */
-				if ((size_t)n < kBatchRecords / 2) {
-					void *fit = realloc(buf, (size_t)n * rec_size_);
-					if (fit)
-						buf = fit;
-				}
+				/* freed when the JS callback returns (see Deliver): no need to shrink it */
 				Deliver(buf, (size_t)n);
 				buf = nullptr;
 			}
