@@ -367,6 +367,28 @@ const jsonWho = new Segment([EV.pid, EV.pid + 4, EV.comm, EV.comm + 16], (buf, o
 const LINE_ROOM = 600;
 
 /**
+ * What both line writers read first from a record: one object, refilled
+ * for every line (no allocation per drop).
+ */
+const shape = { l3: false, ipver: 0, l4proto: -1, isPorts: false, isIcmp: false, hasReason: false, reasonCode: -1, loc: null as unknown as LocInfo };
+
+function readShape(buf: Buffer, o: number, syms: SymbolLookup | null): typeof shape {
+  const flags = buf[o + EV.flags];
+  const l3 = (flags & FLAG.L3) !== 0;
+  const l4 = (flags & FLAG.L4) !== 0;
+  const l4proto = l3 ? buf[o + EV.l4proto] : -1;
+  shape.l3 = l3;
+  shape.ipver = l3 ? buf[o + EV.ipver] : 0;
+  shape.l4proto = l4proto;
+  shape.isPorts = l4 && (l4proto === 6 || l4proto === 17);
+  shape.isIcmp = l4 && (l4proto === 1 || l4proto === 58);
+  shape.hasReason = (flags & FLAG.REASON) !== 0;
+  shape.reasonCode = shape.hasReason ? buf.readUInt32LE(o + EV.reason) : -1;
+  shape.loc = locInfoAt(syms, buf, o);
+  return shape;
+}
+
+/**
  * Writes the `trace --json` line of record i of a raw batch, newline
  * included, straight from the bytes: the same text as
  * JSON.stringify(toRecord(decodeEvent(...))) with the pod fields set, as
@@ -377,12 +399,7 @@ const LINE_ROOM = 600;
  */
 export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, pod: PodFields | null): void {
   const o = i * stride;
-  const flags = buf[o + EV.flags];
-  const l3 = (flags & FLAG.L3) !== 0;
-  const l4 = (flags & FLAG.L4) !== 0;
-  const hasReason = (flags & FLAG.REASON) !== 0;
-  const loc = locInfoAt(syms, buf, o);
-  const hk = hasReason ? buf.readUInt32LE(o + EV.reason) : -1;
+  const { l4proto, isPorts, isIcmp, hasReason, reasonCode: hk, loc } = readShape(buf, o, syms);
   let j = loc.json.get(hk);
   if (!j) {
     const reason = hasReason ? reasons.name(hk) : null;
@@ -398,9 +415,6 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
     if (!t) podTails.set(pod, (t = enc(`"namespace":${q(pod.namespace)},"pod":${q(pod.pod)},"container":${q(pod.container)}}\n`)));
     tail = t;
   }
-  const l4proto = l3 ? buf[o + EV.l4proto] : -1;
-  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
-  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
   const where = jsonWhere.get(buf, o);
   const who = jsonWho.get(buf, o);
   out.room(j.head.length + where.length + who.length + j.hint.length + tail.length + LINE_ROOM);
@@ -447,12 +461,7 @@ function writeEndpoint(out: ByteSink, buf: Buffer, o: number, at: number, ipver:
  */
 export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, pod: PodFields | null): void {
   const o = i * stride;
-  const flags = buf[o + EV.flags];
-  const l3 = (flags & FLAG.L3) !== 0;
-  const l4 = (flags & FLAG.L4) !== 0;
-  const hasReason = (flags & FLAG.REASON) !== 0;
-  const loc = locInfoAt(syms, buf, o);
-  const hk = hasReason ? buf.readUInt32LE(o + EV.reason) : -1;
+  const { l3, ipver, l4proto, isPorts, isIcmp, hasReason, reasonCode: hk, loc } = readShape(buf, o, syms);
   let head = loc.text.get(hk);
   if (!head) {
     const reason = hasReason ? reasons.name(hk) : null;
@@ -464,10 +473,6 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
     podText = podTexts.get(pod) ?? null;
     if (!podText) podTexts.set(pod, (podText = enc(` pod ${pod.namespace ?? '?'}/${pod.pod}`)));
   }
-  const ipver = l3 ? buf[o + EV.ipver] : 0;
-  const l4proto = l3 ? buf[o + EV.l4proto] : -1;
-  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
-  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
   out.room(head.length + (podText ? podText.length : 0) + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), true);
   out.bytes(head);
