@@ -86,6 +86,24 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(kept!.length).toBe(0);
   });
 
+  it('without a wakeup threshold (the addon\'s default) the reader sleeps when idle and still delivers every drop', async () => {
+    // the waits for a batch apply only with a threshold; without one the reader once
+    // returned at once on every poll: a thread spinning on a CPU while nothing dropped
+    const ns = lab.netns('nothr');
+    const netns = statSync(`/run/netns/${ns}`).ino;
+    let events = 0;
+    const capture = startCapture({ attach: 0, netns }, (b) => (events += b.count));
+    const cpu0 = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 1500));
+    const idle = process.cpuUsage(cpu0);
+    lab.udp(ns, '127.0.0.1', 9, 5);
+    const summary = await capture.stop();
+    // a spinning reader costs ~1.5 s of CPU here; an idle one next to nothing
+    expect((idle.user + idle.system) / 1000).toBeLessThan(500);
+    expect(summary.exact).toBe(5);
+    expect(events).toBe(5);
+  });
+
   it('trace --sample 7: one event per 7 drops of each CPU, and delivered + lost + not sent == kernel count == Udp NoPorts', async () => {
     const ns = lab.netns('fs');
     const before = lab.snmp(ns, 'Udp', 'NoPorts');

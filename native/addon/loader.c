@@ -583,13 +583,25 @@ int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms)
 
 	if (!t->ring.data_size)
 		return -EINVAL;
+	if (!batch) {
+		/*
+		 * No threshold configured: the program leaves wakeups to the kernel,
+		 * which sends one with the first record after the reader caught up.
+		 */
+		n = dt_ring_drain(&t->ring, buf, cap, t->rec_size);
+		if (n || timeout_ms <= 0)
+			return (int)n;
+		if (epoll_wait(t->ring.epfd, &ev, 1, timeout_ms) < 0 && errno != EINTR)
+			return -errno;
+		return (int)dt_ring_drain(&t->ring, buf, cap, t->rec_size);
+	}
 	/*
 	 * A batch is waiting (the reader fell behind, or was woken for it): take
 	 * it now. Less than a batch is left for later: under a flood, draining
 	 * whatever trickled in since the last drain made batches of a few dozen
 	 * records, each a handoff to JS and a context switch (17k a second).
 	 */
-	if (timeout_ms <= 0 || !batch || dt_ring_avail(&t->ring) >= batch)
+	if (timeout_ms <= 0 || dt_ring_avail(&t->ring) >= batch)
 		return (int)dt_ring_drain(&t->ring, buf, cap, t->rec_size);
 	/*
 	 * While a flood lasts, sleep a few ms and drain, without asking the drop

@@ -433,9 +433,11 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	}
 
 	/*
-	 * Wake the reader only once a batch has built up; it also polls with a
-	 * short timeout, so a lone drop still arrives promptly. One wakeup per
-	 * event is what makes per-event printers cost the kernel 85%.
+	 * Wake the reader only when it asked (armed) and either a batch has built
+	 * up or this record is the first in an empty ring (an idle reader waits
+	 * for it); a lone drop after that arrives within the reader's 50 ms
+	 * gather. One wakeup per event is what makes per-event printers cost the
+	 * kernel 85%.
 	 */
 	__u64 flags = 0;
 	if (targ_wakeup_bytes) {
