@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Aggregator, flowKey, sparkline, type Naming } from './aggregate.js';
-import { decodeEvent, EVENT_SIZE, type CountRecord } from './decode.js';
-import { toRecord, type DropRecord } from './drop.js';
+import { decodeEvent, EVENT_SIZE, type CountRecord, type RawDrop } from './decode.js';
+import { toRecord } from './drop.js';
 import { ReasonTable } from './reasons.js';
 import { eventRecord } from '../test/helpers/events.js';
 
@@ -26,41 +26,14 @@ const rec = (location: bigint, reason: number, ifindex: number, netns: number, p
   bytes: packets * 60,
 });
 
-function drop(over: Partial<DropRecord>): DropRecord {
-  return {
-    time: new Date(10_000).toISOString(),
-    location: '0xa',
-    symbol: 'nft_do_chain+0x3e8',
-    function: 'nft_do_chain',
-    offset: 0x3e8,
-    module: null,
-    reason: 'NETFILTER_DROP',
-    reasonCode: 12,
-    ifindex: 2,
-    ifname: 'cni0',
-    iif: 2,
-    netns: 4026532177,
-    protocol: 'IPv4',
-    l4: 'TCP',
-    saddr: '10.244.1.2',
-    daddr: '10.244.1.1',
-    sport: 40000,
-    dport: 2483,
-    tcpFlags: 'S',
-    icmpType: null,
-    icmpCode: null,
-    len: 60,
-    mark: 0,
-    cpu: 0,
-    pid: 0,
-    comm: 'swapper/0',
-    hint: 'reason/NETFILTER_DROP',
-    namespace: null,
-    pod: null,
-    container: null,
-    ...over,
-  };
+/** A TCP SYN 10.244.1.2 > 10.244.1.1:2483 dropped at site a on cni0, as the kernel sends it. */
+function rawDrop(sport = 40000): RawDrop {
+  return decodeEvent(eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport, dport: 2483, tcp: 2, ifname: 'cni0', ifindex: 2, netns: 4026532177 }));
 }
+
+const REASONS = new ReasonTable([[12, 'NETFILTER_DROP'], [3, 'NO_SOCKET']], 'btf');
+const at10s = () => 10_000;
+const asRecord = (d: RawDrop) => toRecord(d, null, REASONS, 0n);
 
 /** A steady 10 drops/s at a, 2 drops/s at b, sampled every 500 ms for `seconds`. */
 function steady(seconds: number): Aggregator {
@@ -125,7 +98,7 @@ describe('Aggregator', () => {
     agg.addCounts(0, []);
     agg.addCounts(1000, [rec(0xan, 12, 2, 4026532177, 1000)]);
     // only 3 of the 1000 drops reached us as events
-    agg.addEvents([drop({}), drop({}), drop({ sport: 40001 })], [0xan, 0xan, 0xan]);
+    agg.addDrops([rawDrop(), rawDrop(), rawDrop(40001)], at10s, asRecord);
     const loc = agg.snapshot(1000, 'location').rows[0];
     expect(loc.total).toBe(1000);
     expect(loc.exact).toBe(true);
@@ -162,7 +135,7 @@ describe('Aggregator', () => {
 
   it('keeps a bounded list of recent drops', () => {
     const agg = new Aggregator(naming, 10);
-    for (let i = 0; i < 25; i++) agg.addEvents([drop({ sport: i })], [0xan]);
+    for (let i = 0; i < 25; i++) agg.addDrops([rawDrop(i)], at10s, asRecord);
     const recent = agg.snapshot(0).recent;
     expect(recent).toHaveLength(10);
     expect(recent[9].sport).toBe(24);
@@ -190,13 +163,13 @@ describe('helpers', () => {
 
 const rawToRecord = (reasons: ReasonTable) => (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), null, reasons, 0n);
 
-describe('addBatch (the live path) and addEvents agree', () => {
+describe('addBatch (the live path) and addDrops (recordings) agree', () => {
   it('same flows, interfaces and recent list from a raw batch as from records', () => {
     const reasons = new ReasonTable([[12, 'NETFILTER_DROP']], 'btf');
     const b = eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport: 0, dport: 2483, tcp: 0, ifname: 'cni0', ifindex: 2, netns: 4026532177, tsNs: 5_000_000_000n });
     const d = decodeEvent(b);
     const viaRecords = new Aggregator(naming);
-    viaRecords.addEvents([toRecord(d, null, reasons, 0n)], [d.location]);
+    viaRecords.addDrops([d], () => 5000, (x) => toRecord(x, null, reasons, 0n));
     const viaDrops = new Aggregator(naming);
     viaDrops.addBatch(b, b.length, 1, 0, rawToRecord(reasons));
     for (const agg of [viaRecords, viaDrops]) agg.addCounts(10_000, [rec(0xan, 12, 2, 4026532177, 1)]);
@@ -218,7 +191,7 @@ describe('addBatch (the live path) and addEvents agree', () => {
       const recs = Array.from({ length: n }, () => mk(sport++));
       const batch = Buffer.concat(recs);
       const drops = recs.map((r) => decodeEvent(r));
-      viaRecords.addEvents(drops.map((d) => toRecord(d, null, reasons, 0n)), drops.map((d) => d.location));
+      viaRecords.addDrops(drops, () => 5000, (x) => toRecord(x, null, reasons, 0n));
       viaBatch.addBatch(batch, recs[0].length, n, 0, rawToRecord(reasons));
       if (snap) {
         const want = viaRecords.snapshot(10_000).recent.map((r) => r.sport);

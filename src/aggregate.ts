@@ -5,6 +5,7 @@
  * the terminal. Counts come from the kernel's map, so they stay right when
  * events are lost or sampled; events only add details (flows, names).
  */
+import { benignRule, classify, classifySite, isGroupAddress, type BenignRule } from './benign.js';
 import type { CountRecord, RawDrop } from './decode.js';
 import { l4Name, protocolName, type DropRecord } from './drop.js';
 import { BatchFolder } from './fold.js';
@@ -28,6 +29,12 @@ export interface Naming {
 
 /** Decodes record i of a raw batch into a record (only for the recent list). */
 export type RawToRecord = (buf: Buffer, index: number, stride: number) => DropRecord;
+
+/**
+ * Whether drops a healthy node makes all the time (src/benign.ts) are folded
+ * into Snapshot.benign (the default) or shown as rows of their own.
+ */
+export type BenignMode = 'fold' | 'show';
 
 export interface Top {
   key: string;
@@ -54,6 +61,24 @@ export interface GroupRow {
   interfaces: Top[];
   netns: Top[];
   flows: Top[];
+  /** id of the benign rule (src/benign.ts) every drop of this row matched, or null */
+  benign: string | null;
+  /** events that were TCP connection attempts (SYN without ACK): failing connections */
+  syn: number;
+  /** events to a unicast destination, and the largest unicast flow (a connection retried) */
+  unicast: number;
+  topUnicast: Top | null;
+}
+
+/** Drops of one benign class, folded into one line. */
+export interface BenignFold {
+  rule: string;
+  title: string;
+  total: number;
+  rate1: number;
+  rate10: number;
+  interfaces: Top[];
+  locations: Top[];
 }
 
 export interface Snapshot {
@@ -65,6 +90,8 @@ export interface Snapshot {
   rate1: number;
   rate10: number;
   rows: GroupRow[];
+  /** benign drops folded out of rows (empty when they are shown as rows) */
+  benign: BenignFold[];
   recent: DropRecord[];
 }
 
@@ -75,6 +102,19 @@ interface Base extends CountRecord {
   first: number;
   last: number;
   flows: Map<string, number>;
+  /** events seen at this site, and how many of them matched a benign rule (weighted) */
+  seen: number;
+  benignSeen: number;
+  /** events that were TCP SYN without ACK, and to a unicast destination (weighted) */
+  syn: number;
+  unicast: number;
+  /** flow keys whose destination is a multicast or broadcast address */
+  groupFlows: Set<string>;
+  /** the rule those events matched; the site's own rule (reason + function) once asked */
+  shapeRule: BenignRule | null;
+  siteRule?: BenignRule | null;
+  /** flow key → the rule it matched, so each flow is classified once */
+  classOf: Map<string, BenignRule | null>;
 }
 
 interface Sample {
@@ -89,11 +129,16 @@ interface FlowAcc {
   last: number;
   seconds: Map<number, number>;
   bases: Map<string, number>;
+  rule: BenignRule | null;
 }
 
 const HISTORY = 60;
 const MAX_FLOWS_PER_BASE = 32;
 const MAX_FLOWS = 5000;
+const MAX_CLASSES_PER_BASE = 256;
+const IPPROTO_TCP = 6;
+const TCP_SYN = 0x02;
+const TCP_ACK = 0x10;
 
 const hexOf = new Map<bigint, string>();
 
@@ -133,6 +178,14 @@ function bump(m: Map<string, number>, k: string, n: number): void {
   m.set(k, (m.get(k) ?? 0) + n);
 }
 
+function benignTitle(id: string): string {
+  return benignRule(id)?.title ?? id;
+}
+
+function newBase(r: CountRecord, first: number): Base {
+  return { ...r, zeroPackets: 0, zeroBytes: 0, first, last: first, flows: new Map(), seen: 0, benignSeen: 0, syn: 0, unicast: 0, groupFlows: new Set(), shapeRule: null, classOf: new Map() };
+}
+
 export class Aggregator {
   private readonly bases = new Map<string, Base>();
   private readonly flows = new Map<string, FlowAcc>();
@@ -165,7 +218,7 @@ export class Aggregator {
       const k = baseKey(r.location, r.reason, r.ifindex, r.netns);
       let b = this.bases.get(k);
       if (!b) {
-        b = { ...r, zeroPackets: 0, zeroBytes: 0, first: now, last: now, flows: new Map() };
+        b = newBase(r, now);
         this.bases.set(k, b);
         continue;
       }
@@ -181,14 +234,20 @@ export class Aggregator {
     while (this.samples.length > 2 && this.samples[1].t < horizon) this.samples.shift();
   }
 
-  /** Decoded drops: names of interfaces, flows, the recent list. */
-  addEvents(records: DropRecord[], locations: bigint[]): void {
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i];
-      this.addFlow(locations[i], r.reasonCode ?? 0, r.ifindex, r.netns, r.ifname, flowKey(r), this.parseTime(r.time), this.weight, r.len * this.weight);
+  /**
+   * Decoded drops (a recording): names of interfaces, flows, the recent list.
+   * timeMs gives a drop's wall time; toRecord is called only for the drops
+   * the recent list keeps, so a recording of millions costs no object each.
+   */
+  addDrops(drops: readonly RawDrop[], timeMs: (d: RawDrop) => number, toRecord: (d: RawDrop) => DropRecord): void {
+    for (const d of drops) {
+      this.addFlow(d, d.ifname || null, rawFlowKey(d), timeMs(d), this.weight, d.len * this.weight);
     }
     this.materialize();
-    this.pushRecent(records);
+    const from = Math.max(0, drops.length - this.recentSize);
+    const kept: DropRecord[] = [];
+    for (let i = from; i < drops.length; i++) kept.push(toRecord(drops[i]));
+    this.pushRecent(kept);
   }
 
   /**
@@ -201,7 +260,7 @@ export class Aggregator {
     this.folder.fold(buf, stride, count, wallOffsetMs, (entries, wallMsOf) => {
       for (const e of entries) {
         const d = e.drop;
-        this.addFlow(d.location, d.hasReason ? d.reason : 0, d.ifindex, d.netns, d.ifname || null, rawFlowKey(d), wallMsOf(e.last), e.count * this.weight, e.bytes * this.weight);
+        this.addFlow(d, d.ifname || null, rawFlowKey(d), wallMsOf(e.last), e.count * this.weight, e.bytes * this.weight);
       }
     });
     // keep the raw bytes of the last few; they become records only when a snapshot shows them
@@ -225,7 +284,8 @@ export class Aggregator {
   }
 
   private pushRecent(records: DropRecord[]): void {
-    this.recent.push(...records);
+    // no push(...records): a spread of a long array overflows the call stack
+    for (const r of records) this.recent.push(r);
     if (this.recent.length > this.recentSize) this.recent = this.recent.slice(-this.recentSize);
   }
 
@@ -240,20 +300,57 @@ export class Aggregator {
     this.pushRecent(out);
   }
 
-  private addFlow(location: bigint, reason: number, ifindex: number, netns: number, ifname: string | null, fk: string, t: number, n: number, len: number): void {
+  /** The benign rule a drop with this raw shape matches. */
+  private classify(d: RawDrop): BenignRule | null {
+    return classify({
+      reason: d.hasReason ? this.naming.reason(d.reason) : null,
+      function: this.naming.location(d.location).function,
+      ethertype: d.ethertype,
+      l4proto: d.l4proto,
+      daddr: d.daddr,
+      dport: d.dport,
+      icmpType: d.icmpType,
+    });
+  }
+
+  /** The benign rule every drop at this site matched, or null (also when none was seen as an event). */
+  private benignOf(b: Base): BenignRule | null {
+    if (b.siteRule === undefined) b.siteRule = classifySite(b.reason ? this.naming.reason(b.reason) : null, this.naming.location(b.location).function);
+    if (b.siteRule) return b.siteRule;
+    return b.seen > 0 && b.benignSeen === b.seen ? b.shapeRule : null;
+  }
+
+  private addFlow(d: RawDrop, ifname: string | null, fk: string, t: number, n: number, len: number): void {
+    const { location, ifindex, netns } = d;
+    const reason = d.hasReason ? d.reason : 0;
     if (ifname) this.ifnames.set(`${netns}|${ifindex}`, ifname);
     const bk = baseKey(location, reason, ifindex, netns);
     let b = this.bases.get(bk);
     if (!b) {
       // events can arrive before the counts that include them: hold their details meanwhile
-      b = { location, reason, ifindex, netns, packets: 0, bytes: 0, zeroPackets: 0, zeroBytes: 0, first: t, last: t, flows: new Map() };
+      b = newBase({ location, reason, ifindex, netns, packets: 0, bytes: 0 }, t);
       this.bases.set(bk, b);
+    }
+    let rule = b.classOf.get(fk);
+    if (rule === undefined) {
+      rule = this.classify(d);
+      if (b.classOf.size < MAX_CLASSES_PER_BASE) b.classOf.set(fk, rule);
+    }
+    b.seen += n;
+    if (d.daddr !== null) {
+      if (!isGroupAddress(d.daddr)) b.unicast += n;
+      else if (b.groupFlows.size < MAX_CLASSES_PER_BASE) b.groupFlows.add(fk);
+    }
+    if (d.l4proto === IPPROTO_TCP && d.tcpFlags !== null && (d.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) b.syn += n;
+    if (rule) {
+      b.benignSeen += n;
+      b.shapeRule ??= rule;
     }
     if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, n);
     let f = this.flows.get(fk);
     if (!f) {
       if (this.flows.size >= MAX_FLOWS) return;
-      f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map() };
+      f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map(), rule };
       this.flows.set(fk, f);
     }
     f.total += n;
@@ -265,24 +362,15 @@ export class Aggregator {
     if (f.seconds.size > HISTORY + 2) f.seconds.delete(f.seconds.keys().next().value!);
   }
 
-  private lastIso = '';
-  private lastMs = 0;
-
-  /** Date.parse, remembered: consecutive drops share their millisecond. */
-  private parseTime(iso: string): number {
-    if (iso !== this.lastIso) {
-      this.lastIso = iso;
-      this.lastMs = Date.parse(iso);
-    }
-    return this.lastMs;
-  }
-
   /** Starts counting from zero again; the kernel keeps counting, we keep a baseline. */
   clear(now: number): void {
     for (const b of this.bases.values()) {
       b.zeroPackets = b.packets;
       b.zeroBytes = b.bytes;
       b.flows.clear();
+      b.seen = b.benignSeen = b.syn = b.unicast = 0;
+      b.groupFlows.clear();
+      b.shapeRule = null;
     }
     this.flows.clear();
     this.samples = [];
@@ -350,9 +438,13 @@ export class Aggregator {
     return found;
   }
 
-  snapshot(now: number, groupBy: GroupBy = 'location', sortBy: SortBy = 'rate'): Snapshot {
+  snapshot(now: number, groupBy: GroupBy = 'location', sortBy: SortBy = 'rate', benign: BenignMode = 'fold'): Snapshot {
     const latest = this.samples[this.samples.length - 1];
-    const rows = groupBy === 'flow' ? this.flowRows(now) : this.countRows(now, groupBy, latest);
+    const fold = benign === 'fold';
+    const rows =
+      groupBy === 'flow'
+        ? this.flowRows(now, fold)
+        : this.countRows(now, groupBy, latest, (k, b) => (fold && this.benignOf(b) ? null : this.groupOf(groupBy, k, b)));
     const sorters: Record<SortBy, (a: GroupRow, b: GroupRow) => number> = {
       rate: (a, b) => b.rate1 - a.rate1 || b.rate10 - a.rate10 || b.total - a.total,
       count: (a, b) => b.total - a.total,
@@ -360,32 +452,40 @@ export class Aggregator {
       last: (a, b) => b.lastSeen - a.lastSeen,
     };
     rows.sort((a, b) => sorters[sortBy](a, b) || a.key.localeCompare(b.key));
-    const sum = (f: (r: GroupRow) => number) => (groupBy === 'flow' ? this.countRows(now, 'reason', latest) : rows).reduce((n, r) => n + f(r), 0);
+    const all = this.countRows(now, 'reason', latest, () => '')[0];
+    const folded = fold
+      ? this.countRows(now, 'location', latest, (_k, b) => this.benignOf(b)?.id ?? null)
+          .sort((a, b) => b.total - a.total || a.key.localeCompare(b.key))
+          .map((r) => ({ rule: r.key, title: benignTitle(r.key), total: r.total, rate1: r.rate1, rate10: r.rate10, interfaces: r.interfaces, locations: r.locations }))
+      : [];
     return {
       time: now,
       elapsedMs: this.start === null ? 0 : now - this.start,
       groupBy,
       sortBy,
-      total: sum((r) => r.total),
-      rate1: sum((r) => r.rate1),
-      rate10: sum((r) => r.rate10),
+      total: all?.total ?? 0,
+      rate1: all?.rate1 ?? 0,
+      rate10: all?.rate10 ?? 0,
       rows,
+      benign: folded,
       recent: this.recentRecords().slice(-50),
     };
   }
 
-  private countRows(now: number, groupBy: GroupBy, latest: Sample | undefined): GroupRow[] {
+  /** Rows of the sites keyOf puts in a group (null: in none). */
+  private countRows(now: number, groupBy: GroupBy, latest: Sample | undefined, keyOf: (k: string, b: Base) => string | null): GroupRow[] {
     if (!latest) return [];
     const s1 = this.sampleAt(now - 1000);
     const s10 = this.sampleAt(now - 10_000);
     const marks: Array<Sample | undefined> = [];
     for (let i = HISTORY; i >= 0; i--) marks.push(this.sampleAt(now - i * 1000));
-    type G = GroupRow & { locs: Map<string, number>; rs: Map<string, number>; ifs: Map<string, number>; nss: Map<string, number>; fls: Map<string, number> };
+    type G = GroupRow & { locs: Map<string, number>; rs: Map<string, number>; ifs: Map<string, number>; nss: Map<string, number>; fls: Map<string, number>; rules: Set<string | null> };
     const groups = new Map<string, G>();
     for (const [k, b] of this.bases) {
       const total = b.packets - b.zeroPackets;
       if (total <= 0) continue;
-      const key = this.groupOf(groupBy, k, b);
+      const key = keyOf(k, b);
+      if (key === null) continue;
       let g = groups.get(key);
       if (!g) {
         g = {
@@ -404,11 +504,16 @@ export class Aggregator {
           interfaces: [],
           netns: [],
           flows: [],
+          benign: null,
+          syn: 0,
+          unicast: 0,
+          topUnicast: null,
           locs: new Map(),
           rs: new Map(),
           ifs: new Map(),
           nss: new Map(),
           fls: new Map(),
+          rules: new Set(),
         };
         groups.set(key, g);
       }
@@ -430,22 +535,31 @@ export class Aggregator {
       bump(g.rs, this.naming.reason(b.reason), total);
       bump(g.ifs, this.interfaceName(b.netns, b.ifindex), total);
       bump(g.nss, this.netnsLabel(b.netns), total);
-      for (const [f, n] of b.flows) bump(g.fls, f, n);
+      for (const [f, n] of b.flows) {
+        bump(g.fls, f, n);
+        if (!b.groupFlows.has(f) && n > (g.topUnicast?.count ?? 0)) g.topUnicast = { key: f, count: n };
+      }
+      g.syn += b.syn;
+      g.unicast += b.unicast;
+      g.rules.add(this.benignOf(b)?.id ?? null);
     }
-    return [...groups.values()].map(({ locs, rs, ifs, nss, fls, ...row }) => ({
+    return [...groups.values()].map(({ locs, rs, ifs, nss, fls, rules, ...row }) => ({
       ...row,
       locations: top(locs),
       reasons: top(rs),
       interfaces: top(ifs),
       netns: top(nss),
       flows: top(fls),
+      // a row is benign only when every site in it is, by the same rule
+      benign: rules.size === 1 ? ([...rules][0] ?? null) : null,
     }));
   }
 
-  private flowRows(now: number): GroupRow[] {
+  private flowRows(now: number, fold: boolean): GroupRow[] {
     const sec = Math.floor(now / 1000);
     const out: GroupRow[] = [];
     for (const [key, f] of this.flows) {
+      if (fold && f.rule) continue;
       const history = new Array(HISTORY).fill(0);
       let last10 = 0;
       for (const [s, n] of f.seconds) {
@@ -481,6 +595,10 @@ export class Aggregator {
         interfaces: top(ifs),
         netns: top(nss),
         flows: [],
+        benign: f.rule?.id ?? null,
+        syn: 0,
+        unicast: 0,
+        topUnicast: null,
       });
     }
     return out;

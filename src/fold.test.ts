@@ -42,15 +42,15 @@ describe('BatchFolder', () => {
     const drops = Array.from({ length: n }, (_, i) => decodeEvent(raw, i, stride));
 
     const slow = new Aggregator(naming);
-    slow.addEvents(drops.map((d) => toRecord(d, syms, reasons, off)), drops.map((d) => d.location));
+    slow.addDrops(drops, (d) => Number((d.tsNs + off) / 1_000_000n), (d) => toRecord(d, syms, reasons, off));
     const fast = new Aggregator(naming);
     fast.addBatch(Buffer.from(raw), stride, n, Number(off / 1_000_000n), (buf, i, st) => toRecord(decodeEvent(buf, i, st), syms, reasons, off));
     const now = Date.parse(rec.meta.startTime) + 60_000;
     for (const by of ['flow', 'interface', 'location'] as const) {
-      const rows = (a: Aggregator) => a.snapshot(now, by).rows.map((r) => [r.key, r.total, r.bytes, r.flows, r.interfaces, r.history.reduce((x, y) => x + y, 0)]);
+      const rows = (a: Aggregator) => a.snapshot(now, by, 'rate', 'show').rows.map((r) => [r.key, r.total, r.bytes, r.flows, r.interfaces, r.history.reduce((x, y) => x + y, 0)]);
       expect(rows(fast)).toEqual(rows(slow));
     }
-    expect(fast.snapshot(now, 'flow').rows.length).toBeGreaterThan(2);
+    expect(fast.snapshot(now, 'flow', 'rate', 'show').rows.length).toBeGreaterThan(2);
     expect(fast.snapshot(now).recent.map((r) => r.symbol)).toEqual(slow.snapshot(now).recent.map((r) => r.symbol));
   });
 

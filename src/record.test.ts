@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BLOCK, BLOCK_HEADER_SIZE, encodeBlock, fileHeader, FORMAT_VERSION, RecordingError, scanRecording } from './record.js';
 import { damageNote, loadRecording } from './recording.js';
-import { buildReport, diffReports } from './report.js';
+import { buildReport, diffReports, formatReport } from './report.js';
 
 // a real recording of the seed scenario on the 6.18 VM: 3 SYNs dropped by an INPUT rule,
 // 5 UDP datagrams to a closed port, 4 IPv6 multicast drops, all on cni0 in netns "fxh"
@@ -23,11 +23,27 @@ describe('recording format', () => {
   });
 
   it('reports the same counts as the kernel counted, with names from the file', () => {
-    const rep = buildReport(loadRecording(scanRecording(file)), { by: 'reason' });
+    const rep = buildReport(loadRecording(scanRecording(file)), { by: 'reason', all: true });
     expect(Object.fromEntries(rep.rows.map((r) => [r.key, r.count]))).toEqual({ NO_SOCKET: 5, NOT_SPECIFIED: 4, NETFILTER_DROP: 3 });
     expect(rep.total).toBe(12);
+    // folded by default: the MLD noise of this real recording is one benign line, still counted
+    const folded = buildReport(loadRecording(scanRecording(file)), { by: 'reason' });
+    expect(Object.fromEntries(folded.rows.map((r) => [r.key, r.count]))).toEqual({ NO_SOCKET: 5, NETFILTER_DROP: 3 });
+    expect(folded.benign).toMatchObject([{ rule: 'ipv6-multicast-not-joined', total: 4 }]);
+    expect(folded.total).toBe(12);
+    expect(formatReport(folded, 20)).toMatch(/^4 drops of expected noise on \d+ interfaces? \(--all shows them\): 4 IPv6 multicast to groups nobody/m);
     const byLoc = buildReport(loadRecording(scanRecording(file)), { by: 'location' });
     expect(byLoc.rows.find((r) => r.key.startsWith('nft_do_chain+0x'))).toMatchObject({ count: 3, interfaces: ['cni0'] });
+  });
+
+  it('a quiet node (the lab up, no fault, 150 s unfiltered) has no drop outside the benign classes', () => {
+    const rest = loadRecording(scanRecording(readFileSync(new URL('../test/fixtures/lab-at-rest-6.18.dtr', import.meta.url))));
+    const rep = buildReport(rest, { by: 'location' });
+    expect(rep.rows).toEqual([]);
+    expect(rep.total).toBe(72);
+    expect(rep.benign.reduce((n, b) => n + b.total, 0)).toBe(72);
+    expect(rep.benign.map((b) => b.rule).sort()).toEqual(['ipv6-multicast-not-joined', 'tunnel-multicast-no-target']);
+    expect(formatReport(rep, 20)).toContain('no drops besides the expected noise below');
   });
 
   it('a recording made with --sample N reports flows scaled by N and counts as counted', () => {
@@ -100,7 +116,8 @@ describe('diff', () => {
       seconds,
       total: rows.reduce((n, r) => n + r[1], 0),
       events: 0,
-      rows: rows.map(([key, count]) => ({ key, count, bytes: 0, share: 0, rate: count / seconds, module: null, exact: true, reasons: [], interfaces: [], netns: [], locations: [], flows: [], hint: null })),
+      rows: rows.map(([key, count]) => ({ key, count, bytes: 0, share: 0, rate: count / seconds, module: null, exact: true, reasons: [], interfaces: [], netns: [], locations: [], flows: [], hint: null, benign: null })),
+      benign: [],
     });
     const rows = diffReports(rep([['a', 10], ['b', 10], ['c', 10], ['d', 10]]), rep([['b', 50], ['c', 2], ['d', 12], ['e', 7]]));
     expect(Object.fromEntries(rows.map((r) => [r.key, r.change]))).toEqual({ a: 'vanished', b: 'up', c: 'down', d: 'same', e: 'appeared' });

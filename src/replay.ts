@@ -57,10 +57,7 @@ export class ReplayFeed {
     const batch = [];
     while (this.ei < this.events.length && this.events[this.ei].t <= now) batch.push(this.events[this.ei++].d);
     if (batch.length) {
-      this.agg.addEvents(
-        batch.map((d) => toRecord(d, this.syms, this.reasons, offset)),
-        batch.map((d) => d.location),
-      );
+      this.agg.addDrops(batch, (d) => eventTime(this.rec.meta, d), (d) => toRecord(d, this.syms, this.reasons, offset));
     }
     while (this.ci < this.rec.counts.length && this.rec.counts[this.ci].time <= now) {
       const c = this.rec.counts[this.ci++];

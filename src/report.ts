@@ -4,6 +4,7 @@
  * a report and the live screen agree.
  */
 import { Aggregator, type GroupBy, type GroupRow } from './aggregate.js';
+import { benignLine } from './benign.js';
 import { toRecord } from './drop.js';
 import { hintFor, reasonHint, functionHint, rowContext } from './hints.js';
 import { makeNaming } from './naming.js';
@@ -14,6 +15,17 @@ export interface ReportOptions {
   /** wall-clock ms bounds, inclusive */
   since?: number;
   until?: number;
+  /** show drops a healthy node makes (src/benign.ts) as rows instead of one folded line */
+  all?: boolean;
+}
+
+/** Benign drops folded out of a report's rows. */
+export interface ReportBenign {
+  rule: string;
+  title: string;
+  total: number;
+  interfaces: Array<{ key: string }>;
+  locations: string[];
 }
 
 export interface ReportRow {
@@ -32,6 +44,8 @@ export interface ReportRow {
   flows: string[];
   /** what this row's drops mean (src/hints.ts id), or null */
   hint: string | null;
+  /** the benign rule (src/benign.ts) every drop of the row matched, or null */
+  benign: string | null;
 }
 
 export interface Report {
@@ -42,6 +56,8 @@ export interface Report {
   total: number;
   events: number;
   rows: ReportRow[];
+  /** benign drops folded out of rows (empty with `all`) */
+  benign: ReportBenign[];
 }
 
 function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): ReportRow {
@@ -60,6 +76,7 @@ function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): 
     locations: keys(r.locations),
     flows: keys(r.flows),
     hint: hintFor(rowContext(r, by))?.id ?? null,
+    benign: r.benign,
   };
 }
 
@@ -92,15 +109,13 @@ export function buildReport(rec: Recording, opts: ReportOptions): Report {
     const t = eventTime(rec.meta, d);
     return t >= since && t <= until;
   });
-  agg.addEvents(
-    inWindow.map((d) => toRecord(d, syms, reasons, offset)),
-    inWindow.map((d) => d.location),
-  );
+  agg.addDrops(inWindow, (d) => eventTime(rec.meta, d), (d) => toRecord(d, syms, reasons, offset));
   const from = Math.max(start, Number.isFinite(since) ? since : start);
-  const snap = agg.snapshot(to, opts.by, 'count');
+  const snap = agg.snapshot(to, opts.by, 'count', opts.all ? 'show' : 'fold');
   const seconds = Math.max(0, (to - from) / 1000);
-  const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) : snap.total;
-  return { by: opts.by, from, to, seconds, total, events: inWindow.length, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)) };
+  const benign = snap.benign.map((f) => ({ rule: f.rule, title: f.title, total: f.total, interfaces: f.interfaces.map((i) => ({ key: i.key })), locations: f.locations.map((l) => l.key) }));
+  const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) + benign.reduce((n, f) => n + f.total, 0) : snap.total;
+  return { by: opts.by, from, to, seconds, total, events: inWindow.length, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
 }
 
 export type Change = 'appeared' | 'vanished' | 'up' | 'down' | 'same';
@@ -145,7 +160,8 @@ export function formatReport(rep: Report, top: number): string {
   const head = `${rep.total} drops in ${rep.seconds.toFixed(1)} s (${new Date(rep.from).toISOString()} .. ${new Date(rep.to).toISOString()}), by ${rep.by}; ${rep.events} events`;
   const lines = [head, ''];
   const second = rep.by === 'reason' ? 'LOCATION' : 'REASON';
-  lines.push(`${'COUNT'.padStart(9)} ${'SHARE'.padStart(6)} ${'AVG/s'.padStart(8)}  ${rep.by.toUpperCase().padEnd(34)} ${second.padEnd(16)} ${'IFACE'.padEnd(10)} NETNS`);
+  if (!rep.rows.length) lines.push(rep.benign.length ? 'no drops besides the expected noise below' : 'no drops');
+  else lines.push(`${'COUNT'.padStart(9)} ${'SHARE'.padStart(6)} ${'AVG/s'.padStart(8)}  ${rep.by.toUpperCase().padEnd(34)} ${second.padEnd(16)} ${'IFACE'.padEnd(10)} NETNS`);
   for (const r of rep.rows.slice(0, top)) {
     const key = (r.module ? `${r.key} [${r.module}]` : r.key) + (r.exact ? '' : ' ~');
     const reason = rep.by === 'reason' ? (r.locations[0] ?? '-') : (r.reasons[0] ?? '-');
@@ -154,6 +170,8 @@ export function formatReport(rep: Report, top: number): string {
     );
   }
   if (rep.rows.length > top) lines.push(`… ${rep.rows.length - top} more (--top)`);
+  const folded = benignLine(rep.benign);
+  if (folded) lines.push(folded);
   if (rep.rows.some((r) => !r.exact)) lines.push('~ counted from events (flows): lost events are missing from these rows');
   const hinted = rep.rows.slice(0, 3).filter((r) => r.hint);
   if (hinted.length) {

@@ -12,6 +12,7 @@ interface Options {
   since?: string;
   until?: string;
   json?: boolean;
+  all?: boolean;
 }
 
 export function reportCommand(): Command {
@@ -23,11 +24,14 @@ export function reportCommand(): Command {
     .option('--since <time>', 'start of the window: seconds after the recording started, or an ISO-8601 time')
     .option('--until <time>', 'end of the window, same forms')
     .option('--json', 'print the report as JSON')
+    .option('--all', 'show drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line')
     .addHelpText(
       'after',
       `
 Counts are the exact in-kernel counts stored in the file; flow rows (--by flow) are counted from
 events. Symbols, reason names and interface names come from the file, not from this machine.
+Drops a healthy node makes all the time (docs/DESIGN.md lists the rules) are folded into one
+line that says how many there were; --all lists them as rows (marked "benign" in --json).
 
 Examples:
   droptrace report drops.dtr
@@ -38,7 +42,7 @@ Examples:
       if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
       const rec = openRecording(file);
       const start = Date.parse(rec.meta.startTime);
-      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until') });
+      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until'), all: opts.all });
       const damage = damageNote(rec);
       const m = rec.meta;
       if (opts.json) {

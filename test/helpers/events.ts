@@ -17,6 +17,12 @@ export interface EventFields {
   ifindex?: number;
   netns?: number;
   tsNs?: bigint;
+  /** skb->protocol (default IPv4) */
+  ethertype?: number;
+  /** network-order address bytes (default 10.244.1.2 > 10.244.1.1) */
+  saddr?: number[];
+  daddr?: number[];
+  icmpType?: number;
 }
 
 export function eventRecord(f: EventFields): Buffer {
@@ -27,15 +33,16 @@ export function eventRecord(f: EventFields): Buffer {
   b.writeUInt32LE(60, EV.len);
   b.writeUInt32LE(f.ifindex ?? 0, EV.ifindex);
   b.writeUInt32LE(f.netns ?? 4026532001, EV.netns);
-  b.writeUInt16LE(0x0800, EV.ethertype);
+  b.writeUInt16LE(f.ethertype ?? 0x0800, EV.ethertype);
   b[EV.l4proto] = f.l4;
   b[EV.ipver] = f.ipver;
   b.writeUInt16LE(f.sport, EV.sport);
   b.writeUInt16LE(f.dport, EV.dport);
   b[EV.tcp_flags] = f.tcp;
   b[EV.flags] = f.flags;
-  Buffer.from([10, 244, 1, 2]).copy(b, EV.saddr);
-  Buffer.from([10, 244, 1, 1]).copy(b, EV.daddr);
+  Buffer.from(f.saddr ?? [10, 244, 1, 2]).copy(b, EV.saddr);
+  Buffer.from(f.daddr ?? [10, 244, 1, 1]).copy(b, EV.daddr);
+  if (f.icmpType !== undefined) b[EV.icmp_type] = f.icmpType;
   b.write(f.ifname, EV.ifname, 'latin1');
   b.write('swapper/0', EV.comm, 'latin1');
   b.writeInt32LE(-1, EV.stack_id);
