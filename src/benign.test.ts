@@ -28,6 +28,7 @@ describe('benign drops', () => {
   it.each([
     ['MLD report into ip6_mc_input', shape({ reason: 'NOT_SPECIFIED', function: 'ip6_mc_input', ethertype: 0x86dd, l4proto: 0, daddr: 'ff02::16' }), 'ipv6-multicast-not-joined'],
     ['router solicitation on flannel.1 with no FDB entry', shape({ reason: 'NO_TX_TARGET', function: 'vxlan_xmit', ethertype: 0x86dd, l4proto: 58, daddr: 'ff02::2', icmpType: 133 }), 'tunnel-multicast-no-target'],
+    ['fragments of a packet conntrack reassembled and ip_do_fragment sent on', shape({ reason: 'NOT_SPECIFIED', function: 'skb_release_data', l4proto: 17, daddr: '10.244.2.2' }), 'fragments-of-freed-packet'],
     ['frame for another MAC on a bridge port', shape({ reason: 'OTHERHOST', function: 'ip_rcv_core' }), 'other-host'],
     ['NS for an address not ours', shape({ reason: 'IPV6_NDISC_NS_OTHERHOST', function: 'ndisc_rcv', ethertype: 0x86dd }), 'ndisc-for-other-host'],
     ['mDNS nobody listens to', shape({ reason: 'NO_SOCKET', function: '__udp4_lib_mcast_deliver', l4proto: 17, daddr: '224.0.0.251', dport: 5353 }), 'multicast-udp-no-listener'],

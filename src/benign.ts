@@ -81,6 +81,13 @@ export const BENIGN_RULES: readonly BenignRule[] = [
     test: (s) => (s.reason === null || s.reason === 'NO_TX_TARGET' || s.reason === 'VXLAN_NO_REMOTE') && fnIs(s, 'vxlan_xmit', 'vxlan_xmit_one') && isGroupAddress(s.daddr),
   },
   {
+    id: 'fragments-of-freed-packet',
+    title: 'fragments freed along with the packet they were reassembled into (not drops of their own)',
+    why: 'skb_release_data frees a packet\'s frag_list through kfree_skb_list_reason: when conntrack or bridge netfilter reassembled a packet and ip_do_fragment sent it on as new fragments, consume_skb frees the old ones as NOT_SPECIFIED drops; when the packet itself was dropped, it is counted at its own site',
+    shapeFree: true,
+    test: (s) => fnIs(s, 'skb_release_data'),
+  },
+  {
     id: 'other-host',
     title: 'frames addressed to another host (promiscuous interface or bridge port)',
     why: 'ip_rcv_core and ipv6_rcv drop packets whose pkt_type is PACKET_OTHERHOST: a promiscuous device (a bridge port, a capture) hands up frames meant for other MAC addresses',

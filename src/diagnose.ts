@@ -5,6 +5,7 @@
  * the snapshots taken before and after the window.
  */
 import type { GroupRow, Snapshot } from './aggregate.js';
+import { benignLine, benignRule } from './benign.js';
 import { movedCounters, movedDropRules, parseListeners, type NsSnapshot } from './evidence.js';
 import { filledHint, rowContext, type DropContext, type Hint } from './hints.js';
 
@@ -29,23 +30,56 @@ export interface Finding {
   context: DropContext;
   hint: Hint | null;
   evidence: Evidence[];
+  /** TCP connection attempts (SYN) among the drops seen as events */
+  syn: number;
+  /** drops seen as events with a unicast destination, and the largest such flow */
+  unicast: number;
+  topUnicast: { key: string; count: number } | null;
+  /** the benign rule (src/benign.ts) all of its drops matched, or null */
+  benign: { rule: string; title: string } | null;
+  /** the same site at rest (--baseline), when one was given */
+  baseline: { rate: number } | null;
+  /** why it ranks where it does */
+  impact: Impact;
+}
+
+/**
+ * How much a finding matters to someone whose connection fails, strongest
+ * first. Counts rank only within a class: 40 MLD reports must not outrank 3
+ * SYNs dropped by a rule.
+ */
+export const IMPACT_CLASSES = ['confirmed', 'failing-connections', 'unicast', 'other', 'at-baseline', 'benign'] as const;
+export type ImpactClass = (typeof IMPACT_CLASSES)[number];
+export interface Impact {
+  class: ImpactClass;
+  why: string;
 }
 
 function inodeOf(label: string | undefined): number {
   return label ? Number(label.split(' ')[0]) || 0 : 0;
 }
 
-/** Findings from a snapshot grouped by location, biggest first. */
-export function buildFindings(snap: Snapshot, seconds: number, top: number, nsPrefix: (inode: number) => string): Finding[] {
-  const total = snap.rows.reduce((n, r) => n + r.total, 0);
+/** A site's rate at rest, from a baseline recording: key is siteKey(). */
+export type Baseline = Map<string, number>;
+
+export function siteKey(location: string, reason: string | null, iface: string | null): string {
+  return `${location}|${reason ?? '-'}|${iface ?? '-'}`;
+}
+
+/**
+ * Findings from a snapshot grouped by location, biggest first; the caller
+ * adds evidence, then rankFindings orders them by impact.
+ */
+export function buildFindings(snap: Snapshot, seconds: number, nsPrefix: (inode: number) => string): Finding[] {
+  const total = snap.total;
   return [...snap.rows]
     .sort((a, b) => b.total - a.total)
-    .slice(0, top)
-    .map((row: GroupRow, i) => {
+    .map((row: GroupRow) => {
       const inode = inodeOf(row.netns[0]?.key);
       const ctx = { ...rowContext(row, 'location'), nsPrefix: nsPrefix(inode) };
+      const rule = row.benign ? benignRule(row.benign) : undefined;
       return {
-        rank: i + 1,
+        rank: 0,
         location: row.key,
         function: ctx.function ?? null,
         reason: ctx.reason ?? null,
@@ -59,8 +93,42 @@ export function buildFindings(snap: Snapshot, seconds: number, top: number, nsPr
         context: ctx,
         hint: filledHint(ctx),
         evidence: [],
+        syn: row.syn,
+        unicast: row.unicast,
+        topUnicast: row.topUnicast,
+        benign: rule ? { rule: rule.id, title: rule.title } : null,
+        baseline: null,
+        impact: { class: 'other', why: '' },
       };
     });
+}
+
+/** The class of a finding, from its evidence, its packets and the baseline. Pure. */
+export function impactOf(f: Finding): Impact {
+  if (f.benign) return { class: 'benign', why: `expected on a healthy node: ${f.benign.title}` };
+  const confirmed = f.evidence.find((e) => e.verdict === 'confirms');
+  if (f.baseline && f.baseline.rate > 0 && f.rate <= 2 * f.baseline.rate && !confirmed) {
+    return { class: 'at-baseline', why: `as at rest: ${f.baseline.rate.toFixed(2)}/s in the baseline` };
+  }
+  const grew = f.baseline ? (f.baseline.rate > 0 ? `; grew from ${f.baseline.rate.toFixed(2)}/s at rest` : '; new: not in the baseline') : '';
+  const syn = f.syn > 0 ? `${f.syn} TCP connection attempt${f.syn === 1 ? '' : 's'} (SYN) dropped; ` : '';
+  if (confirmed) return { class: 'confirmed', why: `${syn}the node's own counters confirm the cause${grew}` };
+  if (f.syn > 0) return { class: 'failing-connections', why: `${f.syn} TCP connection attempt${f.syn === 1 ? '' : 's'} (SYN) dropped${grew}` };
+  if (f.topUnicast && f.topUnicast.count >= 2) return { class: 'failing-connections', why: `the same flow dropped ${f.topUnicast.count} times (${f.topUnicast.key})${grew}` };
+  if (f.unicast > 0) return { class: 'unicast', why: `${f.unicast} unicast packet${f.unicast === 1 ? '' : 's'}${grew}` };
+  return { class: 'other', why: grew ? grew.slice(2) : '' };
+}
+
+/** Orders findings by impact class, then count; numbers their ranks. */
+export function rankFindings(findings: Finding[], baseline: Baseline | null): Finding[] {
+  for (const f of findings) {
+    if (baseline) f.baseline = { rate: baseline.get(siteKey(f.location, f.reason, f.interfaces[0] ?? null)) ?? 0 };
+    f.impact = impactOf(f);
+  }
+  const order = (c: ImpactClass) => IMPACT_CLASSES.indexOf(c);
+  const out = [...findings].sort((a, b) => order(a.impact.class) - order(b.impact.class) || b.count - a.count || a.location.localeCompare(b.location));
+  out.forEach((f, i) => (f.rank = i + 1));
+  return out;
 }
 
 /** Everything read in the finding's namespace, before and after the window. */
@@ -167,15 +235,18 @@ export function parseLsListeners(tcp: string | null, udp: string | null): { tcp:
 
 const mark = { confirms: '✓', refutes: '✗', info: '·' } as const;
 
-export function formatVerdict(findings: Finding[], head: string, checked: string[]): string {
+export function formatVerdict(findings: Finding[], head: string, checked: string[], benign: Parameters<typeof benignLine>[0] = []): string {
   const lines = [head];
+  const folded = benignLine(benign);
   if (!findings.length) {
-    lines.push('', 'No drops matched. What was checked:', ...checked.map((c) => `  · ${c}`));
+    lines.push('', folded ? 'No drops besides the expected noise below. What was checked:' : 'No drops matched. What was checked:', ...checked.map((c) => `  · ${c}`));
+    if (folded) lines.push('', folded);
     return lines.join('\n');
   }
   for (const f of findings) {
     lines.push('');
-    lines.push(`#${f.rank}  ${f.reason ?? 'no reason'} at ${f.location}: ${f.count} drop${f.count === 1 ? '' : 's'} (${(f.share * 100).toFixed(0)}%), ${f.rate.toFixed(1)}/s`);
+    lines.push(`#${f.rank}  ${f.reason ?? 'no reason'} at ${f.location}: ${f.count} drop${f.count === 1 ? '' : 's'} (${(f.share * 100).toFixed(0)}%), ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
+    if (f.impact.why) lines.push(`    impact:   ${f.impact.why}`);
     lines.push(`    where:    ${f.interfaces.slice(0, 3).join(', ') || '-'} in netns ${f.netns.label}`);
     if (f.flows.length) lines.push(`    flows:    ${f.flows.slice(0, 3).map((x) => `${x.flow} ×${x.count}`).join('; ')}`);
     if (f.hint) {
@@ -193,6 +264,7 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
       for (const c of f.hint.checks) lines.push(`      $ ${c}`);
     }
   }
+  if (folded) lines.push('', folded);
   lines.push('', `Checked: ${checked.join('; ')}`);
   return lines.join('\n');
 }

@@ -4,17 +4,21 @@ import { Command } from 'commander';
 import { Aggregator } from '../aggregate.js';
 import { startCapture } from '../capture.js';
 import { decodeEvent } from '../decode.js';
-import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, type EvidenceInput, type Finding } from '../diagnose.js';
+import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, rankFindings, siteKey, type Baseline, type EvidenceInput, type Finding } from '../diagnose.js';
 import { monotonicToWallOffset, toRecord } from '../drop.js';
 import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../evidence.js';
 import { describeFilters, UsageError } from '../filters.js';
 import { makeNaming, netnsNames } from '../naming.js';
+import { buildReport } from '../report.js';
+import { openRecording } from './files.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration: string;
   top: string;
   json?: boolean;
+  all?: boolean;
+  baseline?: string;
 }
 
 const MAX_PRESNAPSHOT = 32;
@@ -32,14 +36,21 @@ export function diagnoseCommand(): Command {
     .description('trace for a while (or until Ctrl-C), then say what is dropping packets, with evidence from the kernel\'s counters and what to check next')
     .option('-d, --duration <seconds>', 'how long to watch', '10')
     .option('--top <n>', 'findings to report', '5')
-    .option('--json', 'print the verdict as JSON');
+    .option('--json', 'print the verdict as JSON')
+    .option('--all', 'rank the drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as findings too, instead of one folded line')
+    .option('--baseline <file>', 'a recording of this node at rest (droptrace record): sites that drop no faster than they did then rank below what is new or grew');
   addTraceOptions(cmd);
   addSampleOption(cmd);
   cmd.addHelpText(
     'after',
     `
-Run it while the problem happens, e.g. while the pod retries:
+Run it while the problem happens, e.g. while the pod retries. No filter is needed: findings
+are ranked by impact (a cause the counters confirm, then failing connections such as dropped
+TCP SYNs or a flow retried, then other unicast), not by count, and the drops every healthy node
+makes are folded into one line.
+  droptrace diagnose --duration 10
   droptrace diagnose --port 2483 --duration 10
+  droptrace record -o rest.dtr -d 120; droptrace diagnose --baseline rest.dtr
 
 Each finding says where (function+offset, interface, namespace, flows) and why (drop reason),
 then checks it against the namespace's own counters: iptables rule counters that moved during
@@ -54,6 +65,7 @@ async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration')!;
   const top = Number(opts.top);
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
+  const baseline = opts.baseline ? loadBaseline(opts.baseline) : null;
   const { config, reasons, syms } = prepareTracing(opts);
   const names = netnsNames();
   const naming = makeNaming(syms, reasons, names);
@@ -91,11 +103,13 @@ async function run(opts: Options): Promise<void> {
   const now = Date.now();
   agg.addCounts(now, summary.counts);
   const seconds = (now - started) / 1000;
-  const snap = agg.snapshot(now, 'location', 'count');
+  const snap = agg.snapshot(now, 'location', 'count', opts.all ? 'show' : 'fold');
   const softnetAfter = softnetTotal();
 
-  const findings: Finding[] = buildFindings(snap, seconds, top, (ino) => shell(ino).commandPrefix);
-  for (const f of findings) {
+  // evidence for more candidates than are shown: a small site whose rule counter moved outranks a big one
+  const candidates: Finding[] = buildFindings(snap, seconds, (ino) => shell(ino).commandPrefix).slice(0, Math.max(3 * top, 12));
+  for (const f of candidates) {
+    if (f.benign) continue;
     const sh = shell(f.netns.inode);
     const after = sh.reachable ? snapshotNetns(sh) : null;
     const iface = f.interfaces[0];
@@ -122,6 +136,7 @@ async function run(opts: Options): Promise<void> {
     if (dev) input.mtu = Number(sh.read(`/sys/class/net/${dev}/mtu`) ?? NaN) || mtuFromIp(sh.run(['ip', 'link', 'show', dev]));
     f.evidence = evidenceFor(f, input);
   }
+  const findings = rankFindings(candidates, baseline).slice(0, top);
 
   const lost = summary.stats.lost + summary.stats.droppedInProcess;
   const head = `droptrace diagnose: ${summary.exact} drop${summary.exact === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (filters: ${describeFilters(opts)}), ${findings.length} finding${findings.length === 1 ? '' : 's'}${lost ? `; ${lost} events lost (counts are exact, flows may miss some)` : ''}`;
@@ -130,11 +145,20 @@ async function run(opts: Options): Promise<void> {
     `counters before and after in ${before.size} network namespace(s)`,
     softnetBefore === null ? 'softnet_stat unreadable' : `softnet_stat (${(softnetAfter ?? 0) - softnetBefore} backlog drops)`,
   ];
+  if (baseline) checked.push(`baseline ${opts.baseline} (${baseline.size} site(s) at rest)`);
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ drops: summary.exact, seconds, lost, filters: describeFilters(opts), findings, checked }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ drops: summary.exact, seconds, lost, filters: describeFilters(opts), findings, benign: snap.benign, checked }, null, 2) + '\n');
   } else {
-    process.stdout.write(formatVerdict(findings, head, checked) + '\n');
+    process.stdout.write(formatVerdict(findings, head, checked, snap.benign) + '\n');
   }
+}
+
+/** Each site's rate at rest, from a recording (benign ones included: the window shows them too with --all). */
+function loadBaseline(file: string): Baseline {
+  const rep = buildReport(openRecording(file), { by: 'location', all: true });
+  const out: Baseline = new Map();
+  for (const r of rep.rows) out.set(siteKey(r.key, r.reasons[0] ?? null, r.interfaces[0] ?? null), r.rate);
+  return out;
 }
 
 function mtuFromIp(text: string | null): number | null {

@@ -28,6 +28,7 @@ interface Options extends TraceOptions {
   duration?: string;
   replay?: string;
   speed: string;
+  all?: boolean;
 }
 
 /** What the screen and printers are fed from: the kernel now, or a recording. */
@@ -57,14 +58,15 @@ export function liveCommand(): Command {
     .addOption(new Option('--sort <by>', 'sort rows by').choices([...SORTS]).default('rate'))
     .option('-d, --duration <seconds>', 'stop after this many seconds')
     .option('--replay <file>', 'show a recording (droptrace record) instead of the kernel: no root needed')
-    .option('--speed <x>', 'with --replay: play this many times faster', '1');
+    .option('--speed <x>', 'with --replay: play this many times faster', '1')
+    .option('--all', 'show the drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line (key b toggles)');
   addTraceOptions(cmd);
   addSampleOption(cmd);
   cmd.addHelpText(
     'after',
     `
-Keys: ↑↓/j k select, Enter details, Esc back, g grouping, s sort, p pause (counting goes on),
-c clear, f edit filters, ? help, q or Ctrl-C quit. NO_COLOR is honoured.
+Keys: ↑↓/j k select, Enter details, Esc back, g grouping, s sort, b show/fold expected noise,
+p pause (counting goes on), c clear, f edit filters, ? help, q or Ctrl-C quit. NO_COLOR is honoured.
 
 Examples:
   droptrace live                               # everything, grouped by drop site
@@ -181,7 +183,7 @@ async function run(opts: Options): Promise<void> {
     const counts = feed.sample(now);
     if (mode === 'plain') emitPlain(counts);
     else if (mode === 'json') {
-      const snap = feed.agg.snapshot(now, opts.group, opts.sort);
+      const snap = feed.agg.snapshot(now, opts.group, opts.sort, opts.all ? 'show' : 'fold');
       const st = feed.stats();
       const { recent: _recent, ...rest } = snap;
       process.stdout.write(JSON.stringify({ ...rest, delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
@@ -198,7 +200,7 @@ async function run(opts: Options): Promise<void> {
     screen = new LiveScreen(
       {
         header,
-        snapshot: (g, s) => feed.agg.snapshot(feed.now(), g, s),
+        snapshot: (g, s, b) => feed.agg.snapshot(feed.now(), g, s, b),
         clear: () => feed.agg.clear(feed.now()),
         quit: () => void stop(),
         setFilters: feed.setFilters ?? (async () => 'a replay cannot change its filters: they were applied when it was recorded'),
@@ -207,7 +209,7 @@ async function run(opts: Options): Promise<void> {
           return h ? formatHint(h) : null;
         },
       },
-      { group: opts.group, sort: opts.sort, noColor: 'NO_COLOR' in process.env },
+      { group: opts.group, sort: opts.sort, noColor: 'NO_COLOR' in process.env, benign: opts.all ? 'show' : 'fold' },
     );
     // whatever happens, give the terminal back
     process.once('exit', () => screen?.destroy());

@@ -4,13 +4,14 @@
  * Keys call back into a Controller, which owns the data.
  */
 import blessed from 'blessed';
-import { GROUPS, SORTS, sparkline, type GroupBy, type GroupRow, type Snapshot, type SortBy } from '../aggregate.js';
+import { GROUPS, SORTS, sparkline, type BenignMode, type GroupBy, type GroupRow, type Snapshot, type SortBy } from '../aggregate.js';
+import { benignLine } from '../benign.js';
 import type { DropRecord } from '../drop.js';
 
 /** What the screen needs from whoever owns the capture. */
 export interface Controller {
   header(): HeaderInfo;
-  snapshot(group: GroupBy, sort: SortBy): Snapshot;
+  snapshot(group: GroupBy, sort: SortBy, benign: BenignMode): Snapshot;
   clear(): void;
   /** Applies a filter string such as "--port 2483 --iface cni0"; returns an error message or null. */
   setFilters(text: string): Promise<string | null>;
@@ -34,6 +35,8 @@ const HELP = `droptrace live — keys
   g            next grouping            Esc     back
   s            next sort order          p       pause the screen (counting goes on)
   c            clear counts             f       edit filters (reloads the BPF program)
+  b            show or fold the drops every healthy node makes (IPv6 multicast nobody
+               joined, frames for other hosts, …): folded, they are one counted line
   ?            this help                q, Ctrl-C  quit
 
 Groupings: ${GROUPS.join(', ')}.   Sort orders: ${SORTS.join(', ')}.
@@ -139,6 +142,7 @@ export class LiveScreen {
   private overlay: blessed.Widgets.BoxElement | null = null;
   private group: GroupBy;
   private sort: SortBy;
+  private benign: BenignMode;
   private paused = false;
   private rows: GroupRow[] = [];
   private selectedKey: string | null = null;
@@ -149,10 +153,11 @@ export class LiveScreen {
 
   constructor(
     private readonly ctl: Controller,
-    opts: { group: GroupBy; sort: SortBy; noColor: boolean },
+    opts: { group: GroupBy; sort: SortBy; noColor: boolean; benign: BenignMode },
   ) {
     this.group = opts.group;
     this.sort = opts.sort;
+    this.benign = opts.benign;
     // forceUnicode: box lines as Unicode, not the terminal's ACS charset (which some
     // terminals and tmux capture show as 'lqqk')
     this.screen = blessed.screen({ smartCSR: true, title: 'droptrace live', fullUnicode: true, forceUnicode: true, autoPadding: false, warnings: false });
@@ -200,6 +205,10 @@ export class LiveScreen {
     });
     s.key(['s'], () => {
       this.sort = SORTS[(SORTS.indexOf(this.sort) + 1) % SORTS.length];
+      this.refresh(true);
+    });
+    s.key(['b'], () => {
+      this.benign = this.benign === 'fold' ? 'show' : 'fold';
       this.refresh(true);
     });
     s.key(['p'], () => {
@@ -270,7 +279,7 @@ export class LiveScreen {
   refresh(force = false): void {
     if (this.destroyed) return;
     if (!this.paused || force || !this.last) {
-      if (!this.paused || !this.last) this.last = this.ctl.snapshot(this.group, this.sort);
+      if (!this.paused || !this.last) this.last = this.ctl.snapshot(this.group, this.sort, this.benign);
     }
     this.render();
   }
@@ -289,7 +298,8 @@ export class LiveScreen {
     const cols = layoutColumns(width, snap.groupBy);
     this.colhdr.setContent(cols.header);
     this.rows = snap.rows;
-    const items = snap.rows.length ? snap.rows.map(cols.row) : [this.paused ? '  (paused)' : '  no drops yet: waiting…'];
+    const folded = benignLine(snap.benign, 'b');
+    const items = snap.rows.length ? snap.rows.map(cols.row) : [this.paused ? '  (paused)' : folded ? '  no drops besides expected noise' : '  no drops yet: waiting…'];
     const keep = this.selectedKey;
     this.table.setItems(items as unknown as blessed.Widgets.BlessedElement[]);
     const idx = keep ? snap.rows.findIndex((r) => r.key === keep) : 0;
@@ -299,8 +309,9 @@ export class LiveScreen {
       .slice(-((this.recent.height as number) - 1))
       .reverse()
       .map((d: DropRecord) => fit(recentLine(d), width));
-    this.recent.setContent([fit('Recent drops:', width), ...recentLines].join('\n'));
-    this.footer.setContent(fit(this.message || ' ↑↓ select  Enter detail  g group  s sort  p pause  c clear  f filters  ? help  q quit', width));
+    const recentHead = folded ? [fit(`+ ${folded}`, width)] : [];
+    this.recent.setContent([...recentHead, fit('Recent drops:', width), ...recentLines.slice(0, Math.max(0, recentLines.length - recentHead.length))].join('\n'));
+    this.footer.setContent(fit(this.message || ' ↑↓ select  Enter detail  g group  s sort  b noise  p pause  c clear  f filters  ? help  q quit', width));
     this.screen.render();
   }
 

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { rankFindings, siteKey, type Finding } from './diagnose.js';
+
+function finding(over: Partial<Finding> & { location: string }): Finding {
+  return {
+    rank: 0,
+    function: over.location.replace(/\+.*/, ''),
+    reason: 'NOT_SPECIFIED',
+    count: 1,
+    share: 0,
+    rate: 1,
+    avgLen: 60,
+    interfaces: ['eth0'],
+    netns: { inode: 1, label: '1' },
+    flows: [],
+    context: { reason: null, function: null, ifname: null, nsPrefix: '', l4: null, saddr: null, daddr: null, dport: null },
+    hint: null,
+    evidence: [],
+    syn: 0,
+    unicast: 0,
+    topUnicast: null,
+    benign: null,
+    baseline: null,
+    impact: { class: 'other', why: '' },
+    ...over,
+  };
+}
+
+describe('ranking findings by impact', () => {
+  it('a confirmed cause and failing connections outrank a bigger site; benign ranks last', () => {
+    const ranked = rankFindings(
+      [
+        finding({ location: 'ip6_mc_input+0x15e', count: 400, benign: { rule: 'ipv6-multicast-not-joined', title: 'IPv6 multicast' } }),
+        finding({ location: 'mystery+0x10', count: 90 }),
+        finding({ location: '__udp4_lib_rcv+0x4bc', reason: 'NO_SOCKET', count: 40, unicast: 40, topUnicast: { key: 'UDP a > b:53', count: 1 } }),
+        finding({ location: 'tcp_v4_rcv+0x10', reason: 'NO_SOCKET', count: 5, syn: 5, unicast: 5 }),
+        finding({ location: 'ip_forward+0x20', reason: 'PKT_TOO_BIG', count: 2, unicast: 2, topUnicast: { key: 'UDP a > b:7000', count: 2 } }),
+        finding({ location: 'nft_do_chain+0x3e8', reason: 'NETFILTER_DROP', count: 3, syn: 3, evidence: [{ verdict: 'confirms', text: 'a rule moved' }] }),
+      ],
+      null,
+    );
+    expect(ranked.map((f) => [f.rank, f.location, f.impact.class])).toEqual([
+      [1, 'nft_do_chain+0x3e8', 'confirmed'],
+      [2, 'tcp_v4_rcv+0x10', 'failing-connections'],
+      [3, 'ip_forward+0x20', 'failing-connections'],
+      [4, '__udp4_lib_rcv+0x4bc', 'unicast'],
+      [5, 'mystery+0x10', 'other'],
+      [6, 'ip6_mc_input+0x15e', 'benign'],
+    ]);
+    expect(ranked[0].impact.why).toBe("3 TCP connection attempts (SYN) dropped; the node's own counters confirm the cause");
+    expect(ranked[2].impact.why).toBe('the same flow dropped 2 times (UDP a > b:7000)');
+  });
+
+  it('with a baseline, a site at its resting rate ranks below what is new or grew', () => {
+    const base = new Map([
+      [siteKey('__udp4_lib_rcv+0x4bc', 'NO_SOCKET', 'eth0'), 20],
+      [siteKey('tcp_v4_rcv+0x10', 'NO_SOCKET', 'eth0'), 0.5],
+    ]);
+    const ranked = rankFindings(
+      [
+        finding({ location: '__udp4_lib_rcv+0x4bc', reason: 'NO_SOCKET', count: 250, rate: 25, syn: 0, unicast: 250 }),
+        finding({ location: 'tcp_v4_rcv+0x10', reason: 'NO_SOCKET', count: 30, rate: 3, syn: 30, unicast: 30 }),
+        finding({ location: 'mystery+0x10', count: 2, rate: 0.2 }),
+      ],
+      base,
+    );
+    expect(ranked.map((f) => [f.location, f.impact.class])).toEqual([
+      ['tcp_v4_rcv+0x10', 'failing-connections'],
+      ['mystery+0x10', 'other'],
+      ['__udp4_lib_rcv+0x4bc', 'at-baseline'],
+    ]);
+    expect(ranked[0].impact.why).toBe('30 TCP connection attempts (SYN) dropped; grew from 0.50/s at rest');
+    expect(ranked[1].impact.why).toBe('new: not in the baseline');
+    expect(ranked[2].impact.why).toBe('as at rest: 20.00/s in the baseline');
+  });
+});
