@@ -232,3 +232,47 @@ describe('interface names asked from the namespace', () => {
     expect(asked.sort()).toEqual(['4026532177|2', '4026532177|9']);
   });
 });
+
+describe('expected noise (src/benign.ts)', () => {
+  const names: Naming = {
+    location: (addr) => ({ symbol: addr === 0xdn ? 'ip6_mc_input+0x15e' : '__udp4_lib_rcv+0x4bc', function: addr === 0xdn ? 'ip6_mc_input' : '__udp4_lib_rcv', module: null }),
+    reason: (code) => ({ 2: 'NOT_SPECIFIED', 3: 'NO_SOCKET' })[code] ?? String(code),
+  };
+  const reasons = new ReasonTable([[2, 'NOT_SPECIFIED'], [3, 'NO_SOCKET']], 'btf');
+  const mdns = (dport = 5353, daddr = [224, 0, 0, 251]) => decodeEvent(eventRecord({ location: 0xbn, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 5353, dport, tcp: 0, ifname: 'eth0', ifindex: 2, netns: 1, daddr }));
+  const asRec = (d: RawDrop) => toRecord(d, null, reasons, 0n);
+
+  it('folds a site whose every drop matched, counted in one line; shows it with show', () => {
+    const agg = new Aggregator(names);
+    agg.addCounts(0, []);
+    agg.addDrops([mdns(), mdns()], at10s, asRec);
+    // ip6_mc_input decides by itself: folded even with no event seen
+    agg.addCounts(1000, [rec(0xbn, 3, 2, 1, 2), rec(0xdn, 2, 3, 1, 40)]);
+    const s = agg.snapshot(1000, 'location');
+    expect(s.rows).toEqual([]);
+    expect(s.total).toBe(42);
+    expect(s.benign.map((b) => [b.rule, b.total])).toEqual([['ipv6-multicast-not-joined', 40], ['multicast-udp-no-listener', 2]]);
+    expect(s.recent).toEqual([]);
+    const shown = agg.snapshot(1000, 'location', 'count', 'show');
+    expect(shown.rows.map((r) => [r.key, r.total, r.benign])).toEqual([['ip6_mc_input+0x15e', 40, 'ipv6-multicast-not-joined'], ['__udp4_lib_rcv+0x4bc', 2, 'multicast-udp-no-listener']]);
+    expect(shown.benign).toEqual([]);
+    expect(shown.recent).toHaveLength(2);
+  });
+
+  it('one unicast drop at the same site keeps the whole site a row: a rule never hides a real drop', () => {
+    const agg = new Aggregator(names);
+    agg.addCounts(0, []);
+    agg.addDrops([mdns(), mdns(53, [10, 0, 0, 1])], at10s, asRec);
+    agg.addCounts(1000, [rec(0xbn, 3, 2, 1, 2)]);
+    const s = agg.snapshot(1000, 'location');
+    expect(s.rows.map((r) => [r.key, r.total, r.benign])).toEqual([['__udp4_lib_rcv+0x4bc', 2, null]]);
+    expect(s.benign).toEqual([]);
+  });
+
+  it('a site needing the packet, seen only as a count, stays a row', () => {
+    const agg = new Aggregator(names);
+    agg.addCounts(0, []);
+    agg.addCounts(1000, [rec(0xbn, 3, 2, 1, 7)]);
+    expect(agg.snapshot(1000, 'location').rows.map((r) => r.total)).toEqual([7]);
+  });
+});

@@ -320,6 +320,12 @@ export class Aggregator {
     return b.seen > 0 && b.benignSeen === b.seen ? b.shapeRule : null;
   }
 
+  /** Whether the site a recent drop happened at is folded as benign. */
+  private benignSite(r: DropRecord): boolean {
+    const b = this.bases.get(baseKey(BigInt(r.location), r.reasonCode ?? 0, r.ifindex, r.netns));
+    return b !== undefined && this.benignOf(b) !== null;
+  }
+
   private addFlow(d: RawDrop, ifname: string | null, fk: string, t: number, n: number, len: number): void {
     const { location, ifindex, netns } = d;
     const reason = d.hasReason ? d.reason : 0;
@@ -468,7 +474,7 @@ export class Aggregator {
       rate10: all?.rate10 ?? 0,
       rows,
       benign: folded,
-      recent: this.recentRecords().slice(-50),
+      recent: (fold ? this.recentRecords().filter((r) => !this.benignSite(r)) : this.recentRecords()).slice(-50),
     };
   }
 

@@ -305,12 +305,12 @@ export class LiveScreen {
     const idx = keep ? snap.rows.findIndex((r) => r.key === keep) : 0;
     this.table.select(Math.max(0, idx));
     this.selectedKey = snap.rows[Math.max(0, idx)]?.key ?? null;
-    const recentLines = snap.recent
-      .slice(-((this.recent.height as number) - 1))
+    const recentHead = folded ? [fit(`+ ${folded}`, width)] : [];
+    const room = Math.max(0, (this.recent.height as number) - 1 - recentHead.length);
+    const recentLines = (room ? snap.recent.slice(-room) : [])
       .reverse()
       .map((d: DropRecord) => fit(recentLine(d), width));
-    const recentHead = folded ? [fit(`+ ${folded}`, width)] : [];
-    this.recent.setContent([...recentHead, fit('Recent drops:', width), ...recentLines.slice(0, Math.max(0, recentLines.length - recentHead.length))].join('\n'));
+    this.recent.setContent([...recentHead, fit('Recent drops:', width), ...recentLines].join('\n'));
     this.footer.setContent(fit(this.message || ' ↑↓ select  Enter detail  g group  s sort  b noise  p pause  c clear  f filters  ? help  q quit', width));
     this.screen.render();
   }
