@@ -10,8 +10,9 @@ import { BLOCK, scanRecording } from './record.js';
 import { loadRecording, RecordedSymbols, recordingReasons } from './recording.js';
 
 // a real recording (seed scenario, 6.18 VM): 12 drops of 200-byte records (--snaplen 64)
-const scan = scanRecording(readFileSync(new URL('../test/fixtures/seed-6.18.dtr', import.meta.url)));
-const rec = loadRecording(scan);
+const seed = readFileSync(new URL('../test/fixtures/seed-6.18.dtr', import.meta.url));
+const scan = scanRecording(seed);
+const rec = loadRecording(seed);
 const eventBlocks = scan.blocks.filter((b) => b.type === BLOCK.EVENTS).map((b) => b.payload);
 const stride = eventBlocks[0].readUInt32LE(4);
 const raw = Buffer.concat(eventBlocks.map((p) => p.subarray(8)));

@@ -39,5 +39,9 @@ describe('reason names', () => {
 
   it('suggests close names', () => {
     expect(t.suggest('NETFILTER')).toContain('NETFILTER_DROP');
+    // a typo: by edit distance, nearest first
+    expect(t.suggest('NO_SOKET')[0]).toBe('NO_SOCKET');
+    expect(t.suggest('netfilter_drpo')[0]).toBe('NETFILTER_DROP');
+    expect(t.suggest('SOMETHING_ELSE_ENTIRELY')).toEqual([]);
   });
 });

@@ -47,9 +47,16 @@ export class ReasonTable {
   }
 
   /** Names close to a mistyped one, for the error message. */
+  /** Names close to a mistyped one: by edit distance, then by containing it. */
   suggest(name: string, max = 3): string[] {
     const n = name.toUpperCase();
-    return [...this.byName.keys()].filter((k) => k.includes(n) || n.includes(k)).slice(0, max);
+    const near = Math.max(2, Math.floor(n.length / 4));
+    return [...this.byName.keys()]
+      .map((k) => ({ k, d: k.includes(n) || n.includes(k) ? Math.min(editDistance(n, k), near) : editDistance(n, k) }))
+      .filter((x) => x.d <= near)
+      .sort((a, b) => a.d - b.d || a.k.localeCompare(b.k))
+      .slice(0, max)
+      .map((x) => x.k);
   }
 
   entries(): Array<[number, string]> {
@@ -85,4 +92,15 @@ export function loadReasons(btfPairs: Array<[number, string]> | null, formats = 
     }
   }
   return new ReasonTable([], 'none');
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions each cost 1. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }

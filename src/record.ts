@@ -5,7 +5,7 @@
  * written before the last flush reads back; a torn or corrupted block is
  * skipped and counted, never fatal.
  */
-import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
 export const MAGIC = Buffer.from('DROPTRC\0', 'latin1');
@@ -78,10 +78,23 @@ export function encodeBlock(type: BlockType, payload: Buffer): Buffer {
   const h = Buffer.alloc(BLOCK_HEADER_SIZE);
   h.writeUInt32LE(BLOCK_SYNC, 0);
   h.writeUInt16LE(type, 4);
-  h.writeUInt16LE(0, 6);
+  h.writeUInt16LE(typeCheck(type), 6);
   h.writeUInt32LE(payload.length, 8);
   h.writeUInt32LE(crc32(payload), 12);
   return Buffer.concat([h, payload]);
+}
+
+/**
+ * The CRC covers the payload only, so a flipped bit in the type would read
+ * counts as events: the header's spare field carries the type's complement.
+ * Files from before it have 0 there, which is taken as "not checked".
+ */
+function typeCheck(type: number): number {
+  return ~type & 0xffff;
+}
+
+function typeOk(type: number, check: number): boolean {
+  return check === 0 || check === typeCheck(type);
 }
 
 export function fileHeader(): Buffer {
@@ -95,14 +108,12 @@ export function fileHeader(): Buffer {
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8');
 
-/** Appends blocks to a recording; created 0600 (it holds addresses and flows). */
+/** Appends blocks to a recording: an fd the caller created (0600: it holds addresses and flows). */
 export class RecordingWriter {
-  private fd: number;
   bytes = 0;
   private lastSync = Date.now();
 
-  constructor(path: string) {
-    this.fd = openSync(path, 'w', 0o600);
+  constructor(private fd: number) {
     this.write(fileHeader());
   }
 
@@ -116,8 +127,11 @@ export class RecordingWriter {
     this.write(encodeBlock(type, payload));
   }
 
+  /** Written twice: a reader that finds one copy damaged reads the other. */
   meta(m: RecordingMeta): void {
-    this.block(BLOCK.META, json(m));
+    const payload = json(m);
+    this.block(BLOCK.META, payload);
+    this.block(BLOCK.META, payload);
   }
 
   /** A batch of raw event records, exactly as the addon delivered them. */
@@ -182,72 +196,170 @@ export interface RawBlock {
   payload: Buffer;
 }
 
-export interface ScanResult {
-  blocks: RawBlock[];
+/** What a scan skipped: said by every reader, never fatal past the file header. */
+export interface ScanDamage {
   /** the file ends inside a block (the recorder was killed, or the copy is partial) */
   truncated: boolean;
   /** the recorder did not write its END block */
   unfinished: boolean;
-  /** blocks whose CRC did not match, or bytes skipped to find the next block */
+  /** damaged places: a block whose CRC did not match, a bad length, bytes between blocks */
   corrupted: number;
   skippedBytes: number;
 }
 
-/** Splits a recording into verified blocks. Never throws on damage past the header. */
-export function scanRecording(buf: Buffer): ScanResult {
-  if (buf.length < FILE_HEADER_SIZE || !buf.subarray(0, 8).equals(MAGIC)) {
+export interface ScanResult extends ScanDamage {
+  blocks: RawBlock[];
+}
+
+/**
+ * Where a recording's bytes come from: a file read a window at a time (a
+ * recording of millions of events is never in memory whole), or a buffer.
+ */
+export interface ByteSource {
+  readonly size: number;
+  /** len bytes at pos (fewer at the end of the source); valid until the next read */
+  read(pos: number, len: number): Buffer;
+  close?(): void;
+}
+
+export function bufferSource(buf: Buffer): ByteSource {
+  return { size: buf.length, read: (pos, len) => buf.subarray(pos, Math.min(buf.length, pos + len)) };
+}
+
+const WINDOW = 4 << 20;
+
+/** A file read through one window; a block larger than the window gets a window of its own. */
+export class FileSource implements ByteSource {
+  readonly size: number;
+  private fd: number;
+  private buf = Buffer.alloc(0);
+  private start = 0;
+  private len = 0;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'r');
+    this.size = fstatSync(this.fd).size;
+  }
+
+  read(pos: number, len: number): Buffer {
+    const want = Math.min(len, Math.max(0, this.size - pos));
+    if (pos >= this.start && pos + want <= this.start + this.len) return this.buf.subarray(pos - this.start, pos - this.start + want);
+    const size = Math.max(WINDOW, want);
+    if (this.buf.length < size || this.buf.length > 2 * Math.max(WINDOW, size)) this.buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(this.fd, this.buf, got, size - got, pos + got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.start = pos;
+    this.len = got;
+    return this.buf.subarray(0, Math.min(want, got));
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** Checks the file header; returns where the first block starts. */
+export function checkHeader(src: ByteSource): number {
+  const h = src.read(0, FILE_HEADER_SIZE);
+  if (h.length < FILE_HEADER_SIZE || !h.subarray(0, 8).equals(MAGIC)) {
     throw new RecordingError('not a droptrace recording (no DROPTRC header)');
   }
-  const version = buf.readUInt16LE(8);
+  const version = h.readUInt16LE(8);
   if (version > FORMAT_VERSION) {
     throw new RecordingError(
       `this recording uses format version ${version}; this droptrace reads version ${FORMAT_VERSION}: upgrade droptrace to read it`,
     );
   }
-  const res: ScanResult = { blocks: [], truncated: false, unfinished: true, corrupted: 0, skippedBytes: 0 };
-  let pos = buf.readUInt32LE(12) || FILE_HEADER_SIZE;
+  // a damaged header-size field must not hide the blocks: version 1 headers are 16 bytes
+  const first = h.readUInt32LE(12);
+  return first >= FILE_HEADER_SIZE && first < 4096 ? first : FILE_HEADER_SIZE;
+}
+
+/** Position of the next sync word at or after pos, or -1. */
+function findSync(src: ByteSource, pos: number): number {
+  const step = 1 << 20;
+  for (let at = pos; at < src.size; at += step - 3) {
+    const w = src.read(at, step);
+    const i = w.indexOf(syncBytes);
+    if (i >= 0) return at + i;
+    if (w.length < step) break;
+  }
+  return -1;
+}
+
+/** A whole, verified block at pos, or null. */
+function blockAt(src: ByteSource, pos: number): { type: number; len: number } | null {
+  const h = src.read(pos, BLOCK_HEADER_SIZE);
+  if (h.length < BLOCK_HEADER_SIZE || h.readUInt32LE(0) !== BLOCK_SYNC) return null;
+  const type = h.readUInt16LE(4);
+  const len = h.readUInt32LE(8);
+  const crc = h.readUInt32LE(12);
+  if (!typeOk(type, h.readUInt16LE(6)) || len > MAX_BLOCK || pos + BLOCK_HEADER_SIZE + len > src.size) return null;
+  return crc32(src.read(pos + BLOCK_HEADER_SIZE, len)) === crc ? { type, len } : null;
+}
+
+/**
+ * The verified blocks of a recording, in file order. Damage is counted in
+ * `damage` and skipped by finding the next sync word whose block checks
+ * out; it is never fatal past the file header. A block's payload is valid
+ * until the next block is read.
+ */
+export function* scanBlocks(src: ByteSource, damage: ScanDamage): Generator<RawBlock> {
+  let pos = checkHeader(src);
   let resyncing = false;
-  while (pos < buf.length) {
-    if (buf.length - pos < BLOCK_HEADER_SIZE) {
-      res.truncated = true;
+  const skipTo = (next: number) => {
+    if (!resyncing) damage.corrupted++;
+    resyncing = true;
+    damage.skippedBytes += (next < 0 ? src.size : next) - pos;
+    pos = next < 0 ? src.size : next;
+  };
+  while (pos < src.size) {
+    if (src.size - pos < BLOCK_HEADER_SIZE) {
+      damage.truncated = true;
       break;
     }
-    if (buf.readUInt32LE(pos) !== BLOCK_SYNC) {
-      // damage: look for the next sync word
-      if (!resyncing) res.corrupted++;
-      resyncing = true;
-      const next = buf.indexOf(syncBytes, pos + 1);
-      res.skippedBytes += (next < 0 ? buf.length : next) - pos;
-      if (next < 0) break;
-      pos = next;
+    const h = src.read(pos, BLOCK_HEADER_SIZE);
+    if (h.readUInt32LE(0) !== BLOCK_SYNC) {
+      skipTo(findSync(src, pos + 1));
       continue;
     }
-    const type = buf.readUInt16LE(pos + 4);
-    const len = buf.readUInt32LE(pos + 8);
-    const crc = buf.readUInt32LE(pos + 12);
-    if (len > MAX_BLOCK) {
-      res.corrupted++;
-      resyncing = true;
-      pos += 4;
-      continue;
-    }
+    const type = h.readUInt16LE(4);
+    const len = h.readUInt32LE(8);
+    const crc = h.readUInt32LE(12);
     const end = pos + BLOCK_HEADER_SIZE + len;
-    if (end > buf.length) {
-      res.truncated = true;
-      break;
+    if (len > MAX_BLOCK || end > src.size) {
+      // a torn last block, or a damaged length: the latter has a whole block after it
+      let next = findSync(src, pos + 4);
+      while (next >= 0 && !blockAt(src, next)) next = findSync(src, next + 4);
+      if (next < 0 && len <= MAX_BLOCK) {
+        damage.truncated = true;
+        break;
+      }
+      skipTo(next);
+      continue;
     }
-    const payload = buf.subarray(pos + BLOCK_HEADER_SIZE, end);
-    if (crc32(payload) !== crc) {
-      if (!resyncing) res.corrupted++;
-      resyncing = true;
-      pos += 4;
+    const check = h.readUInt16LE(6);
+    const payload = src.read(pos + BLOCK_HEADER_SIZE, len);
+    if (crc32(payload) !== crc || !typeOk(type, check)) {
+      skipTo(findSync(src, pos + 4));
       continue;
     }
     resyncing = false;
-    if (type === BLOCK.END) res.unfinished = false;
-    res.blocks.push({ type, offset: pos, payload });
+    if (type === BLOCK.END) damage.unfinished = false;
+    yield { type, offset: pos, payload };
     pos = end;
   }
+}
+
+/** Splits a recording held in memory into verified blocks (small files and tests). */
+export function scanRecording(buf: Buffer): ScanResult {
+  const res: ScanResult = { blocks: [], truncated: false, unfinished: true, corrupted: 0, skippedBytes: 0 };
+  for (const b of scanBlocks(bufferSource(buf), res)) res.blocks.push(b);
   return res;
 }
 
@@ -256,7 +368,3 @@ const syncBytes = (() => {
   b.writeUInt32LE(BLOCK_SYNC, 0);
   return b;
 })();
-
-export function readRecordingFile(path: string): ScanResult {
-  return scanRecording(readFileSync(path));
-}

@@ -4,9 +4,19 @@
  * reasons, interfaces, namespaces, stacks of the machine that recorded).
  * Pure: give it the scanned blocks.
  */
-import { decodeCounts, decodeEvent, type CountRecord, type RawDrop } from './decode.js';
+import { decodeCounts, decodeEvent, EVENT_SIZE, type CountRecord, type RawDrop } from './decode.js';
 import type { Resolved, SymbolLookup } from './kallsyms.js';
-import { BLOCK, RecordingError, type RecordingMeta, type ScanResult, type StatsBlock, type SymbolEntry } from './record.js';
+import {
+  BLOCK,
+  bufferSource,
+  scanBlocks,
+  type ByteSource,
+  type RawBlock,
+  type RecordingMeta,
+  type ScanDamage,
+  type StatsBlock,
+  type SymbolEntry,
+} from './record.js';
 import { ReasonTable } from './reasons.js';
 
 export interface CountSnapshot {
@@ -16,10 +26,17 @@ export interface CountSnapshot {
   records: CountRecord[];
 }
 
-export interface Recording {
+/** What a reader skipped or could not read, said by every command that reads recordings. */
+export interface RecordingDamage extends ScanDamage {
+  /** blocks whose CRC matched but whose content could not be read */
+  badBlocks: number;
+  /** no META block could be read: host, kernel, filters and reason names are unknown, times count from boot */
+  metaMissing?: boolean;
+}
+
+/** The names and facts a recording carries besides its events and counts. */
+export interface RecordingTables {
   meta: RecordingMeta;
-  events: RawDrop[];
-  counts: CountSnapshot[];
   symbols: Map<bigint, SymbolEntry>;
   interfaces: Array<[number, number, string]>;
   netns: Map<number, string>;
@@ -27,7 +44,157 @@ export interface Recording {
   pods: Map<number, string>;
   stacks: Map<number, bigint[]>;
   stats: StatsBlock | null;
-  damage: { truncated: boolean; unfinished: boolean; corrupted: number; skippedBytes: number; badBlocks: number };
+  damage: RecordingDamage;
+}
+
+/** A recording read whole (small files, tests). */
+export interface Recording extends RecordingTables {
+  events: RawDrop[];
+  counts: CountSnapshot[];
+}
+
+/** What a stream of blocks yields besides the tables it fills. */
+export type RecordingItem = { kind: 'events'; drops: RawDrop[] } | { kind: 'counts'; snapshot: CountSnapshot };
+
+/** Stands in for an unreadable META so the counts and events can still be read. */
+function unknownMeta(): RecordingMeta {
+  return {
+    format: 1,
+    tool: { name: 'droptrace', version: '?' },
+    host: '(unknown: META unreadable)',
+    kernel: '?',
+    bootId: null,
+    startTime: new Date(0).toISOString(),
+    wallOffsetNs: '0',
+    attach: '?',
+    target: '?',
+    filters: '?',
+    snaplen: 0,
+    stack: false,
+    recordSize: 0,
+    reasons: [],
+    reasonSource: 'none',
+  };
+}
+
+/**
+ * Reads a recording block by block, in bounded memory: events and count
+ * snapshots are yielded as they come (a block at a time), names and symbols
+ * fill `tables`. META is read before anything is yielded; a recording
+ * writes it twice, so one damaged copy loses nothing, and without either
+ * the rest is still read (damage.metaMissing says what is unknown).
+ */
+export class RecordingReader {
+  readonly tables: RecordingTables;
+  private readonly blocks: Generator<RawBlock>;
+  private readonly ahead: RawBlock[] = [];
+  private wallOffsetNs = 0n;
+
+  constructor(private readonly src: ByteSource) {
+    const damage: RecordingDamage = { truncated: false, unfinished: true, corrupted: 0, skippedBytes: 0, badBlocks: 0 };
+    this.blocks = scanBlocks(src, damage);
+    this.tables = { meta: unknownMeta(), symbols: new Map(), interfaces: [], netns: new Map(), pods: new Map(), stacks: new Map(), stats: null, damage };
+    // META comes first; read up to it (names before it are kept, as copies, to be applied in order)
+    // (next(), not for-of: leaving a for-of would close the generator)
+    for (let r = this.blocks.next(); !r.done; r = this.blocks.next()) {
+      const b = r.value;
+      if (b.type === BLOCK.META && this.readMeta(b)) return;
+      this.ahead.push({ ...b, payload: Buffer.from(b.payload) });
+      if (this.ahead.length > 64) break;
+    }
+    damage.metaMissing = true;
+  }
+
+  get meta(): RecordingMeta {
+    return this.tables.meta;
+  }
+
+  private readMeta(b: RawBlock): boolean {
+    try {
+      const m = JSON.parse(b.payload.toString('utf8')) as RecordingMeta;
+      this.wallOffsetNs = BigInt(m.wallOffsetNs);
+      this.tables.meta = m;
+      return true;
+    } catch {
+      this.tables.damage.badBlocks++;
+      return false;
+    }
+  }
+
+  /** Events and count snapshots in file order; names fill `tables` on the way. */
+  *items(): Generator<RecordingItem> {
+    const all = (function* (ahead: RawBlock[], rest: Generator<RawBlock>) {
+      yield* ahead.splice(0);
+      yield* rest;
+    })(this.ahead, this.blocks);
+    for (const b of all) {
+      let item: RecordingItem | null = null;
+      try {
+        item = this.apply(b);
+      } catch {
+        // a block whose CRC matched but whose content we cannot read
+        this.tables.damage.badBlocks++;
+      }
+      if (item) yield item;
+    }
+    this.src.close?.();
+  }
+
+  private apply(b: RawBlock): RecordingItem | null {
+    const t = this.tables;
+    const json = <T>() => JSON.parse(b.payload.toString('utf8')) as T;
+    switch (b.type) {
+      case BLOCK.META:
+        // the second copy; a reader that had neither takes what comes
+        if (t.damage.metaMissing && this.readMeta(b)) t.damage.metaMissing = false;
+        return null;
+      case BLOCK.EVENTS: {
+        const n = b.payload.readUInt32LE(0);
+        const size = b.payload.readUInt32LE(4);
+        if (size < EVENT_SIZE) throw new Error('bad record size');
+        // a copy: the source reuses its window, and packet bytes point into it
+        const body = Buffer.from(b.payload.subarray(8));
+        const drops: RawDrop[] = [];
+        for (let i = 0; i < n && (i + 1) * size <= body.length; i++) drops.push(decodeEvent(body, i, size));
+        return { kind: 'events', drops };
+      }
+      case BLOCK.COUNTS: {
+        const monoNs = b.payload.readBigUInt64LE(0);
+        return { kind: 'counts', snapshot: { monoNs, time: Number((monoNs + this.wallOffsetNs) / 1_000_000n), records: decodeCounts(b.payload.subarray(8)) } };
+      }
+      case BLOCK.SYMBOLS:
+        for (const e of json<SymbolEntry[]>()) t.symbols.set(BigInt(e.address), e);
+        return null;
+      case BLOCK.NAMES: {
+        const n = json<{ interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]> }>();
+        for (const x of n.interfaces) t.interfaces.push(x);
+        for (const [ino, name] of n.netns) t.netns.set(ino, name);
+        for (const [ino, pod] of n.pods ?? []) t.pods.set(ino, pod);
+        return null;
+      }
+      case BLOCK.STACKS:
+        for (const [id, frames] of json<Array<[number, string[]]>>()) t.stacks.set(id, frames.map((f) => BigInt(f)));
+        return null;
+      case BLOCK.STATS:
+        t.stats = json<StatsBlock>();
+        return null;
+      default:
+        // END, or a block type from a newer droptrace
+        return null;
+    }
+  }
+}
+
+/** Reads a whole recording into memory: for small files and tests; commands stream. */
+export function loadRecording(src: ByteSource | Buffer): Recording {
+  const reader = new RecordingReader(Buffer.isBuffer(src) ? bufferSource(src) : src);
+  const events: RawDrop[] = [];
+  const counts: CountSnapshot[] = [];
+  for (const it of reader.items()) {
+    if (it.kind === 'events') for (const d of it.drops) events.push(d);
+    else counts.push(it.snapshot);
+  }
+  return { ...reader.tables, events, counts };
 }
 
 /** Resolves the locations a recording stored; nothing else. */
@@ -40,68 +207,6 @@ export class RecordedSymbols implements SymbolLookup {
   }
 }
 
-export function loadRecording(scan: ScanResult): Recording {
-  let meta: RecordingMeta | null = null;
-  const rec: Omit<Recording, 'meta'> = {
-    events: [],
-    counts: [],
-    symbols: new Map(),
-    interfaces: [],
-    netns: new Map(),
-    pods: new Map(),
-    stacks: new Map(),
-    stats: null,
-    damage: { truncated: scan.truncated, unfinished: scan.unfinished, corrupted: scan.corrupted, skippedBytes: scan.skippedBytes, badBlocks: 0 },
-  };
-  let wallOffsetNs = 0n;
-  for (const b of scan.blocks) {
-    try {
-      switch (b.type) {
-        case BLOCK.META:
-          meta = JSON.parse(b.payload.toString('utf8')) as RecordingMeta;
-          wallOffsetNs = BigInt(meta.wallOffsetNs);
-          break;
-        case BLOCK.EVENTS: {
-          const n = b.payload.readUInt32LE(0);
-          const size = b.payload.readUInt32LE(4);
-          const body = b.payload.subarray(8);
-          for (let i = 0; i < n && (i + 1) * size <= body.length; i++) rec.events.push(decodeEvent(body, i, size));
-          break;
-        }
-        case BLOCK.COUNTS: {
-          const monoNs = b.payload.readBigUInt64LE(0);
-          rec.counts.push({ monoNs, time: Number((monoNs + wallOffsetNs) / 1_000_000n), records: decodeCounts(b.payload.subarray(8)) });
-          break;
-        }
-        case BLOCK.SYMBOLS:
-          for (const s of JSON.parse(b.payload.toString('utf8')) as SymbolEntry[]) rec.symbols.set(BigInt(s.address), s);
-          break;
-        case BLOCK.NAMES: {
-          const n = JSON.parse(b.payload.toString('utf8')) as { interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]> };
-          rec.interfaces.push(...n.interfaces);
-          for (const [ino, name] of n.netns) rec.netns.set(ino, name);
-          for (const [ino, pod] of n.pods ?? []) rec.pods.set(ino, pod);
-          break;
-        }
-        case BLOCK.STACKS:
-          for (const [id, frames] of JSON.parse(b.payload.toString('utf8')) as Array<[number, string[]]>) rec.stacks.set(id, frames.map((f) => BigInt(f)));
-          break;
-        case BLOCK.STATS:
-          rec.stats = JSON.parse(b.payload.toString('utf8')) as StatsBlock;
-          break;
-        default:
-          // a block type from a newer droptrace: skip it
-          break;
-      }
-    } catch {
-      // a block whose CRC matched but whose content we cannot read
-      rec.damage.badBlocks++;
-    }
-  }
-  if (!meta) throw new RecordingError('the recording has no readable META block: it was cut short before recording started');
-  return { meta, ...rec };
-}
-
 export function recordingReasons(meta: RecordingMeta): ReasonTable {
   return new ReasonTable(meta.reasons, 'recording');
 }
@@ -112,10 +217,12 @@ export function eventTime(meta: RecordingMeta, d: RawDrop): number {
 }
 
 /** One sentence about damage, or null when the file is whole. */
-export function damageNote(r: Recording): string | null {
+export function damageNote(r: { damage: RecordingDamage }): string | null {
+  const d = r.damage;
   const parts: string[] = [];
-  if (r.damage.truncated || r.damage.unfinished) parts.push('the recording was cut short (the recorder did not close it): everything up to the last complete block is shown');
-  if (r.damage.corrupted) parts.push(`${r.damage.corrupted} corrupted block(s) skipped (${r.damage.skippedBytes} bytes)`);
-  if (r.damage.badBlocks) parts.push(`${r.damage.badBlocks} unreadable block(s) skipped`);
+  if (d.metaMissing) parts.push('its META block is unreadable: host, kernel, filters and reason names are unknown and times count from boot');
+  if (d.truncated || d.unfinished) parts.push('the recording was cut short (the recorder did not close it): everything up to the last complete block is shown');
+  if (d.corrupted) parts.push(`${d.corrupted} damaged place(s) skipped (${d.skippedBytes} bytes)`);
+  if (d.badBlocks) parts.push(`${d.badBlocks} unreadable block(s) skipped`);
   return parts.length ? parts.join('; ') : null;
 }

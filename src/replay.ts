@@ -1,42 +1,48 @@
 /**
  * Plays a recording into an Aggregator on a virtual clock, so the live
  * screen (or --plain/--json) shows it as it happened, `speed` times faster.
- * The clock is injected: tests replay a minute in no time.
+ * Blocks are read as the clock reaches them, so a recording of any size
+ * plays in the memory of one block. The clock is injected: tests replay a
+ * minute in no time.
  */
 import { Aggregator, type Naming } from './aggregate.js';
-import type { CountRecord } from './decode.js';
+import type { CountRecord, RawDrop } from './decode.js';
 import { toRecord } from './drop.js';
 import { makeNaming } from './naming.js';
-import { eventTime, RecordedSymbols, recordingReasons, type Recording } from './recording.js';
+import { eventTime, RecordedSymbols, recordingReasons, type RecordingItem, type RecordingReader } from './recording.js';
 
 export class ReplayFeed {
   readonly agg: Aggregator;
   readonly naming: Naming;
   private readonly start: number;
-  private readonly end: number;
   private readonly t0: number;
-  private ci = 0;
-  private ei = 0;
+  private readonly items: Generator<RecordingItem>;
+  /** the item the clock has not reached yet, and how far into its drops we are */
+  private pending: RecordingItem | null = null;
+  private at = 0;
+  private done = false;
+  /** the recording's last moment, once everything has been read */
+  private end = Infinity;
+  private last: number;
+  private delivered = 0;
+  private learned = 0;
   private latest: CountRecord[] = [];
-  private readonly events;
   private readonly syms;
   private readonly reasons;
 
   constructor(
-    private readonly rec: Recording,
+    private readonly rec: RecordingReader,
     private readonly speed = 1,
     private readonly clock: () => number = Date.now,
   ) {
-    this.reasons = recordingReasons(rec.meta);
-    this.syms = new RecordedSymbols(rec.symbols);
-    this.naming = makeNaming(this.syms, this.reasons, rec.netns, (ns) => rec.pods.get(ns) ?? null);
-    this.agg = new Aggregator(this.naming, undefined, rec.meta.sample ?? 1);
-    for (const [ns, ifindex, name] of rec.interfaces) this.agg.learnInterface(ns, ifindex, name);
-    this.start = Date.parse(rec.meta.startTime);
-    this.events = rec.events.map((d) => ({ d, t: eventTime(rec.meta, d) })).sort((a, b) => a.t - b.t);
-    const lastCount = rec.counts.length ? rec.counts[rec.counts.length - 1].time : this.start;
-    const lastEvent = this.events.length ? this.events[this.events.length - 1].t : this.start;
-    this.end = Math.max(lastCount, lastEvent, this.start);
+    const t = rec.tables;
+    this.reasons = recordingReasons(t.meta);
+    this.syms = new RecordedSymbols(t.symbols);
+    this.naming = makeNaming(this.syms, this.reasons, t.netns, (ns) => t.pods.get(ns) ?? null);
+    this.agg = new Aggregator(this.naming, undefined, t.meta.sample ?? 1);
+    this.start = Date.parse(t.meta.startTime);
+    this.last = this.start;
+    this.items = rec.items();
     this.t0 = clock();
     this.agg.addCounts(this.start, []);
   }
@@ -46,28 +52,56 @@ export class ReplayFeed {
     return Math.min(this.end, this.start + (this.clock() - this.t0) * this.speed);
   }
 
+  /** True once everything recorded has been played. */
   get finished(): boolean {
-    return this.now() >= this.end;
+    return this.done && this.pending === null;
+  }
+
+  private next(): RecordingItem | null {
+    if (this.pending) return this.pending;
+    const r = this.items.next();
+    if (r.done) {
+      this.done = true;
+      this.end = this.last;
+      return null;
+    }
+    this.pending = r.value;
+    this.at = 0;
+    return this.pending;
   }
 
   /** Feeds everything recorded up to the virtual now; returns the cumulative counts then. */
   sample(): CountRecord[] {
     const now = this.now();
-    const offset = BigInt(this.rec.meta.wallOffsetNs);
-    const batch = [];
-    while (this.ei < this.events.length && this.events[this.ei].t <= now) batch.push(this.events[this.ei++].d);
-    if (batch.length) {
-      this.agg.addDrops(batch, (d) => eventTime(this.rec.meta, d), (d) => toRecord(d, this.syms, this.reasons, offset));
+    const t = this.rec.tables;
+    const offset = BigInt(t.meta.wallOffsetNs);
+    const timeOf = (d: RawDrop) => eventTime(t.meta, d);
+    for (let it = this.next(); it; it = this.next()) {
+      if (it.kind === 'counts') {
+        if (it.snapshot.time > now) break;
+        this.agg.addCounts(it.snapshot.time, it.snapshot.records);
+        this.latest = it.snapshot.records;
+        this.last = Math.max(this.last, it.snapshot.time);
+        this.pending = null;
+        continue;
+      }
+      let j = this.at;
+      while (j < it.drops.length && timeOf(it.drops[j]) <= now) j++;
+      if (j > this.at) {
+        this.agg.addDrops(it.drops.slice(this.at, j), timeOf, (d) => toRecord(d, this.syms, this.reasons, offset));
+        this.delivered += j - this.at;
+        this.last = Math.max(this.last, timeOf(it.drops[j - 1]));
+        this.at = j;
+      }
+      if (j < it.drops.length) break;
+      this.pending = null;
     }
-    while (this.ci < this.rec.counts.length && this.rec.counts[this.ci].time <= now) {
-      const c = this.rec.counts[this.ci++];
-      this.agg.addCounts(c.time, c.records);
-      this.latest = c.records;
-    }
+    // names arrive with the blocks: teach them as they come (cheap: a handful per block)
+    for (; this.learned < t.interfaces.length; this.learned++) this.agg.learnInterface(...t.interfaces[this.learned]);
     return this.latest;
   }
 
   stats(): { delivered: number; lost: number } {
-    return { delivered: this.ei, lost: this.rec.stats?.lost ?? 0 };
+    return { delivered: this.delivered, lost: this.rec.tables.stats?.lost ?? 0 };
   }
 }

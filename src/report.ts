@@ -8,7 +8,8 @@ import { benignLine } from './benign.js';
 import { toRecord } from './drop.js';
 import { hintFor, reasonHint, functionHint, rowContext } from './hints.js';
 import { makeNaming } from './naming.js';
-import { eventTime, RecordedSymbols, recordingReasons, type Recording } from './recording.js';
+import type { RawDrop } from './decode.js';
+import { eventTime, RecordedSymbols, recordingReasons, type RecordingReader } from './recording.js';
 
 export interface ReportOptions {
   by: GroupBy;
@@ -80,42 +81,61 @@ function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): 
   };
 }
 
-export function buildReport(rec: Recording, opts: ReportOptions): Report {
-  const reasons = recordingReasons(rec.meta);
-  const syms = new RecordedSymbols(rec.symbols);
-  const naming = makeNaming(syms, reasons, rec.netns, (ns) => rec.pods.get(ns) ?? null);
-  const agg = new Aggregator(naming, undefined, rec.meta.sample ?? 1);
-  for (const [ns, ifindex, name] of rec.interfaces) agg.learnInterface(ns, ifindex, name);
-  const start = Date.parse(rec.meta.startTime);
+/**
+ * One pass over a recording, a block at a time: memory grows with the
+ * distinct sites and flows, not with the events (a flood's recording of
+ * millions reads in the same space as a quiet one).
+ */
+export function buildReport(reader: RecordingReader, opts: ReportOptions): Report {
+  const t = reader.tables;
+  const reasons = recordingReasons(t.meta);
+  // the tables fill while the file is read; names are written before the events that need them
+  const syms = new RecordedSymbols(t.symbols);
+  const naming = makeNaming(syms, reasons, t.netns, (ns) => t.pods.get(ns) ?? null);
+  const agg = new Aggregator(naming, undefined, t.meta.sample ?? 1);
+  const start = Date.parse(t.meta.startTime);
   const since = opts.since ?? -Infinity;
   const until = opts.until ?? Infinity;
+  const offset = BigInt(t.meta.wallOffsetNs);
   // counts are cumulative since attach: the window is the last snapshot before `until`
   // minus the last one before `since`
   agg.addCounts(start, []);
   let cleared = since <= start;
   let to = start;
-  for (const c of rec.counts) {
-    if (c.time > until) break;
-    if (!cleared && c.time >= since) {
+  let events = 0;
+  const timeOf = (d: RawDrop) => eventTime(t.meta, d);
+  for (const it of reader.items()) {
+    if (it.kind === 'counts') {
+      const c = it.snapshot;
+      if (c.time > until) continue;
+      if (!cleared && c.time >= since) {
+        agg.clear(since);
+        cleared = true;
+      }
+      agg.addCounts(c.time, c.records);
+      to = c.time;
+      continue;
+    }
+    const inWindow = it.drops.filter((d) => {
+      const tm = timeOf(d);
+      return tm >= since && tm <= until;
+    });
+    if (!inWindow.length) continue;
+    if (!cleared) {
       agg.clear(since);
       cleared = true;
     }
-    agg.addCounts(c.time, c.records);
-    to = c.time;
+    events += inWindow.length;
+    agg.addDrops(inWindow, timeOf, (d) => toRecord(d, syms, reasons, offset));
   }
   if (!cleared) agg.clear(to);
-  const offset = BigInt(rec.meta.wallOffsetNs);
-  const inWindow = rec.events.filter((d) => {
-    const t = eventTime(rec.meta, d);
-    return t >= since && t <= until;
-  });
-  agg.addDrops(inWindow, (d) => eventTime(rec.meta, d), (d) => toRecord(d, syms, reasons, offset));
+  for (const [ns, ifindex, name] of t.interfaces) agg.learnInterface(ns, ifindex, name);
   const from = Math.max(start, Number.isFinite(since) ? since : start);
   const snap = agg.snapshot(to, opts.by, 'count', opts.all ? 'show' : 'fold');
   const seconds = Math.max(0, (to - from) / 1000);
   const benign = snap.benign.map((f) => ({ rule: f.rule, title: f.title, total: f.total, interfaces: f.interfaces.map((i) => ({ key: i.key })), locations: f.locations.map((l) => l.key) }));
   const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) + benign.reduce((n, f) => n + f.total, 0) : snap.total;
-  return { by: opts.by, from, to, seconds, total, events: inWindow.length, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
+  return { by: opts.by, from, to, seconds, total, events, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
 }
 
 export type Change = 'appeared' | 'vanished' | 'up' | 'down' | 'same';

@@ -70,7 +70,7 @@ describe.skipIf(!canRun)('under a flood', () => {
     let batches = 0;
     let events = 0;
     let kept: Buffer | null = null;
-    const capture = startCapture({ ...baseTracerConfig({ ringSize: '2M', attach: 'auto' } as TraceOptions), netns }, (b) => {
+    const capture = startCapture({ ...baseTracerConfig({ ringSize: '2M', countEntries: '16384', attach: 'auto' } as TraceOptions), netns }, (b) => {
       batches++;
       events += b.count;
       expect(b.buf.length).toBe(b.count * b.stride);

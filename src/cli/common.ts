@@ -15,6 +15,7 @@ export interface TraceOptions extends FilterOptions {
   attach: AttachMode;
   verbose?: boolean;
   ringSize: string;
+  countEntries: string;
   readyFile?: string;
   nodeRoot: string;
   podLogs: string;
@@ -35,6 +36,7 @@ export function addTraceOptions(cmd: Command): Command {
         .default('auto'),
     )
     .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M); it only absorbs the reader being late, JavaScript falling behind is absorbed by the batches queued after it', '2M')
+    .option('--count-entries <n>', 'distinct (site, reason, interface, netns) keys the exact-count map holds; drops of keys past it are counted as "map full"', '16384')
     .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
     .option('--node-root <dir>', "the node's root filesystem, for /proc and pod logs (e.g. /host in a DaemonSet)", '/')
     .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods')
@@ -82,21 +84,24 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
     hotSlots = Number(opts.hotSlots);
     if (!Number.isInteger(hotSlots) || hotSlots < 0 || hotSlots > 256 || (hotSlots & (hotSlots - 1))) throw new UsageError(`--hot-slots ${opts.hotSlots}: 0 or a power of two up to 256`);
   }
+  const countEntries = Number(opts.countEntries);
+  if (!Number.isInteger(countEntries) || countEntries < 64 || countEntries > 1 << 22) throw new UsageError(`--count-entries ${opts.countEntries}: expected a whole number from 64 to 4194304`);
   // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
-  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots };
+  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots, countEntries };
 }
 
 /**
- * What every tracing command does first, in this order: check privileges
- * (one clear sentence before anything else), name this kernel's reasons,
- * turn the filter options into the program's configuration, load this
- * machine's symbols (a warning, not an error, when they are hidden).
+ * What every tracing command does first, in this order: validate every
+ * option (reason names come from the kernel's BTF, which anyone may read),
+ * so a normal user hears about a wrong port before being told to use sudo;
+ * then check privileges; then load this machine's symbols (a warning, not
+ * an error, when they are hidden).
  */
 export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reasons: ReasonTable; syms: SymbolTable | null; pods: PodResolver } {
   const base = baseTracerConfig(opts);
-  requirePrivileges();
   const reasons = localReasons();
   const filters = buildFilters(opts, reasons);
+  requirePrivileges();
   const { table: syms, warning } = loadLocalSymbols();
   if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
   return { config: { ...base, ...filters }, reasons, syms, pods: new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs }) };

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { GROUPS, type GroupBy } from '../aggregate.js';
 import { UsageError } from '../filters.js';
+import { damageNote } from '../recording.js';
 import { buildReport, diffReports, formatDiff } from '../report.js';
 import { openRecording } from './files.js';
 
@@ -16,10 +17,21 @@ export function diffCommand(): Command {
     .action((a: string, b: string, opts: { by: GroupBy; factor: string; json?: boolean }) => {
       const factor = Number(opts.factor);
       if (!(factor > 1)) throw new UsageError(`--factor ${opts.factor}: expected a number above 1`);
-      const ra = buildReport(openRecording(a), { by: opts.by });
-      const rb = buildReport(openRecording(b), { by: opts.by });
-      const rows = diffReports(ra, rb, factor);
-      if (opts.json) process.stdout.write(JSON.stringify({ by: opts.by, a: { file: a, total: ra.total, seconds: ra.seconds }, b: { file: b, total: rb.total, seconds: rb.seconds }, rows }) + '\n');
-      else process.stdout.write(`A ${a}: ${ra.total} drops in ${ra.seconds.toFixed(1)} s; B ${b}: ${rb.total} drops in ${rb.seconds.toFixed(1)} s\n${formatDiff(rows, opts.by)}\n`);
+      const side = (file: string) => {
+        const reader = openRecording(file);
+        const report = buildReport(reader, { by: opts.by });
+        return { file, report, damage: damageNote(reader.tables) };
+      };
+      const A = side(a);
+      const B = side(b);
+      const rows = diffReports(A.report, B.report, factor);
+      const head = (s: typeof A) => ({ file: s.file, total: s.report.total, seconds: s.report.seconds, damaged: s.damage });
+      if (opts.json) process.stdout.write(JSON.stringify({ by: opts.by, a: head(A), b: head(B), rows }) + '\n');
+      else {
+        // a damaged side can show rows as vanished that were only cut off: say so next to its totals
+        const line = (name: string, s: typeof A) => `${name} ${s.file}: ${s.report.total} drops in ${s.report.seconds.toFixed(1)} s${s.damage ? ` (DAMAGED: ${s.damage})` : ''}`;
+        process.stdout.write(`${line('A', A)}\n${line('B', B)}\n${formatDiff(rows, opts.by)}\n`);
+      }
+      for (const s of [A, B]) if (s.damage) process.stderr.write(`droptrace: warning: ${s.file}: ${s.damage}\n`);
     });
 }

@@ -1,17 +1,100 @@
-/** Reading recordings and time bounds from the command line. */
-import { existsSync } from 'node:fs';
+/**
+ * Files named on the command line: recordings to read, outputs to create,
+ * time bounds. Every error names the file and says what to do.
+ */
+import { closeSync, constants, lstatSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { UsageError } from '../filters.js';
-import { readRecordingFile, RecordingError } from '../record.js';
-import { loadRecording, type Recording } from '../recording.js';
+import { FileSource, RecordingError } from '../record.js';
+import { RecordingReader } from '../recording.js';
 
-export function openRecording(path: string): Recording {
-  if (!existsSync(path)) throw new UsageError(`${path}: no such file`);
+/** Opens a recording for one streaming pass; its META is read already. */
+export function openRecording(path: string): RecordingReader {
+  let st;
   try {
-    return loadRecording(readRecordingFile(path));
+    st = statSync(path);
   } catch (err) {
+    throw fileError(path, err, 'read');
+  }
+  if (st.isDirectory()) throw new UsageError(`${path}: is a directory, not a recording (droptrace record -o FILE makes one)`);
+  let src: FileSource;
+  try {
+    src = new FileSource(path);
+  } catch (err) {
+    throw fileError(path, err, 'read');
+  }
+  try {
+    return new RecordingReader(src);
+  } catch (err) {
+    src.close();
     if (err instanceof RecordingError) throw new UsageError(`${path}: ${err.message}`);
     throw err;
   }
+}
+
+/** A file error as one sentence that names the file. */
+export function fileError(path: string, err: unknown, doing: 'read' | 'write'): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return new UsageError(doing === 'read' ? `${path}: no such file` : `${path}: its directory does not exist`);
+    case 'EISDIR':
+      return new UsageError(`${path}: is a directory`);
+    case 'EACCES':
+    case 'EPERM':
+      return new UsageError(`${path}: permission denied (${doing === 'read' ? 'run as a user who may read it' : 'choose a directory you may write to'})`);
+    case 'EEXIST':
+      return new UsageError(`${path}: exists already; choose another name, or add --force to replace it`);
+    case 'ELOOP':
+      return new UsageError(`${path}: is a symbolic link; droptrace does not write through links (name the target itself)`);
+    case 'ENOSPC':
+      return new Error(`${path}: the disk is full`);
+    default:
+      return new Error(`${path}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Creates an output file for writing: mode 0600 (drops carry addresses and
+ * flows), never through a symbolic link, never over an existing file unless
+ * force (then only over a regular file). "-" is standard output where the
+ * caller allows it. Returns the file descriptor.
+ */
+export function createOutput(path: string, opts: { force?: boolean; stdoutOk?: boolean } = {}): number {
+  if (path === '-') {
+    if (!opts.stdoutOk) throw new UsageError('"-" (standard output) cannot be used here: name a file');
+    return 1;
+  }
+  if (opts.force) {
+    const st = lstatSafe(path);
+    if (st?.isSymbolicLink()) throw fileError(path, Object.assign(new Error('link'), { code: 'ELOOP' }), 'write');
+    if (st && !st.isFile()) throw new UsageError(`${path}: exists and is not a regular file; --force replaces only files`);
+    if (st) {
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        throw fileError(path, err, 'write');
+      }
+    }
+  }
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    // O_EXCL refuses a link (even a dangling one) as "exists": say what it is
+    const isLink = (err as NodeJS.ErrnoException).code === 'EEXIST' && lstatSafe(path)?.isSymbolicLink();
+    throw fileError(path, isLink ? Object.assign(new Error('link'), { code: 'ELOOP' }) : err, 'write');
+  }
+}
+
+function lstatSafe(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+export function closeOutput(fd: number): void {
+  if (fd > 2) closeSync(fd);
 }
 
 /** An ISO-8601 time, or seconds after the recording's start ("30", "+30", "30s"). */

@@ -71,7 +71,14 @@ async function main(argv: string[]): Promise<void> {
   quietOnClosedStdout();
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   try {
-    await buildProgram().parseAsync(argv);
+    const program = buildProgram();
+    if (argv.length <= 2) {
+      // a bare `droptrace` is a usage error, like any other missing argument
+      program.outputHelp({ error: true });
+      process.exitCode = 2;
+      return;
+    }
+    await program.parseAsync(argv);
   } catch (err) {
     process.exitCode = handleError(err, verbose);
   }

@@ -8,6 +8,7 @@ import { makeNaming, netnsNames } from '../naming.js';
 import { formatPlain, intervalDrops } from '../plain.js';
 import { LiveSession } from '../session.js';
 import { ReplayFeed } from '../replay.js';
+import { UsageError } from '../filters.js';
 import { damageNote, recordingReasons } from '../recording.js';
 import type { Naming } from '../aggregate.js';
 import type { CountRecord } from '../decode.js';
@@ -45,6 +46,8 @@ interface Feed {
   hasReasons: boolean;
   setFilters?(text: string): Promise<string | null>;
   filters(): string;
+  /** a replay that has played everything */
+  finished?(): boolean;
 }
 
 export function liveCommand(): Command {
@@ -116,11 +119,24 @@ function kernelFeed(opts: Options): Feed {
   };
 }
 
+/** Options that shape what the kernel sends: a recording was shaped when it was made. */
+const CAPTURE_ONLY: Array<[keyof Options, string]> = [
+  ['netns', '--netns'],
+  ['iface', '--iface'],
+  ['proto', '--proto'],
+  ['host', '--host'],
+  ['port', '--port'],
+  ['reason', '--reason'],
+  ['excludeReason', '--exclude-reason'],
+  ['sample', '--sample'],
+];
+
 function replayFeed(opts: Options): Feed {
+  const given = CAPTURE_ONLY.filter(([k]) => opts[k] !== undefined).map(([, flag]) => flag);
+  // its counts are per drop site, not per packet: a port or host filter could apply to events only
+  if (given.length) throw new UsageError(`${given.join(', ')} cannot apply to --replay: a recording keeps the filters it was made with; \`droptrace report FILE --by flow\` breaks it down by flow`);
   const speed = parsePositive(opts.speed, '--speed')!;
   const rec = openRecording(opts.replay!);
-  const damage = damageNote(rec);
-  if (damage) process.stderr.write(`droptrace: warning: ${damage}\n`);
   const feed = new ReplayFeed(rec, speed);
   const reasons = recordingReasons(rec.meta);
   return {
@@ -128,7 +144,13 @@ function replayFeed(opts: Options): Feed {
     now: () => feed.now(),
     sample: () => feed.sample(),
     stats: () => feed.stats(),
-    stop: async () => ({ exact: feed.agg.snapshot(feed.now()).total, counts: feed.sample() }),
+    stop: async () => {
+      const counts = feed.sample();
+      const damage = damageNote(rec.tables);
+      if (damage) process.stderr.write(`droptrace: warning: ${opts.replay}: ${damage}\n`);
+      return { exact: feed.agg.snapshot(feed.now()).total, counts };
+    },
+    finished: () => feed.finished,
     attach: `replay of ${rec.meta.host} (${rec.meta.attach})`,
     describe: `replaying ${opts.replay} (${rec.meta.host}, Linux ${rec.meta.kernel}) at ${speed}x`,
     naming: feed.naming,
@@ -181,6 +203,7 @@ async function run(opts: Options): Promise<void> {
   const tick = () => {
     const now = feed.now();
     const counts = feed.sample(now);
+    const ended = feed.finished?.() ?? false;
     if (mode === 'plain') emitPlain(counts);
     else if (mode === 'json') {
       const snap = feed.agg.snapshot(now, opts.group, opts.sort, opts.all ? 'show' : 'fold');
@@ -188,6 +211,9 @@ async function run(opts: Options): Promise<void> {
       const { recent: _recent, ...rest } = snap;
       process.stdout.write(JSON.stringify({ ...rest, delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
     } else screen?.refresh();
+    // a replay ends by itself where a script reads it; the screen waits for q
+    if (ended && mode !== 'screen') void stop();
+    else if (ended) screen?.say('end of recording: q quits');
   };
 
   if (mode === 'screen') {

@@ -1,18 +1,18 @@
 /** `droptrace record`: capture drops into a self-describing, crash-safe file. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { droptraceVersion } from './version.js';
 import { Command } from 'commander';
 import { startCapture } from '../capture.js';
 import { decodeCounts, totalPackets, type RawDrop } from '../decode.js';
 import { monotonicToWallOffset } from '../drop.js';
-import { recordingToPcapng } from '../export.js';
+import { exportPcapng } from '../export.js';
 import { describeFilters, UsageError } from '../filters.js';
 import type { SymbolLookup } from '../kallsyms.js';
 import { netnsNames } from '../naming.js';
-import { readRecordingFile, RecordingWriter, type SymbolEntry } from '../record.js';
+import { RecordingWriter, type SymbolEntry } from '../record.js';
 import { podName } from '../pods.js';
-import { loadRecording } from '../recording.js';
+import { closeOutput, createOutput, fileError, openRecording } from './files.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
@@ -22,6 +22,7 @@ interface Options extends TraceOptions {
   snaplen?: string;
   stack?: boolean;
   pcapng?: string;
+  force?: boolean;
 }
 
 
@@ -54,7 +55,8 @@ export function recordCommand(): Command {
     .option('-c, --count <n>', 'stop after this many events')
     .option('--snaplen <bytes>', 'also capture the first BYTES of each dropped packet (up to 1024), for --pcapng / export')
     .option('--stack', 'also record the kernel stack of each drop')
-    .option('--pcapng <file>', 'also write the captured packets as pcapng when recording ends (implies --snaplen 128 unless given)');
+    .option('--pcapng <file>', 'also write the captured packets as pcapng when recording ends (implies --snaplen 128 unless given)')
+    .option('--force', 'replace the output files if they exist (never through a symbolic link)');
   addTraceOptions(cmd);
   addSampleOption(cmd);
   cmd.addHelpText(
@@ -79,10 +81,15 @@ async function run(opts: Options): Promise<void> {
   let snaplen = opts.snaplen === undefined ? (opts.pcapng ? 128 : 0) : Number(opts.snaplen);
   if (!Number.isInteger(snaplen) || snaplen < 0 || snaplen > 1024) throw new UsageError(`--snaplen ${opts.snaplen}: expected 0..1024 bytes`);
   snaplen = Math.ceil(snaplen / 8) * 8;
+  if (opts.output === '-') throw new UsageError('-o -: a recording is written in blocks it syncs to disk; name a file');
+  if (opts.pcapng && opts.pcapng === opts.output) throw new UsageError(`--pcapng ${opts.pcapng}: the same file as --output`);
   const { config, reasons, syms, pods } = prepareTracing(opts);
   const wallOffset = monotonicToWallOffset();
 
-  const writer = new RecordingWriter(opts.output);
+  const fd = createOutput(opts.output, { force: opts.force });
+  // the pcapng is written at the end: refuse a name that is taken now, not after the capture
+  const pcapFd = opts.pcapng ? createOutput(opts.pcapng, { force: opts.force, stdoutOk: true }) : -1;
+  const writer = new RecordingWriter(fd);
   const seenLocations = new Set<bigint>();
   const seenIfaces = new Set<string>();
   const seenStacks = new Set<number>();
@@ -207,9 +214,18 @@ async function run(opts: Options): Promise<void> {
         `droptrace: recorded ${written} events (${s.delivered} delivered, ${s.lost + s.droppedInProcess} lost; the kernel counted ${summary.exact}) in ${(writer.bytes / 1024).toFixed(1)} KiB to ${opts.output}\n`,
       );
       if (opts.pcapng) {
-        const pc = recordingToPcapng(loadRecording(readRecordingFile(opts.output)));
-        writeFileSync(opts.pcapng, pc.file, { mode: 0o600 });
-        process.stderr.write(`droptrace: wrote ${pc.packets} packets to ${opts.pcapng}\n`);
+        try {
+          const pc = exportPcapng(openRecording(opts.output), (chunk) => {
+            try {
+              for (let off = 0; off < chunk.length; ) off += writeSync(pcapFd, chunk, off);
+            } catch (err) {
+              throw fileError(opts.pcapng!, err, 'write');
+            }
+          });
+          process.stderr.write(`droptrace: wrote ${pc.packets} packets to ${opts.pcapng}\n`);
+        } finally {
+          closeOutput(pcapFd);
+        }
       }
       finished();
     })();

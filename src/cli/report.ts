@@ -43,17 +43,18 @@ Examples:
       const rec = openRecording(file);
       const start = Date.parse(rec.meta.startTime);
       const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until'), all: opts.all });
-      const damage = damageNote(rec);
-      const m = rec.meta;
+      const t = rec.tables;
+      const damage = damageNote(t);
+      const m = t.meta;
       if (opts.json) {
         process.stdout.write(
-          JSON.stringify({ host: m.host, kernel: m.kernel, bootId: m.bootId, startTime: m.startTime, attach: m.attach, filters: m.filters, stats: rec.stats, damage: rec.damage, report: rep }) + '\n',
+          JSON.stringify({ host: m.host, kernel: m.kernel, bootId: m.bootId, startTime: m.startTime, attach: m.attach, filters: m.filters, stats: t.stats, damage: { ...t.damage, note: damage }, report: rep }) + '\n',
         );
       } else {
-        const lost = rec.stats ? `, ${rec.stats.lost} events lost while recording` : '';
+        const lost = t.stats ? `, ${t.stats.lost} events lost while recording` : '';
         process.stdout.write(`${file}: ${m.host}, Linux ${m.kernel}, recorded ${m.startTime} via ${m.attach}; filters: ${m.filters}${lost}\n`);
         process.stdout.write(formatReport(rep, top) + '\n');
       }
-      if (damage) process.stderr.write(`droptrace: warning: ${damage}\n`);
+      if (damage) process.stderr.write(`droptrace: warning: ${file}: ${damage}\n`);
     });
 }

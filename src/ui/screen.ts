@@ -315,6 +315,13 @@ export class LiveScreen {
     this.screen.render();
   }
 
+  /** A message in the footer, until a key changes it. */
+  say(text: string): void {
+    if (this.message === text) return;
+    this.message = text;
+    this.render();
+  }
+
   /** Restores the terminal; safe to call more than once. */
   destroy(): void {
     if (this.destroyed) return;
