@@ -21,7 +21,7 @@ const { makeNaming } = await dist('naming.js');
 const N = Number(process.argv[2] ?? 2_000_000);
 const file = readFileSync(join(ROOT, 'test/fixtures/seed-6.18.dtr'));
 const scan = scanRecording(file);
-const rec = loadRecording(scan);
+const rec = loadRecording(file);
 const evBlock = scan.blocks.find((b) => b.type === BLOCK.EVENTS);
 const size = evBlock.payload.readUInt32LE(4);
 const one = evBlock.payload.subarray(8);

@@ -51,15 +51,27 @@ export function interfaceDescription(linktype: number, name: string, description
 }
 
 export function enhancedPacket(ifaceId: number, tsNs: bigint, data: Buffer, origLen: number, comment: string): Buffer {
-  const fixed = Buffer.alloc(20);
-  fixed.writeUInt32LE(ifaceId, 0);
-  fixed.writeUInt32LE(Number(tsNs >> 32n), 4);
-  fixed.writeUInt32LE(Number(tsNs & 0xffffffffn), 8);
-  fixed.writeUInt32LE(data.length, 12);
-  fixed.writeUInt32LE(Math.max(origLen, data.length), 16);
-  const padded = Buffer.alloc(pad4(data.length));
-  data.copy(padded);
-  return block(6, Buffer.concat([fixed, padded, option(1, Buffer.from(comment)), END_OF_OPTIONS]));
+  // one allocation per packet: header, fixed fields, data, the comment option, end of options, trailer
+  const clen = Buffer.byteLength(comment);
+  const body = 20 + pad4(data.length) + 4 + pad4(clen) + 4;
+  const total = 12 + body;
+  const b = Buffer.alloc(total);
+  b.writeUInt32LE(6, 0);
+  b.writeUInt32LE(total, 4);
+  b.writeUInt32LE(ifaceId, 8);
+  b.writeUInt32LE(Number(tsNs >> 32n), 12);
+  b.writeUInt32LE(Number(tsNs & 0xffffffffn), 16);
+  b.writeUInt32LE(data.length, 20);
+  b.writeUInt32LE(Math.max(origLen, data.length), 24);
+  data.copy(b, 28);
+  let o = 28 + pad4(data.length);
+  b.writeUInt16LE(1, o);
+  b.writeUInt16LE(clen, o + 2);
+  b.write(comment, o + 4);
+  o += 4 + pad4(clen);
+  // end of options (code 0, length 0) is already zero; the trailing total length:
+  b.writeUInt32LE(total, o + 4);
+  return b;
 }
 
 export interface PcapPacket {

@@ -53,8 +53,17 @@ export interface Recording extends RecordingTables {
   counts: CountSnapshot[];
 }
 
-/** What a stream of blocks yields besides the tables it fills. */
-export type RecordingItem = { kind: 'events'; drops: RawDrop[] } | { kind: 'counts'; snapshot: CountSnapshot };
+/**
+ * What a stream of blocks yields besides the tables it fills. Events stay
+ * raw records (decodeEvent(buf, i, stride) reads one): readers that only
+ * count fold them without an object per event.
+ */
+export type RecordingItem = { kind: 'events'; buf: Buffer; stride: number; count: number } | { kind: 'counts'; snapshot: CountSnapshot };
+
+/** Monotonic ns of record i of a raw batch (ts_ns is the record's first field). */
+export function recordNs(buf: Buffer, i: number, stride: number): bigint {
+  return buf.readBigUInt64LE(i * stride);
+}
 
 /** Stands in for an unreadable META so the counts and events can still be read. */
 function unknownMeta(): RecordingMeta {
@@ -78,7 +87,8 @@ function unknownMeta(): RecordingMeta {
 }
 
 /**
- * Reads a recording block by block, in bounded memory: events and count
+ * Reads a recording block by block, in bounded memory: events (valid until
+ * the next item is asked for) and count
  * snapshots are yielded as they come (a block at a time), names and symbols
  * fill `tables`. META is read before anything is yielded; a recording
  * writes it twice, so one damaged copy loses nothing, and without either
@@ -152,11 +162,9 @@ export class RecordingReader {
         const n = b.payload.readUInt32LE(0);
         const size = b.payload.readUInt32LE(4);
         if (size < EVENT_SIZE) throw new Error('bad record size');
-        // a copy: the source reuses its window, and packet bytes point into it
-        const body = Buffer.from(b.payload.subarray(8));
-        const drops: RawDrop[] = [];
-        for (let i = 0; i < n && (i + 1) * size <= body.length; i++) drops.push(decodeEvent(body, i, size));
-        return { kind: 'events', drops };
+        // valid until the next item: the source reuses its window (a reader that holds a block copies it)
+        const body = b.payload.subarray(8);
+        return { kind: 'events', buf: body, stride: size, count: Math.min(n, Math.floor(body.length / size)) };
       }
       case BLOCK.COUNTS: {
         const monoNs = b.payload.readBigUInt64LE(0);
@@ -191,7 +199,11 @@ export function loadRecording(src: ByteSource | Buffer): Recording {
   const events: RawDrop[] = [];
   const counts: CountSnapshot[] = [];
   for (const it of reader.items()) {
-    if (it.kind === 'events') for (const d of it.drops) events.push(d);
+    if (it.kind === 'events') {
+      // kept: a copy of the block, since packet bytes point into it
+      const buf = Buffer.from(it.buf);
+      for (let i = 0; i < it.count; i++) events.push(decodeEvent(buf, i, it.stride));
+    }
     else counts.push(it.snapshot);
   }
   return { ...reader.tables, events, counts };

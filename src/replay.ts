@@ -5,11 +5,11 @@
  * plays in the memory of one block. The clock is injected: tests replay a
  * minute in no time.
  */
-import { Aggregator, type Naming } from './aggregate.js';
-import type { CountRecord, RawDrop } from './decode.js';
+import { Aggregator, type Naming, type RawToRecord } from './aggregate.js';
+import { decodeEvent, type CountRecord } from './decode.js';
 import { toRecord } from './drop.js';
 import { makeNaming } from './naming.js';
-import { eventTime, RecordedSymbols, recordingReasons, type RecordingItem, type RecordingReader } from './recording.js';
+import { RecordedSymbols, recordingReasons, recordNs, type RecordingItem, type RecordingReader } from './recording.js';
 
 export class ReplayFeed {
   readonly agg: Aggregator;
@@ -20,6 +20,7 @@ export class ReplayFeed {
   /** the item the clock has not reached yet, and how far into its drops we are */
   private pending: RecordingItem | null = null;
   private at = 0;
+  private held = false;
   private done = false;
   /** the recording's last moment, once everything has been read */
   private end = Infinity;
@@ -29,6 +30,9 @@ export class ReplayFeed {
   private latest: CountRecord[] = [];
   private readonly syms;
   private readonly reasons;
+  private readonly wallOffsetMs: number;
+  private readonly msOf: (ns: bigint) => number;
+  private readonly rawToRecord: RawToRecord;
 
   constructor(
     private readonly rec: RecordingReader,
@@ -43,6 +47,10 @@ export class ReplayFeed {
     this.start = Date.parse(t.meta.startTime);
     this.last = this.start;
     this.items = rec.items();
+    const offset = BigInt(t.meta.wallOffsetNs);
+    this.wallOffsetMs = Number(offset / 1_000_000n);
+    this.msOf = (ns) => Number((ns + offset) / 1_000_000n);
+    this.rawToRecord = (buf, i, stride) => toRecord(decodeEvent(buf, i, stride), this.syms, this.reasons, offset);
     this.t0 = clock();
     this.agg.addCounts(this.start, []);
   }
@@ -67,6 +75,7 @@ export class ReplayFeed {
     }
     this.pending = r.value;
     this.at = 0;
+    this.held = false;
     return this.pending;
   }
 
@@ -74,8 +83,6 @@ export class ReplayFeed {
   sample(): CountRecord[] {
     const now = this.now();
     const t = this.rec.tables;
-    const offset = BigInt(t.meta.wallOffsetNs);
-    const timeOf = (d: RawDrop) => eventTime(t.meta, d);
     for (let it = this.next(); it; it = this.next()) {
       if (it.kind === 'counts') {
         if (it.snapshot.time > now) break;
@@ -86,14 +93,21 @@ export class ReplayFeed {
         continue;
       }
       let j = this.at;
-      while (j < it.drops.length && timeOf(it.drops[j]) <= now) j++;
+      while (j < it.count && this.msOf(recordNs(it.buf, j, it.stride)) <= now) j++;
       if (j > this.at) {
-        this.agg.addDrops(it.drops.slice(this.at, j), timeOf, (d) => toRecord(d, this.syms, this.reasons, offset));
+        this.agg.addBatch(it.buf.subarray(this.at * it.stride, j * it.stride), it.stride, j - this.at, this.wallOffsetMs, this.rawToRecord);
         this.delivered += j - this.at;
-        this.last = Math.max(this.last, timeOf(it.drops[j - 1]));
+        this.last = Math.max(this.last, this.msOf(recordNs(it.buf, j - 1, it.stride)));
         this.at = j;
       }
-      if (j < it.drops.length) break;
+      if (j < it.count) {
+        // held across reads: the source's window will be reused
+        if (!this.held) {
+          it.buf = Buffer.from(it.buf);
+          this.held = true;
+        }
+        break;
+      }
       this.pending = null;
     }
     // names arrive with the blocks: teach them as they come (cheap: a handful per block)
