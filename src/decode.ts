@@ -261,6 +261,20 @@ export function decodeCounts(buf: Buffer): CountRecord[] {
   return out;
 }
 
+/** The 24-byte count keys (struct dt_count_key, pad 0) of these records, as forget() takes them. */
+export function encodeCountKeys(records: readonly CountRecord[]): Buffer {
+  const KEY = CR['val.packets'];
+  const buf = Buffer.alloc(records.length * KEY);
+  records.forEach((r, i) => {
+    const o = i * KEY;
+    buf.writeBigUInt64LE(r.location, o + CR['key.location']);
+    buf.writeUInt32LE(r.reason, o + CR['key.reason']);
+    buf.writeUInt32LE(r.ifindex, o + CR['key.ifindex']);
+    buf.writeUInt32LE(r.netns, o + CR['key.netns']);
+  });
+  return buf;
+}
+
 /** Sum of packets over count records, optionally only those matching. */
 export function totalPackets(records: CountRecord[], match: (r: CountRecord) => boolean = () => true): number {
   let n = 0;

@@ -98,15 +98,39 @@ export function parseIpLink(text: string): Map<number, string> {
   return out;
 }
 
+/** Namespaces a name cache remembers before it starts over (pods come and go for weeks). */
+const MAX_NAMESPACES = 4096;
+
 /** Interface names of other namespaces, asked once per namespace and again on a miss. */
 export class InterfaceNames {
   private readonly byNetns = new Map<number, Map<number, string>>();
   constructor(private readonly names: () => Map<number, string>) {}
 
+  /** Learned from an event: no command needed. */
+  learn(netns: number, ifindex: number, name: string): void {
+    let m = this.byNetns.get(netns);
+    if (!m) {
+      if (this.byNetns.size >= MAX_NAMESPACES) this.byNetns.clear();
+      this.byNetns.set(netns, (m = new Map()));
+    }
+    m.set(ifindex, name);
+  }
+
+  /** The name if known, without asking the namespace. */
+  known(netns: number, ifindex: number): string | null {
+    return this.byNetns.get(netns)?.get(ifindex) ?? null;
+  }
+
+  /** Namespaces that are gone need no names. */
+  forget(netns: number): void {
+    this.byNetns.delete(netns);
+  }
+
   name(netns: number, ifindex: number): string | null {
     if (!ifindex) return null;
     let m = this.byNetns.get(netns);
     if (!m?.has(ifindex)) {
+      if (!m && this.byNetns.size >= MAX_NAMESPACES) this.byNetns.clear();
       const out = new NetnsShell(netns, this.names()).run(['ip', '-o', 'link', 'show']);
       m = out ? parseIpLink(out) : new Map();
       this.byNetns.set(netns, m);
@@ -147,10 +171,15 @@ export class VethPeers {
   private readonly byNetns = new Map<number, Map<number, number | null>>();
   constructor(private readonly names: () => Map<number, string>) {}
 
+  forget(netns: number): void {
+    this.byNetns.delete(netns);
+  }
+
   peer(netns: number, ifindex: number): number | null {
     if (!ifindex) return null;
     let m = this.byNetns.get(netns);
     if (!m || !m.has(ifindex)) {
+      if (!m && this.byNetns.size >= MAX_NAMESPACES) this.byNetns.clear();
       const names = this.names();
       const byName = new Map([...names].map(([ino, n]) => [n, ino]));
       const sh = new NetnsShell(netns, names);

@@ -49,6 +49,67 @@ describe('DropMetrics', () => {
   });
 });
 
+describe('DropMetrics over weeks: what is gone expires, every drop stays counted', () => {
+  const sum = (m: DropMetrics) => m.all().reduce((n, s) => n + s.packets, 0) + m.expiredTotals().reduce((n, s) => n + s.packets, 0);
+
+  it('a label set idle for the grace period leaves, its drops move to the expired totals', () => {
+    const m = metrics();
+    m.update([rec(1, 5, 11), rec(2, 3, 12)], 0);
+    m.update([rec(1, 5, 11), rec(2, 9, 12)], 60_000);
+    expect(m.expire(61_000, 60_000)).toBe(1);
+    expect(m.all().map((s) => s.labels.netns)).toEqual(['12']);
+    expect(m.expiredTotals()).toEqual([{ labels: { reason: 'NO_SOCKET', function: 'f1' }, packets: 5, bytes: 50 }]);
+    expect(sum(m)).toBe(14);
+    // the same label set dropping again is a new series, counted from its new drops only
+    m.update([rec(1, 7, 11), rec(2, 9, 12)], 62_000);
+    expect(m.all().find((s) => s.labels.netns === '11')!.packets).toBe(2);
+    expect(sum(m)).toBe(16);
+  });
+
+  it('idle kernel keys are handed out to forget; their last drops and a hot-slot remainder are credited once', () => {
+    const m = metrics();
+    m.update([rec(1, 5, 11), rec(2, 3, 12)], 0);
+    m.update([rec(1, 5, 11), rec(2, 4, 12)], 50_000);
+    const idle = m.idleKeys(60_000, 60_000);
+    expect(idle.map((k) => k.netns)).toEqual([11]);
+    // the map held 4 more in the hash than last read (dropped just before the delete), 2 stay in a hot slot
+    m.forgotten([{ ...idle[0], packets: 7, bytes: 70 }], [{ ...idle[0], packets: 2, bytes: 20 }], 60_000);
+    expect(m.all().find((s) => s.labels.netns === '11')!.packets).toBe(9);
+    // later reads show only the hot-slot remainder: no reset, no double count
+    m.update([{ ...idle[0], packets: 2, bytes: 20 }, rec(2, 4, 12)], 61_000);
+    m.update([{ ...idle[0], packets: 3, bytes: 30 }, rec(2, 4, 12)], 62_000);
+    expect(m.all().find((s) => s.labels.netns === '11')!.packets).toBe(10);
+    // a key taken out whole is forgotten: it counts from zero if it comes back
+    m.forgotten([{ ...rec(2, 4, 12) }], [], 63_000);
+    expect(m.keyCount).toBe(1);
+    m.update([rec(2, 1, 12)], 64_000);
+    expect(m.all().find((s) => s.labels.netns === '12')!.packets).toBe(5);
+  });
+
+  it('500 namespaces come and go: series and keys stay bounded, the sum stays exact', () => {
+    const m = metrics(2000);
+    let kernel = 0;
+    let live: CountRecord[] = [];
+    for (let t = 0, ns = 100; ns < 600; ns++, t += 1000) {
+      live.push(rec(1, 0, ns));
+      live = live.map((r) => ({ ...r, packets: r.packets + (r.netns === ns ? 3 : 0), bytes: r.bytes + (r.netns === ns ? 30 : 0) }));
+      kernel += 3;
+      m.update(live, t);
+      const idle = m.idleKeys(t, 10_000);
+      if (idle.length) {
+        const gone = new Set(idle.map((k) => k.netns));
+        m.forgotten(live.filter((r) => gone.has(r.netns)), [], t);
+        live = live.filter((r) => !gone.has(r.netns));
+      }
+      m.expire(t, 10_000);
+      expect(m.all().length).toBeLessThanOrEqual(12);
+      expect(m.keyCount).toBeLessThanOrEqual(12);
+    }
+    expect(sum(m)).toBe(kernel);
+    expect(m.expiredSeries).toBeGreaterThan(480);
+  });
+});
+
 describe('interface names from ip -o link', () => {
   it('parses indexes and names, dropping the @peer suffix', async () => {
     const { parseIpLink } = await import('./evidence.js');

@@ -98,6 +98,8 @@ export interface NativeTracer {
   /** frames (u64 little-endian) of a kernel stack recorded with `stack`; empty after close() */
   stack(id: number): Buffer;
   counts(): Buffer;
+  /** Removes these count keys (24-byte dt_count_key records) from the map; returns their final counts (dt_count_rec). */
+  forget(keys: Buffer): Buffer;
   stats(): TracerStats;
   /** Stop draining the ring buffer (a slow consumer): the kernel counts what it then cannot store. */
   pause(): void;

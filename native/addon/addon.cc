@@ -126,6 +126,7 @@ public:
 		return DefineClass(env, "Tracer",
 				   {
 					   InstanceMethod("counts", &Tracer::Counts),
+					   InstanceMethod("forget", &Tracer::Forget),
 					   InstanceMethod("stats", &Tracer::Stats),
 					   InstanceMethod("close", &Tracer::Close),
 					   InstanceMethod("stack", &Tracer::Stack),
@@ -368,6 +369,30 @@ private:
 			return ThrowError(env, -err, "read", "reading the count map failed");
 		if (n == 0) {
 			/* nothing dropped yet: an external buffer over no memory would be detached in JS */
+			free(recs);
+			return Napi::Buffer<uint8_t>::New(env, 0);
+		}
+		return Napi::Buffer<uint8_t>::New(env, reinterpret_cast<uint8_t *>(recs), n * sizeof(dt_count_rec),
+						  [](Napi::Env, uint8_t *p) { free(p); });
+	}
+
+	/* forget(keys: Buffer of dt_count_key) -> Buffer of dt_count_rec: the final counts of the keys removed */
+	Napi::Value Forget(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!info[0].IsBuffer())
+			return ThrowError(env, EINVAL, "forget", "forget() takes a Buffer of count keys");
+		auto keys = info[0].As<Napi::Buffer<uint8_t>>();
+		if (keys.Length() % sizeof(dt_count_key))
+			return ThrowError(env, EINVAL, "forget", "forget(): the buffer is not a whole number of count keys");
+		if (!t_ || have_final_)
+			return Napi::Buffer<uint8_t>::New(env, 0);
+		dt_count_rec *recs = nullptr;
+		size_t n = 0;
+		int err = dt_tracer_forget(t_, reinterpret_cast<const dt_count_key *>(keys.Data()), keys.Length() / sizeof(dt_count_key), &recs, &n);
+		if (err)
+			return ThrowError(env, -err, "forget", "removing keys from the count map failed");
+		if (n == 0) {
 			free(recs);
 			return Napi::Buffer<uint8_t>::New(env, 0);
 		}

@@ -771,6 +771,55 @@ int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 	return 0;
 }
 
+int dt_tracer_forget(struct dt_tracer *t, const struct dt_count_key *keys, size_t n, struct dt_count_rec **recs, size_t *nout)
+{
+	int fd = bpf_map__fd(t->skel->maps.dt_counts);
+	int ncpu = libbpf_num_possible_cpus();
+	struct dt_recs out = {};
+	struct dt_count_val *vals;
+	struct dt_count_rec *rec;
+	int ret = 0;
+
+	if (ncpu <= 0)
+		return ncpu;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		/*
+		 * Lookup-and-delete (per-CPU hashes since 5.14) takes the final values in the same
+		 * step: a drop counted between a read and the delete is not lost. Older kernels
+		 * refuse it: read, then delete; a drop landing in between is lost, which is why
+		 * callers forget only keys that have been idle for a long while.
+		 */
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], vals)) {
+			if (errno == ENOENT)
+				continue;
+			if (bpf_map_lookup_elem(fd, &keys[i], vals) || bpf_map_delete_elem(fd, &keys[i]))
+				continue;
+		}
+		if (!(rec = dt_recs_push(&out))) {
+			ret = -ENOMEM;
+			break;
+		}
+		rec->key = keys[i];
+		rec->val.packets = 0;
+		rec->val.bytes = 0;
+		for (int c = 0; c < ncpu; c++) {
+			rec->val.packets += vals[c].packets;
+			rec->val.bytes += vals[c].bytes;
+		}
+	}
+	free(vals);
+	if (ret) {
+		free(out.v);
+		return ret;
+	}
+	*recs = out.v;
+	*nout = out.len;
+	return 0;
+}
+
 uint64_t dt_tracer_missed(struct dt_tracer *t)
 {
 	struct bpf_prog_info info = {};

@@ -103,6 +103,12 @@ void dt_tracer_interrupt(struct dt_tracer *t);
 /* Exact counts: fills *recs (malloc'd, caller frees) with summed per-CPU values. */
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n);
 int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX]);
+/*
+ * Removes these count keys from the hash (a key in a hot slot stays: slots are
+ * bounded and never given back) and returns each removed key's final count.
+ * *recs is malloc'ed (NULL when nothing was removed); the caller frees it.
+ */
+int dt_tracer_forget(struct dt_tracer *t, const struct dt_count_key *keys, size_t n, struct dt_count_rec **recs, size_t *nout);
 
 /*
  * Runs of the program the kernel skipped because it was already running on

@@ -1,24 +1,26 @@
-/** `droptrace serve`: exact drop counts as Prometheus metrics, with pod names where known. */
+/** `droptrace serve`: exact drop counts as Prometheus metrics, with pod names where known, for weeks. */
 import { createServer } from 'node:http';
 import { release } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { droptraceVersion } from './version.js';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import client from 'prom-client';
+import { startCapture } from '../capture.js';
+import { decodeCounts, encodeCountKeys, EV, ifnameAt } from '../decode.js';
 import { describeFilters, UsageError } from '../filters.js';
 import { InterfaceNames, VethPeers } from '../evidence.js';
 import { podOfDrop } from '../pods.js';
 import { DropMetrics, LABELS } from '../metrics.js';
 import { makeNaming, netnsNames } from '../naming.js';
-import { LiveSession } from '../session.js';
-import { addTraceOptions, prepareTracing, type TraceOptions } from './common.js';
+import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   listen: string;
   maxSeries: string;
   events: boolean;
+  forgetAfter: string;
+  updateEvery: string;
 }
-
 
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
@@ -32,16 +34,21 @@ export function serveCommand(): Command {
     .description('serve exact drop counts as Prometheus metrics (/metrics), labelled by reason, function, interface, netns and pod')
     .option('--listen <host:port>', 'where to listen; anything but loopback is your explicit choice', '127.0.0.1:9568')
     .option('--max-series <n>', 'at most this many label sets; new ones beyond it fold into an "other" series', '2000')
-    .option('--no-events', 'count only (no event stream): interface names are then asked from each namespace');
+    .option('--forget-after <seconds>', 'a label set (a pod, a namespace) that has not dropped for this long leaves /metrics and its drops move to droptrace_drops_expired_total; its keys leave the kernel map', '600')
+    .option('--no-events', 'count only (no event stream): interface names are then asked from each namespace')
+    .addOption(new Option('--update-every <seconds>', 'how often the counts are read and labelled (off the scrape path)').default('1').hideHelp());
   addTraceOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 Metrics: droptrace_drops_total and droptrace_drop_bytes_total {reason, function, interface,
-netns, namespace, pod, container}, droptrace_events_lost_total, droptrace_map_full_total,
-droptrace_drops_unseen_total,
-droptrace_series_folded_total, droptrace_build_info. Counters only ever grow: a kernel
-counter that restarts is taken as a reset. /healthz answers 200 while the probe is attached.
+netns, namespace, pod, container}; droptrace_drops_expired_total {reason, function} (drops of
+label sets that expired: drops_total + drops_expired_total is everything counted);
+droptrace_events_lost_total, droptrace_map_full_total, droptrace_drops_unseen_total,
+droptrace_series_folded_total, droptrace_count_keys, droptrace_build_info. Counters only
+ever grow: a kernel counter that restarts is taken as a reset. A series that expires simply
+stops being exported; Prometheus marks it stale at the next scrape and rate() over earlier
+windows still sees it. /healthz answers 200 while the probe is attached.
 
 Example:
   droptrace serve --listen 127.0.0.1:9568 &
@@ -55,59 +62,82 @@ async function run(opts: Options): Promise<void> {
   const { host, port } = parseListen(opts.listen);
   const maxSeries = Number(opts.maxSeries);
   if (!Number.isInteger(maxSeries) || maxSeries < 2) throw new UsageError(`--max-series ${opts.maxSeries}: expected a whole number, at least 2`);
+  const graceMs = parsePositive(opts.forgetAfter, '--forget-after')! * 1000;
+  const everyMs = parsePositive(opts.updateEvery, '--update-every')! * 1000;
   const { config, reasons, syms, pods } = prepareTracing(opts);
-  const names = netnsNames();
-  const naming = makeNaming(syms, reasons, names);
-  const session = new LiveSession(config, naming, syms, reasons, opts.events);
-  // a label must not change name once its series exists: ask the namespace itself when the
-  // event stream has not named the interface yet (events arrive a moment after the counts)
+  const naming = makeNaming(syms, reasons, netnsNames());
   const ifnames = new InterfaceNames(netnsNames);
-  const iface = (ns: number, ifi: number) => {
-    const known = session.agg.interfaceName(ns, ifi);
-    return known === '-' || /^if\d+$/.test(known) ? (ifnames.name(ns, ifi) ?? known) : known;
-  };
+  // names come free with each event; a drop site seen only as a count asks its namespace once
+  const capture = startCapture(
+    config,
+    opts.events
+      ? (b) => {
+          for (let i = 0, o = 0; i < b.count; i++, o += b.stride) {
+            const ns = b.buf.readUInt32LE(o + EV.netns);
+            const ifi = b.buf.readUInt32LE(o + EV.ifindex);
+            if (ifi && ifnames.known(ns, ifi) === null) ifnames.learn(ns, ifi, ifnameAt(b.buf, o));
+          }
+        }
+      : undefined,
+  );
+  const tracer = capture.tracer;
   const peers = new VethPeers(netnsNames);
+  const iface = (ns: number, ifi: number) => (ifi ? (ifnames.known(ns, ifi) ?? ifnames.name(ns, ifi) ?? `if${ifi}`) : '-');
   const metrics = new DropMetrics(naming, iface, (ns, ifi) => podOfDrop(pods, peers, ns, ifi), maxSeries);
+
+  // counting, labelling (which may ask a namespace) and forgetting run on a timer, never on a scrape
+  const update = () => {
+    const now = Date.now();
+    metrics.update(decodeCounts(tracer.counts()), now);
+    const idle = metrics.idleKeys(now, graceMs);
+    if (idle.length) {
+      const removed = decodeCounts(tracer.forget(encodeCountKeys(idle)));
+      metrics.forgotten(removed, decodeCounts(tracer.counts()), now);
+      for (const ns of new Set(idle.map((k) => k.netns))) {
+        ifnames.forget(ns);
+        peers.forget(ns);
+      }
+    }
+    metrics.expire(now, graceMs);
+  };
+  update();
 
   const registry = new client.Registry();
   const labelNames = [...LABELS];
-  new client.Counter({
-    name: 'droptrace_drops_total',
-    help: 'Packets the kernel dropped, counted exactly in the kernel',
-    labelNames,
-    registers: [registry],
-    collect() {
-      metrics.update(session.sample());
-      this.reset();
-      for (const s of metrics.all()) this.inc(s.labels, s.packets);
-    },
-  });
-  new client.Counter({
-    name: 'droptrace_drop_bytes_total',
-    help: 'Bytes (skb->len) of the dropped packets',
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of metrics.all()) this.inc(s.labels, s.bytes);
-    },
-  });
-  const gaugeLike = (name: string, help: string, value: () => number) =>
+  const counter = (name: string, help: string, labels: string[], series: () => Array<{ labels: Record<string, string>; value: number }>) =>
     new client.Counter({
       name,
       help,
+      labelNames: labels,
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(value());
+        for (const s of series()) this.inc(s.labels, s.value);
       },
     });
-  gaugeLike('droptrace_events_lost_total', 'Events the ring buffer could not take (counts stay exact)', () => session.stats().lost);
-  gaugeLike('droptrace_map_full_total', 'Drops not counted because the count map was full', () => session.tracer.stats().mapFull);
-  gaugeLike('droptrace_drops_unseen_total', 'Drops the kernel skipped the program for (it was already running on that CPU): not counted', () => session.tracer.stats().missed);
-  gaugeLike('droptrace_series_folded_total', 'Drops counted in the "other" series because of --max-series', () => metrics.folded);
+  counter('droptrace_drops_total', 'Packets the kernel dropped, counted exactly in the kernel', labelNames, () => metrics.all().map((s) => ({ labels: s.labels, value: s.packets })));
+  counter('droptrace_drop_bytes_total', 'Bytes (skb->len) of the dropped packets', labelNames, () => metrics.all().map((s) => ({ labels: s.labels, value: s.bytes })));
+  counter('droptrace_drops_expired_total', 'Drops of label sets that expired (--forget-after): with droptrace_drops_total, everything counted', ['reason', 'function'], () =>
+    metrics.expiredTotals().map((s) => ({ labels: s.labels, value: s.packets })),
+  );
+  const one = (name: string, help: string, value: () => number) => counter(name, help, [], () => [{ labels: {}, value: value() }]);
+  one('droptrace_events_lost_total', 'Events the ring buffer could not take (counts stay exact)', () => {
+    const s = tracer.stats();
+    return s.lost + s.droppedInProcess;
+  });
+  one('droptrace_map_full_total', 'Drops not counted because the count map was full (raise --count-entries)', () => tracer.stats().mapFull);
+  one('droptrace_drops_unseen_total', 'Drops the kernel skipped the program for (it was already running on that CPU): not counted', () => tracer.stats().missed);
+  one('droptrace_series_folded_total', 'Drops counted in the "other" series because of --max-series', () => metrics.folded);
+  new client.Gauge({
+    name: 'droptrace_count_keys',
+    help: 'Drop sites (site, reason, interface, netns) tracked in the kernel count map',
+    registers: [registry],
+    collect() {
+      this.set(metrics.keyCount);
+    },
+  });
   const info = new client.Gauge({ name: 'droptrace_build_info', help: 'droptrace version, kernel and attach path', labelNames: ['version', 'kernel', 'attach'], registers: [registry] });
-  info.set({ version: droptraceVersion(), kernel: release(), attach: session.tracer.path }, 1);
+  info.set({ version: droptraceVersion(), kernel: release(), attach: tracer.path }, 1);
 
   const server = createServer(async (req, res) => {
     if (req.url === '/metrics') {
@@ -119,7 +149,7 @@ async function run(opts: Options): Promise<void> {
         res.writeHead(500).end(String(err));
       }
     } else if (req.url === '/healthz') {
-      const ok = !session.tracer.stats().closed;
+      const ok = !tracer.stats().closed;
       res.writeHead(ok ? 200 : 503).end(ok ? 'ok\n' : 'detached\n');
     } else {
       res.writeHead(404).end('droptrace: /metrics or /healthz\n');
@@ -129,9 +159,8 @@ async function run(opts: Options): Promise<void> {
     server.once('error', (err) => reject(new UsageError(`--listen ${opts.listen}: ${(err as Error).message}`)));
     server.listen(port, host, () => resolve());
   });
-  // keep the names of interfaces fresh in the background (events also feed the aggregator)
-  const timer = setInterval(() => session.sample(), 5000);
-  process.stderr.write(`droptrace: serving metrics on http://${opts.listen}/metrics (probe ${session.tracer.path}; filters: ${describeFilters(opts)})\n`);
+  const timer = setInterval(update, everyMs);
+  process.stderr.write(`droptrace: serving metrics on http://${opts.listen}/metrics (probe ${tracer.path}; filters: ${describeFilters(opts)})\n`);
   if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
 
   await new Promise<void>((resolve) => {
@@ -141,6 +170,8 @@ async function run(opts: Options): Promise<void> {
   });
   clearInterval(timer);
   server.close();
-  const final = await session.stop();
-  process.stderr.write(`droptrace: stopped serving; ${final.exact} drops counted in the kernel\n`);
+  await capture.stop();
+  update();
+  const total = metrics.all().reduce((n, x) => n + x.packets, 0) + metrics.expiredTotals().reduce((n, x) => n + x.packets, 0);
+  process.stderr.write(`droptrace: stopped serving; ${total} drops counted\n`);
 }

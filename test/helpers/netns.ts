@@ -60,6 +60,13 @@ export class Lab {
     return Number(values[names.indexOf(field)]);
   }
 
+  /** Deletes one namespace this lab made (a pod going away). */
+  remove(name: string): void {
+    const i = this.names.indexOf(name);
+    if (i >= 0) this.names.splice(i, 1);
+    spawnSync('ip', ['netns', 'del', name]);
+  }
+
   /** Deletes every namespace this lab made (and with them their interfaces). Idempotent. */
   destroy(): void {
     for (const name of this.names.splice(0)) {
