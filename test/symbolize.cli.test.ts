@@ -3,7 +3,7 @@
  * gzip, and the round trip from real drops on this kernel.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,6 +51,17 @@ describe('droptrace symbolize', () => {
     const res = await symbolize(['--summary', '-k', KALLSYMS], '5 drops at location 0xffffffff81f63638\n');
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/5 100\.0%\s+nft_do_chain/);
+  });
+
+  it('a cut-short gzip kallsyms or a directory is named in a usage error', async () => {
+    const cut = join(dir, 'cut.kallsyms.gz');
+    writeFileSync(cut, readFileSync(KALLSYMS).subarray(0, 50_000));
+    let res = await symbolize(['-k', cut], '1 drops at location 0xffffffff81f63638\n');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`--kallsyms ${cut}: a damaged or cut-short gzip file`);
+    res = await symbolize(['-k', KALLSYMS, dir]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`${dir}: is a directory`);
   });
 
   it('exits 0 with a warning when the kallsyms does not match the log', async () => {

@@ -1,8 +1,9 @@
 /** `droptrace symbolize`: resolve and rank dropwatch/perf/ftrace logs against a kallsyms snapshot. */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { UsageError } from '../filters.js';
 import { KallsymsError, SymbolTable } from '../kallsyms.js';
+import { fileError } from './files.js';
 import { lineBatches, readMaybeGzipBuffer } from '../lines.js';
 import { formatReport, Symbolizer, type Emitted } from '../symbolize.js';
 
@@ -58,6 +59,7 @@ async function run(files: string[], opts: Options): Promise<void> {
   if (opts.kallsyms === '-' && inputs.includes('-')) throw new UsageError('the log and --kallsyms cannot both come from stdin');
   for (const f of [...inputs, opts.kallsyms]) {
     if (f !== '-' && !existsSync(f)) throw new UsageError(`${f}: no such file`);
+    if (f !== '-' && statSync(f).isDirectory()) throw new UsageError(`${f}: is a directory`);
   }
   const top = Number(opts.top);
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
@@ -67,7 +69,9 @@ async function run(files: string[], opts: Options): Promise<void> {
     table = SymbolTable.parse(readMaybeGzipBuffer(opts.kallsyms));
   } catch (err) {
     if (err instanceof KallsymsError) throw new UsageError(`--kallsyms ${opts.kallsyms}: ${err.message}`);
-    throw err;
+    // zlib says "unexpected end of file" without saying which
+    if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) throw new UsageError(`--kallsyms ${opts.kallsyms}: a damaged or cut-short gzip file (${(err as Error).message})`);
+    throw fileError(opts.kallsyms, err, 'read');
   }
 
   const sym = new Symbolizer(table, { text: !opts.json && !opts.summary, entries: !!opts.json });
