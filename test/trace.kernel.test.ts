@@ -222,4 +222,11 @@ describe.skipIf(!canRun)('droptrace trace on the running kernel', () => {
     expect(['tp_btf', 'raw_tp', 'fentry', 'kprobe']).toContain(report.selected);
     expect(report.dropReasons.count).toBeGreaterThan(0);
   });
+
+  it('check --verbose, which its refusals advise, prints libbpf\'s log and still exits 0', async () => {
+    const res = await run([process.execPath, BIN, 'check', '--verbose']);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/^libbpf: /m);
+    expect(res.stdout).toContain('--attach auto would use:');
+  });
 });

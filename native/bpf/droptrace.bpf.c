@@ -229,12 +229,19 @@ static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
 			return;
 		}
 		if (!h->key.location) {
-			/* claim: the rest of the key, then location (a full barrier), then the counts */
+			/*
+			 * claim: the rest of the key, then location, then the counts. location is
+			 * published with an atomic add onto its 0 (its result unused: the plain
+			 * BPF_XADD every kernel accepts; an exchange is BPF_XCHG, which the 5.10
+			 * verifier rejects as "BPF_STX uses reserved fields"). On x86 it is a
+			 * locked instruction, a full barrier; arm64 was not run (docs/DESIGN.md).
+			 */
 			h->key.reason = key->reason;
 			h->key.ifindex = key->ifindex;
 			h->key.netns = key->netns;
 			h->key.pad = 0;
-			__sync_lock_test_and_set(&h->key.location, key->location);
+			asm volatile("" ::: "memory");
+			__sync_fetch_and_add(&h->key.location, key->location);
 			h->val.bytes = len;
 			asm volatile("" ::: "memory");
 			h->val.packets = 1;

@@ -29,10 +29,10 @@ export interface CheckReport {
 }
 
 /** Loads, attaches and detaches each path for real (count-only, a few ms each). */
-function tryPath(mode: 'tracepoint' | 'fentry' | 'kprobe'): Promise<PathResult> {
+function tryPath(mode: 'tracepoint' | 'fentry' | 'kprobe', verbose: boolean): Promise<PathResult> {
   let tracer;
   try {
-    tracer = openTracer({ attach: ATTACH[mode] });
+    tracer = openTracer({ attach: ATTACH[mode], verbose });
   } catch (err) {
     return Promise.resolve({ ok: false, message: err instanceof Error ? err.message : String(err) });
   }
@@ -40,7 +40,7 @@ function tryPath(mode: 'tracepoint' | 'fentry' | 'kprobe'): Promise<PathResult> 
   return tracer.close().then(() => ({ ok: true, path }));
 }
 
-export async function gatherReport(): Promise<CheckReport> {
+export async function gatherReport(verbose = false): Promise<CheckReport> {
   let probe: KernelProbe | null = null;
   let addonError: string | null = null;
   try {
@@ -57,7 +57,7 @@ export async function gatherReport(): Promise<CheckReport> {
     attach[mode] = addonError
       ? { ok: false, message: addonError }
       : privileged
-        ? await tryPath(mode)
+        ? await tryPath(mode, verbose)
         : { ok: false, message: 'not tried: needs root or CAP_BPF+CAP_PERFMON' };
   }
   const selected =
@@ -106,14 +106,15 @@ export function checkCommand(): Command {
     .description('report what this kernel offers for drop tracing and which attach path would be used (exit 0 when tracing can work)')
     .option('--json', 'print the report as JSON')
     .option('--reasons', "list this kernel's drop reasons (code and name) instead")
-    .action(async (opts: { json?: boolean; reasons?: boolean }) => {
+    .option('-v, --verbose', "libbpf's log while each path is tried, and the verifier's log when one is refused")
+    .action(async (opts: { json?: boolean; reasons?: boolean; verbose?: boolean }) => {
       if (opts.reasons) {
         const table = localReasons();
         if (opts.json) process.stdout.write(JSON.stringify({ source: table.source, reasons: table.entries() }) + '\n');
         else process.stdout.write(table.entries().map(([c, n]) => `${String(c).padStart(5)} ${n}`).join('\n') + '\n');
         return;
       }
-      const report = await gatherReport();
+      const report = await gatherReport(!!opts.verbose);
       process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
       if (!report.ok) throw new DroptraceError(report.privileges.ok ? 'no attach path works on this kernel' : 'not enough privileges to trace', { phase: 'open' });
     });

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Reads the "SERIES what key=value …" lines the kernel matrix collected and prints the table:
+// kernel × attach path × result. Exits 1 when a kernel fails what it should pass: every attach
+// path the kernel supports delivers every drop its counter saw, the netns filter sees exactly
+// its namespace's drops, and a recording reports the kernel's count.
+import { readFileSync } from 'node:fs';
+
+const rows = new Map();
+for (const line of readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean)) {
+  const [series, what, ...rest] = line.split(' ');
+  const r = rows.get(series) ?? { series, trace: {} };
+  rows.set(series, r);
+  const kv = Object.fromEntries(rest.filter((w) => /^[a-z]+=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  if (what === 'kernel') r.kernel = rest[0];
+  else if (what === 'check') {
+    r.checkRc = Number(kv.rc);
+    try {
+      r.check = JSON.parse(rest.slice(1).join(' '));
+    } catch {
+      r.check = null;
+    }
+  } else if (what === 'trace') r.trace[kv.attach] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
+  else r[what] = kv;
+}
+
+const ATTACH = ['tp_btf', 'raw_tp', 'fentry', 'kprobe'];
+/** Whether this kernel offers the path at all (a refusal there is a failure, elsewhere a fact). */
+function offered(r, a) {
+  const c = r.check;
+  if (!c) return true;
+  if (a === 'tp_btf') return c.tpBtf;
+  if (a === 'kprobe') return c.kprobesInKernel;
+  // fentry needs BPF trampolines (5.5+, x86_64): every kernel of the matrix has them, unless
+  // the kernel refuses them for a reason of its own (this VM's locked ftrace), which check says
+  if (a === 'fentry') return !/refuses fentry programs although we are privileged/.test(c.attach?.fentry?.message ?? '');
+  return true;
+}
+
+let fail = false;
+const out = [['kernel', 'check (auto)', ...ATTACH, 'netns filter', 'record → report']];
+for (const r of rows.values()) {
+  const cells = [`${r.kernel ?? r.series}${r.series === 'host' ? ' (host)' : ''}`];
+  cells.push(r.checkRc === 0 ? `ok (${r.check?.selected})` : `FAILED (exit ${r.checkRc})`);
+  if (r.checkRc !== 0) fail = true;
+  for (const a of ATTACH) {
+    const t = r.trace[a];
+    const want = offered(r, a);
+    if (!t) {
+      cells.push('not run');
+      fail = true;
+    } else if (t.refused !== undefined) {
+      cells.push(want ? `FAILED: ${t.refused.slice(0, 60)}` : 'not offered');
+      if (want) fail = true;
+    } else {
+      const ok = t.rc === '0' && t.events === t.kernel && Number(t.kernel) === 5;
+      cells.push(`${ok ? '' : 'FAILED '}${t.events}/${t.kernel} ${t.reasons?.replace(/,$/, '') || '-'}`);
+      if (!ok) fail = true;
+    }
+  }
+  const n = r.netns;
+  const nok = n && n.rc === '0' && n.events === n.kernel && Number(n.kernel) === 4;
+  cells.push(n ? (n.refused !== undefined ? 'FAILED' : `${nok ? '' : 'FAILED '}${n.events}/${n.kernel}`) : 'not run');
+  if (!nok) fail = true;
+  const rec = r.record;
+  const rok = rec && rec.rc === '0' && rec.report === rec.kernel && Number(rec.kernel) === 6;
+  cells.push(rec ? `${rok ? '' : 'FAILED '}${rec.report}/${rec.kernel}` : 'not run');
+  if (!rok) fail = true;
+  out.push(cells);
+}
+const w = out[0].map((_, i) => Math.max(...out.map((r) => String(r[i]).length)));
+for (const [i, r] of out.entries()) {
+  console.log(`| ${r.map((c, j) => String(c).padEnd(w[j])).join(' | ')} |`);
+  if (i === 0) console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
+}
+console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen');
+process.exit(fail ? 1 : 0);

@@ -1,0 +1,31 @@
+/**
+ * The kernel matrix (scripts/kernel-matrix/run): Debian 11, 12 and 13's own kernels booted
+ * under qemu with an initramfs built from this checkout, plus the host's kernel, each checked
+ * on every attach path it offers against its own counters. Needs root, qemu-system-x86,
+ * busybox-static and cpio (scripts/setup --test), and reaches Debian's mirror through apt.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/cli.js';
+
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux') && has('qemu-system-x86_64') && has('cpio');
+if (!canRun) console.warn('skipping the kernel matrix: it needs root, qemu-system-x86 and cpio (scripts/setup --test installs them)');
+
+describe.skipIf(!canRun)('the kernel matrix', () => {
+  it('5.10, 6.1, 6.12 and the host kernel trace every drop on every attach path they offer', () => {
+    const r = spawnSync(join(ROOT, 'scripts/kernel-matrix/run'), [], { encoding: 'utf8', timeout: 25 * 60_000 });
+    console.log(r.stdout + r.stderr);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // every row is there: the host and the three Debian kernels
+    expect(r.stdout).toMatch(/^\| 5\.10\.0-\d+-amd64 /m);
+    expect(r.stdout).toMatch(/^\| 6\.1\.0-\d+-amd64 /m);
+    expect(r.stdout).toMatch(/^\| 6\.12\.\d+\+deb13-amd64 /m);
+    expect(r.stdout).toMatch(/\(host\)/);
+    // on 6.1 (and later Debian kernels) fentry and kprobe are offered and deliver everything
+    const row61 = r.stdout.split('\n').find((l) => /^\| 6\.1\.0-/.test(l))!;
+    expect(row61.split('|').slice(3, 7).map((c) => c.trim())).toEqual(['5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET']);
+  }, 30 * 60_000);
+});
