@@ -205,6 +205,31 @@ int dt_reasons(void (*fn)(void *ctx, int value, const char *name), void *ctx)
 	return id > 0 ? 0 : -ENOENT;
 }
 
+/*
+ * Address of a kernel function from /proc/kallsyms, 0 when hidden or absent.
+ * fentry needs it to find the traced function's own frame in the stack.
+ */
+static __u64 dt_ksym_addr(const char *name)
+{
+	FILE *f = fopen("/proc/kallsyms", "re");
+	char line[512], sym[256], type;
+	unsigned long long addr;
+	__u64 found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, sym) != 3)
+			continue;
+		if ((type == 'T' || type == 't') && !strcmp(sym, name)) {
+			found = addr;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 /* ---- open → configure → load → attach ---- */
 
 static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg, const struct dt_kernel *k)
@@ -320,6 +345,7 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 	dt_configure(skel, cfg, k);
 
 	if (prog == skel->progs.droptrace_fent) {
+		skel->rodata->targ_fn_addr = dt_ksym_addr(k->fn_name);
 		ret = bpf_program__set_attach_target(prog, 0, k->fn_name);
 		if (ret) {
 			droptrace_bpf__destroy(skel);

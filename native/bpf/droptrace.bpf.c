@@ -25,6 +25,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* ---- configuration, set by the loader between open and load ---- */
 const volatile __u8 targ_tp_has_reason = 1;   /* tracepoint carries a reason argument */
 const volatile __u8 targ_fn_kind = DT_FN_SK_SKB_REASON_DROP; /* fentry/kprobe target shape */
+const volatile __u64 targ_fn_addr = 0; /* fentry: the traced function's address, to find its caller's frame */
 const volatile __s32 targ_consumed_reason = -1; /* SKB_CONSUMED on this kernel: not a drop */
 const volatile __u8 targ_emit_events = 1;     /* 0: count only, no ring-buffer traffic */
 const volatile __u64 targ_wakeup_bytes = 0;   /* wake the reader once this much is queued */
@@ -486,16 +487,30 @@ int droptrace_raw(struct bpf_raw_tracepoint_args *ctx)
 
 /*
  * fentry has no "location" argument: the free site is the traced function's
- * return address. The trampoline keeps it in its frame: bpf_get_stack() from
- * a tracing program starts at the traced function's caller, which is what
- * the tracepoint reports as location.
+ * return address. bpf_get_stack() from a tracing program starts in the BPF
+ * trampoline (an address in the module area; ftrace_trampoline on 5.10),
+ * then the traced function itself (the patched call at its entry, a few
+ * bytes in), then its caller: the drop site, which the tracepoint reports as
+ * location. The frame after the one just inside targ_fn_addr (the loader
+ * reads it from /proc/kallsyms) is that caller; without the address, the
+ * third frame. The kernel matrix checks fentry's location against the
+ * tracepoint's on 5.10, 6.1 and 6.12.
  */
+#define DT_FENTRY_FRAMES 4
 static __always_inline __u64 dt_fentry_caller(void *ctx)
 {
-	__u64 ips[1] = {};
-	if (bpf_get_stack(ctx, ips, sizeof(ips), 0) < (long)sizeof(__u64))
-		return 0;
-	return ips[0];
+	__u64 ips[DT_FENTRY_FRAMES] = {};
+	long n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
+
+	if (n < (long)(2 * sizeof(__u64)))
+		return n >= (long)sizeof(__u64) ? ips[0] : 0;
+	if (targ_fn_addr) {
+		for (int i = 0; i < DT_FENTRY_FRAMES - 1; i++) {
+			if (ips[i] - targ_fn_addr < 64)
+				return ips[i + 1];
+		}
+	}
+	return n >= (long)(3 * sizeof(__u64)) ? ips[2] : ips[1];
 }
 
 SEC("fentry/sk_skb_reason_drop")

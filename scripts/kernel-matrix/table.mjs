@@ -37,7 +37,7 @@ function offered(r, a) {
 }
 
 let fail = false;
-const out = [['kernel', 'check (auto)', ...ATTACH, 'netns filter', 'record → report']];
+const out = [['kernel', 'check (auto)', ...ATTACH, 'netns filter', 'record → report', 'location (every path)']];
 for (const r of rows.values()) {
   const cells = [`${r.kernel ?? r.series}${r.series === 'host' ? ' (host)' : ''}`];
   cells.push(r.checkRc === 0 ? `ok (${r.check?.selected})` : `FAILED (exit ${r.checkRc})`);
@@ -65,6 +65,11 @@ for (const r of rows.values()) {
   const rok = rec && rec.rc === '0' && rec.report === rec.kernel && Number(rec.kernel) === 6;
   cells.push(rec ? `${rok ? '' : 'FAILED '}${rec.report}/${rec.kernel}` : 'not run');
   if (!rok) fail = true;
+  // every path must name the same drop site as the tracepoint, which has it as an argument
+  const sites = ATTACH.map((a) => r.trace[a]).filter((t) => t && t.refused === undefined).map((t) => t.symbols?.replace(/,$/, ''));
+  const same = sites.length > 0 && sites.every((x) => x === sites[0]);
+  cells.push(same ? sites[0] : `FAILED: ${[...new Set(sites)].join(' / ')}`);
+  if (!same) fail = true;
   out.push(cells);
 }
 const w = out[0].map((_, i) => Math.max(...out.map((r) => String(r[i]).length)));
