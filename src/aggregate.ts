@@ -49,6 +49,13 @@ export interface GroupRow {
   /** drops per second over the last ~1 s and ~10 s */
   rate1: number;
   rate10: number;
+  /**
+   * drops per second, exponentially weighted over the last minute with a 5 s
+   * time constant (most weight on the last 10 s): a burst stays visible for a
+   * few seconds and fades, where rate1 falls to 0 at once. What `live` shows
+   * as "/s 10s" and sorts by.
+   */
+  rateAvg: number;
   /** drops in each of the last 60 seconds, oldest first */
   history: number[];
   firstSeen: number;
@@ -89,6 +96,7 @@ export interface Snapshot {
   total: number;
   rate1: number;
   rate10: number;
+  rateAvg: number;
   rows: GroupRow[];
   /** benign drops folded out of rows (empty when they are shown as rows) */
   benign: BenignFold[];
@@ -133,6 +141,17 @@ interface FlowAcc {
 }
 
 const HISTORY = 60;
+/** time constant of GroupRow.rateAvg, in seconds */
+const AVG_TAU = 5;
+const AVG_WEIGHTS = Array.from({ length: HISTORY }, (_, k) => Math.exp(-k / AVG_TAU));
+const AVG_NORM = AVG_WEIGHTS.reduce((a, b) => a + b, 0);
+
+/** The exponentially weighted drops per second of a 60-point history (oldest first). */
+export function decayedRate(history: readonly number[]): number {
+  let s = 0;
+  for (let k = 0; k < HISTORY && k < history.length; k++) s += history[history.length - 1 - k] * AVG_WEIGHTS[k];
+  return s / AVG_NORM;
+}
 const MAX_FLOWS_PER_BASE = 32;
 const MAX_FLOWS = 5000;
 const MAX_CLASSES_PER_BASE = 256;
@@ -429,6 +448,7 @@ export class Aggregator {
     }
   }
 
+  /** "inode (name)" with the ip-netns name: hints build `ip netns exec NAME` from it */
   private netnsLabel(inode: number): string {
     const name = this.naming.netns?.(inode);
     return name ? `${inode} (${name})` : String(inode);
@@ -452,7 +472,7 @@ export class Aggregator {
         ? this.flowRows(now, fold)
         : this.countRows(now, groupBy, latest, (k, b) => (fold && this.benignOf(b) ? null : this.groupOf(groupBy, k, b)));
     const sorters: Record<SortBy, (a: GroupRow, b: GroupRow) => number> = {
-      rate: (a, b) => b.rate1 - a.rate1 || b.rate10 - a.rate10 || b.total - a.total,
+      rate: (a, b) => b.rateAvg - a.rateAvg || b.rate1 - a.rate1 || b.total - a.total,
       count: (a, b) => b.total - a.total,
       name: (a, b) => a.key.localeCompare(b.key),
       last: (a, b) => b.lastSeen - a.lastSeen,
@@ -472,6 +492,7 @@ export class Aggregator {
       total: all?.total ?? 0,
       rate1: all?.rate1 ?? 0,
       rate10: all?.rate10 ?? 0,
+      rateAvg: all?.rateAvg ?? 0,
       rows,
       benign: folded,
       recent: (fold ? this.recentRecords().filter((r) => !this.benignSite(r)) : this.recentRecords()).slice(-50),
@@ -500,6 +521,7 @@ export class Aggregator {
           bytes: 0,
           rate1: 0,
           rate10: 0,
+          rateAvg: 0,
           history: new Array(HISTORY).fill(0),
           firstSeen: b.first,
           lastSeen: b.last,
@@ -551,6 +573,7 @@ export class Aggregator {
     }
     return [...groups.values()].map(({ locs, rs, ifs, nss, fls, rules, ...row }) => ({
       ...row,
+      rateAvg: decayedRate(row.history),
       locations: top(locs),
       reasons: top(rs),
       interfaces: top(ifs),
@@ -591,6 +614,7 @@ export class Aggregator {
         bytes: f.bytes,
         rate1: history[HISTORY - 1] + (history[HISTORY - 2] ?? 0) / 2,
         rate10: last10 / 10,
+        rateAvg: decayedRate(history),
         history,
         firstSeen: f.first,
         lastSeen: f.last,

@@ -54,7 +54,7 @@ describe('rowContext', () => {
     const { rowContext } = await import('./hints.js');
     const row = {
       key: 'nft_do_chain+0x3e8',
-      total: 3, bytes: 180, rate1: 0, rate10: 0, history: [], firstSeen: 0, lastSeen: 0, exact: true, module: null, benign: null, syn: 0, unicast: 0, topUnicast: null,
+      total: 3, bytes: 180, rate1: 0, rate10: 0, history: [], firstSeen: 0, lastSeen: 0, rateAvg: 0, exact: true, module: null, benign: null, syn: 0, unicast: 0, topUnicast: null,
       locations: [{ key: 'nft_do_chain+0x3e8', count: 3 }],
       reasons: [{ key: 'NETFILTER_DROP', count: 3 }],
       interfaces: [{ key: 'cni0', count: 3 }],

@@ -122,8 +122,14 @@ describe.skipIf(!canRun)('the fault lab, diagnosed', () => {
       await tmux.ready();
       lab('traffic', 'pod-restart');
       lab('traffic', c.fault);
-      const screen = await tmux.waitFor((s) => /expected noise/.test(s) && (s.split('\n')[3] ?? '').includes(c.reason), `${c.reason} as the top row and the noise line`, 10_000);
-      const top = screen.split('\n')[3];
+      const topRow = (s: string) => {
+        const lines = s.split('\n');
+        return lines[lines.findIndex((l) => /COUNT\s+\/s 10s/.test(l)) + 1] ?? '';
+      };
+      const screen = await tmux.waitFor((s) => /expected noise/.test(s) && topRow(s).includes(c.reason), `${c.reason} as the top row and the noise line`, 10_000);
+      const top = topRow(screen);
+      // the line under the header names the top problem
+      expect(screen).toMatch(new RegExp(`^▶ ${c.reason} at `, 'm'));
       expect(top).toContain(c.iface);
       expect(screen).toMatch(/\+ \d+ drops? of expected noise on \d+ interfaces? \(b shows them\)/);
       tmux.keys('q');

@@ -36,9 +36,14 @@ describe.skipIf(!canRun)('droptrace live', () => {
 
     let s = await tmux.waitFor((x) => /^\s+25\s/m.test(x), 'a row with 25 drops');
     const rows = s.split('\n');
-    const hdr = rows.findIndex((l) => /COUNT\s+RATE\/s\s+TREND\s+LOCATION/.test(l));
+    const hdr = rows.findIndex((l) => /COUNT\s+\/s 10s\s+TREND\s+LOCATION\s+REASON\s+IFACE\s+NETNS/.test(l));
     expect(hdr).toBeGreaterThan(0);
-    expect(rows[hdr + 1]).toMatch(/^\s+25\s+\S+\s.*__udp4_lib_rcv\+0x[0-9a-f]+\s+NO_SOCKET\s+lo\s*$/);
+    // the namespace by its name, cut from the front where it must be: its end is what tells namespaces apart
+    const shown = rows[hdr + 1].trim().split(/\s+/).pop()!;
+    expect(ns.endsWith(shown.replace(/^…/, ''))).toBe(true);
+    expect(rows[hdr + 1]).toMatch(/^\s+25\s+\S+\s.*__udp4_lib_rcv\+0x[0-9a-f]+\s+NO_SOCKET\s+lo\s+\S+\s*$/);
+    // the line under the header says what it means and what to run
+    expect(rows[hdr - 1]).toMatch(/^▶ NO_SOCKET at __udp4_lib_rcv\+0x[0-9a-f]+ on lo: nothing is listening/);
     expect(s).toMatch(/drops 25 /);
     expect(s).toMatch(/events 25 \(lost 0\)/);
     expect(s).toMatch(/Recent drops:\n.*__udp4_lib_rcv\+0x[0-9a-f]+ NO_SOCKET lo UDP 127\.0\.0\.1:\d+ > 127\.0\.0\.1:9/);
@@ -64,7 +69,7 @@ describe.skipIf(!canRun)('droptrace live', () => {
     expect(s).toMatch(/Locations:\n\s+25\s+__udp4_lib_rcv\+0x/);
     tmux.keys('Escape');
     await sleep(300); // Escape followed at once by a key reads as Alt-key
-    await tmux.waitFor((x) => !/Esc to go back/.test(x), 'the table again');
+    await tmux.waitFor((x) => !/Esc: back/.test(x), 'the table again');
 
     tmux.keys('c');
     await tmux.waitFor((x) => /drops 0 /.test(x), 'cleared counts');
@@ -75,21 +80,66 @@ describe.skipIf(!canRun)('droptrace live', () => {
     expect(tmux.exitCode()).toBe('EXIT=0');
     s = tmux.screen();
     // the terminal is back: no droptrace screen, the summary printed after it
-    expect(s).not.toMatch(/RATE\/s/);
+    expect(s).not.toMatch(/\/s 10s/);
     expect(s).toMatch(/droptrace: 25 drops counted in the kernel, 25 events delivered, 0 lost/);
+  });
+
+  it.each([
+    [80, 24],
+    [140, 40],
+  ])('at %ix%i: names not inodes, rates that rise with a flood and fade after, overlays that cover what is under them', async (cols, lines) => {
+    const ns = lab.netns('screen-with-a-long-name');
+    tmux = new Tmux();
+    tmux.start(['--netns', ns, '--interval', '0.3'], 'NO_COLOR=1', [cols, lines]);
+    await tmux.ready();
+    const rateOf = (screen: string) => {
+      const row = screen.split('\n').find((l) => /^\s+\d+\s/.test(l) && /__udp4_lib_rcv\+0x/.test(l))!;
+      return Number(row.trim().split(/\s+/)[1]);
+    };
+    // a steady trickle for 3 s: the rate column is not 0.0 while it lasts
+    for (let i = 0; i < 6; i++) {
+      lab.udp(ns, '127.0.0.1', 9, 20);
+      await sleep(500);
+    }
+    const during = await tmux.waitFor((x) => /__udp4_lib_rcv\+0x/.test(x), 'the drop site');
+    const r1 = rateOf(during);
+    expect(r1).toBeGreaterThan(1);
+    for (const line of during.split('\n')) expect(line.length).toBeLessThanOrEqual(cols);
+    const row = during.split('\n').find((l) => /^\s+\d+\s/.test(l) && /__udp4_lib_rcv/.test(l))!;
+    const shown = row.trim().split(/\s+/).pop()!;
+    // the namespace's name (its end, when cut), never a bare inode
+    expect(shown).not.toMatch(/^\d+$/);
+    expect(ns.endsWith(shown.replace(/^…/, ''))).toBe(true);
+    // fading, not gone: 3 s later the average is lower but still says something happened
+    await sleep(3000);
+    const r2 = rateOf(tmux.screen());
+    expect(r2).toBeGreaterThan(0);
+    expect(r2).toBeLessThan(r1);
+
+    for (const key of ['?', 'Enter']) {
+      tmux.keys(key);
+      const open = await tmux.waitFor((x) => (key === '?' ? /droptrace live — keys/ : /\(Esc: back, ↑↓: scroll\)/).test(x), `the ${key} overlay`);
+      const body = open.split('\n').slice(0, lines - 1).join('\n');
+      // nothing of the table or the recent drops shows through, at the edges or anywhere
+      expect(body).not.toMatch(/Recent drops:|COUNT\s+\/s 10s|^Re|…\s*$/m);
+      tmux.keys('Escape');
+      await sleep(300);
+      await tmux.waitFor((x) => /Recent drops:/.test(x), 'the table again');
+    }
+    tmux.keys('q');
   });
 
   it('SIGTERM restores the terminal and exits 0', async () => {
     tmux = new Tmux();
     tmux.start([]);
     await tmux.ready();
-    await tmux.waitFor((x) => /RATE\/s/.test(x), 'the screen');
+    await tmux.waitFor((x) => /\/s 10s/.test(x), 'the screen');
     const pid = Number(readFileSync(tmux.readyFile, 'utf8'));
     process.kill(pid, 'SIGTERM');
     const until = Date.now() + 8000;
     while (!tmux.exitCode() && Date.now() < until) await sleep(100);
     expect(tmux.exitCode()).toBe('EXIT=0');
-    expect(tmux.screen()).not.toMatch(/RATE\/s/);
+    expect(tmux.screen()).not.toMatch(/\/s 10s/);
   });
 
   it('--plain prints dropwatch-style lines that the dropwatch parser reads back to the same counts', async () => {

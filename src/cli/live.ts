@@ -89,6 +89,16 @@ function kernelFeed(opts: Options): Feed {
   // counting only (or a drop site no event has named yet): ask the namespace
   const ifnames = new InterfaceNames(netnsNames);
   naming.interface = (ns, ifi) => ifnames.name(ns, ifi);
+  // namespaces made after the start (a pod, a lab) get their names too: look again on a miss, at most every 2 s
+  let names = netnsNames();
+  let namesAt = Date.now();
+  naming.netns = (ino) => {
+    if (!names.has(ino) && Date.now() - namesAt > 2000) {
+      names = netnsNames();
+      namesAt = Date.now();
+    }
+    return names.get(ino) ?? null;
+  };
   const session = new LiveSession(config, naming, syms, reasons, opts.events);
   return {
     get agg() {
@@ -233,6 +243,17 @@ async function run(opts: Options): Promise<void> {
         hint: (row, group) => {
           const h = filledHint(rowContext(row, group));
           return h ? formatHint(h) : null;
+        },
+        verdict: (row, group) => {
+          const ctx = rowContext(row, group);
+          const h = filledHint(ctx);
+          if (!h) return null;
+          const where = [ctx.function && row.locations[0]?.key, ctx.ifname && `on ${ctx.ifname}`].filter(Boolean).join(' ');
+          return `${ctx.reason ?? 'drop'}${where ? ` at ${where}` : ''}: ${h.title}${h.checks[0] ? `. Next: ${h.checks[0]}` : ''}`;
+        },
+        netnsName: (label) => {
+          const inode = Number(label.split(' ')[0]);
+          return feed.naming.netns?.(inode) ?? feed.naming.pod?.(inode, 0) ?? label;
         },
       },
       { group: opts.group, sort: opts.sort, noColor: 'NO_COLOR' in process.env, benign: opts.all ? 'show' : 'fold' },

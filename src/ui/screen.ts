@@ -17,6 +17,10 @@ export interface Controller {
   setFilters(text: string): Promise<string | null>;
   quit(): void;
   hint?(row: GroupRow, group: GroupBy): string | null;
+  /** one line: what the row's drops mean and the first command to run (diagnose's verdict, short) */
+  verdict?(row: GroupRow, group: GroupBy): string | null;
+  /** the name a person recognises for a netns label: its ip-netns name, its pod, "(host)", else the inode */
+  netnsName?: NetnsName;
 }
 
 export interface HeaderInfo {
@@ -41,7 +45,10 @@ const HELP = `droptrace live — keys
 
 Groupings: ${GROUPS.join(', ')}.   Sort orders: ${SORTS.join(', ')}.
 Counts and rates come from exact in-kernel counters; "flow" rows are counted from
-events, which can be lost under a flood (the header says how many were).`;
+events, which can be lost under a flood (the header says how many were).
+"/s 10s" is drops per second weighted over the last seconds (a 5 s time constant):
+a burst stays visible for a few seconds and fades; "rate" sorts by it.
+The line under the header is what the top row means and the first command to run.`;
 
 function fmtRate(r: number): string {
   if (r >= 1e6) return `${(r / 1e6).toFixed(1)}M`;
@@ -74,37 +81,86 @@ export function recentLine(d: DropRecord): string {
   return `${d.time.slice(11, 23)} ${d.symbol} ${d.reason ?? '-'} ${d.ifname ?? '-'} ${flow}`;
 }
 
-/** Column layout for a terminal width. Pure, so tests can check 80 columns. */
-export function layoutColumns(width: number, group: GroupBy): { header: string; row: (r: GroupRow) => string } {
-  const trend = width >= 120 ? 20 : width >= 90 ? 12 : 8;
-  const showNetns = width >= 110;
+/** Cuts from the start, keeping the distinctive end of a name ("…-hostA", "…coredns-5d78c9-x7k2p"). */
+export function fitTail(s: string, w: number): string {
+  if (w <= 0) return '';
+  return s.length > w ? '…' + s.slice(s.length - w + 1) : s.padEnd(w);
+}
+
+/** Cuts the middle of a function name, keeping its "+0x…" offset and "[module]". */
+export function fitSite(s: string, w: number): string {
+  if (s.length <= w) return s.padEnd(w);
+  const m = /(\+0x[0-9a-f]+(?: \[[^\]]+\])?(?: ~)?)$/.exec(s);
+  const tail = m && m[1].length < w - 3 ? m[1] : '';
+  return fit(s.slice(0, s.length - tail.length), w - tail.length) .trimEnd().padEnd(w - tail.length) + tail;
+}
+
+/** The name a person recognises for a row's namespace: given by the caller, else the inode. */
+export type NetnsName = (label: string) => string;
+
+const plainNetns: NetnsName = (label) => /\((.+)\)$/.exec(label)?.[1] ?? label;
+
+/**
+ * Column layout for a terminal width and the rows it will show: each column
+ * as wide as its data needs (within bounds), the key column takes the rest.
+ * Every column stays readable at 80 columns. Pure, so tests can check it.
+ */
+export function layoutColumns(width: number, group: GroupBy, rows: readonly GroupRow[] = [], netnsName: NetnsName = plainNetns): { header: string; row: (r: GroupRow) => string } {
   const second = group === 'reason' ? 'LOCATION' : 'REASON';
   const third = group === 'interface' ? 'LOCATION' : 'IFACE';
-  const fixed = 8 + 1 + 8 + 1 + trend + 1 + 16 + 1 + 10 + (showNetns ? 1 + 12 : 0) + 2;
-  const keyW = Math.max(12, width - fixed);
+  const key = (r: GroupRow) => (r.module ? `${r.key} [${r.module}]` : r.key) + (r.exact ? '' : ' ~');
+  const sec = (r: GroupRow) => (group === 'reason' ? r.locations[0]?.key : r.reasons[0]?.key) ?? '-';
+  const thd = (r: GroupRow) => (group === 'interface' ? r.locations[0]?.key : r.interfaces[0]?.key) ?? '-';
+  const ns = (r: GroupRow) => (group === 'netns' ? '' : r.netns[0] ? netnsName(r.netns[0].key) : '-');
+  const widest = (f: (r: GroupRow) => string, title: string) => rows.reduce((w, r) => Math.max(w, f(r).length), title.length);
+  const countW = Math.max(6, widest((r) => fmtCount(r.total), 'COUNT'));
+  const rateW = 7;
+  let trend = width >= 130 ? 20 : width >= 100 ? 12 : 6;
+  const showNs = group !== 'netns';
+  // what each column wants and the least it may shrink to; the key (the drop site) comes first
+  const cols = [
+    { want: Math.max(16, Math.min(60, widest(key, group))), min: 16 },
+    { want: Math.min(28, widest(sec, second)), min: Math.min(13, widest(sec, second)) },
+    { want: Math.min(24, widest(thd, third)), min: Math.min(8, widest(thd, third)) },
+    ...(showNs ? [{ want: Math.min(64, widest(ns, 'NETNS')), min: Math.min(11, widest(ns, 'NETNS')) }] : []),
+  ];
+  const seps = 2 + cols.length;
+  let room = width - countW - rateW - trend - seps;
+  if (room < cols.reduce((n, c) => n + c.min, 0)) {
+    trend = 6;
+    room = width - countW - rateW - trend - seps;
+  }
+  // each its minimum, then what is left up to what it wants, in order of use: the drop site,
+  // the reason, the namespace, the interface; the rest to the drop site
+  const w = cols.map((c) => c.min);
+  let left = Math.max(0, room - w.reduce((a, b) => a + b, 0));
+  for (const i of [0, 1, 3, 2]) {
+    if (i >= cols.length || left <= 0) continue;
+    const more = Math.min(left, cols[i].want - w[i]);
+    w[i] += more;
+    left -= more;
+  }
+  w[0] += left;
+  const [keyW, secW, thdW, nsW] = w;
   const header = [
-    'COUNT'.padStart(8),
-    'RATE/s'.padStart(8),
+    'COUNT'.padStart(countW),
+    '/s 10s'.padStart(rateW),
     fit('TREND', trend),
     fit(group.toUpperCase(), keyW),
-    fit(second, 16),
-    fit(third, 10),
-    ...(showNetns ? [fit('NETNS', 12)] : []),
+    fit(second, secW),
+    fit(third, thdW),
+    ...(showNs ? [fit('NETNS', nsW)] : []),
   ].join(' ');
-  const row = (r: GroupRow) => {
-    const key = r.module ? `${r.key} [${r.module}]` : r.key;
-    const sec = group === 'reason' ? r.locations[0]?.key : r.reasons[0]?.key;
-    const thd = group === 'interface' ? r.locations[0]?.key : r.interfaces[0]?.key;
-    return [
-      fmtCount(r.total).padStart(8),
-      fmtRate(r.rate1).padStart(8),
+  const row = (r: GroupRow) =>
+    [
+      fmtCount(r.total).padStart(countW),
+      fmtRate(r.rateAvg).padStart(rateW),
       sparkline(r.history, trend),
-      fit(key + (r.exact ? '' : ' ~'), keyW),
-      fit(sec ?? '-', 16),
-      fit(thd ?? '-', 10),
-      ...(showNetns ? [fit(r.netns[0]?.key ?? '-', 12)] : []),
+      group === 'location' || group === 'function' ? fitSite(key(r), keyW) : fitTail(key(r), keyW),
+      group === 'reason' ? fitSite(sec(r), secW) : fit(sec(r), secW),
+      group === 'interface' ? fitSite(thd(r), thdW) : fitTail(thd(r), thdW),
+      ...(showNs ? [fitTail(ns(r), nsW)] : []),
     ].join(' ');
-  };
   return { header, row };
 }
 
@@ -114,8 +170,8 @@ export function detailText(r: GroupRow, group: GroupBy, hint: string | null): st
   const list = (title: string, items: { key: string; count: number }[]) =>
     items.length ? `${title}:\n${items.map((i) => `  ${String(i.count).padStart(8)}  ${i.key}`).join('\n')}` : '';
   return [
-    `${group}: ${r.key}${r.module ? ` [${r.module}]` : ''}`,
-    `total ${r.total} drops, ${r.bytes} bytes; ${fmtRate(r.rate1)}/s now, ${fmtRate(r.rate10)}/s over 10 s${r.exact ? '' : ' (counted from events: may miss lost ones)'}`,
+    `${group}: ${r.key}${r.module ? ` [${r.module}]` : ''}    (Esc: back, ↑↓: scroll)`,
+    `total ${r.total} drops, ${r.bytes} bytes; ${fmtRate(r.rateAvg)}/s averaged over ~10 s (${fmtRate(r.rate1)}/s in the last second, ${fmtRate(r.rate10)}/s over the last 10 s)${r.exact ? '' : ' (counted from events: may miss lost ones)'}`,
     `first seen ${when(r.firstSeen)}, last seen ${when(r.lastSeen)}`,
     `last 60 s: ${sparkline(r.history, 60)}`,
     '',
@@ -136,6 +192,7 @@ export class LiveScreen {
   private readonly screen: blessed.Widgets.Screen;
   private readonly header: blessed.Widgets.BoxElement;
   private readonly colhdr: blessed.Widgets.BoxElement;
+  private readonly problem: blessed.Widgets.BoxElement;
   private readonly table: blessed.Widgets.ListElement;
   private readonly recent: blessed.Widgets.BoxElement;
   private readonly footer: blessed.Widgets.BoxElement;
@@ -164,10 +221,11 @@ export class LiveScreen {
     const color = !opts.noColor;
     this.color = color;
     this.header = blessed.box({ parent: this.screen, top: 0, left: 0, width: '100%', height: 2, tags: false, style: color ? { fg: 'white', bg: 'blue' } : {} });
-    this.colhdr = blessed.box({ parent: this.screen, top: 2, left: 0, width: '100%', height: 1, style: color ? { bold: true, fg: 'cyan' } : { bold: true } });
+    this.problem = blessed.box({ parent: this.screen, top: 2, left: 0, width: '100%', height: 1, tags: false, style: color ? { fg: 'yellow', bold: true } : { bold: true } });
+    this.colhdr = blessed.box({ parent: this.screen, top: 3, left: 0, width: '100%', height: 1, style: color ? { bold: true, fg: 'cyan' } : { bold: true } });
     this.table = blessed.list({
       parent: this.screen,
-      top: 3,
+      top: 4,
       left: 0,
       width: '100%',
       height: 10,
@@ -238,15 +296,17 @@ export class LiveScreen {
 
   private showOverlay(text: string): void {
     this.closeOverlay();
+    // the whole screen but the footer: nothing of the table may show through at any size
     this.overlay = blessed.box({
       parent: this.screen,
-      top: 1,
-      left: 2,
-      width: '100%-4',
-      height: '100%-2',
+      top: 0,
+      left: 0,
+      width: '100%',
+      height: '100%-1',
       // no border: line-drawing characters render as 'lqqk' on terminals with broken ACS
       padding: { left: 1, right: 1 },
-      style: this.color ? { bg: 'black', fg: 'white' } : { inverse: true },
+      style: this.color ? { bg: 'black', fg: 'white' } : {},
+      ch: ' ',
       content: text,
       tags: false,
       scrollable: true,
@@ -269,8 +329,8 @@ export class LiveScreen {
   private layout(): void {
     const h = (this.screen.height as number) || 24;
     const recentH = Math.max(3, Math.min(10, Math.floor((h - 5) / 3)));
-    this.table.height = Math.max(3, h - 3 - recentH - 1);
-    this.recent.top = 3 + (this.table.height as number);
+    this.table.height = Math.max(3, h - 4 - recentH - 1);
+    this.recent.top = 4 + (this.table.height as number);
     this.recent.height = recentH;
     this.refresh(true);
   }
@@ -293,9 +353,12 @@ export class LiveScreen {
     this.header.setContent(
       fit(`droptrace live  ${hdr.host}  ${hdr.kernel}  via ${hdr.attach}  ${fmtElapsed(snap.elapsedMs)}${this.paused ? '  [PAUSED]' : ''}`, width) +
         '\n' +
-        fit(`drops ${snap.total}  ${fmtRate(snap.rate1)}/s  events ${hdr.delivered} (${lostText})  group: ${snap.groupBy}  sort: ${snap.sortBy}  filters: ${hdr.filters}`, width),
+        fit(`drops ${snap.total}  ${fmtRate(snap.rateAvg)}/s 10s  events ${hdr.delivered} (${lostText})  group: ${snap.groupBy}  sort: ${snap.sortBy}  filters: ${hdr.filters}`, width),
     );
-    const cols = layoutColumns(width, snap.groupBy);
+    const top = snap.rows.find((r) => !r.benign);
+    const verdict = top ? this.ctl.verdict?.(top, snap.groupBy) : null;
+    this.problem.setContent(verdict ? fit(`▶ ${verdict}`, width) : '');
+    const cols = layoutColumns(width, snap.groupBy, snap.rows, this.ctl.netnsName);
     this.colhdr.setContent(cols.header);
     this.rows = snap.rows;
     const folded = benignLine(snap.benign, 'b');
