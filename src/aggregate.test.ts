@@ -60,6 +60,24 @@ describe('Aggregator', () => {
     expect(s.total).toBe(240);
   });
 
+  it('the weighted rate keeps a burst visible for a few seconds, then lets it fade', () => {
+    const agg = new Aggregator(naming);
+    agg.addCounts(0, []);
+    agg.addCounts(1000, [rec(0xan, 12, 2, 1, 100)]);
+    const at = (t: number) => {
+      agg.addCounts(t, [rec(0xan, 12, 2, 1, 100)]);
+      return agg.snapshot(t, 'location').rows[0];
+    };
+    const r2 = at(2000);
+    const r5 = at(5000);
+    const r30 = at(30_000);
+    expect(r2.rate1).toBe(0);
+    expect(r2.rateAvg).toBeGreaterThan(10);
+    expect(r5.rateAvg).toBeLessThan(r2.rateAvg);
+    expect(r5.rateAvg).toBeGreaterThan(2);
+    expect(r30.rateAvg).toBeLessThan(0.1);
+  });
+
   it('computes 1 s and 10 s rates and a 60-point history from the samples', () => {
     const s = steady(20).snapshot(20_000, 'location');
     const a = s.rows[0];
@@ -125,11 +143,13 @@ describe('Aggregator', () => {
     ['rate', ['a', 'b']],
     ['last', ['a', 'b']],
   ] as const)('sorts by %s', (sortBy, order) => {
+    // b's burst is 19 s old and has faded; a drops now
     const agg = new Aggregator(naming);
     agg.addCounts(0, []);
     agg.addCounts(1000, [rec(0xan, 12, 2, 1, 1), rec(0xbn, 3, 1, 1, 50)]);
-    agg.addCounts(2000, [rec(0xan, 12, 2, 1, 30), rec(0xbn, 3, 1, 1, 50)]);
-    const keys = agg.snapshot(2000, 'location', sortBy).rows.map((r) => (r.key.startsWith('nft') ? 'a' : 'b'));
+    agg.addCounts(19_000, [rec(0xan, 12, 2, 1, 1), rec(0xbn, 3, 1, 1, 50)]);
+    agg.addCounts(20_000, [rec(0xan, 12, 2, 1, 30), rec(0xbn, 3, 1, 1, 50)]);
+    const keys = agg.snapshot(20_000, 'location', sortBy).rows.map((r) => (r.key.startsWith('nft') ? 'a' : 'b'));
     expect(keys).toEqual(order);
   });
 

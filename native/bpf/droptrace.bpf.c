@@ -488,15 +488,16 @@ int droptrace_raw(struct bpf_raw_tracepoint_args *ctx)
 /*
  * fentry has no "location" argument: the free site is the traced function's
  * return address. bpf_get_stack() from a tracing program starts in the BPF
- * trampoline (an address in the module area; ftrace_trampoline on 5.10),
- * then the traced function itself (the patched call at its entry, a few
- * bytes in), then its caller: the drop site, which the tracepoint reports as
- * location. The frame after the one just inside targ_fn_addr (the loader
- * reads it from /proc/kallsyms) is that caller; without the address, the
- * third frame. The kernel matrix checks fentry's location against the
- * tracepoint's on 5.10, 6.1 and 6.12.
+ * trampoline (addresses in the module area: one or two frames on 6.x, three
+ * through ftrace_trampoline on 5.10), then the traced function itself (the
+ * patched call at its entry, a few bytes in), then its caller: the drop
+ * site, which the tracepoint reports as location. The frame after the one
+ * just inside targ_fn_addr (the loader reads it from /proc/kallsyms) is that
+ * caller; without the address, the third frame (right on 6.x). The kernel
+ * matrix checks fentry's location against the tracepoint's on 5.10, 6.1
+ * and 6.12.
  */
-#define DT_FENTRY_FRAMES 4
+#define DT_FENTRY_FRAMES 8
 static __always_inline __u64 dt_fentry_caller(void *ctx)
 {
 	__u64 ips[DT_FENTRY_FRAMES] = {};
