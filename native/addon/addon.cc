@@ -367,8 +367,14 @@ private:
 		int err = dt_tracer_counts(t_, &recs, &n);
 		if (err)
 			return ThrowError(env, -err, "read", "reading the count map failed");
+		return RecsBuffer(env, recs, n);
+	}
+
+	/* Hands malloc'ed count records to JS, which frees them with the Buffer. */
+	static Napi::Value RecsBuffer(Napi::Env env, dt_count_rec *recs, size_t n)
+	{
 		if (n == 0) {
-			/* nothing dropped yet: an external buffer over no memory would be detached in JS */
+			/* an external buffer over no memory would be detached in JS */
 			free(recs);
 			return Napi::Buffer<uint8_t>::New(env, 0);
 		}
@@ -392,12 +398,7 @@ private:
 		int err = dt_tracer_forget(t_, reinterpret_cast<const dt_count_key *>(keys.Data()), keys.Length() / sizeof(dt_count_key), &recs, &n);
 		if (err)
 			return ThrowError(env, -err, "forget", "removing keys from the count map failed");
-		if (n == 0) {
-			free(recs);
-			return Napi::Buffer<uint8_t>::New(env, 0);
-		}
-		return Napi::Buffer<uint8_t>::New(env, reinterpret_cast<uint8_t *>(recs), n * sizeof(dt_count_rec),
-						  [](Napi::Env, uint8_t *p) { free(p); });
+		return RecsBuffer(env, recs, n);
 	}
 
 	Napi::Value Stats(const Napi::CallbackInfo &info)

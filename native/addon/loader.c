@@ -750,6 +750,23 @@ static int dt_add_hot(struct dt_tracer *t, struct dt_recs *out, int ncpu)
 	return 0;
 }
 
+/* Appends key with the sum of its per-CPU values. */
+static int dt_recs_push_sum(struct dt_recs *out, const struct dt_count_key *key, const struct dt_count_val *vals, int ncpu)
+{
+	struct dt_count_rec *rec = dt_recs_push(out);
+
+	if (!rec)
+		return -ENOMEM;
+	rec->key = *key;
+	rec->val.packets = 0;
+	rec->val.bytes = 0;
+	for (int c = 0; c < ncpu; c++) {
+		rec->val.packets += vals[c].packets;
+		rec->val.bytes += vals[c].bytes;
+	}
+	return 0;
+}
+
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 {
 	int fd = bpf_map__fd(t->skel->maps.dt_counts);
@@ -757,7 +774,6 @@ int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 	struct dt_recs out = {};
 	struct dt_count_key key, next;
 	struct dt_count_val *vals;
-	struct dt_count_rec *rec;
 	void *prev = NULL;
 	int ret = 0;
 
@@ -771,17 +787,8 @@ int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, vals))
 			continue; /* removed meanwhile */
-		if (!(rec = dt_recs_push(&out))) {
-			ret = -ENOMEM;
+		if ((ret = dt_recs_push_sum(&out, &key, vals, ncpu)))
 			break;
-		}
-		rec->key = key;
-		rec->val.packets = 0;
-		rec->val.bytes = 0;
-		for (int c = 0; c < ncpu; c++) {
-			rec->val.packets += vals[c].packets;
-			rec->val.bytes += vals[c].bytes;
-		}
 	}
 	free(vals);
 	if (!ret)
@@ -803,7 +810,6 @@ int dt_tracer_forget(struct dt_tracer *t, const struct dt_count_key *keys, size_
 	int ncpu = libbpf_num_possible_cpus();
 	struct dt_recs out = {};
 	struct dt_count_val *vals;
-	struct dt_count_rec *rec;
 	int ret = 0;
 
 	if (ncpu <= 0)
@@ -824,17 +830,8 @@ int dt_tracer_forget(struct dt_tracer *t, const struct dt_count_key *keys, size_
 			if (bpf_map_lookup_elem(fd, &keys[i], vals) || bpf_map_delete_elem(fd, &keys[i]))
 				continue;
 		}
-		if (!(rec = dt_recs_push(&out))) {
-			ret = -ENOMEM;
+		if ((ret = dt_recs_push_sum(&out, &keys[i], vals, ncpu)))
 			break;
-		}
-		rec->key = keys[i];
-		rec->val.packets = 0;
-		rec->val.bytes = 0;
-		for (int c = 0; c < ncpu; c++) {
-			rec->val.packets += vals[c].packets;
-			rec->val.bytes += vals[c].bytes;
-		}
 	}
 	free(vals);
 	if (ret) {
