@@ -314,6 +314,9 @@ export class LiveScreen {
       keys: true,
       vi: true,
     });
+    // and what it covers is hidden while it is open: a scrollable box shorter than its content
+    // area does not repaint every cell, and the panes under it redraw once a second
+    for (const el of [this.colhdr, this.table, this.recent, this.problem]) el.hide();
     this.overlay.focus();
     this.screen.render();
   }
@@ -322,6 +325,7 @@ export class LiveScreen {
     if (!this.overlay) return;
     this.overlay.destroy();
     this.overlay = null;
+    for (const el of [this.colhdr, this.table, this.recent, this.problem]) el.show();
     this.table.focus();
     this.screen.render();
   }
