@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { parseLine } from '../src/droplog.js';
+import { parseLine } from '../src/formats/droplog.js';
 import { start } from './helpers/cli.js';
 import { sleep, Tmux } from './helpers/tmux.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startCapture } from '../src/capture.js';
+import { startCapture } from '../src/capture/run.js';
 import { baseTracerConfig, type TraceOptions } from '../src/cli/common.js';
 import { ROOT, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { DropRecord } from '../src/drop.js';
+import type { DropRecord } from '../src/model/drop.js';
 import { jsonLines, kernelCount, run, start, BIN } from './helpers/cli.js';
 import { Lab, ourLinks, ourPrograms, ourProgramsSettled } from './helpers/netns.js';
 

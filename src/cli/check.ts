@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { Command } from 'commander';
-import { localReasons, loadLocalSymbols } from '../capture.js';
-import { ATTACH, DroptraceError, canTrace, effectiveCaps, loadAddon, openTracer, type KernelProbe } from '../native.js';
+import { localReasons, loadLocalSymbols } from '../capture/run.js';
+import { ATTACH, DroptraceError, canTrace, effectiveCaps, loadAddon, openTracer, type KernelProbe } from '../capture/native.js';
 
 export interface PathResult {
   ok: boolean;

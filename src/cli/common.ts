@@ -1,11 +1,11 @@
 /** Options shared by every command that traces: filters, attach path, sizes. */
 import { Command, Option } from 'commander';
-import { localReasons, loadLocalSymbols } from '../capture.js';
-import { buildFilters, UsageError, type FilterOptions } from '../filters.js';
-import type { SymbolTable } from '../kallsyms.js';
-import type { ReasonTable } from '../reasons.js';
-import { PodResolver } from '../pods.js';
-import { ATTACH, requirePrivileges, type AttachMode, type TracerConfig } from '../native.js';
+import { localReasons, loadLocalSymbols } from '../capture/run.js';
+import { buildFilters, UsageError, type FilterOptions } from '../capture/filters.js';
+import type { SymbolTable } from '../model/kallsyms.js';
+import type { ReasonTable } from '../model/reasons.js';
+import { PodResolver } from '../host/pods.js';
+import { ATTACH, requirePrivileges, type AttachMode, type TracerConfig } from '../capture/native.js';
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 

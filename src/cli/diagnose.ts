@@ -1,15 +1,15 @@
 /** `droptrace diagnose`: trace for a while, then a verdict with evidence and next steps. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { Aggregator } from '../aggregate.js';
-import { startCapture } from '../capture.js';
-import { decodeEvent } from '../decode.js';
-import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, rankFindings, siteKey, type Baseline, type EvidenceInput, type Finding } from '../diagnose.js';
-import { monotonicToWallOffset, toRecord } from '../drop.js';
-import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../evidence.js';
-import { describeFilters, UsageError } from '../filters.js';
-import { makeNaming, netnsNames } from '../naming.js';
-import { buildReport } from '../report.js';
+import { Aggregator } from '../analysis/aggregate.js';
+import { startCapture } from '../capture/run.js';
+import { decodeEvent } from '../model/decode.js';
+import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, rankFindings, siteKey, type Baseline, type EvidenceInput, type Finding } from '../analysis/diagnose.js';
+import { monotonicToWallOffset, toRecord } from '../model/drop.js';
+import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../host/netns.js';
+import { describeFilters, UsageError } from '../capture/filters.js';
+import { makeNaming, netnsNames } from '../model/naming.js';
+import { buildReport } from '../analysis/report.js';
 import { openRecording } from './files.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 

@@ -1,9 +1,9 @@
 /** `droptrace diff`: what appeared, vanished or changed rate between two recordings. */
 import { Command, Option } from 'commander';
-import { GROUPS, type GroupBy } from '../aggregate.js';
-import { UsageError } from '../filters.js';
-import { damageNote } from '../recording.js';
-import { buildReport, diffReports, formatDiff } from '../report.js';
+import { GROUPS, type GroupBy } from '../analysis/aggregate.js';
+import { UsageError } from '../capture/filters.js';
+import { damageNote } from '../formats/recording.js';
+import { buildReport, diffReports, formatDiff } from '../analysis/report.js';
 import { openRecording } from './files.js';
 
 export function diffCommand(): Command {

@@ -4,9 +4,9 @@
  * throw; they never exit.
  */
 import { CommanderError } from 'commander';
-import { UsageError } from '../filters.js';
-import { KallsymsError } from '../kallsyms.js';
-import { DroptraceError } from '../native.js';
+import { UsageError } from '../capture/filters.js';
+import { KallsymsError } from '../model/kallsyms.js';
+import { DroptraceError } from '../capture/native.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;

@@ -1,9 +1,9 @@
 /** `droptrace export`: a recording's captured packets as pcapng for Wireshark/tshark. */
 import { writeSync } from 'node:fs';
 import { Command } from 'commander';
-import { exportPcapng } from '../export.js';
-import { UsageError } from '../filters.js';
-import { damageNote } from '../recording.js';
+import { exportPcapng } from '../formats/export.js';
+import { UsageError } from '../capture/filters.js';
+import { damageNote } from '../formats/recording.js';
 import { closeOutput, createOutput, fileError, openRecording } from './files.js';
 
 export function exportCommand(): Command {

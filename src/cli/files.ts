@@ -3,9 +3,9 @@
  * time bounds. Every error names the file and says what to do.
  */
 import { closeSync, constants, lstatSync, openSync, statSync, unlinkSync } from 'node:fs';
-import { UsageError } from '../filters.js';
-import { FileSource, RecordingError } from '../record.js';
-import { RecordingReader } from '../recording.js';
+import { UsageError } from '../capture/filters.js';
+import { FileSource, RecordingError } from '../formats/record.js';
+import { RecordingReader } from '../formats/recording.js';
 
 /** Opens a recording for one streaming pass; its META is read already. */
 export function openRecording(path: string): RecordingReader {

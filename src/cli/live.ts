@@ -2,21 +2,21 @@
 import { writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { Command, Option } from 'commander';
-import { GROUPS, SORTS, type GroupBy, type SortBy } from '../aggregate.js';
-import { buildFilters, describeFilters, parseFilterArgs } from '../filters.js';
-import { makeNaming, netnsNames } from '../naming.js';
-import { formatPlain, intervalDrops } from '../plain.js';
-import { LiveSession } from '../session.js';
-import { ReplayFeed } from '../replay.js';
-import { UsageError } from '../filters.js';
-import { damageNote, recordingReasons } from '../recording.js';
-import type { Naming } from '../aggregate.js';
-import type { CountRecord } from '../decode.js';
+import { GROUPS, SORTS, type GroupBy, type SortBy } from '../analysis/aggregate.js';
+import { buildFilters, describeFilters, parseFilterArgs } from '../capture/filters.js';
+import { makeNaming, netnsNames } from '../model/naming.js';
+import { formatPlain, intervalDrops } from '../views/plain.js';
+import { LiveSession } from '../capture/session.js';
+import { ReplayFeed } from '../analysis/replay.js';
+import { UsageError } from '../capture/filters.js';
+import { damageNote, recordingReasons } from '../formats/recording.js';
+import type { Naming } from '../analysis/aggregate.js';
+import type { CountRecord } from '../model/decode.js';
 import { openRecording } from './files.js';
-import { podName, podOfDrop } from '../pods.js';
-import { InterfaceNames, VethPeers } from '../evidence.js';
-import { filledHint, formatHint, rowContext } from '../hints.js';
-import type { LiveScreen } from '../ui/screen.js';
+import { podName, podOfDrop } from '../host/pods.js';
+import { InterfaceNames, VethPeers } from '../host/netns.js';
+import { filledHint, formatHint, rowContext } from '../model/hints.js';
+import type { LiveScreen } from '../views/screen.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
@@ -34,7 +34,7 @@ interface Options extends TraceOptions {
 
 /** What the screen and printers are fed from: the kernel now, or a recording. */
 interface Feed {
-  agg: import('../aggregate.js').Aggregator;
+  agg: import('../analysis/aggregate.js').Aggregator;
   now(): number;
   sample(now: number): CountRecord[];
   stats(): { delivered: number; lost: number; missed?: number };
@@ -228,7 +228,7 @@ async function run(opts: Options): Promise<void> {
 
   if (mode === 'screen') {
     // blessed is loaded only for the screen: --plain and --json stay lean
-    const { LiveScreen } = await import('../ui/screen.js');
+    const { LiveScreen } = await import('../views/screen.js');
     const header = () => {
       const st = feed.stats();
       return { host: hostname(), kernel: release(), attach: feed.attach, filters: feed.filters(), delivered: st.delivered, lost: st.lost, source: opts.replay ? 'replay' : 'kernel' };

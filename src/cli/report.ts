@@ -1,9 +1,9 @@
 /** `droptrace report`: the live view's tables, from a recording, on any machine. */
 import { Command, Option } from 'commander';
-import { GROUPS, type GroupBy } from '../aggregate.js';
-import { UsageError } from '../filters.js';
-import { damageNote } from '../recording.js';
-import { buildReport, formatReport } from '../report.js';
+import { GROUPS, type GroupBy } from '../analysis/aggregate.js';
+import { UsageError } from '../capture/filters.js';
+import { damageNote } from '../formats/recording.js';
+import { buildReport, formatReport } from '../analysis/report.js';
 import { openRecording, parseWhen } from './files.js';
 
 interface Options {

@@ -5,13 +5,13 @@ import { writeFileSync } from 'node:fs';
 import { droptraceVersion } from './version.js';
 import { Command, Option } from 'commander';
 import client from 'prom-client';
-import { startCapture } from '../capture.js';
-import { decodeCounts, encodeCountKeys, EV, ifnameAt } from '../decode.js';
-import { describeFilters, UsageError } from '../filters.js';
-import { InterfaceNames, VethPeers } from '../evidence.js';
-import { podOfDrop } from '../pods.js';
-import { DropMetrics, LABELS } from '../metrics.js';
-import { makeNaming, netnsNames } from '../naming.js';
+import { startCapture } from '../capture/run.js';
+import { decodeCounts, encodeCountKeys, EV, ifnameAt } from '../model/decode.js';
+import { describeFilters, UsageError } from '../capture/filters.js';
+import { InterfaceNames, VethPeers } from '../host/netns.js';
+import { podOfDrop } from '../host/pods.js';
+import { DropMetrics, LABELS } from '../analysis/metrics.js';
+import { makeNaming, netnsNames } from '../model/naming.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {

@@ -1,11 +1,11 @@
 /** `droptrace symbolize`: resolve and rank dropwatch/perf/ftrace logs against a kallsyms snapshot. */
 import { existsSync, statSync } from 'node:fs';
 import { Command } from 'commander';
-import { UsageError } from '../filters.js';
-import { KallsymsError, SymbolTable } from '../kallsyms.js';
+import { UsageError } from '../capture/filters.js';
+import { KallsymsError, SymbolTable } from '../model/kallsyms.js';
 import { fileError } from './files.js';
-import { lineBatches, readMaybeGzipBuffer } from '../lines.js';
-import { formatReport, Symbolizer, type Emitted } from '../symbolize.js';
+import { lineBatches, readMaybeGzipBuffer } from '../formats/input.js';
+import { formatReport, Symbolizer, type Emitted } from '../analysis/symbolize.js';
 
 interface Options {
   kallsyms: string;

@@ -1,14 +1,14 @@
 /** `droptrace trace`: one line (or JSON object) per drop, then an exact summary. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { startCapture, type CaptureSummary, type EventBatch } from '../capture.js';
-import { EV } from '../decode.js';
-import { monotonicToWallOffset, WallClock, writeJsonLine, writeTextLine } from '../drop.js';
-import { ByteSink } from '../sink.js';
-import { describeFilters } from '../filters.js';
-import { VethPeers } from '../evidence.js';
-import { netnsNames } from '../naming.js';
-import { podOfDrop } from '../pods.js';
+import { startCapture, type CaptureSummary, type EventBatch } from '../capture/run.js';
+import { EV } from '../model/decode.js';
+import { monotonicToWallOffset, WallClock, writeJsonLine, writeTextLine } from '../model/drop.js';
+import { ByteSink } from '../formats/sink.js';
+import { describeFilters } from '../capture/filters.js';
+import { VethPeers } from '../host/netns.js';
+import { netnsNames } from '../model/naming.js';
+import { podOfDrop } from '../host/pods.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {

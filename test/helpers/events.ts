@@ -2,7 +2,7 @@
  * Builds one dt_event record the way the BPF program fills it (a constructed
  * record for unit tests; real ones come from the kernel tests and fixtures).
  */
-import { EV, EVENT_SIZE } from '../../src/decode.js';
+import { EV, EVENT_SIZE } from '../../src/model/decode.js';
 
 export interface EventFields {
   location: bigint;

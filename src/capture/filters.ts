@@ -1,0 +1,177 @@
+/**
+ * Turns the command line's filter options into the BPF program's
+ * configuration. Pure apart from resolving --netns paths and names, which
+ * needs a stat(); that is passed in so tests can give their own.
+ */
+import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { ReasonTable } from '../model/reasons.js';
+import type { TracerConfig } from './native.js';
+
+/** A bad command-line value: exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface FilterOptions {
+  netns?: string;
+  iface?: string;
+  proto?: string;
+  host?: string;
+  port?: string;
+  reason?: string[];
+  excludeReason?: string[];
+}
+
+/** L4 protocols by name, and the L3 ones we filter by ethertype. */
+export const L4_PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, esp: 50, icmp6: 58, icmpv6: 58, sctp: 132 };
+export const L3_PROTOCOLS: Record<string, number> = { ipv4: 0x0800, ip: 0x0800, ipv6: 0x86dd, ip6: 0x86dd, arp: 0x0806 };
+
+/** Resolves --netns: an inode number, a path such as /proc/PID/ns/net, or a name in /run/netns. */
+export function resolveNetns(value: string, stat: (p: string) => { ino: number | bigint } = statSync): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const m = /^net:\[(\d+)\]$/.exec(value);
+  if (m) return Number(m[1]);
+  const path = value.includes('/') ? value : `/run/netns/${value}`;
+  try {
+    return Number(stat(path).ino);
+  } catch {
+    throw new UsageError(
+      `--netns ${value}: not an inode number, and ${path} cannot be read (give an inode, /proc/PID/ns/net, or a name from \`ip netns list\`)`,
+    );
+  }
+}
+
+/** Parses ADDR or ADDR/LEN into the masked address and mask the program compares. */
+export function parseHost(value: string): { version: 4 | 6; addr: Buffer; mask: Buffer } {
+  const [ip, lenText, extra] = value.split('/');
+  const version = isIP(ip);
+  if ((version !== 4 && version !== 6) || extra !== undefined) {
+    throw new UsageError(`--host ${value}: expected an IPv4 or IPv6 address, optionally /LEN`);
+  }
+  const bits = version === 4 ? 32 : 128;
+  const len = lenText === undefined ? bits : Number(lenText);
+  if (!Number.isInteger(len) || len < 0 || len > bits || (lenText !== undefined && !/^\d+$/.test(lenText))) {
+    throw new UsageError(`--host ${value}: prefix length must be 0..${bits}`);
+  }
+  const addr = Buffer.alloc(16);
+  if (version === 4) {
+    ip.split('.').forEach((o, i) => (addr[i] = Number(o)));
+  } else {
+    ipv6Bytes(ip).copy(addr);
+  }
+  const mask = Buffer.alloc(16);
+  for (let i = 0; i < bits / 8; i++) {
+    const b = Math.max(0, Math.min(8, len - i * 8));
+    mask[i] = b === 0 ? 0 : (0xff << (8 - b)) & 0xff;
+  }
+  for (let i = 0; i < 16; i++) addr[i] &= mask[i];
+  return { version, addr, mask };
+}
+
+function ipv6Bytes(ip: string): Buffer {
+  let text = ip;
+  const out = Buffer.alloc(16);
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const o = v4[1].split('.').map(Number);
+    text = text.slice(0, -v4[1].length) + `${((o[0] << 8) | o[1]).toString(16)}:${((o[2] << 8) | o[3]).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail ? tail.split(':') : [];
+  const words = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  words.forEach((w, i) => out.writeUInt16BE(parseInt(w, 16), i * 2));
+  return out;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new UsageError(`--port ${value}: expected 1..65535`);
+  return n;
+}
+
+function reasonCodes(names: string[] | undefined, reasons: ReasonTable, flag: string): number[] | undefined {
+  if (!names || names.length === 0) return undefined;
+  return names
+    .flatMap((n) => n.split(','))
+    .filter(Boolean)
+    .map((n) => {
+      const code = reasons.code(n);
+      if (code === undefined) {
+        const near = reasons.suggest(n);
+        const hint = near.length ? ` (did you mean ${near.join(', ')}?)` : reasons.size ? '' : ' (this kernel names no drop reasons)';
+        throw new UsageError(`${flag} ${n}: this kernel has no such drop reason${hint}; \`droptrace check --reasons\` lists them`);
+      }
+      return code;
+    });
+}
+
+/** Builds the filter part of the tracer configuration. */
+export function buildFilters(
+  opts: FilterOptions,
+  reasons: ReasonTable,
+  stat?: (p: string) => { ino: number | bigint },
+): Partial<TracerConfig> {
+  const cfg: Partial<TracerConfig> = {};
+  if (opts.netns) cfg.netns = resolveNetns(opts.netns, stat);
+  if (opts.iface) {
+    if (opts.iface.length > 15) throw new UsageError(`--iface ${opts.iface}: interface names are at most 15 characters`);
+    cfg.ifname = opts.iface;
+  }
+  if (opts.proto) {
+    const p = opts.proto.toLowerCase();
+    if (p in L4_PROTOCOLS) cfg.l4proto = L4_PROTOCOLS[p];
+    else if (p in L3_PROTOCOLS) cfg.ethertype = L3_PROTOCOLS[p];
+    else if (/^\d+$/.test(p) && Number(p) < 256) cfg.l4proto = Number(p);
+    else {
+      throw new UsageError(
+        `--proto ${opts.proto}: expected one of ${[...Object.keys(L4_PROTOCOLS), ...Object.keys(L3_PROTOCOLS)].join(', ')} or an IP protocol number`,
+      );
+    }
+  }
+  if (opts.host) {
+    const h = parseHost(opts.host);
+    cfg.hostVersion = h.version;
+    cfg.hostAddr = h.addr;
+    cfg.hostMask = h.mask;
+  }
+  if (opts.port) cfg.port = parsePort(opts.port);
+  cfg.include = reasonCodes(opts.reason, reasons, '--reason');
+  cfg.exclude = reasonCodes(opts.excludeReason, reasons, '--exclude-reason');
+  return cfg;
+}
+
+/** Human summary of active filters, for headers and summaries. */
+export function describeFilters(opts: FilterOptions & { sample?: string }): string {
+  const parts: string[] = [];
+  if (opts.netns) parts.push(`netns ${opts.netns}`);
+  if (opts.iface) parts.push(`iface ${opts.iface}`);
+  if (opts.proto) parts.push(`proto ${opts.proto}`);
+  if (opts.host) parts.push(`host ${opts.host}`);
+  if (opts.port) parts.push(`port ${opts.port}`);
+  if (opts.reason?.length) parts.push(`reason ${opts.reason.join(',')}`);
+  if (opts.excludeReason?.length) parts.push(`not ${opts.excludeReason.join(',')}`);
+  const filters = parts.length ? parts.join(', ') : 'none';
+  return opts.sample && Number(opts.sample) > 1 ? `${filters}; events 1 in ${opts.sample}` : filters;
+}
+
+/** Parses filter flags typed at runtime ("--port 2483 --iface cni0") into FilterOptions. */
+export function parseFilterArgs(text: string): FilterOptions {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  const opts: FilterOptions = {};
+  const single: Record<string, keyof FilterOptions> = { '--netns': 'netns', '--iface': 'iface', '--proto': 'proto', '--host': 'host', '--port': 'port' };
+  for (let i = 0; i < words.length; i++) {
+    const [flag, inline] = words[i].includes('=') ? words[i].split(/=(.*)/s, 2) : [words[i], undefined];
+    const value = inline ?? words[++i];
+    if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag}: needs a value`);
+    if (flag in single) (opts as Record<string, string>)[single[flag]] = value;
+    else if (flag === '--reason') (opts.reason ??= []).push(value);
+    else if (flag === '--exclude-reason') (opts.excludeReason ??= []).push(value);
+    else throw new UsageError(`${flag}: not a filter (use --netns, --iface, --proto, --host, --port, --reason, --exclude-reason)`);
+  }
+  return opts;
+}

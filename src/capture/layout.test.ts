@@ -1,0 +1,34 @@
+/**
+ * The decoder's offsets against the addon's offsetof()/sizeof() of the one
+ * shared header (native/include/droptrace.h): the C and TS sides cannot
+ * drift without this failing.
+ */
+import { describe, expect, it } from 'vitest';
+import { COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG } from '../model/decode.js';
+import { loadAddon } from './native.js';
+
+describe('event layout', () => {
+  const layout = loadAddon().layout();
+
+  it('has the record sizes the decoder assumes', () => {
+    expect(layout.eventSize).toBe(EVENT_SIZE);
+    expect(layout.countSize).toBe(COUNT_SIZE);
+  });
+
+  it('names the same fields on both sides', () => {
+    expect(Object.keys(EV).sort()).toEqual(Object.keys(layout.event).sort());
+    expect(Object.keys(CR).sort()).toEqual(Object.keys(layout.count).sort());
+  });
+
+  it.each(Object.entries(EV))('dt_event.%s is at offset %i', (name, offset) => {
+    expect(layout.event[name][0]).toBe(offset);
+  });
+
+  it.each(Object.entries(CR))('dt_count_rec.%s is at offset %i', (name, offset) => {
+    expect(layout.count[name][0]).toBe(offset);
+  });
+
+  it('agrees on flag bits', () => {
+    expect(layout.flags).toEqual(FLAG);
+  });
+});

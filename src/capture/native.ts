@@ -1,0 +1,215 @@
+/**
+ * The typed face of the native addon (native/addon/). Loads the .node file,
+ * explains every path it tried when that fails, and turns native failures
+ * into DroptraceError. Arguments are validated before they cross into C.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Phase = 'open' | 'load' | 'attach' | 'read' | 'privilege' | 'addon';
+
+/** A failure of the kernel side, with what the user can do about it. */
+export class DroptraceError extends Error {
+  readonly errno: number;
+  readonly phase: Phase;
+  /** libbpf's own words (the verifier log only with --verbose). */
+  readonly log: string;
+  /** Attach paths tried before this one failed, "path: why; …". */
+  readonly tried: string;
+  constructor(message: string, details: { errno?: number; phase?: string; log?: string; tried?: string } = {}) {
+    super(message);
+    this.name = 'DroptraceError';
+    this.errno = details.errno ?? 0;
+    this.phase = (details.phase as Phase) ?? 'open';
+    this.log = details.log ?? '';
+    this.tried = details.tried ?? '';
+  }
+}
+
+/**
+ * Attach paths: numbers match enum dt_attach in native/addon/loader.h.
+ * `tracepoint` is tp_btf with raw_tp as its fallback; tp_btf and raw_tp
+ * name one program type exactly.
+ */
+export const ATTACH = { auto: 0, tracepoint: 1, fentry: 2, kprobe: 3, tp_btf: 4, raw_tp: 5 } as const;
+export type AttachMode = keyof typeof ATTACH;
+
+/** Configuration handed to the BPF program before load (see struct dt_config). */
+export interface TracerConfig {
+  attach: number;
+  ringBytes?: number;
+  countEntries?: number;
+  wakeupBytes?: number;
+  verbose?: boolean;
+  netns?: number;
+  ifname?: string;
+  ethertype?: number;
+  l4proto?: number;
+  hostVersion?: 0 | 4 | 6;
+  hostAddr?: Buffer;
+  hostMask?: Buffer;
+  port?: number;
+  include?: number[];
+  exclude?: number[];
+  /** packet bytes carried by each event: a multiple of 8, at most 1024 */
+  snaplen?: number;
+  /** record a kernel stack id per event */
+  stack?: boolean;
+  /** slots of the per-CPU array in front of the count hash: 0 none, else a power of two <= 256 (default 256) */
+  hotSlots?: number;
+  /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
+  sample?: number;
+}
+
+/** Counters of what was seen and what was lost; never hidden. */
+export interface TracerStats {
+  /** events handed to JavaScript */
+  delivered: number;
+  /** ring-buffer reserve failures in the kernel: events that never left it */
+  lost: number;
+  /** drops not counted because the count map was full */
+  mapFull: number;
+  /** drops that passed the filters, counted in the kernel */
+  seen: number;
+  /** batches discarded at process exit before reaching JavaScript */
+  droppedInProcess: number;
+  /** --stack: stacks the kernel could not store */
+  stackFailures: number;
+  /** --sample: drops counted but, by choice, not sent as events (delivered + lost + sampledOut == seen) */
+  sampledOut: number;
+  /**
+   * drops the kernel did not run the program for, because it was already running on that CPU
+   * (an interrupt's drop while it ran): neither counted nor sent. 0 where the kernel (< 5.12)
+   * does not count them.
+   */
+  missed: number;
+  readError: number;
+  closed: boolean;
+}
+
+export interface NativeTracer {
+  readonly path: 'tp_btf' | 'raw_tp' | 'fentry' | 'kprobe';
+  readonly target: string;
+  readonly tried: string;
+  /** bytes per record in a batch: sizeof(struct dt_event) + snaplen */
+  readonly recordSize: number;
+  /** frames (u64 little-endian) of a kernel stack recorded with `stack`; empty after close() */
+  stack(id: number): Buffer;
+  counts(): Buffer;
+  /** Removes these count keys (24-byte dt_count_key records) from the map; returns their final counts (dt_count_rec). */
+  forget(keys: Buffer): Buffer;
+  stats(): TracerStats;
+  /** Stop draining the ring buffer (a slow consumer): the kernel counts what it then cannot store. */
+  pause(): void;
+  resume(): void;
+  /** Detach, deliver what is left, snapshot counts; idempotent. */
+  close(): Promise<void>;
+}
+
+export interface KernelProbe {
+  btfError: number;
+  btf: boolean;
+  tpBtf: boolean;
+  tpHasReason: boolean;
+  dropFunction: string | null;
+  kprobes: boolean;
+  consumedReason: number;
+  reasonCount: number;
+}
+
+export interface Layout {
+  eventSize: number;
+  event: Record<string, [offset: number, size: number]>;
+  countSize: number;
+  count: Record<string, [offset: number, size: number]>;
+  flags: Record<string, number>;
+}
+
+interface Addon {
+  Tracer: new (config: TracerConfig, onBatch?: (batch: Buffer) => void) => NativeTracer;
+  probe(): KernelProbe;
+  reasons(): Array<[number, string]> | null;
+  layout(): Layout;
+  setErrorClass(cls: unknown): void;
+}
+
+let addon: Addon | undefined;
+
+/** Where the .node may be: built in place, or beside a packaged dist/. */
+function candidates(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = resolve(here, '..', '..');
+  const list = [
+    process.env.DROPTRACE_ADDON,
+    join(root, 'build', 'Release', 'droptrace.node'),
+    join(root, 'build', 'Debug', 'droptrace.node'),
+    join(resolve(root, '..'), 'build', 'Release', 'droptrace.node'),
+  ];
+  return list.filter((p): p is string => !!p);
+}
+
+/** Loads the addon once; the error lists every path tried and why. */
+export function loadAddon(): Addon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const p of candidates()) {
+    if (!existsSync(p)) {
+      tried.push(`${p}: not found`);
+      continue;
+    }
+    try {
+      addon = require(p) as Addon;
+      addon.setErrorClass(DroptraceError);
+      return addon;
+    } catch (err) {
+      tried.push(`${p}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new DroptraceError(
+    `the native addon is not built: run \`npm run build\` (needs clang, bpftool, libelf-dev). Tried:\n  ${tried.join('\n  ')}`,
+    { phase: 'addon' },
+  );
+}
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+/** Effective capabilities of this process, from /proc/self/status. */
+export function effectiveCaps(status = readFileSync('/proc/self/status', 'utf8')): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return m ? BigInt('0x' + m[1]) : 0n;
+}
+
+/** True when these capabilities let us load and attach tracing programs. */
+export function canTrace(caps: bigint): boolean {
+  const has = (c: bigint) => (caps >> c) & 1n;
+  return !!has(CAP_SYS_ADMIN) || (!!has(CAP_BPF) && !!has(CAP_PERFMON));
+}
+
+/** Throws the one-sentence privilege error unless this process may trace. */
+export function requirePrivileges(): void {
+  if (!canTrace(effectiveCaps())) {
+    throw new DroptraceError(
+      'tracing needs root, or the CAP_BPF and CAP_PERFMON capabilities: run droptrace with sudo',
+      { errno: 1, phase: 'privilege' },
+    );
+  }
+}
+
+/**
+ * Opens a tracer; onBatch receives batches of fixed-size event records. A
+ * batch's Buffer is valid during the call only (the addon detaches it after).
+ */
+export function openTracer(config: TracerConfig, onBatch?: (batch: Buffer) => void): NativeTracer {
+  requirePrivileges();
+  if (config.port !== undefined && (config.port < 0 || config.port > 65535)) throw new RangeError('port out of range');
+  if (config.ringBytes !== undefined && (config.ringBytes & (config.ringBytes - 1)) !== 0) {
+    throw new RangeError('ring size must be a power of two');
+  }
+  const a = loadAddon();
+  return new a.Tracer(config, onBatch);
+}

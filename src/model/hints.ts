@@ -1,0 +1,498 @@
+/**
+ * What a drop means and what to check next. Pure data plus matching: a
+ * hint for every drop reason the kernel names (checked against the running
+ * kernel's BTF by src/hints.test.ts), and for the well-known drop functions
+ * of kernels without reasons (< 5.17). Commands are templates filled with
+ * the drop's own namespace, interface, port and addresses.
+ */
+
+import type { GroupBy, GroupRow } from '../analysis/aggregate.js';
+
+export interface Hint {
+  /** stable id, carried by `trace --json` (e.g. "reason/NETFILTER_DROP") */
+  id: string;
+  title: string;
+  explain: string;
+  causes: string[];
+  checks: string[];
+}
+
+/** What a drop says about itself, to fill in the commands. */
+export interface DropContext {
+  reason?: string | null;
+  function?: string | null;
+  ifname?: string | null;
+  /** `ip netns exec NAME ` or `nsenter -t PID -n ` or '' for the current namespace */
+  nsPrefix?: string;
+  l4?: string | null;
+  saddr?: string | null;
+  daddr?: string | null;
+  sport?: number | null;
+  dport?: number | null;
+}
+
+interface Family {
+  causes: string[];
+  checks: string[];
+}
+
+const F: Record<string, Family> = {
+  socket: {
+    causes: ['no process is listening or bound where the packet was addressed', 'the socket exists but refused the packet (filter, memory, state)'],
+    checks: ['{ns}ss -tulpen', '{ns}nstat -az | grep -Ei "NoPorts|RcvbufErrors|InErrors|ListenDrops"'],
+  },
+  tcp: {
+    causes: [
+      'the TCP segment did not fit the connection state (sequence, window, timestamps, flags)',
+      'usually a symptom of retransmissions, a middlebox rewriting packets, or NAT/conntrack reusing a tuple',
+    ],
+    checks: ['{ns}nstat -az | grep -Ei "^Tcp|TCPBacklog|PAWS|TCPAbort|Listen"', '{ns}ss -tin dst {daddr}'],
+  },
+  tcpauth: {
+    causes: ['TCP-MD5 (RFC 2385) or TCP-AO keys differ or are missing on one side (BGP sessions, mostly)'],
+    checks: ['{ns}nstat -az | grep -Ei "TCPMD5|TCPAO"', 'compare the configured keys on both peers'],
+  },
+  ip: {
+    causes: ['the IP header or addresses were not acceptable to this host', 'routing did not find a way to deliver or forward it'],
+    checks: ['{ns}ip route get {daddr}', '{ns}nstat -az | grep -Ei "^Ip|InAddrErrors|InNoRoutes|InHdrErrors"'],
+  },
+  csum: {
+    causes: ['the packet was corrupted in transit (bad NIC, cable, or a buggy offload)', 'checksum offload is misconfigured on a virtual device (veth/tun with offload quirks)'],
+    checks: ['ethtool -k {iface} | grep -i checksum', '{ns}nstat -az | grep -i CsumErrors'],
+  },
+  neigh: {
+    causes: ['the next hop does not answer ARP/NDP (down, wrong address, filtered, or on another L2 segment)', 'the neighbour table is full or thrashing'],
+    checks: ['{ns}ip neigh show dev {iface}', '{ns}ip route get {daddr}', 'sysctl net.ipv4.neigh.default.gc_thresh3'],
+  },
+  qdisc: {
+    causes: ['the transmit queue of {iface} is full or its AQM dropped the packet: the link or a shaper is saturated'],
+    checks: ['{ns}tc -s qdisc show dev {iface}', '{ns}ip -s link show {iface}'],
+  },
+  tc: {
+    causes: ['a tc filter or action, or a BPF program attached with tc, dropped the packet'],
+    checks: ['{ns}tc -s filter show dev {iface} ingress', '{ns}tc -s filter show dev {iface} egress', 'bpftool net show'],
+  },
+  dev: {
+    causes: ['the device or its driver could not take or deliver the packet (down, not ready, ring full, bad metadata)'],
+    checks: ['{ns}ip -s -s link show {iface}', 'ethtool -S {iface}', 'dmesg | tail -50'],
+  },
+  frag: {
+    causes: ['IP fragments were lost, duplicated, or arrived too late to be reassembled'],
+    checks: ['{ns}nstat -az | grep -Ei "Reasm|Frag"', 'sysctl net.ipv4.ipfrag_time net.ipv4.ipfrag_high_thresh'],
+  },
+  ndisc: {
+    causes: ['an IPv6 Neighbour Discovery message was malformed or not for this host'],
+    checks: ['{ns}nstat -az | grep -i Icmp6', '{ns}ip -6 neigh show dev {iface}'],
+  },
+  tunnel: {
+    causes: ['the tunnel (VXLAN, Geneve, IPIP, GRE) could not decapsulate or had no target for the packet'],
+    checks: ['{ns}ip -d link show {iface}', '{ns}bridge fdb show dev {iface}', '{ns}ip neigh show dev {iface}'],
+  },
+  l2: {
+    causes: ['the Ethernet frame was not acceptable (addresses, bridge port state, L2 policy)'],
+    checks: ['{ns}bridge link show', '{ns}ip -d link show {iface}'],
+  },
+  mem: {
+    causes: ['the kernel ran short of memory for the packet or the protocol exceeded its memory limits'],
+    checks: ['grep -E "MemFree|MemAvailable" /proc/meminfo', 'cat /proc/net/sockstat', 'sysctl net.ipv4.udp_mem net.ipv4.tcp_mem'],
+  },
+  policy: {
+    causes: ['a security policy (LSM, xfrm/IPsec policy, cgroup BPF, XDP program) rejected the packet'],
+    checks: ['bpftool prog show', 'bpftool cgroup tree', '{ns}ip xfrm policy'],
+  },
+  generic: {
+    causes: ['the kernel dropped the packet without naming a reason: the drop function says where'],
+    checks: ['droptrace trace --reason NOT_SPECIFIED --json | jq .symbol', 'look the function up in the kernel source of this version'],
+  },
+  can: {
+    causes: ['a CAN frame was malformed for its protocol (classic CAN, CAN FD, CAN XL)'],
+    checks: ['ip -d -s link show {iface}'],
+  },
+};
+
+type Entry = [explain: string, family: keyof typeof F] | [explain: string, family: keyof typeof F, deep: Partial<Family> & { title?: string }];
+
+/** One entry per `enum skb_drop_reason` name (prefix stripped), as of Linux 6.18. */
+const REASONS: Record<string, Entry> = {
+  NOT_SPECIFIED: ['the kernel freed the packet as a drop but gave no reason; the location (function+offset) is the clue', 'generic'],
+  NO_SOCKET: [
+    'no socket matched: nothing listens on that address and port, or the service is bound to another address (127.0.0.1 instead of 0.0.0.0)',
+    'socket',
+    {
+      title: 'nothing is listening where the packet went',
+      causes: [
+        'the service is not running, or listens on another port',
+        'the service listens on 127.0.0.1 or another specific address, so packets to {daddr}:{dport} find no socket',
+        'for UDP: the reply port of a client that already gave up (late replies), or DNS/VXLAN traffic to a host without the listener',
+      ],
+      checks: ['{ns}ss -ltnup | grep ":{dport}\\b"', '{ns}nstat -az | grep -Ei "NoPorts|TcpOutRsts"', '{ns}ip addr show'],
+    },
+  ],
+  SOCKET_CLOSE: ['the socket was closed while packets were still queued for it', 'socket'],
+  SOCKET_FILTER: ['a socket filter (SO_ATTACH_FILTER / classic BPF, e.g. tcpdump or a cgroup socket filter) rejected the packet', 'policy'],
+  SOCKET_RCVBUFF: [
+    'the receiving socket buffer was full: the application does not read fast enough',
+    'socket',
+    {
+      title: 'the application is not reading fast enough',
+      causes: ['the receiving process is slow, blocked or starved of CPU', 'SO_RCVBUF / net.core.rmem_max too small for the burst'],
+      checks: ['{ns}ss -uamp | grep -A1 ":{dport}\\b"', '{ns}nstat -az | grep -Ei "RcvbufErrors|InErrors"', 'sysctl net.core.rmem_max net.core.rmem_default'],
+    },
+  ],
+  UNIX_DISCONNECT: ['an AF_UNIX socket was disconnected with data queued', 'socket'],
+  UNIX_SKIP_OOB: ['AF_UNIX out-of-band data was skipped', 'socket'],
+  PKT_TOO_SMALL: ['the packet was shorter than its headers claim', 'ip'],
+  TCP_CSUM: ['TCP checksum error', 'csum'],
+  UDP_CSUM: ['UDP checksum error', 'csum'],
+  NETFILTER_DROP: [
+    'a netfilter rule (iptables/nftables, including kube-proxy and CNI chains) or conntrack dropped the packet',
+    'policy',
+    {
+      title: 'a firewall rule on this host dropped it',
+      causes: [
+        'a DROP/REJECT rule in INPUT (traffic to this host) or FORWARD (traffic routed through it, e.g. pod to another node)',
+        'a chain policy of DROP with no matching ACCEPT (FORWARD policy DROP is common with Docker installed)',
+        'conntrack: the table is full ("nf_conntrack: table full" in dmesg) or the packet is INVALID',
+      ],
+      checks: [
+        '{ns}iptables-save -c | grep -E "DROP|REJECT"',
+        '{ns}iptables -L INPUT -v -n --line-numbers',
+        '{ns}iptables -L FORWARD -v -n --line-numbers',
+        '{ns}nft list ruleset | grep -nE "drop|reject"',
+        '{ns}sh -c "cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max"',
+      ],
+    },
+  ],
+  OTHERHOST: ['the frame was addressed to another host\'s MAC address (promiscuous or flooded traffic)', 'l2'],
+  IP_CSUM: ['IPv4 header checksum error', 'csum'],
+  IP_INHDR: ['the IP header was invalid (version, length, TTL or options)', 'ip'],
+  IP_RPFILTER: [
+    'reverse-path filtering: the source address is not reachable back through the interface the packet came in on',
+    'ip',
+    {
+      title: 'reverse-path filter (rp_filter) rejected the source address',
+      causes: [
+        'asymmetric routing: replies to {saddr} would leave by another interface than {iface}',
+        'strict rp_filter (=1) on a host with several uplinks, tunnels (flannel.1, VXLAN) or policy routing',
+        'a spoofed or NATed source address',
+      ],
+      checks: [
+        '{ns}sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.{iface}.rp_filter',
+        '{ns}ip route get {saddr}',
+        '{ns}nstat -az | grep -i IPReversePathFilter',
+        'loose mode keeps the protection: {ns}sysctl -w net.ipv4.conf.{iface}.rp_filter=2',
+      ],
+    },
+  ],
+  UNICAST_IN_L2_MULTICAST: ['an IP unicast packet arrived in a link-layer multicast or broadcast frame', 'l2'],
+  XFRM_POLICY: ['an IPsec (xfrm) policy check failed', 'policy'],
+  IP_NOPROTO: ['no handler for this IP protocol number on this host', 'ip'],
+  PROTO_MEM: ['the protocol exceeded its memory limit (udp_mem / tcp_mem)', 'mem'],
+  TCP_AUTH_HDR: ['TCP-MD5 or TCP-AO options were present twice or set incorrectly', 'tcpauth'],
+  TCP_MD5NOTFOUND: ['a TCP-MD5 signature was expected and missing', 'tcpauth'],
+  TCP_MD5UNEXPECTED: ['a TCP-MD5 signature arrived where none was expected', 'tcpauth'],
+  TCP_MD5FAILURE: ['the TCP-MD5 signature was wrong', 'tcpauth'],
+  TCP_AONOTFOUND: ['a TCP-AO signature was expected and missing', 'tcpauth'],
+  TCP_AOUNEXPECTED: ['a TCP-AO signature arrived where none was expected', 'tcpauth'],
+  TCP_AOKEYNOTFOUND: ['the TCP-AO key is unknown', 'tcpauth'],
+  TCP_AOFAILURE: ['the TCP-AO signature was wrong', 'tcpauth'],
+  SOCKET_BACKLOG: [
+    'the socket backlog was full while the socket was owned by a user: the application holds the socket lock too long',
+    'tcp',
+    { checks: ['{ns}nstat -az | grep -Ei "TCPBacklogDrop|TCPRcvQDrop"', '{ns}ss -tinm sport = :{dport}'] },
+  ],
+  TCP_FLAGS: ['invalid TCP flag combination', 'tcp'],
+  TCP_ABORT_ON_DATA: ['data arrived for a connection that was being aborted (closed with unread data or linger 0)', 'tcp'],
+  TCP_ZEROWINDOW: ['the receive window was zero: the peer sent data the application had no room for', 'tcp'],
+  TCP_OLD_DATA: ['the data had already been received (a spurious retransmission)', 'tcp'],
+  TCP_OVERWINDOW: ['the data was beyond the right edge of the receive window', 'tcp'],
+  TCP_OFOMERGE: ['the data was already in the out-of-order queue', 'tcp'],
+  TCP_RFC7323_PAWS: ['PAWS (RFC 7323): the timestamp was older than the last seen on this connection, often NAT mixing several clients', 'tcp'],
+  TCP_RFC7323_PAWS_ACK: ['PAWS: an old ACK by its timestamp', 'tcp'],
+  TCP_RFC7323_TW_PAWS: ['PAWS in TIME-WAIT: a segment with an old timestamp hit a TIME-WAIT socket', 'tcp'],
+  TCP_RFC7323_TSECR: ['the echoed timestamp (TSecr) was invalid', 'tcp'],
+  TCP_LISTEN_OVERFLOW: [
+    'the listen queue (accept backlog) was full: the server does not accept() connections fast enough',
+    'tcp',
+    {
+      title: 'the listening socket\'s accept queue is full',
+      causes: ['the server does not call accept() fast enough (overloaded, blocked, or a tiny backlog)', 'listen(backlog) or net.core.somaxconn too small for the connection rate'],
+      checks: ['{ns}ss -ltn sport = :{dport}', '{ns}nstat -az | grep -Ei "ListenOverflows|ListenDrops"', 'sysctl net.core.somaxconn net.ipv4.tcp_max_syn_backlog'],
+    },
+  ],
+  TCP_OLD_SEQUENCE: ['an old sequence number (a duplicate segment)', 'tcp'],
+  TCP_INVALID_SEQUENCE: ['an unacceptable sequence number', 'tcp'],
+  TCP_INVALID_END_SEQUENCE: ['the segment ended outside the acceptable sequence range', 'tcp'],
+  TCP_INVALID_ACK_SEQUENCE: ['the ACK number was not between unacknowledged and next-to-send', 'tcp'],
+  TCP_RESET: ['an invalid RST (out of window, or for a connection that does not match)', 'tcp'],
+  TCP_INVALID_SYN: ['a SYN arrived on an established connection', 'tcp'],
+  TCP_CLOSE: ['the TCP socket was in CLOSE state', 'tcp'],
+  TCP_FASTOPEN: ['dropped by a TCP Fast Open request socket', 'tcp'],
+  TCP_OLD_ACK: ['an old but in-window ACK', 'tcp'],
+  TCP_TOO_OLD_ACK: ['an ACK too old to be acceptable', 'tcp'],
+  TCP_ACK_UNSENT_DATA: ['an ACK for data not sent yet', 'tcp'],
+  TCP_OFO_QUEUE_PRUNE: ['pruned from the out-of-order queue under memory pressure', 'tcp'],
+  TCP_OFO_DROP: ['out-of-order data already in the receive queue', 'tcp'],
+  IP_OUTNOROUTES: [
+    'no route for the outgoing packet',
+    'ip',
+    { causes: ['no route (or only an unreachable/blackhole/prohibit one) to {daddr}', 'a policy routing rule sends it to an empty table'], checks: ['{ns}ip route get {daddr}', '{ns}ip rule show', '{ns}ip route show table all | grep -E "unreachable|prohibit|blackhole"'] },
+  ],
+  BPF_CGROUP_EGRESS: ['a cgroup BPF egress program (BPF_PROG_TYPE_CGROUP_SKB) dropped the packet', 'policy'],
+  IPV6DISABLED: ['IPv6 is disabled on the device', 'ip', { checks: ['{ns}sysctl net.ipv6.conf.{iface}.disable_ipv6 net.ipv6.conf.all.disable_ipv6'] }],
+  NEIGH_CREATEFAIL: ['could not create a neighbour entry (table full?)', 'neigh', { checks: ['{ns}ip -s neigh show | wc -l', 'sysctl net.ipv4.neigh.default.gc_thresh1 net.ipv4.neigh.default.gc_thresh2 net.ipv4.neigh.default.gc_thresh3', 'dmesg | grep -i "neighbor table overflow"'] }],
+  NEIGH_FAILED: [
+    'the next hop did not answer ARP/NDP: its neighbour entry is FAILED',
+    'neigh',
+    { title: 'the next hop does not answer ARP/NDP', causes: ['the gateway or destination {daddr} is down, or not on {iface}\'s segment', 'a wrong route sends the packet to a next hop that does not exist', 'ARP is filtered (arptables, a switch ACL, or a missing proxy_arp)'] },
+  ],
+  NEIGH_QUEUEFULL: ['too many packets waited for ARP/NDP resolution of one neighbour', 'neigh', { checks: ['{ns}ip neigh show dev {iface}', 'sysctl net.ipv4.neigh.{iface}.unres_qlen_bytes'] }],
+  NEIGH_DEAD: ['the neighbour entry was being destroyed', 'neigh'],
+  NEIGH_HH_FILLFAIL: ['could not build the link-layer header from the neighbour entry', 'neigh'],
+  TC_EGRESS: ['a tc egress filter or BPF program dropped the packet', 'tc'],
+  SECURITY_HOOK: ['a security module (SELinux, AppArmor, Smack, BPF LSM) dropped the packet', 'policy'],
+  QDISC_DROP: ['the egress queueing discipline could not enqueue the packet', 'qdisc'],
+  QDISC_OVERLIMIT: ['the qdisc exceeded its total buffer limit', 'qdisc'],
+  QDISC_CONGESTED: ['the qdisc\'s AQM (e.g. CoDel, PIE, RED) dropped it for congestion', 'qdisc'],
+  CAKE_FLOOD: ['the CAKE qdisc\'s flood protection (BLUE) dropped it', 'qdisc'],
+  FQ_BAND_LIMIT: ['the fq qdisc\'s per-band limit was reached', 'qdisc'],
+  FQ_HORIZON_LIMIT: ['the fq qdisc got a packet timestamped too far in the future', 'qdisc'],
+  FQ_FLOW_LIMIT: ['one flow exceeded its limit in the fq qdisc', 'qdisc'],
+  CPU_BACKLOG: [
+    'the per-CPU input backlog was full (net.core.netdev_max_backlog) or the RPS flow limit hit',
+    'dev',
+    {
+      title: 'the CPU\'s input backlog overflowed',
+      causes: ['a receive burst larger than net.core.netdev_max_backlog on one CPU (veth and loopback traffic all goes through it)', 'RPS/RFS steering many flows to one CPU, or the CPU busy with softirq work'],
+      checks: ['cat /proc/net/softnet_stat   # 2nd column: drops per CPU', 'sysctl net.core.netdev_max_backlog net.core.flow_limit_cpu_bitmap', 'mpstat -P ALL 1 5   # %soft'],
+    },
+  ],
+  XDP: ['an XDP program dropped the packet on input', 'policy', { checks: ['{ns}ip -d link show {iface} | grep -i xdp', 'bpftool net show'] }],
+  TC_INGRESS: ['a tc ingress filter or BPF program dropped the packet', 'tc'],
+  UNHANDLED_PROTO: ['no handler for the protocol (ethertype) of the frame', 'l2'],
+  SKB_CSUM: ['error while computing the packet checksum', 'csum'],
+  SKB_GSO_SEG: ['segmentation of a GSO packet failed', 'dev'],
+  SKB_UCOPY_FAULT: ['copying data from user space failed', 'mem'],
+  DEV_HDR: ['the device-specific header or metadata was invalid', 'dev'],
+  DEV_READY: ['the device was not ready (down, or queues not set up)', 'dev', { checks: ['{ns}ip link show {iface}'] }],
+  FULL_RING: ['the device ring (e.g. tun/tap queue) was full', 'dev'],
+  NOMEM: ['out of memory while handling the packet', 'mem'],
+  HDR_TRUNC: ['the headers could not be pulled from the packet (truncated)', 'ip'],
+  TAP_FILTER: ['an eBPF filter attached to the tun/tap device dropped it', 'dev'],
+  TAP_TXFILTER: ['the tun/tap transmit filter dropped it', 'dev'],
+  ICMP_CSUM: ['ICMP checksum error', 'csum'],
+  INVALID_PROTO: ['the packet does not follow its protocol (e.g. a broadcast ICMP timestamp)', 'ip'],
+  IP_INADDRERRORS: ['the destination address is unreachable or not for this host (host unreachable)', 'ip'],
+  IP_INNOROUTES: [
+    'no route to forward the packet (network unreachable)',
+    'ip',
+    { checks: ['{ns}ip route get {daddr} from {saddr} iif {iface}', '{ns}sysctl net.ipv4.ip_forward', '{ns}ip rule show'] },
+  ],
+  IP_LOCAL_SOURCE: ['the source address is one of this host\'s own addresses (a loop, or spoofing)', 'ip'],
+  IP_INVALID_SOURCE: ['invalid source address (multicast, broadcast, or zero without IGMP)', 'ip'],
+  IP_LOCALNET: ['source or destination in 127.0.0.0/8 arrived on a non-loopback interface (see route_localnet)', 'ip'],
+  IP_INVALID_DEST: ['invalid destination address (0.0.0.0)', 'ip'],
+  PKT_TOO_BIG: [
+    'the packet was larger than the MTU and could not be fragmented (DF set, or IPv6)',
+    'ip',
+    {
+      title: 'bigger than the path MTU',
+      causes: ['an MTU mismatch: overlay devices (flannel.1, VXLAN: 50 bytes of overhead) need a smaller MTU than the physical link', 'PMTU discovery broken because ICMP "fragmentation needed" is filtered'],
+      checks: ['{ns}ip link show {iface} | grep -o "mtu [0-9]*"', '{ns}ip route get {daddr}', '{ns}tracepath -n {daddr}'],
+    },
+  ],
+  DUP_FRAG: ['duplicate IP fragment', 'frag'],
+  FRAG_REASM_TIMEOUT: ['IP fragment reassembly timed out: a fragment was lost', 'frag'],
+  FRAG_TOO_FAR: ['IPv4 fragment too far from the others (net.ipv4.ipfrag_max_dist)', 'frag'],
+  TCP_MINTTL: ['TTL or hop limit below the socket\'s minimum (IP_MINTTL / IPV6_MINHOPCOUNT, used by BGP GTSM)', 'tcp'],
+  IPV6_BAD_EXTHDR: ['a bad IPv6 extension header', 'ip'],
+  IPV6_NDISC_FRAG: ['a fragmented Neighbour Discovery message (not allowed)', 'ndisc'],
+  IPV6_NDISC_HOP_LIMIT: ['a Neighbour Discovery message with hop limit other than 255', 'ndisc'],
+  IPV6_NDISC_BAD_CODE: ['a Neighbour Discovery message with a bad ICMPv6 code', 'ndisc'],
+  IPV6_NDISC_BAD_OPTIONS: ['a Neighbour Discovery message with bad options', 'ndisc'],
+  IPV6_NDISC_NS_OTHERHOST: ['a Neighbour Solicitation for another host\'s address', 'ndisc'],
+  QUEUE_PURGE: ['a queue was purged in bulk (device reset, socket teardown)', 'dev'],
+  TC_COOKIE_ERROR: ['error processing a tc extension cookie', 'tc'],
+  PACKET_SOCK_ERROR: ['a packet socket (AF_PACKET, e.g. a sniffer) failed to take a packet its filter matched', 'socket'],
+  TC_CHAIN_NOTFOUND: ['a tc goto-chain pointed to a chain that does not exist', 'tc'],
+  TC_RECLASSIFY_LOOP: ['tc reclassified the packet too many times', 'tc'],
+  VXLAN_INVALID_HDR: ['the VXLAN header was invalid (reserved bits set, or the I flag missing)', 'tunnel'],
+  VXLAN_VNI_NOT_FOUND: [
+    'no VXLAN device for the packet\'s VNI',
+    'tunnel',
+    { causes: ['the sender uses a VNI this host has no vxlan device for (flannel uses VNI 1)', 'the vxlan device is down or was recreated with another id'], checks: ['{ns}ip -d link show type vxlan'] },
+  ],
+  MAC_INVALID_SOURCE: ['the source MAC address was invalid (multicast or zero)', 'l2'],
+  VXLAN_ENTRY_EXISTS: ['a VXLAN FDB entry could not migrate (static entry, or one pointing to a nexthop)', 'tunnel'],
+  NO_TX_TARGET: ['no target to transmit to (e.g. a VXLAN FDB miss, or an empty team/bond)', 'tunnel'],
+  IP_TUNNEL_ECN: ['dropped by ECN decapsulation rules (RFC 6040)', 'tunnel'],
+  TUNNEL_TXINFO: ['a packet without tunnel metadata reached an external-mode (collect_md) tunnel device', 'tunnel'],
+  LOCAL_MAC: ['the source MAC address is this device\'s own (a loop in the L2 network)', 'l2'],
+  ARP_PVLAN_DISABLE: ['a non-IP packet was forwarded back to the same interface with proxy_arp_pvlan off', 'l2'],
+  MAC_IEEE_MAC_CONTROL: ['the destination is an IEEE MAC Control address (pause frames), never forwarded', 'l2'],
+  BRIDGE_INGRESS_STP_STATE: ['the bridge port\'s STP state does not allow forwarding (blocking, listening, learning)', 'l2', { checks: ['{ns}bridge link show'] }],
+  CAN_RX_INVALID_FRAME: ['an invalid classic CAN frame', 'can'],
+  CANFD_RX_INVALID_FRAME: ['an invalid CAN FD frame', 'can'],
+  CANXL_RX_INVALID_FRAME: ['an invalid CAN XL frame', 'can'],
+  PFMEMALLOC: ['a packet from emergency (pfmemalloc) reserves reached a socket not allowed to use them', 'mem'],
+  DUALPI2_STEP_DROP: ['the DualPI2 qdisc\'s step AQM dropped it (L4S)', 'qdisc'],
+  PSP_INPUT: ['PSP (PSP Security Protocol) input policy check failed', 'policy'],
+  PSP_OUTPUT: ['PSP (PSP Security Protocol) output policy check failed', 'policy'],
+  RECURSION_LIMIT: ['the transmit path recursed too deeply (stacked or looping tunnel devices)', 'tunnel'],
+  BLACKHOLE: ['a blackhole route discarded the packet', 'ip', { checks: ['{ns}ip route show type blackhole', '{ns}ip route get {daddr}'] }],
+};
+
+/** Reason names that are not drops: no hint needed. */
+export const NOT_DROPS = new Set(['NOT_DROPPED_YET', 'CONSUMED', 'MAX', 'SUBSYS_MASK']);
+
+/** Drop functions of kernels without reasons (< 5.17), and of NOT_SPECIFIED drops. */
+const FUNCTIONS: Record<string, Entry> = {
+  ip_rcv: ['IPv4 input checks failed: bad header, checksum, or OTHERHOST', 'ip'],
+  ip_rcv_core: ['IPv4 input checks failed: bad header, checksum, or OTHERHOST', 'ip'],
+  ip_rcv_finish: ['IPv4 input routing failed: rp_filter, no route, or martian source', 'ip', { checks: ['{ns}sysctl net.ipv4.conf.{iface}.rp_filter', '{ns}ip route get {saddr}', '{ns}nstat -az | grep -Ei "IPReversePathFilter|InNoRoutes|InAddrErrors"'] }],
+  ip_rcv_finish_core: ['IPv4 input routing dropped the packet (rp_filter, no route, or a martian/broadcast it does not accept)', 'ip', { checks: ['{ns}sysctl net.ipv4.conf.{iface}.rp_filter', '{ns}ip route get {daddr} from {saddr} iif {iface}'] }],
+  ip_forward: ['forwarding refused: ip_forward off, TTL exceeded, or too big for the next hop', 'ip', { checks: ['{ns}sysctl net.ipv4.ip_forward', '{ns}nstat -az | grep -Ei "InHdrErrors|FragFails|ForwDatagrams"'] }],
+  nf_hook_slow: ['a netfilter hook returned DROP: an iptables/nftables rule or conntrack', 'policy', { checks: ['{ns}iptables-save -c | grep -E "DROP|REJECT"', '{ns}nft list ruleset | grep -nE "drop|reject"'] }],
+  nft_do_chain: ['an nftables chain (iptables-nft too) dropped the packet', 'policy', { checks: ['{ns}iptables-save -c | grep -E "DROP|REJECT"', '{ns}nft list ruleset | grep -nE "drop|reject"'] }],
+  ipt_do_table: ['a legacy iptables rule dropped the packet', 'policy', { checks: ['{ns}iptables-legacy-save -c | grep -E "DROP|REJECT"'] }],
+  __udp4_lib_rcv: ['UDP input: no socket (closed port) or a checksum error', 'socket', { checks: ['{ns}ss -lunp | grep ":{dport}\\b"', '{ns}nstat -az | grep -Ei "UdpNoPorts|UdpInCsumErrors"'] }],
+  udp_queue_rcv_one_skb: ['UDP socket queue: receive buffer full or socket filter', 'socket'],
+  tcp_v4_rcv: ['TCP input: no socket (closed port), bad checksum, or a segment that fits no connection', 'socket', { checks: ['{ns}ss -ltnp | grep ":{dport}\\b"', '{ns}nstat -az | grep -Ei "TcpInErrs|TcpInCsumErrors|OutRsts"'] }],
+  tcp_v4_do_rcv: ['TCP state processing dropped the segment', 'tcp'],
+  tcp_rcv_state_process: ['TCP state machine dropped the segment', 'tcp'],
+  tcp_conn_request: ['the SYN queue or accept queue was full (listen overflow) or SYN cookies refused it', 'tcp', { checks: ['{ns}nstat -az | grep -Ei "ListenOverflows|ListenDrops|SyncookiesFailed"'] }],
+  enqueue_to_backlog: ['the per-CPU input backlog was full (net.core.netdev_max_backlog)', 'dev', { checks: ['cat /proc/net/softnet_stat', 'sysctl net.core.netdev_max_backlog'] }],
+  __netif_receive_skb_core: ['no protocol handler took the frame (unknown ethertype, or a device with no upper layer)', 'l2'],
+  __dev_queue_xmit: ['transmit failed: device down or queue stopped', 'dev'],
+  sch_direct_xmit: ['the qdisc could not hand the packet to the driver', 'qdisc'],
+  neigh_resolve_output: ['neighbour resolution failed', 'neigh'],
+  __neigh_event_send: ['too many packets waiting for ARP/NDP, or the neighbour FAILED', 'neigh'],
+  ip_finish_output2: ['no neighbour for the next hop', 'neigh'],
+  ip6_mc_input: ['IPv6 multicast input: a group this host did not join (e.g. MLD reports on a bridge)', 'ip'],
+  icmp_rcv: ['ICMP input checks failed', 'ip'],
+  vxlan_rcv: ['VXLAN decapsulation failed (bad header, unknown VNI, or the inner packet was refused)', 'tunnel'],
+  br_handle_frame: ['the bridge refused the frame (port state, invalid source MAC)', 'l2'],
+  br_handle_frame_finish: ['the bridge did not forward the frame (port state, VLAN filtering)', 'l2'],
+  skb_queue_purge_reason: ['a queue was purged in bulk', 'dev'],
+};
+
+function build(id: string, e: Entry): Hint {
+  const [explain, family, deep] = e;
+  const f = F[family];
+  return {
+    id,
+    title: deep?.title ?? explain,
+    explain,
+    causes: deep?.causes ?? f.causes,
+    checks: [...(deep?.checks ?? []), ...f.checks.filter((c) => !(deep?.checks ?? []).includes(c))].slice(0, 6),
+  };
+}
+
+/** The hint for a reason name (prefix stripped) or null when we have none for it. */
+export function reasonHint(reason: string): Hint | null {
+  const e = REASONS[reason];
+  return e ? build(`reason/${reason}`, e) : null;
+}
+
+/** The hint for a drop function (suffixes such as .isra.0 and .cold ignored). */
+export function functionHint(fn: string): Hint | null {
+  const base = fn.replace(/\.(isra|constprop|part|cold|lto_priv)(\.\d+)?/g, '');
+  const e = FUNCTIONS[base];
+  return e ? build(`function/${base}`, e) : null;
+}
+
+/** Family fallback for a reason a newer kernel added: better than nothing, said as such. */
+function familyHint(reason: string): Hint | null {
+  const fam: Array<[RegExp, keyof typeof F]> = [
+    [/^TCP_(MD5|AO)/, 'tcpauth'],
+    [/^TCP_/, 'tcp'],
+    [/^(IP|IPV6)_/, 'ip'],
+    [/^NEIGH_/, 'neigh'],
+    [/^(QDISC|FQ|CAKE)_/, 'qdisc'],
+    [/^TC_/, 'tc'],
+    [/^(VXLAN|TUNNEL)_/, 'tunnel'],
+    [/^FRAG_/, 'frag'],
+    [/^SOCKET_|^UNIX_/, 'socket'],
+  ];
+  for (const [re, f] of fam) {
+    if (re.test(reason)) return { id: `family/${f}`, title: reason, explain: `${reason} (a reason this droptrace has no specific hint for)`, causes: F[f].causes, checks: F[f].checks };
+  }
+  return null;
+}
+
+/** The best hint for a drop: its reason, else (no reason, or NOT_SPECIFIED) its function. */
+export function hintFor(ctx: DropContext): Hint | null {
+  const byReason = ctx.reason && ctx.reason !== 'NOT_SPECIFIED' ? (reasonHint(ctx.reason) ?? familyHint(ctx.reason)) : null;
+  if (byReason) return byReason;
+  const byFn = ctx.function ? functionHint(ctx.function) : null;
+  return byFn ?? (ctx.reason ? reasonHint(ctx.reason) : null);
+}
+
+/** Fills {ns} {iface} {port} {dport} {saddr} {daddr} {l4} in a hint's text. */
+export function fill(text: string, ctx: DropContext): string {
+  const v: Record<string, string> = {
+    ns: ctx.nsPrefix ?? '',
+    iface: ctx.ifname || 'IFACE',
+    dport: ctx.dport != null ? String(ctx.dport) : 'PORT',
+    port: ctx.dport != null ? String(ctx.dport) : 'PORT',
+    saddr: ctx.saddr ?? 'SRC',
+    daddr: ctx.daddr ?? 'DST',
+    l4: (ctx.l4 ?? 'ip').toLowerCase(),
+  };
+  return text.replace(/\{(\w+)\}/g, (m, k: string) => v[k] ?? m);
+}
+
+/** A hint with its commands filled in for this drop. */
+export function filledHint(ctx: DropContext): Hint | null {
+  const h = hintFor(ctx);
+  if (!h) return null;
+  return { ...h, title: fill(h.title, ctx), explain: fill(h.explain, ctx), causes: h.causes.map((c) => fill(c, ctx)), checks: h.checks.map((c) => fill(c, ctx)) };
+}
+
+/** Hint as text for the live detail view and reports. */
+export function formatHint(h: Hint): string {
+  return [h.explain, 'Likely causes:', ...h.causes.map((c) => `  - ${c}`), 'Next:', ...h.checks.map((c) => `  $ ${c}`)].join('\n');
+}
+
+/** Names the hint table covers (for the coverage test). */
+export function hintedReasons(): string[] {
+  return Object.keys(REASONS);
+}
+
+const idCache = new Map<string, string | null>();
+
+/** The hint id for a reason/function pair, memoized: trace --json asks once per event. */
+export function hintId(reason: string | null, fn: string | null): string | null {
+  const k = `${reason}|${fn}`;
+  let v = idCache.get(k);
+  if (v === undefined) {
+    v = hintFor({ reason, function: fn })?.id ?? null;
+    if (idCache.size < 10_000) idCache.set(k, v);
+  }
+  return v;
+}
+
+/** The command prefix that runs a command in a named network namespace. */
+export function nsPrefix(netnsName: string | null | undefined): string {
+  return netnsName ? `ip netns exec ${netnsName} ` : '';
+}
+
+/** What a table row says about its drops: its own key, else the top entry of each list. */
+export function rowContext(row: GroupRow, group: GroupBy): DropContext {
+  const pick = (g: GroupBy, list: { key: string }[]) => (group === g ? row.key : list[0]?.key) ?? null;
+  const loc = group === 'location' ? row.key : group === 'function' ? row.key : (row.locations[0]?.key ?? null);
+  const nsLabel = pick('netns', row.netns);
+  const nsName = nsLabel ? /\((.+)\)$/.exec(nsLabel)?.[1] : undefined;
+  const flow = group === 'flow' ? row.key : (row.flows[0]?.key ?? null);
+  const m = flow ? /^(\S+) (\S+) > (?:\[?([^\]\s]+?)\]?)(?::(\d+))?$/.exec(flow) : null;
+  return {
+    reason: pick('reason', row.reasons),
+    function: loc ? loc.replace(/\+0x[0-9a-f]+$/, '') : null,
+    ifname: pick('interface', row.interfaces),
+    nsPrefix: nsPrefix(nsName),
+    l4: m?.[1] ?? null,
+    saddr: m?.[2] ?? null,
+    daddr: m?.[3] ?? null,
+    dport: m?.[4] ? Number(m[4]) : null,
+  };
+}
