@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Aggregator, flowKey, sparkline, type Naming } from './aggregate.js';
+import { Aggregator, flowKey, sparkline } from './aggregate.js';
+import type { Naming } from '../model/naming.js';
 import { decodeEvent, EVENT_SIZE, type CountRecord, type RawDrop } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
 import { ReasonTable } from '../model/reasons.js';

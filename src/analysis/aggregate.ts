@@ -5,6 +5,7 @@
  * the terminal. Counts come from the kernel's map, so they stay right when
  * events are lost or sampled; events only add details (flows, names).
  */
+import type { Naming } from '../model/naming.js';
 import { benignRule, classify, classifySite, isGroupAddress, type BenignRule } from '../model/benign.js';
 import type { CountRecord, RawDrop } from '../model/decode.js';
 import { l4Name, protocolName, type DropRecord } from '../model/drop.js';
@@ -16,17 +17,6 @@ export const SORTS = ['rate', 'count', 'name', 'last'] as const;
 export type SortBy = (typeof SORTS)[number];
 
 /** How addresses, reasons, interfaces and namespaces are named. */
-export interface Naming {
-  location(addr: bigint): { symbol: string; function: string; module: string | null };
-  reason(code: number): string;
-  /** a network namespace's name (from /run/netns) or null */
-  netns?(inode: number): string | null;
-  /** the Kubernetes pod ("namespace/name") a drop in this namespace, on this interface, belongs to */
-  pod?(inode: number, ifindex: number): string | null;
-  /** an interface's name asked from its namespace, when no event or recording named it */
-  interface?(inode: number, ifindex: number): string | null;
-}
-
 /** Decodes record i of a raw batch into a record (only for the recent list). */
 export type RawToRecord = (buf: Buffer, index: number, stride: number) => DropRecord;
 

@@ -7,7 +7,8 @@
 import type { GroupRow, Snapshot } from './aggregate.js';
 import { benignLine, benignRule } from '../model/benign.js';
 import { movedCounters, movedDropRules, parseListeners, type NsSnapshot } from '../host/netns.js';
-import { filledHint, rowContext, type DropContext, type Hint } from '../model/hints.js';
+import { filledHint, type DropContext, type Hint } from '../model/hints.js';
+import { rowContext } from './context.js';
 
 export interface Evidence {
   /** confirms the finding, refutes it, or is context */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Naming } from './aggregate.js';
+import type { Naming } from '../model/naming.js';
 import type { CountRecord } from '../model/decode.js';
 import { DropMetrics } from './metrics.js';
 

@@ -15,7 +15,8 @@
  * - Kernel keys idle that long are forgotten (taken out of the count map by
  *   the caller), so the map does not fill with dead namespaces.
  */
-import { baseKey, type Naming } from './aggregate.js';
+import { baseKey } from './aggregate.js';
+import type { Naming } from '../model/naming.js';
 import type { CountRecord } from '../model/decode.js';
 import type { PodRef } from '../host/pods.js';
 

@@ -5,7 +5,8 @@
  * plays in the memory of one block. The clock is injected: tests replay a
  * minute in no time.
  */
-import { Aggregator, type Naming, type RawToRecord } from './aggregate.js';
+import { Aggregator, type RawToRecord } from './aggregate.js';
+import type { Naming } from '../model/naming.js';
 import { decodeEvent, type CountRecord } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
 import { makeNaming } from '../model/naming.js';

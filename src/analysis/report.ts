@@ -6,7 +6,8 @@
 import { Aggregator, type GroupBy, type GroupRow } from './aggregate.js';
 import { benignLine } from '../model/benign.js';
 import { toRecord } from '../model/drop.js';
-import { hintFor, reasonHint, functionHint, rowContext } from '../model/hints.js';
+import { hintFor, reasonHint, functionHint } from '../model/hints.js';
+import { rowContext } from './context.js';
 import { makeNaming } from '../model/naming.js';
 import { decodeEvent } from '../model/decode.js';
 import { RecordedSymbols, recordingReasons, recordNs, type RecordingReader } from '../formats/recording.js';

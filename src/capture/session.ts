@@ -3,7 +3,8 @@
  * that shows counts over time) drives. Owns the capture's lifetime,
  * including a restart with new filters. No terminal, no command line.
  */
-import { Aggregator, type Naming } from '../analysis/aggregate.js';
+import { Aggregator } from '../analysis/aggregate.js';
+import type { Naming } from '../model/naming.js';
 import { startCapture, type Capture, type CaptureSummary, type EventBatch } from './run.js';
 import { decodeCounts, decodeEvent, type CountRecord } from '../model/decode.js';
 import { monotonicToWallOffset, toRecord } from '../model/drop.js';

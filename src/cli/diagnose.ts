@@ -8,7 +8,8 @@ import { evidenceFor, formatVerdict, parseLsListeners, buildFindings, rankFindin
 import { monotonicToWallOffset, toRecord } from '../model/drop.js';
 import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../host/netns.js';
 import { describeFilters, UsageError } from '../capture/filters.js';
-import { makeNaming, netnsNames } from '../model/naming.js';
+import { makeNaming } from '../model/naming.js';
+import { netnsNames } from '../host/netns.js';
 import { buildReport } from '../analysis/report.js';
 import { openRecording } from './files.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';

@@ -9,7 +9,7 @@ import { monotonicToWallOffset } from '../model/drop.js';
 import { exportPcapng } from '../formats/export.js';
 import { describeFilters, UsageError } from '../capture/filters.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
-import { netnsNames } from '../model/naming.js';
+import { netnsNames } from '../host/netns.js';
 import { RecordingWriter, type SymbolEntry } from '../formats/record.js';
 import { podName } from '../host/pods.js';
 import { closeOutput, createOutput, fileError, openRecording } from './files.js';

@@ -11,7 +11,8 @@ import { describeFilters, UsageError } from '../capture/filters.js';
 import { InterfaceNames, VethPeers } from '../host/netns.js';
 import { podOfDrop } from '../host/pods.js';
 import { DropMetrics, LABELS } from '../analysis/metrics.js';
-import { makeNaming, netnsNames } from '../model/naming.js';
+import { makeNaming } from '../model/naming.js';
+import { netnsNames } from '../host/netns.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {

@@ -3,11 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { startCapture, type CaptureSummary, type EventBatch } from '../capture/run.js';
 import { EV } from '../model/decode.js';
-import { monotonicToWallOffset, WallClock, writeJsonLine, writeTextLine } from '../model/drop.js';
+import { monotonicToWallOffset } from '../model/drop.js';
+import { WallClock, writeJsonLine, writeTextLine } from '../formats/lines.js';
 import { ByteSink } from '../formats/sink.js';
 import { describeFilters } from '../capture/filters.js';
 import { VethPeers } from '../host/netns.js';
-import { netnsNames } from '../model/naming.js';
+import { netnsNames } from '../host/netns.js';
 import { podOfDrop } from '../host/pods.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 

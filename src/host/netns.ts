@@ -5,7 +5,7 @@
  * runs the few commands needed inside the namespace a drop happened in.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** One rule (or chain policy) from `iptables-save -c`, with its counters. */
 export interface RuleCounter {
@@ -290,4 +290,23 @@ export function snapshotNetns(sh: NetnsShell): NsSnapshot {
     if (t) for (const [k, v] of parseSnmp(t)) snmp.set(k, v);
   }
   return { rules: save === null ? null : parseIptablesSave(save), snmp };
+}
+
+/** Inode → name of the namespaces `ip netns` knows (/run/netns). */
+export function netnsNames(dir = '/run/netns'): Map<number, string> {
+  const out = new Map<number, string>();
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    try {
+      out.set(Number(statSync(`${dir}/${n}`).ino), n);
+    } catch {
+      // deleted meanwhile
+    }
+  }
+  return out;
 }

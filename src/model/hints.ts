@@ -6,7 +6,6 @@
  * the drop's own namespace, interface, port and addresses.
  */
 
-import type { GroupBy, GroupRow } from '../analysis/aggregate.js';
 
 export interface Hint {
   /** stable id, carried by `trace --json` (e.g. "reason/NETFILTER_DROP") */
@@ -475,24 +474,4 @@ export function hintId(reason: string | null, fn: string | null): string | null 
 /** The command prefix that runs a command in a named network namespace. */
 export function nsPrefix(netnsName: string | null | undefined): string {
   return netnsName ? `ip netns exec ${netnsName} ` : '';
-}
-
-/** What a table row says about its drops: its own key, else the top entry of each list. */
-export function rowContext(row: GroupRow, group: GroupBy): DropContext {
-  const pick = (g: GroupBy, list: { key: string }[]) => (group === g ? row.key : list[0]?.key) ?? null;
-  const loc = group === 'location' ? row.key : group === 'function' ? row.key : (row.locations[0]?.key ?? null);
-  const nsLabel = pick('netns', row.netns);
-  const nsName = nsLabel ? /\((.+)\)$/.exec(nsLabel)?.[1] : undefined;
-  const flow = group === 'flow' ? row.key : (row.flows[0]?.key ?? null);
-  const m = flow ? /^(\S+) (\S+) > (?:\[?([^\]\s]+?)\]?)(?::(\d+))?$/.exec(flow) : null;
-  return {
-    reason: pick('reason', row.reasons),
-    function: loc ? loc.replace(/\+0x[0-9a-f]+$/, '') : null,
-    ifname: pick('interface', row.interfaces),
-    nsPrefix: nsPrefix(nsName),
-    l4: m?.[1] ?? null,
-    saddr: m?.[2] ?? null,
-    daddr: m?.[3] ?? null,
-    dport: m?.[4] ? Number(m[4]) : null,
-  };
 }

@@ -1,12 +1,21 @@
 /**
  * Names for what the kernel gives as numbers: addresses → sym+0xoff
  * (cached: a node has few drop sites), reason codes, netns inodes. Pure
- * given its tables; reading /run/netns is netnsNames()'s one side effect.
+ * given its tables.
  */
-import { readdirSync, statSync } from 'node:fs';
-import type { Naming } from '../analysis/aggregate.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
+
+export interface Naming {
+  location(addr: bigint): { symbol: string; function: string; module: string | null };
+  reason(code: number): string;
+  /** a network namespace's name (from /run/netns) or null */
+  netns?(inode: number): string | null;
+  /** the Kubernetes pod ("namespace/name") a drop in this namespace, on this interface, belongs to */
+  pod?(inode: number, ifindex: number): string | null;
+  /** an interface's name asked from its namespace, when no event or recording named it */
+  interface?(inode: number, ifindex: number): string | null;
+}
 
 export function makeNaming(
   syms: SymbolLookup | null,
@@ -30,23 +39,4 @@ export function makeNaming(
     netns: (inode) => netns.get(inode) ?? null,
     pod,
   };
-}
-
-/** Inode → name of the namespaces `ip netns` knows (/run/netns). */
-export function netnsNames(dir = '/run/netns'): Map<number, string> {
-  const out = new Map<number, string>();
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const n of names) {
-    try {
-      out.set(Number(statSync(`${dir}/${n}`).ino), n);
-    } catch {
-      // deleted meanwhile
-    }
-  }
-  return out;
 }

@@ -4,7 +4,8 @@
  *   12 drops at nft_do_chain+0x3c3 (0xffffffff81f63613) [NETFILTER_DROP] cni0
  * The symbolizer's dropwatch parser reads them back. Pure.
  */
-import { baseKey, type Naming } from '../analysis/aggregate.js';
+import { baseKey } from '../analysis/aggregate.js';
+import type { Naming } from '../model/naming.js';
 import type { CountRecord } from '../model/decode.js';
 
 export interface PlainLine {

@@ -1,0 +1,23 @@
+/** What a table row says about its drops, in the terms the hints are filled with. */
+import { nsPrefix, type DropContext } from '../model/hints.js';
+import type { GroupBy, GroupRow } from './aggregate.js';
+
+/** What a table row says about its drops: its own key, else the top entry of each list. */
+export function rowContext(row: GroupRow, group: GroupBy): DropContext {
+  const pick = (g: GroupBy, list: { key: string }[]) => (group === g ? row.key : list[0]?.key) ?? null;
+  const loc = group === 'location' ? row.key : group === 'function' ? row.key : (row.locations[0]?.key ?? null);
+  const nsLabel = pick('netns', row.netns);
+  const nsName = nsLabel ? /\((.+)\)$/.exec(nsLabel)?.[1] : undefined;
+  const flow = group === 'flow' ? row.key : (row.flows[0]?.key ?? null);
+  const m = flow ? /^(\S+) (\S+) > (?:\[?([^\]\s]+?)\]?)(?::(\d+))?$/.exec(flow) : null;
+  return {
+    reason: pick('reason', row.reasons),
+    function: loc ? loc.replace(/\+0x[0-9a-f]+$/, '') : null,
+    ifname: pick('interface', row.interfaces),
+    nsPrefix: nsPrefix(nsName),
+    l4: m?.[1] ?? null,
+    saddr: m?.[2] ?? null,
+    daddr: m?.[3] ?? null,
+    dport: m?.[4] ? Number(m[4]) : null,
+  };
+}
