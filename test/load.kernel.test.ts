@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startCapture } from '../src/capture/run.js';
+import { CaptureRun } from '../src/capture/run.js';
 import { baseTracerConfig, type TraceOptions } from '../src/cli/common.js';
 import { ROOT, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
@@ -70,14 +70,20 @@ describe.skipIf(!canRun)('under a flood', () => {
     let batches = 0;
     let events = 0;
     let kept: Buffer | null = null;
-    const capture = startCapture({ ...baseTracerConfig({ ringSize: '2M', countEntries: '16384', attach: 'auto' } as TraceOptions), netns }, (b) => {
-      batches++;
-      events += b.count;
-      expect(b.buf.length).toBe(b.count * b.stride);
-      kept = b.buf;
-    });
+    const capture = CaptureRun.start({ ...baseTracerConfig({ ringSize: '2M', countEntries: '16384', attach: 'auto' } as TraceOptions), netns }, [
+      {
+        events: true,
+        batch(b) {
+          batches++;
+          events += b.count;
+          expect(b.buf.length).toBe(b.count * b.stride);
+          kept = b.buf;
+        },
+      },
+    ], { signals: false });
     const sent = await run(ns, 2);
-    const summary = await capture.stop();
+    capture.stop();
+    const summary = await capture.done;
     expect(sent).toBeGreaterThan(10_000);
     expect(summary.stats.lost).toBe(0);
     expect(events).toBe(summary.exact);
@@ -92,12 +98,13 @@ describe.skipIf(!canRun)('under a flood', () => {
     const ns = lab.netns('nothr');
     const netns = statSync(`/run/netns/${ns}`).ino;
     let events = 0;
-    const capture = startCapture({ attach: 0, netns }, (b) => (events += b.count));
+    const capture = CaptureRun.start({ attach: 0, netns }, [{ events: true, batch: (b) => void (events += b.count) }], { signals: false });
     const cpu0 = process.cpuUsage();
     await new Promise((r) => setTimeout(r, 1500));
     const idle = process.cpuUsage(cpu0);
     lab.udp(ns, '127.0.0.1', 9, 5);
-    const summary = await capture.stop();
+    capture.stop();
+    const summary = await capture.done;
     // a spinning reader costs ~1.5 s of CPU here; an idle one next to nothing
     expect((idle.user + idle.system) / 1000).toBeLessThan(500);
     expect(summary.exact).toBe(5);

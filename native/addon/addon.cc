@@ -85,6 +85,90 @@ Napi::Value ThrowError(Napi::Env env, int err, const char *phase, const std::str
 	return env.Undefined();
 }
 
+/*
+ * Every key Tracer(config) reads, with its type. configKeys() exports the
+ * table and src/capture/config.test.ts holds the TypeScript TracerConfig to
+ * it, so a key added on one side only, or misspelt, fails a test instead of
+ * reading as 0.
+ */
+enum KeyKind { KEY_U32, KEY_BOOL, KEY_STRING, KEY_BYTES, KEY_CODES };
+struct ConfigKey {
+	const char *name;
+	KeyKind kind;
+};
+const ConfigKey kConfigKeys[] = {
+	{ "attach", KEY_U32 },	    { "ringBytes", KEY_U32 },	{ "countEntries", KEY_U32 }, { "wakeupBytes", KEY_U32 },
+	{ "verbose", KEY_BOOL },    { "snaplen", KEY_U32 },	{ "stack", KEY_BOOL },	     { "sample", KEY_U32 },
+	{ "hotSlots", KEY_U32 },    { "netns", KEY_U32 },	{ "ifname", KEY_STRING },    { "ethertype", KEY_U32 },
+	{ "l4proto", KEY_U32 },	    { "hostVersion", KEY_U32 }, { "hostAddr", KEY_BYTES },   { "hostMask", KEY_BYTES },
+	{ "port", KEY_U32 },	    { "include", KEY_CODES },	{ "exclude", KEY_CODES },
+};
+const char *const kKindNames[] = { "u32", "bool", "string", "bytes", "codes" };
+
+bool IsU32(const Napi::Value &v)
+{
+	if (!v.IsNumber())
+		return false;
+	double d = v.As<Napi::Number>().DoubleValue();
+	return d >= 0 && d <= 4294967295.0 && d == (double)(uint32_t)d;
+}
+
+bool KindMatches(const Napi::Value &v, KeyKind kind)
+{
+	switch (kind) {
+	case KEY_U32:
+		return IsU32(v);
+	case KEY_BOOL:
+		return v.IsBoolean();
+	case KEY_STRING:
+		return v.IsString();
+	case KEY_BYTES:
+		return v.IsBuffer() && v.As<Napi::Buffer<uint8_t>>().Length() == 16;
+	case KEY_CODES: {
+		if (!v.IsArray())
+			return false;
+		auto arr = v.As<Napi::Array>();
+		for (uint32_t i = 0; i < arr.Length(); i++)
+			if (!IsU32(arr.Get(i)))
+				return false;
+		return true;
+	}
+	}
+	return false;
+}
+
+/* Throws a TypeError for an unknown key or a value of the wrong type (undefined means unset). */
+bool CheckConfig(Napi::Env env, const Napi::Object &o)
+{
+	Napi::Array names = o.GetPropertyNames();
+	for (uint32_t i = 0; i < names.Length(); i++) {
+		std::string name = names.Get(i).ToString();
+		const ConfigKey *key = nullptr;
+		for (const ConfigKey &k : kConfigKeys)
+			if (name == k.name)
+				key = &k;
+		if (!key) {
+			Napi::TypeError::New(env, "Tracer config: unknown key \"" + name + "\"").ThrowAsJavaScriptException();
+			return false;
+		}
+		Napi::Value v = o.Get(name);
+		if (!v.IsUndefined() && !KindMatches(v, key->kind)) {
+			Napi::TypeError::New(env, "Tracer config: " + name + " must be " + kKindNames[key->kind])
+				.ThrowAsJavaScriptException();
+			return false;
+		}
+	}
+	return true;
+}
+
+Napi::Value ConfigKeys(const Napi::CallbackInfo &info)
+{
+	Napi::Object o = Napi::Object::New(info.Env());
+	for (const ConfigKey &k : kConfigKeys)
+		o.Set(k.name, kKindNames[k.kind]);
+	return o;
+}
+
 uint32_t U32(const Napi::Object &o, const char *key, uint32_t def = 0)
 {
 	Napi::Value v = o.Get(key);
@@ -147,6 +231,8 @@ public:
 			return;
 		}
 		Napi::Object o = info[0].As<Napi::Object>();
+		if (!CheckConfig(env, o))
+			return;
 		dt_config cfg;
 		memset(&cfg, 0, sizeof(cfg));
 		cfg.attach = (int)U32(o, "attach");
@@ -602,6 +688,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("probe", Napi::Function::New(env, Probe));
 	exports.Set("reasons", Napi::Function::New(env, Reasons));
 	exports.Set("layout", Napi::Function::New(env, Layout));
+	exports.Set("configKeys", Napi::Function::New(env, ConfigKeys));
 	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
 	napi_add_env_cleanup_hook(env, Tracer::CleanupHook, nullptr);
 	return exports;

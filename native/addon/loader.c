@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Linear loader in the libbpf-bootstrap style: open → configure → load →
- * attach, one cleanup path, one message per phase. Tries attach paths best
- * first and remembers why each better one failed.
+ * attach, one message per phase; a failed attempt destroys its skeleton
+ * before it returns, dt_tracer_close() undoes a success. Tries attach paths
+ * best first and remembers why each better one failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,15 @@ struct dt_ring {
 	unsigned char *data;
 	unsigned long mask;
 	size_t page, data_size;
+};
+
+/* One program of the skeleton: what --attach names resolve to. */
+enum dt_path { DT_PATH_TP_BTF, DT_PATH_RAW_TP, DT_PATH_FENTRY, DT_PATH_KPROBE };
+static const char *const dt_path_names[] = {
+	[DT_PATH_TP_BTF] = "tp_btf",
+	[DT_PATH_RAW_TP] = "raw_tp",
+	[DT_PATH_FENTRY] = "fentry",
+	[DT_PATH_KPROBE] = "kprobe",
 };
 
 struct dt_tracer {
@@ -285,9 +295,9 @@ static int dt_privileged(void)
 	return (caps >> 21 & 1) || ((caps >> 39 & 1) && (caps >> 38 & 1));
 }
 
-static const char *dt_load_sentence(int err, const char *path)
+static const char *dt_load_sentence(int err, enum dt_path path)
 {
-	if ((err == EPERM || err == EACCES) && !strcmp(path, "fentry") && dt_privileged()) {
+	if ((err == EPERM || err == EACCES) && path == DT_PATH_FENTRY && dt_privileged()) {
 		/* Seen on a 6.18 VM whose ftrace function hooks are locked:
 		 * trampolines are refused before the verifier runs. */
 		int fd = open("/sys/kernel/tracing/available_filter_functions", O_RDONLY);
@@ -318,7 +328,7 @@ static const char *dt_load_sentence(int err, const char *path)
 }
 
 /* One attempt at one path; fills err and returns negative on failure. */
-static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const char *path,
+static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum dt_path path,
 		  struct dt_tracer *t, struct dt_error *err)
 {
 	struct droptrace_bpf *skel;
@@ -329,14 +339,20 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 	if (!skel)
 		return dt_fail(err, errno, "open", "opening the embedded BPF object failed");
 
-	if (!strcmp(path, "tp_btf"))
+	switch (path) {
+	case DT_PATH_TP_BTF:
 		prog = skel->progs.droptrace_tp;
-	else if (!strcmp(path, "raw_tp"))
+		break;
+	case DT_PATH_RAW_TP:
 		prog = skel->progs.droptrace_raw;
-	else if (!strcmp(path, "fentry"))
+		break;
+	case DT_PATH_FENTRY:
 		prog = skel->progs.droptrace_fent;
-	else
+		break;
+	default:
 		prog = skel->progs.droptrace_kp;
+		break;
+	}
 
 	bpf_program__set_autoload(skel->progs.droptrace_tp, prog == skel->progs.droptrace_tp);
 	bpf_program__set_autoload(skel->progs.droptrace_raw, prog == skel->progs.droptrace_raw);
@@ -367,7 +383,7 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 		const char *sentence = dt_load_sentence(e, path);
 		if (sentence)
 			return dt_fail(err, e, "load", "%s", sentence);
-		return dt_fail(err, e, "load", "loading the %s program failed: %s (rerun with --verbose for libbpf's log)", path,
+		return dt_fail(err, e, "load", "loading the %s program failed: %s (rerun with --verbose for libbpf's log)", dt_path_names[path],
 			       strerror(e));
 	}
 
@@ -378,11 +394,11 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, const 
 	if (!t->link) {
 		int e = errno;
 		droptrace_bpf__destroy(skel);
-		return dt_fail(err, e, "attach", "attaching the %s program failed (%s)", path, strerror(e));
+		return dt_fail(err, e, "attach", "attaching the %s program failed (%s)", dt_path_names[path], strerror(e));
 	}
 	t->skel = skel;
 	t->prog = prog;
-	t->path = path;
+	t->path = dt_path_names[path];
 	t->target = (prog == skel->progs.droptrace_fent || prog == skel->progs.droptrace_kp) ?
 			    k->fn_name : "skb:kfree_skb";
 	return 0;
@@ -474,7 +490,7 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		   char *tried, size_t tried_len)
 {
 	struct dt_kernel k;
-	const char *paths[4];
+	enum dt_path paths[4];
 	int npaths = 0, i, ret = 0;
 	struct dt_tracer *t;
 
@@ -494,26 +510,26 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 
 	switch (cfg->attach) {
 	case DT_ATTACH_TRACEPOINT:
-		paths[npaths++] = "tp_btf";
-		paths[npaths++] = "raw_tp";
+		paths[npaths++] = DT_PATH_TP_BTF;
+		paths[npaths++] = DT_PATH_RAW_TP;
 		break;
 	case DT_ATTACH_TP_BTF:
-		paths[npaths++] = "tp_btf";
+		paths[npaths++] = DT_PATH_TP_BTF;
 		break;
 	case DT_ATTACH_RAW_TP:
-		paths[npaths++] = "raw_tp";
+		paths[npaths++] = DT_PATH_RAW_TP;
 		break;
 	case DT_ATTACH_FENTRY:
-		paths[npaths++] = "fentry";
+		paths[npaths++] = DT_PATH_FENTRY;
 		break;
 	case DT_ATTACH_KPROBE:
-		paths[npaths++] = "kprobe";
+		paths[npaths++] = DT_PATH_KPROBE;
 		break;
 	default:
-		paths[npaths++] = "tp_btf";
-		paths[npaths++] = "raw_tp";
-		paths[npaths++] = "fentry";
-		paths[npaths++] = "kprobe";
+		paths[npaths++] = DT_PATH_TP_BTF;
+		paths[npaths++] = DT_PATH_RAW_TP;
+		paths[npaths++] = DT_PATH_FENTRY;
+		paths[npaths++] = DT_PATH_KPROBE;
 	}
 
 	t = calloc(1, sizeof(*t));
@@ -522,13 +538,13 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 
 	dt_log_begin(err, cfg->verbose);
 	for (i = 0; i < npaths; i++) {
-		const char *p = paths[i];
-		if (!strcmp(p, "tp_btf") && !k.has_tp_btf) {
+		enum dt_path p = paths[i];
+		if (p == DT_PATH_TP_BTF && !k.has_tp_btf) {
 			ret = dt_fail(err, ENOENT, "open", "the kernel's BTF has no skb:kfree_skb tracepoint type");
-		} else if ((!strcmp(p, "fentry") || !strcmp(p, "kprobe")) && k.fn_kind < 0) {
+		} else if ((p == DT_PATH_FENTRY || p == DT_PATH_KPROBE) && k.fn_kind < 0) {
 			ret = dt_fail(err, ENOENT, "open", "the kernel has none of sk_skb_reason_drop, "
 							   "kfree_skb_reason or kfree_skb to hook");
-		} else if (!strcmp(p, "kprobe") && !k.has_kprobes) {
+		} else if (p == DT_PATH_KPROBE && !k.has_kprobes) {
 			ret = dt_fail(err, EOPNOTSUPP, "attach",
 				      "this kernel has no kprobes (built without CONFIG_KPROBES): "
 				      "use --attach tracepoint or --attach fentry");
@@ -544,7 +560,7 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 			break;
 		if (tried_len) {
 			size_t used = strlen(tried);
-			snprintf(tried + used, tried_len - used, "%s%s: %s", used ? "; " : "", p, err->msg);
+			snprintf(tried + used, tried_len - used, "%s%s: %s", used ? "; " : "", dt_path_names[p], err->msg);
 		}
 		/* without privileges, the next path will not fare better */
 		if (err->err == EPERM && !dt_privileged())

@@ -303,124 +303,127 @@ static __always_inline void dt_capture(struct sk_buff *skb, struct net_device *d
 		e->cap_len = cap;
 }
 
-static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason,
-				     bool direct)
+/* Whether a drop with this reason is traced: not a consume, and through the reason filters. */
+static __always_inline bool dt_reason_wanted(__u32 reason, bool has_reason)
 {
-	struct net_device *dev;
-	struct dt_pkt pkt = {};
-	__u32 netns, ifindex, len;
-	__u16 ethertype;
-	bool from_sk = false;
-
-	if (!skb)
-		return 0;
 	if (has_reason && targ_consumed_reason >= 0 && reason == (__u32)targ_consumed_reason)
-		return 0;
+		return false;
 	if (targ_has_include && !dt_reason_in(targ_include, reason))
-		return 0;
+		return false;
 	if (targ_has_exclude && dt_reason_in(targ_exclude, reason))
-		return 0;
+		return false;
+	return true;
+}
 
-	dev = DT_RD(direct, skb, dev);
-	netns = dt_dev_netns(dev, direct);
-	if (!netns) {
-		netns = dt_sk_netns(DT_RD(direct, skb, sk), direct);
-		from_sk = netns != 0;
+/* Where a drop happened: the device, and its netns (else the socket's). */
+struct dt_where {
+	struct net_device *dev;
+	__u32 netns;
+	__u16 ethertype;
+	bool from_sk;
+};
+
+/* Fills w and applies the namespace, interface and ethertype filters. */
+static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct dt_where *w, bool direct)
+{
+	w->dev = DT_RD(direct, skb, dev);
+	w->netns = dt_dev_netns(w->dev, direct);
+	w->from_sk = false;
+	if (!w->netns) {
+		w->netns = dt_sk_netns(DT_RD(direct, skb, sk), direct);
+		w->from_sk = w->netns != 0;
 	}
-	if (targ_netns && netns != targ_netns)
-		return 0;
+	if (targ_netns && w->netns != targ_netns)
+		return false;
 
 	if (targ_has_ifname) {
 		char name[DT_IFNAMSIZ] = {};
 		int i;
-		if (!dev)
-			return 0;
-		bpf_probe_read_kernel(name, sizeof(name), dev->name);
+		if (!w->dev)
+			return false;
+		bpf_probe_read_kernel(name, sizeof(name), w->dev->name);
 		for (i = 0; i < DT_IFNAMSIZ; i++) {
 			if (name[i] != targ_ifname[i])
-				return 0;
+				return false;
 			if (!name[i])
 				break;
 		}
 	}
 
-	ethertype = bpf_ntohs(DT_RD(direct, skb, protocol));
-	if (targ_ethertype && ethertype != targ_ethertype)
-		return 0;
+	w->ethertype = bpf_ntohs(DT_RD(direct, skb, protocol));
+	return !targ_ethertype || w->ethertype == targ_ethertype;
+}
 
-	/* Parse only when a filter or the event needs the headers. */
-	if (targ_emit_events || targ_l4proto || targ_host_ver || targ_port)
-		dt_parse(skb, ethertype, &pkt, direct);
-
-	if (targ_l4proto && pkt.l4proto != targ_l4proto)
-		return 0;
+/* The protocol, host and port filters, on the parsed headers. */
+static __always_inline bool dt_pkt_wanted(const struct dt_pkt *pkt)
+{
+	if (targ_l4proto && pkt->l4proto != targ_l4proto)
+		return false;
 	if (targ_host_ver) {
-		if (pkt.ipver != targ_host_ver)
-			return 0;
-		if (!dt_host_match(pkt.saddr) && !dt_host_match(pkt.daddr))
-			return 0;
+		if (pkt->ipver != targ_host_ver)
+			return false;
+		if (!dt_host_match(pkt->saddr) && !dt_host_match(pkt->daddr))
+			return false;
 	}
 	if (targ_port) {
-		if (!pkt.l4ok || (pkt.sport != targ_port && pkt.dport != targ_port) ||
-		    (pkt.l4proto != IPPROTO_TCP_ && pkt.l4proto != IPPROTO_UDP_))
-			return 0;
+		if (!pkt->l4ok || (pkt->sport != targ_port && pkt->dport != targ_port) ||
+		    (pkt->l4proto != IPPROTO_TCP_ && pkt->l4proto != IPPROTO_UDP_))
+			return false;
 	}
+	return true;
+}
 
-	len = DT_RD(direct, skb, len);
-	ifindex = dev ? DT_RD(direct, dev, ifindex) : 0;
-
-	struct dt_count_key key = {
-		.location = location,
-		.reason = reason,
-		.ifindex = ifindex,
-		.netns = netns,
-	};
-	dt_count(&key, len);
-	if (!targ_emit_events)
-		return 0; /* counting only: the count map is the whole answer */
+/* With --sample N, true for all but every Nth of this CPU's drops (those are only counted). */
+static __always_inline bool dt_sampled_out(void)
+{
 	if (targ_sample > 1) {
-		/* every Nth of this CPU's drops becomes an event; the rest are only counted */
 		__u32 idx = DT_STAT_SEEN;
 		__u64 *seen = bpf_map_lookup_elem(&dt_stats, &idx);
 		if (!seen)
-			return 0;
+			return true;
 		if ((*seen)++ % targ_sample) {
 			dt_stat_inc(DT_STAT_SAMPLED);
-			return 0;
+			return true;
 		}
-	} else {
-		dt_stat_inc(DT_STAT_SEEN);
+		return false;
 	}
+	dt_stat_inc(DT_STAT_SEEN);
+	return false;
+}
 
+/* Sends one event: the drop, its headers, optionally its stack and packet bytes. */
+static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct dt_where *w, const struct dt_pkt *pkt,
+				    const struct dt_count_key *key, __u32 len, bool has_reason, bool direct)
+{
 	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e) + targ_snaplen, 0);
 	if (!e) {
 		dt_stat_inc(DT_STAT_RB_LOST);
-		return 0;
+		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
-	e->location = location;
-	e->reason = reason;
+	e->location = key->location;
+	e->reason = key->reason;
 	e->cpu = bpf_get_smp_processor_id();
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->len = len;
-	e->ifindex = ifindex;
+	e->ifindex = key->ifindex;
 	e->iif = DT_RD(direct, skb, skb_iif);
-	e->netns = netns;
+	e->netns = key->netns;
 	e->mark = DT_RD(direct, skb, mark);
-	e->ethertype = ethertype;
-	e->l4proto = pkt.l4proto;
-	e->ipver = pkt.ipver;
-	e->sport = pkt.sport;
-	e->dport = pkt.dport;
-	e->tcp_flags = pkt.tcp_flags;
-	e->icmp_type = pkt.icmp_type;
-	e->icmp_code = pkt.icmp_code;
-	e->flags = (pkt.ipver ? DT_F_L3 : 0) | (pkt.l4ok ? DT_F_L4 : 0) |
-		   (has_reason ? DT_F_REASON : 0) | (from_sk ? DT_F_SK : 0);
-	__builtin_memcpy(e->saddr, pkt.saddr, 16);
-	__builtin_memcpy(e->daddr, pkt.daddr, 16);
-	if (dev)
-		bpf_probe_read_kernel(e->ifname, sizeof(e->ifname), dev->name);
+	e->ethertype = w->ethertype;
+	e->l4proto = pkt->l4proto;
+	e->ipver = pkt->ipver;
+	e->sport = pkt->sport;
+	e->dport = pkt->dport;
+	e->tcp_flags = pkt->tcp_flags;
+	e->icmp_type = pkt->icmp_type;
+	e->icmp_code = pkt->icmp_code;
+	e->flags = (pkt->ipver ? DT_F_L3 : 0) | (pkt->l4ok ? DT_F_L4 : 0) |
+		   (has_reason ? DT_F_REASON : 0) | (w->from_sk ? DT_F_SK : 0);
+	__builtin_memcpy(e->saddr, pkt->saddr, 16);
+	__builtin_memcpy(e->daddr, pkt->daddr, 16);
+	if (w->dev)
+		bpf_probe_read_kernel(e->ifname, sizeof(e->ifname), w->dev->name);
 	else
 		e->ifname[0] = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -437,7 +440,7 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	if (targ_snaplen) {
 		/* ring-buffer memory is not zeroed: clear what the copy may not fill */
 		__builtin_memset((void *)(e + 1), 0, 8);
-		dt_capture(skb, dev, e, direct);
+		dt_capture(skb, w->dev, e, direct);
 	}
 
 	/*
@@ -462,6 +465,43 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 		}
 	}
 	bpf_ringbuf_submit(e, flags);
+}
+
+/*
+ * Every attach path ends here: filter, count exactly, then maybe send an
+ * event. Each helper is inlined with `direct` a constant, so the verifier
+ * sees one straight program per path and drops every filter that is off.
+ */
+static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason,
+				     bool direct)
+{
+	struct dt_where w = {};
+	struct dt_pkt pkt = {};
+
+	if (!skb || !dt_reason_wanted(reason, has_reason))
+		return 0;
+	if (!dt_where_wanted(skb, &w, direct))
+		return 0;
+	/* parse only when a filter or the event needs the headers */
+	if (targ_emit_events || targ_l4proto || targ_host_ver || targ_port)
+		dt_parse(skb, w.ethertype, &pkt, direct);
+	if (!dt_pkt_wanted(&pkt))
+		return 0;
+
+	/* a local pointer: DT_RD on w.dev would ask CO-RE to relocate our own struct */
+	struct net_device *dev = w.dev;
+	__u32 len = DT_RD(direct, skb, len);
+	struct dt_count_key key = {
+		.location = location,
+		.reason = reason,
+		.ifindex = dev ? DT_RD(direct, dev, ifindex) : 0,
+		.netns = w.netns,
+	};
+	dt_count(&key, len);
+	/* counting only: the count map is the whole answer */
+	if (!targ_emit_events || dt_sampled_out())
+		return 0;
+	dt_emit(ctx, skb, &w, &pkt, &key, len, has_reason, direct);
 	return 0;
 }
 

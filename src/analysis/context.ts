@@ -1,5 +1,5 @@
 /** What a table row says about its drops, in the terms the hints are filled with. */
-import { nsPrefix, type DropContext } from '../model/hints.js';
+import { filledHint, formatHint, nsPrefix, type DropContext } from '../model/hints.js';
 import type { GroupBy, GroupRow } from './aggregate.js';
 
 /** What a table row says about its drops: its own key, else the top entry of each list. */
@@ -20,4 +20,19 @@ export function rowContext(row: GroupRow, group: GroupBy): DropContext {
     daddr: m?.[3] ?? null,
     dport: m?.[4] ? Number(m[4]) : null,
   };
+}
+
+/** The explanation of a row's drops, for the live detail view. */
+export function rowHint(row: GroupRow, group: GroupBy): string | null {
+  const h = filledHint(rowContext(row, group));
+  return h ? formatHint(h) : null;
+}
+
+/** One line that says what the top row is and what to check first: "REASON at SITE on IFACE: title. Next: command". */
+export function rowVerdict(row: GroupRow, group: GroupBy): string | null {
+  const ctx = rowContext(row, group);
+  const h = filledHint(ctx);
+  if (!h) return null;
+  const where = [ctx.function && row.locations[0]?.key, ctx.ifname && `on ${ctx.ifname}`].filter(Boolean).join(' ');
+  return `${ctx.reason ?? 'drop'}${where ? ` at ${where}` : ''}: ${h.title}${h.checks[0] ? `. Next: ${h.checks[0]}` : ''}`;
 }

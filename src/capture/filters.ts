@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ReasonTable } from '../model/reasons.js';
-import type { TracerConfig } from './native.js';
+import type { TracerConfig } from './config.js';
 
 /** A bad command-line value: exit code 2. */
 export class UsageError extends Error {
@@ -106,6 +106,8 @@ function reasonCodes(names: string[] | undefined, reasons: ReasonTable, flag: st
         const hint = near.length ? ` (did you mean ${near.join(', ')}?)` : reasons.size ? '' : ' (this kernel names no drop reasons)';
         throw new UsageError(`${flag} ${n}: this kernel has no such drop reason${hint}; \`droptrace check --reasons\` lists them`);
       }
+      // the program's reason filter is a bitmap of the core enum's first 256 codes
+      if (code > 255) throw new UsageError(`${flag} ${n}: code ${code} is beyond the 256 reasons the in-kernel filter covers`);
       return code;
     });
 }

@@ -1,12 +1,13 @@
 /**
  * The typed face of the native addon (native/addon/). Loads the .node file,
  * explains every path it tried when that fails, and turns native failures
- * into DroptraceError. Arguments are validated before they cross into C.
+ * into DroptraceError. The config is checked (config.ts) before it crosses into C.
  */
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkConfig, type KeyKind, type TracerConfig } from './config.js';
 
 export type Phase = 'open' | 'load' | 'attach' | 'read' | 'privilege' | 'addon';
 
@@ -26,41 +27,6 @@ export class DroptraceError extends Error {
     this.log = details.log ?? '';
     this.tried = details.tried ?? '';
   }
-}
-
-/**
- * Attach paths: numbers match enum dt_attach in native/addon/loader.h.
- * `tracepoint` is tp_btf with raw_tp as its fallback; tp_btf and raw_tp
- * name one program type exactly.
- */
-export const ATTACH = { auto: 0, tracepoint: 1, fentry: 2, kprobe: 3, tp_btf: 4, raw_tp: 5 } as const;
-export type AttachMode = keyof typeof ATTACH;
-
-/** Configuration handed to the BPF program before load (see struct dt_config). */
-export interface TracerConfig {
-  attach: number;
-  ringBytes?: number;
-  countEntries?: number;
-  wakeupBytes?: number;
-  verbose?: boolean;
-  netns?: number;
-  ifname?: string;
-  ethertype?: number;
-  l4proto?: number;
-  hostVersion?: 0 | 4 | 6;
-  hostAddr?: Buffer;
-  hostMask?: Buffer;
-  port?: number;
-  include?: number[];
-  exclude?: number[];
-  /** packet bytes carried by each event: a multiple of 8, at most 1024 */
-  snaplen?: number;
-  /** record a kernel stack id per event */
-  stack?: boolean;
-  /** slots of the per-CPU array in front of the count hash: 0 none, else a power of two <= 256 (default 256) */
-  hotSlots?: number;
-  /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
-  sample?: number;
 }
 
 /** Counters of what was seen and what was lost; never hidden. */
@@ -132,6 +98,8 @@ interface Addon {
   probe(): KernelProbe;
   reasons(): Array<[number, string]> | null;
   layout(): Layout;
+  /** every key Tracer(config) reads, with its type */
+  configKeys(): Record<string, KeyKind>;
   setErrorClass(cls: unknown): void;
 }
 
@@ -206,10 +174,6 @@ export function requirePrivileges(): void {
  */
 export function openTracer(config: TracerConfig, onBatch?: (batch: Buffer) => void): NativeTracer {
   requirePrivileges();
-  if (config.port !== undefined && (config.port < 0 || config.port > 65535)) throw new RangeError('port out of range');
-  if (config.ringBytes !== undefined && (config.ringBytes & (config.ringBytes - 1)) !== 0) {
-    throw new RangeError('ring size must be a power of two');
-  }
   const a = loadAddon();
-  return new a.Tracer(config, onBatch);
+  return new a.Tracer(checkConfig(config), onBatch);
 }

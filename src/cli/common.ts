@@ -1,11 +1,12 @@
 /** Options shared by every command that traces: filters, attach path, sizes. */
 import { Command, Option } from 'commander';
-import { localReasons, loadLocalSymbols } from '../capture/run.js';
-import { buildFilters, UsageError, type FilterOptions } from '../capture/filters.js';
+import { ATTACH, type AttachMode, type TracerConfig } from '../capture/config.js';
+import { buildFilters, describeFilters, UsageError, type FilterOptions } from '../capture/filters.js';
+import { loadLocalSymbols, localReasons } from '../capture/local.js';
+import { requirePrivileges, type NativeTracer } from '../capture/native.js';
+import { PodResolver } from '../host/pods.js';
 import type { SymbolTable } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
-import { PodResolver } from '../host/pods.js';
-import { ATTACH, requirePrivileges, type AttachMode, type TracerConfig } from '../capture/native.js';
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 
@@ -105,4 +106,11 @@ export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reas
   const { table: syms, warning } = loadLocalSymbols();
   if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
   return { config: { ...base, ...filters }, reasons, syms, pods: new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs }) };
+}
+
+/** The line that says a capture is attached: how, with which filters, and what it could not use. */
+export function attachedLine(doing: string, t: NativeTracer, opts: TraceOptions & FilterOptions, reasons?: ReasonTable): string {
+  let line = `droptrace: ${doing} via ${t.path} on ${t.target}; filters: ${describeFilters(opts)}${reasons ? `; reasons from ${reasons.source}` : ''}; Ctrl-C to stop\n`;
+  if (opts.attach === 'auto' && t.tried) line += `droptrace: better paths unavailable: ${t.tried}\n`;
+  return line;
 }

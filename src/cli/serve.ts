@@ -1,19 +1,15 @@
 /** `droptrace serve`: exact drop counts as Prometheus metrics, with pod names where known, for weeks. */
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { release } from 'node:os';
-import { writeFileSync } from 'node:fs';
-import { droptraceVersion } from './version.js';
 import { Command, Option } from 'commander';
-import client from 'prom-client';
-import { startCapture } from '../capture/run.js';
-import { decodeCounts, encodeCountKeys, EV, ifnameAt } from '../model/decode.js';
+import { MetricsConsumer, metricsRegistry } from '../analysis/serving.js';
 import { describeFilters, UsageError } from '../capture/filters.js';
-import { InterfaceNames, VethPeers } from '../host/netns.js';
-import { podOfDrop } from '../host/pods.js';
-import { DropMetrics, LABELS } from '../analysis/metrics.js';
-import { makeNaming } from '../model/naming.js';
+import { CaptureRun } from '../capture/run.js';
 import { netnsNames } from '../host/netns.js';
+import { makeNaming } from '../model/naming.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { droptraceVersion } from './version.js';
 
 interface Options extends TraceOptions {
   listen: string;
@@ -66,79 +62,10 @@ async function run(opts: Options): Promise<void> {
   const graceMs = parsePositive(opts.forgetAfter, '--forget-after')! * 1000;
   const everyMs = parsePositive(opts.updateEvery, '--update-every')! * 1000;
   const { config, reasons, syms, pods } = prepareTracing(opts);
-  const naming = makeNaming(syms, reasons, netnsNames());
-  const ifnames = new InterfaceNames(netnsNames);
-  // names come free with each event; a drop site seen only as a count asks its namespace once
-  const capture = startCapture(
-    config,
-    opts.events
-      ? (b) => {
-          for (let i = 0, o = 0; i < b.count; i++, o += b.stride) {
-            const ns = b.buf.readUInt32LE(o + EV.netns);
-            const ifi = b.buf.readUInt32LE(o + EV.ifindex);
-            if (ifi && ifnames.known(ns, ifi) === null) ifnames.learn(ns, ifi, ifnameAt(b.buf, o));
-          }
-        }
-      : undefined,
-  );
-  const tracer = capture.tracer;
-  const peers = new VethPeers(netnsNames);
-  const iface = (ns: number, ifi: number) => (ifi ? (ifnames.known(ns, ifi) ?? ifnames.name(ns, ifi) ?? `if${ifi}`) : '-');
-  const metrics = new DropMetrics(naming, iface, (ns, ifi) => podOfDrop(pods, peers, ns, ifi), maxSeries);
-
-  // counting, labelling (which may ask a namespace) and forgetting run on a timer, never on a scrape
-  const update = () => {
-    const now = Date.now();
-    metrics.update(decodeCounts(tracer.counts()), now);
-    const idle = metrics.idleKeys(now, graceMs);
-    if (idle.length) {
-      const removed = decodeCounts(tracer.forget(encodeCountKeys(idle)));
-      metrics.forgotten(removed, decodeCounts(tracer.counts()), now);
-      for (const ns of new Set(idle.map((k) => k.netns))) {
-        ifnames.forget(ns);
-        peers.forget(ns);
-      }
-    }
-    metrics.expire(now, graceMs);
-  };
-  update();
-
-  const registry = new client.Registry();
-  const labelNames = [...LABELS];
-  const counter = (name: string, help: string, labels: string[], series: () => Array<{ labels: Record<string, string>; value: number }>) =>
-    new client.Counter({
-      name,
-      help,
-      labelNames: labels,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const s of series()) this.inc(s.labels, s.value);
-      },
-    });
-  counter('droptrace_drops_total', 'Packets the kernel dropped, counted exactly in the kernel', labelNames, () => metrics.all().map((s) => ({ labels: s.labels, value: s.packets })));
-  counter('droptrace_drop_bytes_total', 'Bytes (skb->len) of the dropped packets', labelNames, () => metrics.all().map((s) => ({ labels: s.labels, value: s.bytes })));
-  counter('droptrace_drops_expired_total', 'Drops of label sets that expired (--forget-after): with droptrace_drops_total, everything counted', ['reason', 'function'], () =>
-    metrics.expiredTotals().map((s) => ({ labels: s.labels, value: s.packets })),
-  );
-  const one = (name: string, help: string, value: () => number) => counter(name, help, [], () => [{ labels: {}, value: value() }]);
-  one('droptrace_events_lost_total', 'Events the ring buffer could not take (counts stay exact)', () => {
-    const s = tracer.stats();
-    return s.lost + s.droppedInProcess;
-  });
-  one('droptrace_map_full_total', 'Drops not counted because the count map was full (raise --count-entries)', () => tracer.stats().mapFull);
-  one('droptrace_drops_unseen_total', 'Drops the kernel skipped the program for (it was already running on that CPU): not counted', () => tracer.stats().missed);
-  one('droptrace_series_folded_total', 'Drops counted in the "other" series because of --max-series', () => metrics.folded);
-  new client.Gauge({
-    name: 'droptrace_count_keys',
-    help: 'Drop sites (site, reason, interface, netns) tracked in the kernel count map',
-    registers: [registry],
-    collect() {
-      this.set(metrics.keyCount);
-    },
-  });
-  const info = new client.Gauge({ name: 'droptrace_build_info', help: 'droptrace version, kernel and attach path', labelNames: ['version', 'kernel', 'attach'], registers: [registry] });
-  info.set({ version: droptraceVersion(), kernel: release(), attach: tracer.path }, 1);
+  const serving = new MetricsConsumer({ events: opts.events, naming: makeNaming(syms, reasons, netnsNames()), pods, maxSeries, graceMs });
+  const capture = CaptureRun.start(config, [serving], { tickMs: everyMs });
+  const tracer = () => capture.tracer;
+  const registry = metricsRegistry(serving.metrics, () => capture.stats(), { version: droptraceVersion(), kernel: release(), attach: tracer().path });
 
   const server = createServer(async (req, res) => {
     if (req.url === '/metrics') {
@@ -150,29 +77,25 @@ async function run(opts: Options): Promise<void> {
         res.writeHead(500).end(String(err));
       }
     } else if (req.url === '/healthz') {
-      const ok = !tracer.stats().closed;
+      const ok = !tracer().stats().closed;
       res.writeHead(ok ? 200 : 503).end(ok ? 'ok\n' : 'detached\n');
     } else {
       res.writeHead(404).end('droptrace: /metrics or /healthz\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new UsageError(`--listen ${opts.listen}: ${(err as Error).message}`)));
-    server.listen(port, host, () => resolve());
-  });
-  const timer = setInterval(update, everyMs);
-  process.stderr.write(`droptrace: serving metrics on http://${opts.listen}/metrics (probe ${tracer.path}; filters: ${describeFilters(opts)})\n`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new UsageError(`--listen ${opts.listen}: ${(err as Error).message}`)));
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    capture.stop();
+    await capture.done;
+    throw err;
+  }
+  process.stderr.write(`droptrace: serving metrics on http://${opts.listen}/metrics (probe ${tracer().path}; filters: ${describeFilters(opts)})\n`);
   if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
-
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  clearInterval(timer);
+  await capture.done;
   server.close();
-  await capture.stop();
-  update();
-  const total = metrics.all().reduce((n, x) => n + x.packets, 0) + metrics.expiredTotals().reduce((n, x) => n + x.packets, 0);
-  process.stderr.write(`droptrace: stopped serving; ${total} drops counted\n`);
+  process.stderr.write(`droptrace: stopped serving; ${serving.total} drops counted\n`);
 }
