@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Aggregator, flowKey, sparkline } from './aggregate.js';
+import { Aggregator } from './aggregate.js';
+import { flowKey } from './flows.js';
+import { sparkline } from '../views/screen.js';
 import type { Naming } from '../model/naming.js';
-import { decodeEvent, EVENT_SIZE, type CountRecord, type RawDrop } from '../model/decode.js';
+import { decodeEvent, EVENT_SIZE, type CountRecord } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
 import { ReasonTable } from '../model/reasons.js';
 import { eventRecord } from '../../test/helpers/events.js';
@@ -28,13 +30,17 @@ const rec = (location: bigint, reason: number, ifindex: number, netns: number, p
 });
 
 /** A TCP SYN 10.244.1.2 > 10.244.1.1:2483 dropped at site a on cni0, as the kernel sends it. */
-function rawDrop(sport = 40000): RawDrop {
-  return decodeEvent(eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport, dport: 2483, tcp: 2, ifname: 'cni0', ifindex: 2, netns: 4026532177 }));
+function rawDrop(sport = 40000): Buffer {
+  return eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport, dport: 2483, tcp: 2, ifname: 'cni0', ifindex: 2, netns: 4026532177 });
 }
 
 const REASONS = new ReasonTable([[12, 'NETFILTER_DROP'], [3, 'NO_SOCKET']], 'btf');
-const at10s = () => 10_000;
-const asRecord = (d: RawDrop) => toRecord(d, null, REASONS, 0n);
+const rawToRecord = (reasons: ReasonTable) => (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), null, reasons, 0n);
+
+/** Events at 10 s (eventRecord stamps 1 s), one batch each: nothing for the folder to fold. */
+function feed(agg: Aggregator, records: Buffer[], reasons = REASONS): void {
+  for (const r of records) agg.addBatch(r, r.length, 1, 9000, rawToRecord(reasons));
+}
 
 /** A steady 10 drops/s at a, 2 drops/s at b, sampled every 500 ms for `seconds`. */
 function steady(seconds: number): Aggregator {
@@ -117,7 +123,7 @@ describe('Aggregator', () => {
     agg.addCounts(0, []);
     agg.addCounts(1000, [rec(0xan, 12, 2, 4026532177, 1000)]);
     // only 3 of the 1000 drops reached us as events
-    agg.addDrops([rawDrop(), rawDrop(), rawDrop(40001)], at10s, asRecord);
+    feed(agg, [rawDrop(), rawDrop(), rawDrop(40001)]);
     const loc = agg.snapshot(1000, 'location').rows[0];
     expect(loc.total).toBe(1000);
     expect(loc.exact).toBe(true);
@@ -156,7 +162,7 @@ describe('Aggregator', () => {
 
   it('keeps a bounded list of recent drops', () => {
     const agg = new Aggregator(naming, 10);
-    for (let i = 0; i < 25; i++) agg.addDrops([rawDrop(i)], at10s, asRecord);
+    for (let i = 0; i < 25; i++) feed(agg, [rawDrop(i)]);
     const recent = agg.snapshot(0).recent;
     expect(recent).toHaveLength(10);
     expect(recent[9].sport).toBe(24);
@@ -182,23 +188,19 @@ describe('helpers', () => {
   });
 });
 
-const rawToRecord = (reasons: ReasonTable) => (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), null, reasons, 0n);
-
-describe('addBatch (the live path) and addDrops (recordings) agree', () => {
-  it('same flows, interfaces and recent list from a raw batch as from records', () => {
-    const reasons = new ReasonTable([[12, 'NETFILTER_DROP']], 'btf');
-    const b = eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport: 0, dport: 2483, tcp: 0, ifname: 'cni0', ifindex: 2, netns: 4026532177, tsNs: 5_000_000_000n });
-    const d = decodeEvent(b);
-    const viaRecords = new Aggregator(naming);
-    viaRecords.addDrops([d], () => 5000, (x) => toRecord(x, null, reasons, 0n));
-    const viaDrops = new Aggregator(naming);
-    viaDrops.addBatch(b, b.length, 1, 0, rawToRecord(reasons));
-    for (const agg of [viaRecords, viaDrops]) agg.addCounts(10_000, [rec(0xan, 12, 2, 4026532177, 1)]);
-    const a = viaRecords.snapshot(10_000, 'flow');
-    const z = viaDrops.snapshot(10_000, 'flow');
-    expect(z.rows.map((r) => [r.key, r.total, r.interfaces])).toEqual(a.rows.map((r) => [r.key, r.total, r.interfaces]));
-    expect(z.rows[0].key).toBe('TCP 10.244.1.2 > 10.244.1.1:2483');
-    expect(z.recent).toHaveLength(1);
+describe('a batch gives what its records one at a time give', () => {
+  it('same flows, interfaces and recent list from a batch as from its records one by one', () => {
+    const recs = [0, 1, 2].map((i) => eventRecord({ location: 0xan, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 6, sport: 40000 + i, dport: 2483, tcp: 0, ifname: 'cni0', ifindex: 2, netns: 4026532177, tsNs: 5_000_000_000n }));
+    const oneByOne = new Aggregator(naming);
+    feed(oneByOne, recs);
+    const batched = new Aggregator(naming);
+    batched.addBatch(Buffer.concat(recs), recs[0].length, recs.length, 9000, rawToRecord(REASONS));
+    for (const agg of [oneByOne, batched]) agg.addCounts(20_000, [rec(0xan, 12, 2, 4026532177, 3)]);
+    const a = oneByOne.snapshot(20_000, 'flow');
+    const z = batched.snapshot(20_000, 'flow');
+    expect(z.rows.map((r) => [r.key, r.total, r.interfaces, r.lastSeen])).toEqual(a.rows.map((r) => [r.key, r.total, r.interfaces, r.lastSeen]));
+    expect(z.rows[0]).toMatchObject({ key: 'TCP 10.244.1.2 > 10.244.1.1:2483', total: 3, lastSeen: 14_000 });
+    expect(z.recent.map((r) => r.sport)).toEqual([40000, 40001, 40002]);
   });
 
   it('the recent list from raw batches is the last records in order, across ring wraps, snapshots and clear', () => {
@@ -211,8 +213,7 @@ describe('addBatch (the live path) and addDrops (recordings) agree', () => {
     for (const [n, snap] of [[3, false], [5, true], [1, false], [9, true], [2, false], [6, false], [4, true], [13, true]] as const) {
       const recs = Array.from({ length: n }, () => mk(sport++));
       const batch = Buffer.concat(recs);
-      const drops = recs.map((r) => decodeEvent(r));
-      viaRecords.addDrops(drops, () => 5000, (x) => toRecord(x, null, reasons, 0n));
+      feed(viaRecords, recs, reasons);
       viaBatch.addBatch(batch, recs[0].length, n, 0, rawToRecord(reasons));
       if (snap) {
         const want = viaRecords.snapshot(10_000).recent.map((r) => r.sport);
@@ -260,13 +261,12 @@ describe('expected noise (src/benign.ts)', () => {
     reason: (code) => ({ 2: 'NOT_SPECIFIED', 3: 'NO_SOCKET' })[code] ?? String(code),
   };
   const reasons = new ReasonTable([[2, 'NOT_SPECIFIED'], [3, 'NO_SOCKET']], 'btf');
-  const mdns = (dport = 5353, daddr = [224, 0, 0, 251]) => decodeEvent(eventRecord({ location: 0xbn, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 5353, dport, tcp: 0, ifname: 'eth0', ifindex: 2, netns: 1, daddr }));
-  const asRec = (d: RawDrop) => toRecord(d, null, reasons, 0n);
+  const mdns = (dport = 5353, daddr = [224, 0, 0, 251]) => eventRecord({ location: 0xbn, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 5353, dport, tcp: 0, ifname: 'eth0', ifindex: 2, netns: 1, daddr });
 
   it('folds a site whose every drop matched, counted in one line; shows it with show', () => {
     const agg = new Aggregator(names);
     agg.addCounts(0, []);
-    agg.addDrops([mdns(), mdns()], at10s, asRec);
+    feed(agg, [mdns(), mdns()], reasons);
     // ip6_mc_input decides by itself: folded even with no event seen
     agg.addCounts(1000, [rec(0xbn, 3, 2, 1, 2), rec(0xdn, 2, 3, 1, 40)]);
     const s = agg.snapshot(1000, 'location');
@@ -283,7 +283,7 @@ describe('expected noise (src/benign.ts)', () => {
   it('one unicast drop at the same site keeps the whole site a row: a rule never hides a real drop', () => {
     const agg = new Aggregator(names);
     agg.addCounts(0, []);
-    agg.addDrops([mdns(), mdns(53, [10, 0, 0, 1])], at10s, asRec);
+    feed(agg, [mdns(), mdns(53, [10, 0, 0, 1])], reasons);
     agg.addCounts(1000, [rec(0xbn, 3, 2, 1, 2)]);
     const s = agg.snapshot(1000, 'location');
     expect(s.rows.map((r) => [r.key, r.total, r.benign])).toEqual([['__udp4_lib_rcv+0x4bc', 2, null]]);

@@ -4,94 +4,21 @@
  * passed in, names come from a Naming, nothing here touches the kernel or
  * the terminal. Counts come from the kernel's map, so they stay right when
  * events are lost or sampled; events only add details (flows, names).
+ *
+ * Over 350 lines because ingestion and the rows share one private state:
+ * each count key's record (Base) carries the benign verdict and the flow
+ * tallies that both addBatch and the row builders read and write. Flows by
+ * themselves (flows.ts), batch folding (fold.ts) and the snapshot's shape
+ * (snapshot.ts) are apart.
  */
 import type { Naming } from '../model/naming.js';
 import { benignRule, classify, classifySite, isGroupAddress, type BenignRule } from '../model/benign.js';
 import type { CountRecord, RawDrop } from '../model/decode.js';
-import { l4Name, protocolName, type DropRecord } from '../model/drop.js';
+import type { DropRecord } from '../model/drop.js';
+import { FlowTable, rawFlowKey } from './flows.js';
 import { BatchFolder } from './fold.js';
+import { bump, decayedRate, HISTORY, top, type BenignMode, type GroupBy, type GroupRow, type RawToRecord, type Snapshot, type SortBy } from './snapshot.js';
 
-export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'pod', 'flow'] as const;
-export type GroupBy = (typeof GROUPS)[number];
-export const SORTS = ['rate', 'count', 'name', 'last'] as const;
-export type SortBy = (typeof SORTS)[number];
-
-/** How addresses, reasons, interfaces and namespaces are named. */
-/** Decodes record i of a raw batch into a record (only for the recent list). */
-export type RawToRecord = (buf: Buffer, index: number, stride: number) => DropRecord;
-
-/**
- * Whether drops a healthy node makes all the time (src/benign.ts) are folded
- * into Snapshot.benign (the default) or shown as rows of their own.
- */
-export type BenignMode = 'fold' | 'show';
-
-export interface Top {
-  key: string;
-  count: number;
-}
-
-/** One row of the table. */
-export interface GroupRow {
-  key: string;
-  total: number;
-  bytes: number;
-  /** drops per second over the last ~1 s and ~10 s */
-  rate1: number;
-  rate10: number;
-  /**
-   * drops per second, exponentially weighted over the last minute with a 5 s
-   * time constant (most weight on the last 10 s): a burst stays visible for a
-   * few seconds and fades, where rate1 falls to 0 at once. What `live` shows
-   * as "/s 10s" and sorts by.
-   */
-  rateAvg: number;
-  /** drops in each of the last 60 seconds, oldest first */
-  history: number[];
-  firstSeen: number;
-  lastSeen: number;
-  /** false for flow rows, which are counted from events (lossy under floods) */
-  exact: boolean;
-  module: string | null;
-  locations: Top[];
-  reasons: Top[];
-  interfaces: Top[];
-  netns: Top[];
-  flows: Top[];
-  /** id of the benign rule (src/benign.ts) every drop of this row matched, or null */
-  benign: string | null;
-  /** events that were TCP connection attempts (SYN without ACK): failing connections */
-  syn: number;
-  /** events to a unicast destination, and the largest unicast flow (a connection retried) */
-  unicast: number;
-  topUnicast: Top | null;
-}
-
-/** Drops of one benign class, folded into one line. */
-export interface BenignFold {
-  rule: string;
-  title: string;
-  total: number;
-  rate1: number;
-  rate10: number;
-  interfaces: Top[];
-  locations: Top[];
-}
-
-export interface Snapshot {
-  time: number;
-  elapsedMs: number;
-  groupBy: GroupBy;
-  sortBy: SortBy;
-  total: number;
-  rate1: number;
-  rate10: number;
-  rateAvg: number;
-  rows: GroupRow[];
-  /** benign drops folded out of rows (empty when they are shown as rows) */
-  benign: BenignFold[];
-  recent: DropRecord[];
-}
 
 /** A kernel count key with what we know about it: its baseline after clear, its flows. */
 interface Base extends CountRecord {
@@ -120,30 +47,7 @@ interface Sample {
   packets: Map<string, number>;
 }
 
-interface FlowAcc {
-  total: number;
-  bytes: number;
-  first: number;
-  last: number;
-  seconds: Map<number, number>;
-  bases: Map<string, number>;
-  rule: BenignRule | null;
-}
-
-const HISTORY = 60;
-/** time constant of GroupRow.rateAvg, in seconds */
-const AVG_TAU = 5;
-const AVG_WEIGHTS = Array.from({ length: HISTORY }, (_, k) => Math.exp(-k / AVG_TAU));
-const AVG_NORM = AVG_WEIGHTS.reduce((a, b) => a + b, 0);
-
-/** The exponentially weighted drops per second of a 60-point history (oldest first). */
-export function decayedRate(history: readonly number[]): number {
-  let s = 0;
-  for (let k = 0; k < HISTORY && k < history.length; k++) s += history[history.length - 1 - k] * AVG_WEIGHTS[k];
-  return s / AVG_NORM;
-}
 const MAX_FLOWS_PER_BASE = 32;
-const MAX_FLOWS = 5000;
 const MAX_CLASSES_PER_BASE = 256;
 const IPPROTO_TCP = 6;
 const TCP_SYN = 0x02;
@@ -161,31 +65,6 @@ export function baseKey(location: bigint, reason: number, ifindex: number, netns
   return `${hex}|${reason}|${ifindex}|${netns}`;
 }
 
-function flowKeyOf(proto: string, saddr: string, daddr: string | null, dport: number | null): string {
-  const dst = dport === null ? daddr : daddr!.includes(':') ? `[${daddr}]:${dport}` : `${daddr}:${dport}`;
-  return `${proto} ${saddr} > ${dst}`;
-}
-
-function rawFlowKey(d: RawDrop): string {
-  const proto = protocolName(d.ethertype, d.ipver);
-  return d.saddr ? flowKeyOf(l4Name(d.l4proto) ?? proto, d.saddr, d.daddr, d.dport) : proto;
-}
-
-export function flowKey(r: Pick<DropRecord, 'l4' | 'protocol' | 'saddr' | 'daddr' | 'dport'>): string {
-  if (!r.saddr) return r.protocol;
-  return flowKeyOf(r.l4 ?? r.protocol, r.saddr, r.daddr, r.dport);
-}
-
-function top(m: Map<string, number>, n = 5): Top[] {
-  return [...m.entries()]
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-    .slice(0, n)
-    .map(([key, count]) => ({ key, count }));
-}
-
-function bump(m: Map<string, number>, k: string, n: number): void {
-  m.set(k, (m.get(k) ?? 0) + n);
-}
 
 function benignTitle(id: string): string {
   return benignRule(id)?.title ?? id;
@@ -197,7 +76,7 @@ function newBase(r: CountRecord, first: number): Base {
 
 export class Aggregator {
   private readonly bases = new Map<string, Base>();
-  private readonly flows = new Map<string, FlowAcc>();
+  private readonly flows = new FlowTable();
   private readonly ifnames = new Map<string, string>();
   private readonly folder = new BatchFolder();
   private samples: Sample[] = [];
@@ -244,26 +123,10 @@ export class Aggregator {
   }
 
   /**
-   * Decoded drops (a recording): names of interfaces, flows, the recent list.
-   * timeMs gives a drop's wall time; toRecord is called only for the drops
-   * the recent list keeps, so a recording of millions costs no object each.
-   */
-  addDrops(drops: readonly RawDrop[], timeMs: (d: RawDrop) => number, toRecord: (d: RawDrop) => DropRecord): void {
-    for (const d of drops) {
-      this.addFlow(d, d.ifname || null, rawFlowKey(d), timeMs(d), this.weight, d.len * this.weight);
-    }
-    this.materialize();
-    const from = Math.max(0, drops.length - this.recentSize);
-    const kept: DropRecord[] = [];
-    for (let i = from; i < drops.length; i++) kept.push(toRecord(drops[i]));
-    this.pushRecent(kept);
-  }
-
-  /**
-   * The same straight from a batch of raw records (the live view's path under
-   * a flood): records are folded into flows without decoding each one; the
-   * raw bytes of the last few are kept and become records only when a
-   * snapshot shows them.
+   * A batch of raw event records (live, diagnose, a recording played or
+   * reported: the one way events come in). Records are folded into flows
+   * without decoding each one; the raw bytes of the last few are kept and
+   * become records only when a snapshot shows them.
    */
   addBatch(buf: Buffer, stride: number, count: number, wallOffsetMs: number, toRecord: RawToRecord): void {
     this.folder.fold(buf, stride, count, wallOffsetMs, (entries, wallMsOf) => {
@@ -362,19 +225,7 @@ export class Aggregator {
       b.shapeRule ??= rule;
     }
     if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, n);
-    let f = this.flows.get(fk);
-    if (!f) {
-      if (this.flows.size >= MAX_FLOWS) return;
-      f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map(), rule };
-      this.flows.set(fk, f);
-    }
-    f.total += n;
-    f.bytes += len;
-    f.last = t;
-    bump(f.bases, bk, n);
-    const sec = Math.floor(t / 1000);
-    f.seconds.set(sec, (f.seconds.get(sec) ?? 0) + n);
-    if (f.seconds.size > HISTORY + 2) f.seconds.delete(f.seconds.keys().next().value!);
+    this.flows.add(fk, bk, rule, t, n, len);
   }
 
   /** Starts counting from zero again; the kernel keeps counting, we keep a baseline. */
@@ -575,62 +426,10 @@ export class Aggregator {
   }
 
   private flowRows(now: number, fold: boolean): GroupRow[] {
-    const sec = Math.floor(now / 1000);
-    const out: GroupRow[] = [];
-    for (const [key, f] of this.flows) {
-      if (fold && f.rule) continue;
-      const history = new Array(HISTORY).fill(0);
-      let last10 = 0;
-      for (const [s, n] of f.seconds) {
-        const age = sec - s;
-        if (age >= 0 && age < HISTORY) history[HISTORY - 1 - age] += n;
-        if (age >= 0 && age < 10) last10 += n;
-      }
-      const locs = new Map<string, number>();
-      const rs = new Map<string, number>();
-      const ifs = new Map<string, number>();
-      const nss = new Map<string, number>();
-      for (const [bk, n] of f.bases) {
-        const b = this.bases.get(bk);
-        if (!b) continue;
-        bump(locs, this.naming.location(b.location).symbol, n);
-        bump(rs, this.naming.reason(b.reason), n);
-        bump(ifs, this.interfaceName(b.netns, b.ifindex), n);
-        bump(nss, this.netnsLabel(b.netns), n);
-      }
-      out.push({
-        key,
-        total: f.total,
-        bytes: f.bytes,
-        rate1: history[HISTORY - 1] + (history[HISTORY - 2] ?? 0) / 2,
-        rate10: last10 / 10,
-        rateAvg: decayedRate(history),
-        history,
-        firstSeen: f.first,
-        lastSeen: f.last,
-        exact: false,
-        module: null,
-        locations: top(locs),
-        reasons: top(rs),
-        interfaces: top(ifs),
-        netns: top(nss),
-        flows: [],
-        benign: f.rule?.id ?? null,
-        syn: 0,
-        unicast: 0,
-        topUnicast: null,
-      });
-    }
-    return out;
+    return this.flows.rows(now, fold, (bk) => {
+      const b = this.bases.get(bk);
+      return b ? { location: this.naming.location(b.location).symbol, reason: this.naming.reason(b.reason), interface: this.interfaceName(b.netns, b.ifindex), netns: this.netnsLabel(b.netns) } : null;
+    });
   }
-}
 
-const SPARKS = '▁▂▃▄▅▆▇█';
-
-/** A sparkline of the last `width` points, scaled to the largest. ASCII when asked. */
-export function sparkline(history: number[], width = 20, ascii = false): string {
-  const pts = history.slice(-width);
-  const max = Math.max(...pts, 0);
-  const chars = ascii ? ' .:-=+*#' : SPARKS;
-  return pts.map((v) => (max === 0 || v === 0 ? (ascii ? ' ' : ' ') : chars[Math.min(chars.length - 1, Math.floor((v / max) * (chars.length - 1)))])).join('');
 }

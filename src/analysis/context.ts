@@ -1,6 +1,6 @@
 /** What a table row says about its drops, in the terms the hints are filled with. */
 import { filledHint, formatHint, nsPrefix, type DropContext } from '../model/hints.js';
-import type { GroupBy, GroupRow } from './aggregate.js';
+import type { GroupBy, GroupRow } from './snapshot.js';
 
 /** What a table row says about its drops: its own key, else the top entry of each list. */
 export function rowContext(row: GroupRow, group: GroupBy): DropContext {

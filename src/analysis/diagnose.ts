@@ -4,7 +4,7 @@
  * next. buildFindings and the evidence rules are pure; the caller hands in
  * the snapshots taken before and after the window.
  */
-import type { GroupRow, Snapshot } from './aggregate.js';
+import type { GroupRow, Snapshot } from './snapshot.js';
 import { benignLine, benignRule } from '../model/benign.js';
 import { movedCounters, movedDropRules, parseListeners, type NsSnapshot } from '../host/netns.js';
 import { filledHint, type DropContext, type Hint } from '../model/hints.js';

@@ -12,7 +12,8 @@ import { toRecord } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { Naming } from '../model/naming.js';
 import type { ReasonTable } from '../model/reasons.js';
-import { Aggregator, type RawToRecord } from './aggregate.js';
+import { Aggregator } from './aggregate.js';
+import type { RawToRecord } from './snapshot.js';
 import { ReplayFeed } from './replay.js';
 
 /** The consumer that keeps an Aggregator: events fold into flows, counts into rates. */

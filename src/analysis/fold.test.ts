@@ -40,10 +40,10 @@ describe('BatchFolder', () => {
     const naming = makeNaming(syms, reasons, rec.netns);
     const n = Math.floor(raw.length / stride);
     expect(n).toBe(12);
-    const drops = Array.from({ length: n }, (_, i) => decodeEvent(raw, i, stride));
-
+    const toRec = (buf: Buffer, i: number, st: number) => toRecord(decodeEvent(buf, i, st), syms, reasons, off);
+    // the oracle: every record a batch of its own, where there is nothing to fold
     const slow = new Aggregator(naming);
-    slow.addDrops(drops, (d) => Number((d.tsNs + off) / 1_000_000n), (d) => toRecord(d, syms, reasons, off));
+    for (let i = 0; i < n; i++) slow.addBatch(Buffer.from(raw.subarray(i * stride, (i + 1) * stride)), stride, 1, Number(off / 1_000_000n), toRec);
     const fast = new Aggregator(naming);
     fast.addBatch(Buffer.from(raw), stride, n, Number(off / 1_000_000n), (buf, i, st) => toRecord(decodeEvent(buf, i, st), syms, reasons, off));
     const now = Date.parse(rec.meta.startTime) + 60_000;

@@ -5,11 +5,11 @@
  * plays in the memory of one block. The clock is injected: tests replay a
  * minute in no time.
  */
-import { Aggregator, type RawToRecord } from './aggregate.js';
-import type { Naming } from '../model/naming.js';
+import { Aggregator } from './aggregate.js';
+import type { RawToRecord } from './snapshot.js';
+import { makeNaming, type Naming } from '../model/naming.js';
 import { decodeEvent, type CountRecord } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
-import { makeNaming } from '../model/naming.js';
 import { RecordedSymbols, recordingReasons, recordNs, type RecordingItem, type RecordingReader } from '../formats/recording.js';
 
 export class ReplayFeed {

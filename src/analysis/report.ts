@@ -3,7 +3,8 @@
  * Pure: a Recording in, rows out. The same Aggregator as the live view, so
  * a report and the live screen agree.
  */
-import { Aggregator, type GroupBy, type GroupRow } from './aggregate.js';
+import { Aggregator } from './aggregate.js';
+import type { GroupBy, GroupRow } from './snapshot.js';
 import { benignLine } from '../model/benign.js';
 import { toRecord } from '../model/drop.js';
 import { hintFor, reasonHint, functionHint } from '../model/hints.js';

@@ -2,8 +2,7 @@
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { Command } from 'commander';
-import { loadLocalSymbols } from '../capture/local.js';
-import { localReasons } from '../capture/local.js';
+import { loadLocalSymbols, localReasons } from '../capture/local.js';
 import { DroptraceError, canTrace, effectiveCaps, loadAddon, openTracer, type KernelProbe } from '../capture/native.js';
 import { ATTACH } from '../capture/config.js';
 

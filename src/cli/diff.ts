@@ -1,6 +1,6 @@
 /** `droptrace diff`: what appeared, vanished or changed rate between two recordings. */
 import { Command, Option } from 'commander';
-import { GROUPS, type GroupBy } from '../analysis/aggregate.js';
+import { GROUPS, type GroupBy } from '../analysis/snapshot.js';
 import { UsageError } from '../capture/filters.js';
 import { damageNote } from '../formats/recording.js';
 import { buildReport, diffReports, formatDiff } from '../analysis/report.js';

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import { Command, Option } from 'commander';
-import { GROUPS, SORTS, type GroupBy, type SortBy } from '../analysis/aggregate.js';
+import { GROUPS, SORTS, type GroupBy, type SortBy } from '../analysis/snapshot.js';
 import { rowHint, rowVerdict } from '../analysis/context.js';
 import { kernelFeed, replayFeed, type Feed } from '../analysis/feed.js';
 import { UsageError } from '../capture/filters.js';

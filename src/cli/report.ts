@@ -1,6 +1,6 @@
 /** `droptrace report`: the live view's tables, from a recording, on any machine. */
 import { Command, Option } from 'commander';
-import { GROUPS, type GroupBy } from '../analysis/aggregate.js';
+import { GROUPS, type GroupBy } from '../analysis/snapshot.js';
 import { UsageError } from '../capture/filters.js';
 import { damageNote } from '../formats/recording.js';
 import { buildReport, formatReport } from '../analysis/report.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { GroupRow } from '../analysis/aggregate.js';
+import type { GroupRow } from '../analysis/snapshot.js';
 import { fitSite, fitTail, layoutColumns } from './screen.js';
 
 const row = (over: Partial<GroupRow>): GroupRow => ({

@@ -4,9 +4,19 @@
  * Keys call back into a Controller, which owns the data.
  */
 import blessed from 'blessed';
-import { GROUPS, SORTS, sparkline, type BenignMode, type GroupBy, type GroupRow, type Snapshot, type SortBy } from '../analysis/aggregate.js';
+import { GROUPS, SORTS, type BenignMode, type GroupBy, type GroupRow, type Snapshot, type SortBy } from '../analysis/snapshot.js';
 import { benignLine } from '../model/benign.js';
 import type { DropRecord } from '../model/drop.js';
+
+const SPARKS = '▁▂▃▄▅▆▇█';
+
+/** A sparkline of the last `width` points, scaled to the largest. ASCII when asked. */
+export function sparkline(history: number[], width = 20, ascii = false): string {
+  const pts = history.slice(-width);
+  const max = Math.max(...pts, 0);
+  const chars = ascii ? ' .:-=+*#' : SPARKS;
+  return pts.map((v) => (max === 0 || v === 0 ? (ascii ? ' ' : ' ') : chars[Math.min(chars.length - 1, Math.floor((v / max) * (chars.length - 1)))])).join('');
+}
 
 /** What the screen needs from whoever owns the capture. */
 export interface Controller {
