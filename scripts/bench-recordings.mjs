@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => import(join(ROOT, 'dist', m));
-const { scanRecording, BLOCK, RecordingWriter } = await dist('record.js');
-const { loadRecording } = await dist('recording.js');
-const { EV } = await dist('decode.js');
+const { scanRecording, BLOCK, RecordingWriter } = await dist('formats/record.js');
+const { loadRecording } = await dist('formats/recording.js');
+const { EV } = await dist('model/decode.js');
 
 const N = Number(process.argv[2] ?? 10_000_000);
 const dir = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'droptrace-bench-rec-'));

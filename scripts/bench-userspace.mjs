@@ -10,13 +10,14 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => import(join(ROOT, 'dist', m));
-const { scanRecording, BLOCK } = await dist('record.js');
-const { loadRecording, RecordedSymbols, recordingReasons } = await dist('recording.js');
-const { decodeEvent, eventCount } = await dist('decode.js');
-const { toRecord, formatLine, WallClock, writeJsonLine, writeTextLine } = await dist('drop.js');
-const { ByteSink } = await dist('sink.js');
-const { Aggregator } = await dist('aggregate.js');
-const { makeNaming } = await dist('naming.js');
+const { scanRecording, BLOCK } = await dist('formats/record.js');
+const { loadRecording, RecordedSymbols, recordingReasons } = await dist('formats/recording.js');
+const { decodeEvent, eventCount } = await dist('model/decode.js');
+const { toRecord } = await dist('model/drop.js');
+const { WallClock, writeJsonLine, writeTextLine } = await dist('formats/lines.js');
+const { ByteSink } = await dist('formats/sink.js');
+const { Aggregator } = await dist('analysis/aggregate.js');
+const { makeNaming } = await dist('model/naming.js');
 
 const N = Number(process.argv[2] ?? 2_000_000);
 const file = readFileSync(join(ROOT, 'test/fixtures/seed-6.18.dtr'));
@@ -70,17 +71,6 @@ results.push(
     for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) toRecord(decodeEvent(batch, i, size), syms, reasons, off);
   }),
 );
-const agg = new Aggregator(makeNaming(syms, reasons, rec.netns));
-results.push(
-  time('decode + symbolize + aggregate, a record per event', (n) => {
-    for (let b = 0; b < n; b++) {
-      const c = eventCount(batch, size);
-      const drops = new Array(c);
-      for (let i = 0; i < c; i++) drops[i] = decodeEvent(batch, i, size);
-      agg.addEvents(drops.map((d) => toRecord(d, syms, reasons, off)), drops.map((d) => d.location));
-    }
-  }),
-);
 const agg2 = new Aggregator(makeNaming(syms, reasons, rec.netns));
 const offMs = Number(off / 1_000_000n);
 results.push(
@@ -109,13 +99,6 @@ results.push(
   time('JSON line through objects (JSON.stringify)', (n) => {
     let len = 0;
     for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += JSON.stringify(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
-    return len;
-  }),
-);
-results.push(
-  time('text line through objects (formatLine)', (n) => {
-    let len = 0;
-    for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += formatLine(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
     return len;
   }),
 );

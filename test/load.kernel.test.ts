@@ -64,7 +64,7 @@ describe.skipIf(!canRun)('under a flood', () => {
 
   it('events arrive in batches, not dribbles: one handoff to JavaScript per hundreds of drops', async () => {
     // the reader sleeps until the program wakes it for a batch (64 KiB) or 50 ms pass; a
-    // level-triggered wait once returned at once under a flood: 7 events per handoff
+    // level-triggered wait returns at once under a flood: a handful of events per handoff
     const ns = lab.netns('bat');
     const netns = statSync(`/run/netns/${ns}`).ino;
     let batches = 0;

@@ -3,7 +3,7 @@
  * The one description of what crosses from the BPF program to user space.
  * Included by native/bpf/droptrace.bpf.c (with vmlinux.h) and by the addon
  * (with <linux/types.h>). The addon exports sizeof() and offsetof() of every
- * field; test/layout.test.ts checks src/decode.ts against them.
+ * field; src/capture/layout.test.ts checks src/model/decode.ts against them.
  *
  * Every field is fixed width and naturally aligned, so the record has the
  * same layout on both sides and no padding that differs between compilers.

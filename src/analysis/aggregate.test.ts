@@ -255,7 +255,7 @@ describe('interface names asked from the namespace', () => {
   });
 });
 
-describe('expected noise (src/benign.ts)', () => {
+describe('expected noise (src/model/benign.ts)', () => {
   const names: Naming = {
     location: (addr) => ({ symbol: addr === 0xdn ? 'ip6_mc_input+0x15e' : '__udp4_lib_rcv+0x4bc', function: addr === 0xdn ? 'ip6_mc_input' : '__udp4_lib_rcv', module: null }),
     reason: (code) => ({ 2: 'NOT_SPECIFIED', 3: 'NO_SOCKET' })[code] ?? String(code),

@@ -36,7 +36,7 @@ export interface Finding {
   /** drops seen as events with a unicast destination, and the largest such flow */
   unicast: number;
   topUnicast: { key: string; count: number } | null;
-  /** the benign rule (src/benign.ts) all of its drops matched, or null */
+  /** the benign rule (src/model/benign.ts) all of its drops matched, or null */
   benign: { rule: string; title: string } | null;
   /** the same site at rest (--baseline), when one was given */
   baseline: { rate: number } | null;

@@ -18,7 +18,7 @@ export interface ReportOptions {
   /** wall-clock ms bounds, inclusive */
   since?: number;
   until?: number;
-  /** show drops a healthy node makes (src/benign.ts) as rows instead of one folded line */
+  /** show drops a healthy node makes (src/model/benign.ts) as rows instead of one folded line */
   all?: boolean;
 }
 
@@ -45,9 +45,9 @@ export interface ReportRow {
   netns: string[];
   locations: string[];
   flows: string[];
-  /** what this row's drops mean (src/hints.ts id), or null */
+  /** what this row's drops mean (src/model/hints.ts id), or null */
   hint: string | null;
-  /** the benign rule (src/benign.ts) every drop of the row matched, or null */
+  /** the benign rule (src/model/benign.ts) every drop of the row matched, or null */
   benign: string | null;
 }
 

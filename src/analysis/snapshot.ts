@@ -14,7 +14,7 @@ export type SortBy = (typeof SORTS)[number];
 export type RawToRecord = (buf: Buffer, index: number, stride: number) => DropRecord;
 
 /**
- * Whether drops a healthy node makes all the time (src/benign.ts) are folded
+ * Whether drops a healthy node makes all the time (src/model/benign.ts) are folded
  * into Snapshot.benign (the default) or shown as rows of their own.
  */
 export type BenignMode = 'fold' | 'show';
@@ -51,7 +51,7 @@ export interface GroupRow {
   interfaces: Top[];
   netns: Top[];
   flows: Top[];
-  /** id of the benign rule (src/benign.ts) every drop of this row matched, or null */
+  /** id of the benign rule (src/model/benign.ts) every drop of this row matched, or null */
   benign: string | null;
   /** events that were TCP connection attempts (SYN without ACK): failing connections */
   syn: number;

@@ -40,7 +40,7 @@ export interface Row {
   firstLine: number;
   lastLine: number;
   address?: string | null;
-  /** what these drops mean (src/hints.ts id), or null */
+  /** what these drops mean (src/model/hints.ts id), or null */
   hint: string | null;
 }
 

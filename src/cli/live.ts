@@ -1,15 +1,11 @@
 /** `droptrace live`: a top for packet drops (blessed), or dropwatch-style lines with --plain. */
 import { writeFileSync } from 'node:fs';
-import { hostname, release } from 'node:os';
 import { Command, Option } from 'commander';
-import { GROUPS, SORTS, type GroupBy, type SortBy } from '../analysis/snapshot.js';
-import { rowHint, rowVerdict } from '../analysis/context.js';
 import { kernelFeed, replayFeed, type Feed } from '../analysis/feed.js';
+import { GROUPS, SORTS, type GroupBy, type SortBy } from '../analysis/snapshot.js';
 import { UsageError } from '../capture/filters.js';
 import { nodeNaming } from '../host/names.js';
-import type { CountRecord } from '../model/decode.js';
-import { formatPlain, intervalDrops } from '../views/plain.js';
-import type { LiveScreen } from '../views/screen.js';
+import { runLiveView } from '../views/live.js';
 import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { openRecording } from './files.js';
 
@@ -75,7 +71,7 @@ function openFeed(opts: Options, duration: number | undefined): Feed {
     // its counts are per drop site, not per packet: a port or host filter could apply to events only
     if (given.length) throw new UsageError(`${given.join(', ')} cannot apply to --replay: a recording keeps the filters it was made with; \`droptrace report FILE --by flow\` breaks it down by flow`);
     const feed = replayFeed(openRecording(opts.replay), opts.replay, parsePositive(opts.speed, '--speed')!, { duration });
-    if (opts.readyFile) writeReady(opts.readyFile);
+    if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
     return feed;
   }
   const { config, reasons, syms, pods } = prepareTracing(opts);
@@ -87,82 +83,5 @@ async function run(opts: Options): Promise<void> {
   const interval = parsePositive(opts.interval, '--interval')!;
   const duration = parsePositive(opts.duration, '--duration');
   const mode = opts.json ? 'json' : opts.plain || !process.stdout.isTTY ? 'plain' : 'screen';
-  const feed = openFeed(opts, duration);
-  const benign = opts.all ? 'show' : 'fold';
-
-  let prev = new Map<string, number>();
-  const emitPlain = (counts: CountRecord[]) => {
-    const { lines, next } = intervalDrops(prev, counts);
-    prev = next;
-    if (lines.length) process.stdout.write(lines.map((l) => formatPlain(l, feed.naming, feed.agg.interfaceName(l.netns, l.ifindex), feed.hasReasons)).join('\n') + '\n');
-  };
-
-  let screen: LiveScreen | null = null;
-  if (mode === 'screen') {
-    // blessed is loaded only for the screen: --plain and --json stay lean
-    const { LiveScreen } = await import('../views/screen.js');
-    screen = new LiveScreen(
-      {
-        header: () => ({ host: hostname(), kernel: release(), attach: feed.attach, filters: feed.filters(), ...feed.stats(), source: feed.source }),
-        snapshot: (g, s, b) => feed.agg.snapshot(feed.now(), g, s, b),
-        clear: () => feed.agg.clear(feed.now()),
-        quit: () => feed.stop(),
-        setFilters: (text) => feed.setFilters(text),
-        hint: rowHint,
-        verdict: rowVerdict,
-        netnsName: (label) => {
-          const inode = Number(label.split(' ')[0]);
-          return feed.naming.netns?.(inode) ?? feed.naming.pod?.(inode, 0) ?? label;
-        },
-      },
-      { group: opts.group, sort: opts.sort, noColor: 'NO_COLOR' in process.env, benign },
-    );
-    // whatever happens, give the terminal back
-    process.once('exit', () => screen?.destroy());
-  } else {
-    process.stderr.write(`droptrace: ${feed.describe}; filters: ${feed.filters()}; every ${interval}s\n`);
-  }
-
-  const tick = () => {
-    const now = feed.now();
-    const counts = feed.sample(now);
-    if (mode === 'plain') emitPlain(counts);
-    else if (mode === 'json') {
-      const { recent: _recent, ...rest } = feed.agg.snapshot(now, opts.group, opts.sort, benign);
-      const st = feed.stats();
-      process.stdout.write(JSON.stringify({ ...rest, delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
-    } else screen!.refresh();
-    // a replay ends by itself where a script reads it; the screen waits for q
-    if (feed.finished()) {
-      if (mode === 'screen') screen!.say('end of recording: q quits');
-      else feed.stop();
-    }
-  };
-  const timer = setInterval(() => {
-    try {
-      tick();
-    } catch (err) {
-      screen?.destroy();
-      throw err;
-    }
-  }, interval * 1000);
-
-  try {
-    const end = await feed.done;
-    clearInterval(timer);
-    // the drops of the last, partial interval
-    if (mode === 'plain') emitPlain(end.counts);
-    screen?.destroy();
-    if (end.note) process.stderr.write(`droptrace: warning: ${end.note}\n`);
-    const st = feed.stats();
-    const missed = st.missed ? `, ${st.missed} not seen at all (the kernel skipped the program while it was already running on that CPU)` : '';
-    process.stderr.write(`droptrace: ${end.exact} drops counted in ${feed.source === 'replay' ? 'the recording' : 'the kernel'}, ${st.delivered} events delivered, ${st.lost} lost${missed}\n`);
-  } finally {
-    clearInterval(timer);
-    screen?.destroy();
-  }
-}
-
-function writeReady(path: string): void {
-  writeFileSync(path, `${process.pid}\n`);
+  await runLiveView(openFeed(opts, duration), { mode, interval, group: opts.group, sort: opts.sort, all: !!opts.all });
 }

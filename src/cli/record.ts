@@ -2,12 +2,13 @@
 import { writeSync } from 'node:fs';
 import { Command } from 'commander';
 import { describeFilters, UsageError } from '../capture/filters.js';
-import { CaptureRun, type Consumer } from '../capture/run.js';
+import { CaptureRun } from '../capture/run.js';
 import { exportPcapng } from '../formats/export.js';
 import { RecordingWriter } from '../formats/record.js';
 import { Recorder } from '../formats/recorder.js';
 import { netnsNames } from '../host/netns.js';
 import { podName } from '../host/pods.js';
+import { recordingProgress } from '../views/progress.js';
 import { addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { closeOutput, createOutput, fileError, openRecording } from './files.js';
 import { droptraceVersion } from './version.js';
@@ -73,26 +74,8 @@ async function run(opts: Options): Promise<void> {
     version: droptraceVersion(),
     limit,
   });
-  const writer = recorder.writer;
-  const started = Date.now();
   const tty = process.stderr.isTTY;
-  const progress: Consumer = {
-    events: false,
-    tick() {
-      if (!tty) return;
-      const s = capture.stats();
-      const exact = capture.counts().reduce((n, r) => n + r.packets, 0);
-      const secs = (Date.now() - started) / 1000;
-      process.stderr.write(
-        `\r\x1b[Kdroptrace: ${secs.toFixed(0)}s  drops ${exact}  ${(exact / Math.max(secs, 0.001)).toFixed(1)}/s  events ${recorder.written}  lost ${s.lost + s.droppedInProcess}  ${(writer.bytes / 1024).toFixed(0)} KiB`,
-      );
-    },
-    finish(s) {
-      if (tty) process.stderr.write('\n');
-      const lost = s.stats.lost + s.stats.droppedInProcess;
-      process.stderr.write(`droptrace: recorded ${recorder.written} events (${s.stats.delivered} delivered, ${lost} lost; the kernel counted ${s.exact}) in ${(writer.bytes / 1024).toFixed(1)} KiB to ${opts.output}\n`);
-    },
-  };
+  const progress = recordingProgress(() => capture, recorder, opts.output, tty);
   const capture = CaptureRun.start({ ...config, snaplen, stack: !!opts.stack }, [recorder, progress], { duration, readyFile: opts.readyFile });
   if (!tty) process.stderr.write(attachedLine(`recording drops to ${opts.output}`, capture.tracer, opts));
   await capture.done;

@@ -1,6 +1,5 @@
 /** `droptrace serve`: exact drop counts as Prometheus metrics, with pod names where known, for weeks. */
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { release } from 'node:os';
 import { Command, Option } from 'commander';
 import { MetricsConsumer, metricsRegistry } from '../analysis/serving.js';
@@ -10,6 +9,7 @@ import { netnsNames } from '../host/netns.js';
 import { makeNaming } from '../model/naming.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { droptraceVersion } from './version.js';
+import { serveMetrics } from '../views/http.js';
 
 interface Options extends TraceOptions {
   listen: string;
@@ -67,31 +67,13 @@ async function run(opts: Options): Promise<void> {
   const tracer = () => capture.tracer;
   const registry = metricsRegistry(serving.metrics, () => capture.stats(), { version: droptraceVersion(), kernel: release(), attach: tracer().path });
 
-  const server = createServer(async (req, res) => {
-    if (req.url === '/metrics') {
-      try {
-        const body = await registry.metrics();
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(body);
-      } catch (err) {
-        res.writeHead(500).end(String(err));
-      }
-    } else if (req.url === '/healthz') {
-      const ok = !tracer().stats().closed;
-      res.writeHead(ok ? 200 : 503).end(ok ? 'ok\n' : 'detached\n');
-    } else {
-      res.writeHead(404).end('droptrace: /metrics or /healthz\n');
-    }
-  });
+  let server;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new UsageError(`--listen ${opts.listen}: ${(err as Error).message}`)));
-      server.listen(port, host, () => resolve());
-    });
+    server = await serveMetrics(registry, () => !tracer().stats().closed, host, port);
   } catch (err) {
     capture.stop();
     await capture.done;
-    throw err;
+    throw new UsageError(`--listen ${opts.listen}: ${(err as Error).message}`);
   }
   process.stderr.write(`droptrace: serving metrics on http://${opts.listen}/metrics (probe ${tracer().path}; filters: ${describeFilters(opts)})\n`);
   if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);

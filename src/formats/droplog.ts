@@ -3,7 +3,7 @@
  * dropwatch (summary and packet mode, every version), `perf script` and
  * ftrace/trace_pipe output of skb:kfree_skb, and bare addresses. Pure: a
  * line in, what it says out. Resolution against a symbol table is
- * src/symbolize.ts's job.
+ * src/analysis/symbolize.ts's job.
  */
 
 export type LogKind = 'dropwatch' | 'dropwatch-packet' | 'perf' | 'ftrace' | 'address';

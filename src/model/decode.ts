@@ -2,7 +2,7 @@
  * Decodes the fixed-size records the addon delivers (struct dt_event and
  * struct dt_count_rec in native/include/droptrace.h). Offsets are written
  * out here and checked against the addon's own offsetof() by
- * src/layout.test.ts, so the two sides cannot drift silently.
+ * src/capture/layout.test.ts, so the two sides cannot drift silently.
  */
 
 /** sizeof(struct dt_event); a record is this plus the tracer's snaplen. */

@@ -36,7 +36,7 @@ export interface DropRecord {
   cpu: number;
   pid: number;
   comm: string;
-  /** id of the hint that explains this drop (src/hints.ts), or null */
+  /** id of the hint that explains this drop (src/model/hints.ts), or null */
   hint: string | null;
   /** Kubernetes pod of the drop's netns (namespace/name, container id), when attributed */
   namespace: string | null;

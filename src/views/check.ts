@@ -1,0 +1,25 @@
+/** `droptrace check` as text: one line per capability, then each attach path. */
+import type { CheckReport } from '../capture/probe.js';
+
+const mark = (ok: boolean) => (ok ? 'yes' : 'no ');
+
+export function formatReport(r: CheckReport): string {
+  const lines = [
+    `kernel            ${r.kernel}`,
+    `BTF               ${mark(r.btf)} /sys/kernel/btf/vmlinux`,
+    `tp_btf            ${mark(r.tpBtf)} skb:kfree_skb has a BTF type`,
+    `drop reasons      ${mark(r.dropReasons.available)} ${r.dropReasons.count} names from ${r.dropReasons.source}${r.dropReasons.available ? '' : ' (kernel < 5.17: locations only)'}`,
+    `drop function     ${r.dropFunction ?? 'none found'} (fentry/kprobe target)`,
+    `kprobes           ${mark(r.kprobesInKernel)} ${r.kprobesInKernel ? '' : '(CONFIG_KPROBES off)'}`.trimEnd(),
+    `tracefs           ${mark(r.tracefs)} /sys/kernel/tracing${r.tracefs ? '' : ' (not needed: reasons come from BTF)'}`,
+    `privileges        ${mark(r.privileges.ok)} ${r.privileges.ok ? '' : 'run as root, or grant CAP_BPF and CAP_PERFMON'}`.trimEnd(),
+    `kallsyms          ${mark(r.kallsyms.readable)} ${r.kallsyms.readable ? `${r.kallsyms.symbols} code symbols` : r.kallsyms.warning}`,
+    '',
+    'attach paths (loaded and attached for real, then removed):',
+  ];
+  for (const [mode, res] of Object.entries(r.attach)) {
+    lines.push(`  ${mode.padEnd(11)} ${res.ok ? `works (${res.path})` : `fails: ${res.message}`}`);
+  }
+  lines.push('', r.selected ? `--attach auto would use: ${r.selected}` : 'no attach path works here: droptrace cannot trace on this machine');
+  return lines.join('\n');
+}
