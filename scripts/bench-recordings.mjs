@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => import(join(ROOT, 'dist', m));
-const { scanRecording, BLOCK, RecordingWriter } = await dist('formats/record.js');
+const { BLOCK, RecordingWriter } = await dist('formats/record.js');
+const { scanRecording } = await dist('formats/scan.js');
 const { loadRecording } = await dist('formats/recording.js');
 const { EV } = await dist('model/decode.js');
 

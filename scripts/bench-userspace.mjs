@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => import(join(ROOT, 'dist', m));
-const { scanRecording, BLOCK } = await dist('formats/record.js');
+const { BLOCK } = await dist('formats/record.js');
+const { scanRecording } = await dist('formats/scan.js');
 const { loadRecording, RecordedSymbols, recordingReasons } = await dist('formats/recording.js');
 const { decodeEvent, eventCount } = await dist('model/decode.js');
 const { toRecord } = await dist('model/drop.js');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Aggregator } from './aggregate.js';
 import { flowKey } from './flows.js';
-import { sparkline } from '../views/screen.js';
+import { sparkline } from '../views/columns.js';
 import type { Naming } from '../model/naming.js';
 import { decodeEvent, EVENT_SIZE, type CountRecord } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';

@@ -6,7 +6,8 @@ import { decodeEvent, EV } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
 import { BatchFolder, type FoldEntry } from './fold.js';
 import { makeNaming } from '../model/naming.js';
-import { BLOCK, scanRecording } from '../formats/record.js';
+import { BLOCK } from '../formats/record.js';
+import { scanRecording } from '../formats/scan.js';
 import { loadRecording, RecordedSymbols, recordingReasons } from '../formats/recording.js';
 
 // a real recording (seed scenario, 6.18 VM): 12 drops of 200-byte records (--snaplen 64)

@@ -4,7 +4,7 @@
  */
 import { closeSync, constants, lstatSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { UsageError } from '../capture/filters.js';
-import { FileSource, RecordingError } from '../formats/record.js';
+import { FileSource, RecordingError } from '../formats/scan.js';
 import { RecordingReader } from '../formats/recording.js';
 
 /** Opens a recording for one streaming pass; its META is read already. */

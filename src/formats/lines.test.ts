@@ -6,7 +6,8 @@ import { SymbolTable } from '../model/kallsyms.js';
 import { ReasonTable } from '../model/reasons.js';
 import { eventRecord as event } from '../../test/helpers/events.js';
 import { WallClock, writeJsonLine, writeTextLine, type PodFields } from './lines.js';
-import { BLOCK, scanRecording } from './record.js';
+import { BLOCK } from './record.js';
+import { scanRecording } from './scan.js';
 import { ByteSink } from './sink.js';
 
 function endpoint(addr: string | null, port: number | null): string {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BLOCK, BLOCK_HEADER_SIZE, bufferSource, encodeBlock, fileHeader, FORMAT_VERSION, RecordingError, scanRecording, type BlockType } from './record.js';
+import { BLOCK, BLOCK_HEADER_SIZE, encodeBlock, fileHeader, FORMAT_VERSION, type BlockType } from './record.js';
+import { bufferSource, RecordingError, scanRecording } from './scan.js';
 import { damageNote, loadRecording, RecordingReader } from './recording.js';
 import { buildReport, diffReports, formatReport } from '../analysis/report.js';
 

@@ -6,17 +6,8 @@
  */
 import { decodeCounts, decodeEvent, EVENT_SIZE, type CountRecord, type RawDrop } from '../model/decode.js';
 import type { Resolved, SymbolLookup } from '../model/kallsyms.js';
-import {
-  BLOCK,
-  bufferSource,
-  scanBlocks,
-  type ByteSource,
-  type RawBlock,
-  type RecordingMeta,
-  type ScanDamage,
-  type StatsBlock,
-  type SymbolEntry,
-} from './record.js';
+import { BLOCK, type RecordingMeta, type StatsBlock, type SymbolEntry } from './record.js';
+import { bufferSource, scanBlocks, type ByteSource, type RawBlock, type ScanDamage } from './scan.js';
 import { ReasonTable } from '../model/reasons.js';
 
 export interface CountSnapshot {

@@ -1,11 +1,14 @@
 /**
  * What a drop means and what to check next. Pure data plus matching: a
  * hint for every drop reason the kernel names (checked against the running
- * kernel's BTF by src/hints.test.ts), and for the well-known drop functions
+ * kernel's BTF by hints.test.ts), and for the well-known drop functions
  * of kernels without reasons (< 5.17). Commands are templates filled with
  * the drop's own namespace, interface, port and addresses.
+ *
+ * Over 350 lines because it is a table: one entry per drop reason and per
+ * drop function, each a few lines of text. The matching code is the last
+ * eighty lines.
  */
-
 
 export interface Hint {
   /** stable id, carried by `trace --json` (e.g. "reason/NETFILTER_DROP") */

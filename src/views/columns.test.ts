@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GroupRow } from '../analysis/snapshot.js';
-import { fitSite, fitTail, layoutColumns } from './screen.js';
+import { fitSite, fitTail, layoutColumns } from './columns.js';
 
 const row = (over: Partial<GroupRow>): GroupRow => ({
   key: 'nft_do_chain+0x3e8',
