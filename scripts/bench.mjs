@@ -8,7 +8,10 @@
 // tracer's own BPF programs' nanoseconds per drop (kernel.bpf_stats_enabled, restored after).
 // droptrace is driven only through its public CLI, so any row can be reproduced by hand.
 //
-//   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--json]
+// With --unfiltered droptrace runs with no filter at all, as users first run it (the bpftrace
+// one-liners never filter).
+//
+//   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--unfiltered] [--json]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'droptrace.js');
+const RING_ADDON = join(ROOT, 'build', 'ring', 'Release', 'droptrace.node');
 const args = process.argv.slice(2);
 const opt = (name, def) => {
   const i = args.indexOf(`--${name}`);
@@ -25,6 +29,7 @@ const opt = (name, def) => {
 const REPS = Number(opt('reps', '3'));
 const SECONDS = Number(opt('seconds', '3'));
 const JSON_OUT = args.includes('--json');
+const UNFILTERED = args.includes('--unfiltered');
 const work = mkdtempSync(join(tmpdir(), 'droptrace-bench-'));
 const FLOOD = join(work, 'flood');
 const TAG = `db${process.pid % 100000}`;
@@ -103,6 +108,10 @@ const MODES = {
   'droptrace-count': { cmd: [process.execPath, BIN, 'live', '--plain', '--no-events', '--interval', '1'], droptrace: true, note: 'droptrace live --plain --no-events' },
   'droptrace-events': { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, note: 'droptrace trace --json > /dev/null' },
   'droptrace-sample': { cmd: [process.execPath, BIN, 'trace', '--json', '--sample', '10'], droptrace: true, note: 'droptrace trace --json --sample 10 > /dev/null' },
+  // the same trace through the comparison build that drains with libbpf's consumer (scripts/bench-ring builds it)
+  'droptrace-events-libbpf-ring': existsSync(RING_ADDON)
+    ? { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, env: { DROPTRACE_ADDON: RING_ADDON }, note: 'trace --json, reader draining via ring_buffer__consume' }
+    : undefined,
   'droptrace-record': { cmd: [process.execPath, BIN, 'record', '-o', join(work, 'bench.dtr')], droptrace: true, note: 'droptrace record -o FILE' },
   'bpftrace-map': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { @[args->location] = count(); }'], note: 'bpftrace, count in a map' } : undefined,
   'bpftrace-print': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { printf("%p %d\\n", args->location, args->reason); }'], note: 'bpftrace printf per event' } : undefined,
@@ -129,7 +138,7 @@ async function startTracer(mode, filters) {
   // otherwise be the slow reader that the tracer waits for (the issue's "> /dev/null")
   const outFile = join(work, `out-${mode}`);
   const outFd = openSync(outFile, 'w');
-  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', m.droptrace ? openSync('/dev/null', 'w') : outFd, 'pipe'] });
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', m.droptrace ? openSync('/dev/null', 'w') : outFd, 'pipe'], env: { ...process.env, ...m.env } });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((r) => child.on('close', () => r()));
@@ -153,7 +162,7 @@ function programs() {
 
 async function measure(scn, mode) {
   const known = programs();
-  const tracer = MODES[mode] ? await startTracer(mode, scn.filters) : null;
+  const tracer = MODES[mode] ? await startTracer(mode, UNFILTERED ? [] : scn.filters) : null;
   const ours = tracer ? [...programs().keys()].filter((id) => !known.has(id)) : [];
   const before = scn.counter();
   const cpu0 = tracer && procStat(tracer.child.pid);
@@ -208,7 +217,7 @@ const results = [];
 try {
   for (const name of wantScn) {
     const scn = SCENARIOS[name]();
-    log(`${name}: ${scn.desc}; ${REPS} repetitions of ${SECONDS}s per mode`);
+    log(`${name}: ${scn.desc}; ${REPS} repetitions of ${SECONDS}s per mode; droptrace ${UNFILTERED ? 'unfiltered' : `filtered (${scn.filters.join(' ')})`}`);
     const reps = [];
     for (let r = 0; r < REPS; r++) {
       const rep = {};
