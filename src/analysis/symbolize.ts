@@ -1,21 +1,37 @@
 /**
  * Offline symbolization of drop logs against a symbol table taken
- * elsewhere. Streams: lines go in one at a time and come out annotated;
- * only the first lines are held back until the KASLR slide is known.
- * Always re-resolves printed addresses: a name in the log is evidence,
- * not truth (dropwatch before 1.5.5 named module addresses after whatever
- * core symbol preceded them in an unsorted /proc/kallsyms).
+ * elsewhere, usually not from the log's kernel. A name in the log is
+ * evidence, not truth (dropwatch before 1.5.5 named module addresses after
+ * whatever core symbol preceded them in an unsorted /proc/kallsyms), and so
+ * is the table: before any name is replaced, the lines that print both a
+ * name and an address vote on the KASLR slide, and only when distinct
+ * functions agree is the table taken to be the log's kernel. Otherwise the
+ * log's own names are kept and said to be unchecked.
+ *
+ * Memory grows with the distinct drop sites, never with the lines: lines
+ * are counted into their site as they come (the common dropwatch line is
+ * read from bytes without a string), and resolved once per site. When each
+ * line is printed (text or JSON entries), the first HOLD_LINES lines wait
+ * for the slide to be decided; --summary decides over every line.
+ *
+ * Over 350 lines because it is one streaming state machine: a line's
+ * meaning depends on the lines before it (a stack frame belongs to the drop
+ * above, a packet-mode field to its block, a bare address is a drop only in
+ * a list of addresses), and held lines, sites and counts are one state.
+ * Whether the table is the log's kernel, and what a site resolves to, is
+ * judge.ts; the text tables are views/symbolize.ts.
  */
-import { parseLine, type LogDrop, type LogKind } from '../formats/droplog.js';
-import { type Resolved, type SymbolTable } from '../model/kallsyms.js';
-import { functionHint, hintId, reasonHint } from '../model/hints.js';
+import { F, FAST, fastDropwatch, parseLine, type LogDrop, type LogKind } from '../formats/droplog.js';
+import { hintId } from '../model/hints.js';
+import type { SymbolTable } from '../model/kallsyms.js';
+import { hexSigned, judge, Resolver, type Judgement, type LogSite, type Resolution, type SnapshotVerdict } from './judge.js';
 
 /** One recognised drop line, resolved. */
 export interface Entry {
   line: number;
   kind: LogKind;
   count: number;
-  /** the address used for the lookup (after the slide), hex, or null */
+  /** the address looked up (the log's, minus the slide), hex, or null */
   address: string | null;
   symbol: string | null;
   function: string | null;
@@ -23,9 +39,9 @@ export interface Entry {
   module: string | null;
   reason: string | null;
   hardware: boolean;
-  /** what the log printed, when it printed a name */
+  /** the location exactly as the log printed it */
   logSymbol: string | null;
-  /** the log's name disagrees with the table's for the same address */
+  /** the log's name is none of the names at its address, in a table shown to be the log's kernel */
   logNameWrong: boolean;
   /** why this line could not be resolved, or null */
   unresolved: string | null;
@@ -37,22 +53,30 @@ export interface Row {
   share: number;
   module: string | null;
   reasons: string[];
+  /** for drops in generic free functions: the callers their stacks name, most drops first */
+  callers: Array<{ name: string; count: number }>;
   firstLine: number;
   lastLine: number;
   address?: string | null;
-  /** what these drops mean (src/model/hints.ts id), or null */
+  /** what these drops mean (model/hints.ts id), or null */
   hint: string | null;
 }
 
 export interface Report {
   lines: number;
+  /** drop lines, stack frames and packet-mode fields */
   recognised: number;
+  /** prompts, banners, comments, blank lines: part of the log, about no drop */
+  ignored: number;
   unrecognised: number;
   drops: number;
   formats: Partial<Record<LogKind, number>>;
-  /** address difference log − table, applied to every address; "0x0" when none */
+  /** log address − table address (hex, signed): subtracted from every address before lookup */
   slide: string;
   slideSource: string;
+  snapshot: SnapshotVerdict;
+  /** distinct function names that agree on the slide, of those that voted */
+  agreement: { agree: number; of: number };
   warnings: string[];
   wrongNames: number;
   unresolved: number;
@@ -65,303 +89,383 @@ export interface Emitted {
   entry: Entry | null;
 }
 
-
-/** How many lines to hold back while looking for a line that fixes the KASLR slide. */
-export const SLIDE_PROBE_LINES = 5000;
-
-/** Distinct lines remembered with their resolution: drop logs repeat the same few lines. */
-const TEMPLATE_CACHE = 100_000;
-
 /** What to produce per line: annotated text, entries (for JSON), or nothing (tables only). */
 export interface SymbolizeOutput {
   text: boolean;
   entries: boolean;
 }
 
-/** A distinct line, parsed and resolved once. */
-interface Template {
-  /** the line as emitted in text mode: itself, plus the annotation when recognised */
-  annotated: string;
-  parsed: ReturnType<typeof parseLine>;
-  entry: Entry | null;
-  fn: Acc | null;
-  loc: Acc | null;
+/** Lines held back, when each line is printed, while the slide is not decided. */
+export const HOLD_LINES = 100_000;
+
+/** Free functions where the drop's real site is the caller: their stacks name it. */
+const GENERIC = new Set([
+  'kfree_skb',
+  'kfree_skb_reason',
+  'sk_skb_reason_drop',
+  'kfree_skb_list',
+  'kfree_skb_list_reason',
+  'skb_release_data',
+  'skb_release_all',
+  '__kfree_skb',
+  'kfree_skbmem',
+  'consume_skb',
+  '__consume_stateless_skb',
+  'skb_release_head_state',
+  'kfree_skb_partial',
+  'skb_queue_purge',
+  'skb_queue_purge_reason',
+]);
+const baseName = (fn: string) => fn.replace(/\.(isra|constprop|part|cold|lto_priv)(\.\d+)?/g, '');
+
+type Site = LogSite;
+
+interface Held {
+  no: number;
+  text: string;
+  site: Site | null;
+  count: number;
+  reason: string | null;
+  kind: LogKind | null;
 }
 
 const NOTHING: Emitted[] = [];
 
 export class Symbolizer {
   private lineNo = 0;
-  private pending: Array<{ no: number; text: string; parsed: ReturnType<typeof parseLine> }> = [];
-  private slide: bigint | null = null;
-  private slideSource = 'none needed';
-  private readonly cache = new Map<bigint, Resolved | null>();
-  private readonly byFunction = new Map<string, Acc>();
-  private readonly byLocation = new Map<string, Acc>();
+  private held: Held[] | null = [];
+  private decided = false;
+  private judgement: Judgement | null = null;
+  private resolver: Resolver | null = null;
+  private readonly byLo = new Map<number, Site>();
+  private readonly byAddr = new Map<bigint, Site>();
+  private readonly byBare = new Map<bigint, Site>();
+  private readonly byName = new Map<string, Site>();
+  private readonly sites: Site[] = [];
   private readonly formats: Partial<Record<LogKind, number>> = {};
   private readonly warnings: string[] = [];
+  /** the warnings already handed to onVerdict */
+  readonly announced: string[] = [];
   private recognised = 0;
+  /** lines taken by pushBytes' fast path: dropwatch lines, counted into formats when asked */
+  private fastLines = 0;
+  private ignored = 0;
   private unrecognised = 0;
-  private drops = 0;
-  private wrongNames = 0;
-  private unresolved = 0;
-  private implausible = 0;
-  private addressed = 0;
-  private inPacket: LiveEntry | null = null;
-  private readonly templates = new Map<string, Template>();
+  /** a drop form other than a bare address was seen: bare addresses are then stack context, not drops */
+  private otherForms = false;
+  /** the drop line the next stack frames belong to, until its caller is found */
+  private frameSite: Site | null = null;
+  private frameCount = 0;
+  private inPacket: Site | null = null;
+  private readonly perLine: boolean;
 
+  private symbols: SymbolTable | null;
+
+  /**
+   * table may come later (setTable), as long as it comes before anything
+   * must be resolved: with no per-line output, before end(); otherwise
+   * before the first line.
+   */
   constructor(
-    private readonly table: SymbolTable,
+    table: SymbolTable | null,
     private readonly output: SymbolizeOutput = { text: true, entries: true },
-  ) {}
+    /** called once, when the slide is decided: what the user must hear first */
+    private readonly onVerdict: (warnings: string[]) => void = () => {},
+  ) {
+    this.symbols = table;
+    this.perLine = output.text || output.entries;
+    if (!this.perLine) this.held = null;
+  }
+
+  setTable(table: SymbolTable): void {
+    this.symbols = table;
+  }
+
+  private get table(): SymbolTable {
+    if (!this.symbols) throw new Error('symbolize: the symbol table is needed before it was given');
+    return this.symbols;
+  }
 
   /** Feeds one line (without its newline); returns what can be emitted now. */
   push(text: string): Emitted[] {
     const no = ++this.lineNo;
-    if (this.slide === null) {
-      const parsed = parseLine(text);
-      this.pending.push({ no, text, parsed });
-      const fixed = parsed && parsed.kind !== 'dropwatch-field' ? this.slideFrom(parsed) : null;
-      if (fixed !== null || this.pending.length >= SLIDE_PROBE_LINES) {
-        this.decideSlide(fixed);
-        return this.flushPending();
+    const p = parseLine(text);
+    return this.take(no, text, p);
+  }
+
+  /**
+   * Feeds the line buf[ls, le) (without its newline). The common dropwatch
+   * line costs no string when nothing is printed per line.
+   */
+  pushBytes(buf: Buffer, ls: number, le: number): Emitted[] {
+    if (!this.perLine && fastDropwatch(buf, ls, le)) {
+      const no = ++this.lineNo;
+      const hi = FAST[F.hi];
+      const lo = FAST[F.lo];
+      let s = this.byLo.get(lo);
+      if (s === undefined || s.hi !== hi) s = this.siteByAddress((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), hi, lo, 'dropwatch');
+      if (s.name === null && FAST[F.nameEnd] > FAST[F.nameStart]) {
+        s.name = buf.toString('latin1', FAST[F.nameStart], FAST[F.nameEnd]);
+        s.offset = FAST[F.offset];
+        s.text = `${s.name}+${buf.toString('latin1', FAST[F.offStart], FAST[F.offEnd])}`;
       }
-      return [];
+      // the common line, counted in place (count() for the rest)
+      this.recognised++;
+      this.fastLines++;
+      s.count += FAST[F.count];
+      s.lines++;
+      if (!s.first) s.first = no;
+      s.last = no;
+      this.frameSite = s;
+      this.frameCount = 0;
+      this.inPacket = null;
+      return NOTHING;
     }
-    const e = this.handle(no, text, undefined);
-    return e ? [e] : NOTHING;
+    return this.push(buf.toString('utf8', ls, le));
   }
 
-  /** Ends the input: emits what was held back. */
+  /** Ends the input: decides what is still open and emits what was held back. */
   end(): Emitted[] {
-    if (this.slide === null) {
-      this.decideSlide(null);
-      return this.flushPending();
-    }
-    return [];
+    if (!this.decided) this.decide();
+    return this.release();
   }
 
-  private flushPending(): Emitted[] {
-    const out: Emitted[] = [];
-    for (const p of this.pending) {
-      const e = this.handle(p.no, p.text, p.parsed);
-      if (e) out.push(e);
+  private take(no: number, text: string, p: ReturnType<typeof parseLine>): Emitted[] {
+    if (this.fastLines) this.settleFast();
+    let site: Site | null = null;
+    let count = 0;
+    let reason: string | null = null;
+    let kind: LogKind | null = null;
+    if (!p) {
+      this.unrecognised++;
+      this.frameSite = null;
+    } else if (p.kind === 'chatter') {
+      this.ignored++;
+      if (text.trim() === '') this.inPacket = null;
+      if (!p.stack) this.frameSite = null;
+    } else if (p.kind === 'dropwatch-field') {
+      if (this.inPacket) {
+        this.recognised++;
+        if (p.field === 'drop reason' && p.value) addTo(this.inPacket.reasons, p.value, 1);
+      } else this.unrecognised++;
+    } else if (p.kind === 'frame') {
+      this.frame(p.name);
+    } else if (p.kind === 'address' && (this.frameSite || this.otherForms)) {
+      // an address after a drop line is its stack; in a log of other drop lines it is context
+      if (this.frameSite) this.frame(null);
+      else this.ignored++;
+    } else {
+      const d = p as LogDrop;
+      site = this.siteOf(d);
+      count = d.count;
+      reason = d.reason;
+      kind = d.kind;
+      this.count(site, no, count, reason, d.kind);
+      this.frameSite = d.kind === 'address' ? null : site;
+      this.frameCount = 0;
+      this.inPacket = d.kind === 'dropwatch-packet' ? site : null;
     }
-    this.pending = [];
+    if (!this.perLine) return NOTHING;
+    if (this.held) {
+      this.held.push({ no, text, site, count, reason, kind });
+      if (this.held.length >= HOLD_LINES) {
+        this.decide();
+        return this.release();
+      }
+      return NOTHING;
+    }
+    return [this.emitted(no, text, site, count, reason, kind)];
+  }
+
+  private frame(name: string | null): void {
+    const s = this.frameSite;
+    if (!s) {
+      this.ignored++;
+      return;
+    }
+    this.recognised++;
+    // the first frame that is not a free function (nor the drop site itself) is who dropped it
+    if (name && this.frameCount >= 0 && !GENERIC.has(baseName(name)) && name !== s.name) {
+      addTo(s.callers, name, 1);
+      this.frameCount = -1;
+    } else if (this.frameCount >= 0) this.frameCount++;
+  }
+
+  private count(s: Site, no: number, n: number, reason: string | null, kind: LogKind): void {
+    this.recognised++;
+    this.formats[kind] = (this.formats[kind] ?? 0) + 1;
+    if (kind !== 'address') this.otherForms = true;
+    s.count += n;
+    s.lines++;
+    if (!s.first) s.first = no;
+    s.last = no;
+    if (reason) addTo(s.reasons, reason, n);
+    if (this.resolver && !s.res) s.res = this.resolver.resolve(s);
+  }
+
+  private newSite(kind: LogKind, fields: Partial<Site>): Site {
+    const s: Site = { kind, address: null, hi: 0, lo: 0, name: null, offset: null, text: null, module: null, hardware: false, hashed: false, bare: kind === 'address', count: 0, lines: 0, first: 0, last: 0, reasons: new Map(), callers: new Map(), res: null, ...fields };
+    this.sites.push(s);
+    return s;
+  }
+
+  /** Folds the fast path's tally into the per-kind counts. */
+  private settleFast(): void {
+    if (!this.fastLines) return;
+    this.formats.dropwatch = (this.formats.dropwatch ?? 0) + this.fastLines;
+    this.otherForms = true;
+    this.fastLines = 0;
+  }
+
+  private siteByAddress(addr: bigint, hi: number, lo: number, kind: LogKind): Site {
+    let s = this.byAddr.get(addr);
+    if (!s) {
+      s = this.newSite(kind, { address: addr, hi: hi | 0, lo: lo | 0 });
+      this.byAddr.set(addr, s);
+      if (!this.byLo.has(lo | 0)) this.byLo.set(lo | 0, s);
+    }
+    return s;
+  }
+
+  private siteOf(d: LogDrop): Site {
+    if (d.address !== null && d.kind === 'address') {
+      let s = this.byBare.get(d.address);
+      if (!s) this.byBare.set(d.address, (s = this.newSite('address', { address: d.address })));
+      return s;
+    }
+    if (d.address !== null) {
+      const s = this.siteByAddress(d.address, Number(BigInt.asIntN(32, d.address >> 32n)), Number(BigInt.asIntN(32, d.address)), d.kind);
+      if (s.name === null && d.name !== null) Object.assign(s, { name: d.name, offset: d.offset, text: d.text });
+      if (s.module === null && d.module !== null) s.module = d.module;
+      return s;
+    }
+    const key = `${d.name}|${d.offset}|${d.module}|${d.hardware}|${d.hashed}`;
+    let s = this.byName.get(key);
+    if (!s) this.byName.set(key, (s = this.newSite(d.kind, { name: d.name, offset: d.offset, text: d.text, module: d.module, hardware: d.hardware, hashed: d.hashed })));
+    return s;
+  }
+
+  /** Bare addresses are drops only in a log that is nothing but addresses. */
+  private get bareAsDrops(): boolean {
+    return !this.otherForms && !this.fastLines;
+  }
+
+  /** The votes are counted once: after HOLD_LINES, at the end, or when the report is asked. */
+  private decide(): void {
+    this.settleFast();
+    this.decided = true;
+    this.judgement = judge(this.sites, this.table);
+    this.resolver = new Resolver(this.table, this.judgement);
+    for (const s of this.sites) if (!s.res) s.res = this.resolver.resolve(s);
+    const warn = [...this.judgement.warnings];
+    const v = this.judgement.verdict;
+    if (v === 'unchecked' || v === 'one name') {
+      let addressed = 0;
+      let wild = 0;
+      for (const s of this.sites) {
+        if (s.address === null || s.name !== null) continue;
+        addressed += s.lines;
+        if (s.res?.unresolved) wild += s.lines;
+      }
+      if (addressed >= 3 && wild * 2 > addressed) {
+        warn.push(`${wild} of ${addressed} addresses fall outside this kallsyms' functions: it is probably from another machine or boot, and no line had both a name and an address to correct for KASLR; results are unreliable`);
+      }
+    }
+    this.warnings.push(...warn);
+    this.announced.push(...warn);
+    if (warn.length) this.onVerdict(warn);
+  }
+
+  private release(): Emitted[] {
+    const held = this.held;
+    this.held = null;
+    if (!held) return NOTHING;
+    const out: Emitted[] = [];
+    for (const h of held) out.push(this.emitted(h.no, h.text, h.site, h.count, h.reason, h.kind));
     return out;
   }
 
-  /** The difference log − table for a line that printed both a name and an address. */
-  private slideFrom(d: LogDrop): bigint | null {
-    if (d.address === null || d.name === null || d.offset === null) return null;
-    const base = this.table.addressOf(d.name);
-    if (base === null) return null; // a bogus (old dropwatch) or module name: no evidence
-    return d.address - (base + BigInt(d.offset));
-  }
-
-  private decideSlide(found: bigint | null): void {
-    if (found !== null) {
-      this.slide = found;
-      if (found !== 0n) {
-        this.slideSource = 'computed from a line with both a name and an address';
-        this.warnings.push(
-          `the kallsyms is from another boot than the log (KASLR): every address was shifted by ${hexSigned(-found)} before lookup (${this.slideSource})`,
-        );
-      }
-      return;
-    }
-    this.slide = 0n;
-  }
-
-  private resolve(addr: bigint): Resolved | null {
-    let r = this.cache.get(addr);
-    if (r === undefined) {
-      r = this.table.lookup(addr);
-      this.cache.set(addr, r);
-    }
-    return r;
-  }
-
-  private emit(text: string, entry: Entry | null): Emitted | null {
-    if (!this.output.text && !this.output.entries) return null;
-    return { text, entry };
-  }
-
-  /** Parses and resolves a line once; repeats of it cost a map lookup. */
-  private template(text: string, parsed?: ReturnType<typeof parseLine>): Template {
-    let t = this.templates.get(text);
-    if (t) return t;
-    const p = parsed === undefined ? parseLine(text) : parsed;
+  private emitted(no: number, text: string, site: Site | null, count: number, reason: string | null, kind: LogKind | null): Emitted {
     const line = text.endsWith('\r') ? text.slice(0, -1) : text;
-    t = { annotated: line, parsed: p, entry: null, fn: null, loc: null };
-    if (p && p.kind !== 'dropwatch-field') {
-      const e = this.entryFor(0, p);
-      t.entry = e;
-      t.annotated = `${line}  => ${annotation(e)}`;
-      t.fn = this.acc(this.byFunction, e.function ?? e.symbol ?? '(unresolved)', e);
-      t.loc = this.acc(this.byLocation, e.symbol ?? '(unresolved)', e);
-    }
-    if (this.templates.size < TEMPLATE_CACHE) this.templates.set(text, t);
-    return t;
-  }
-
-  private acc(map: Map<string, Acc>, key: string, e: Entry): Acc {
-    let a = map.get(key);
-    if (!a) {
-      a = { count: 0, module: e.module, reasons: new Map(), first: 0, last: 0, address: e.address };
-      map.set(key, a);
-    }
-    return a;
-  }
-
-  private handle(no: number, text: string, parsed: ReturnType<typeof parseLine> | undefined): Emitted | null {
-    return this.apply(no, this.template(text, parsed));
-  }
-
-  private apply(no: number, t: Template): Emitted | null {
-    const p = t.parsed;
-    const text = t.annotated;
-    if (!p) {
-      if (text.trim() === '') this.inPacket = null;
-      this.unrecognised++;
-      return this.emit(text, null);
-    }
-    if (p.kind === 'dropwatch-field') {
-      // only meaningful inside a packet-mode block
-      if (!this.inPacket) {
-        this.unrecognised++;
-        return this.emit(text, null);
-      }
-      this.recognised++;
-      if (p.field === 'drop reason' && p.value) {
-        this.inPacket.reason = p.value;
-        addReason(this.inPacket.fnAcc!, p.value, this.inPacket.count);
-        addReason(this.inPacket.locAcc!, p.value, this.inPacket.count);
-      }
-      return this.emit(text, null);
-    }
-    const e = t.entry!;
-    this.recognised++;
-    this.formats[e.kind] = (this.formats[e.kind] ?? 0) + 1;
-    this.drops += e.count;
-    if (e.logNameWrong) this.wrongNames++;
-    if (e.unresolved) this.unresolved++;
-    if (e.address !== null && p.address !== null) {
-      this.addressed++;
-      if (e.unresolved) this.implausible++;
-    }
-    for (const a of [t.fn!, t.loc!]) {
-      a.count += e.count;
-      if (!a.first) a.first = no;
-      a.last = no;
-      if (e.reason) addReason(a, e.reason, e.count);
-    }
-    const wantEntry = this.output.entries || e.kind === 'dropwatch-packet';
-    const entry = wantEntry ? { ...e, line: no, fnAcc: t.fn, locAcc: t.loc } : null;
-    this.inPacket = e.kind === 'dropwatch-packet' ? entry : null;
-    if (!this.output.text && !this.output.entries) return null;
-    return { text: this.output.text ? text : '', entry: this.output.entries ? strip(entry!) : null };
-  }
-
-  private entryFor(no: number, d: LogDrop): Entry {
-    const logSymbol = d.name === null ? null : d.offset === null || d.hardware ? d.name : `${d.name}+0x${d.offset.toString(16)}`;
-    const e: Entry = {
-      line: no,
-      kind: d.kind,
-      count: d.count,
-      address: null,
-      symbol: null,
-      function: null,
-      offset: null,
-      module: d.module,
-      reason: d.reason,
-      hardware: d.hardware,
-      logSymbol,
-      logNameWrong: false,
-      unresolved: null,
-    };
-    if (d.hardware) {
-      e.symbol = e.function = d.name;
-      e.module = 'hardware';
-      return e;
-    }
-    if (d.hashed) {
-      e.unresolved = 'hashed pointer: the kernel printed %p, which no symbol table can resolve';
-      return e;
-    }
-    if (d.address !== null) {
-      const addr = d.address - (this.slide ?? 0n);
-      e.address = `0x${addr.toString(16)}`;
-      const r = this.resolve(addr);
-      if (!r || r.implausible) {
-        e.unresolved = r ? `past the end of ${r.name}: not in this kallsyms` : 'below every symbol in this kallsyms';
-        e.symbol = e.address;
-        return e;
-      }
-      e.function = r.name;
-      e.offset = r.offset;
-      e.module = r.module;
-      e.symbol = `${r.name}+0x${r.offset.toString(16)}`;
-      if (d.name !== null && (d.name !== r.name || (d.offset !== null && d.offset !== r.offset))) e.logNameWrong = true;
-      return e;
-    }
-    if (d.name !== null) {
-      // perf and ftrace resolved it already; check the name exists here
-      const base = this.table.addressOf(d.name);
-      e.function = d.name;
-      e.offset = d.offset;
-      e.symbol = logSymbol;
-      if (base === null) {
-        e.unresolved = 'name not in this kallsyms (kept as printed)';
-      } else {
-        const addr = base + BigInt(d.offset ?? 0);
-        e.address = `0x${addr.toString(16)}`;
-        e.module = this.resolve(addr)?.module ?? null;
-      }
-      return e;
-    }
-    e.unresolved = 'no address or name on this line';
-    return e;
+    if (!site || (site.bare && !this.bareAsDrops)) return { text: this.output.text ? line : '', entry: null };
+    const r = site.res!;
+    const entry: Entry | null = this.output.entries
+      ? {
+          line: no,
+          kind: kind!,
+          count,
+          address: r.address,
+          symbol: r.symbol,
+          function: r.function,
+          offset: r.offset,
+          module: r.module,
+          reason,
+          hardware: site.hardware,
+          logSymbol: site.text,
+          logNameWrong: r.logNameWrong,
+          unresolved: r.unresolved,
+        }
+      : null;
+    return { text: this.output.text ? `${line}  => ${r.annotation}` : '', entry };
   }
 
   report(): Report {
-    if (this.addressed >= 3 && this.implausible / this.addressed > 0.5) {
-      this.warnings.push(
-        `${this.implausible} of ${this.addressed} addresses fall outside this kallsyms' functions: it is probably from another machine or boot, and no line had both a name and an address to correct for KASLR; results are unreliable`,
-      );
+    if (!this.decided) this.decide();
+    this.settleFast();
+    const fns = new Map<string, Acc>();
+    const locs = new Map<string, Acc>();
+    let drops = 0;
+    let wrongNames = 0;
+    let unresolved = 0;
+    let bareLines = 0;
+    for (const s of this.sites) {
+      if (s.bare && !this.bareAsDrops) {
+        bareLines += s.lines;
+        continue;
+      }
+      const r = s.res!;
+      drops += s.count;
+      if (r.logNameWrong) wrongNames += s.lines;
+      if (r.unresolved) unresolved += s.lines;
+      const fn = r.function ?? r.symbol ?? '(unresolved)';
+      accumulate(fns, fn, s, r);
+      accumulate(locs, r.symbol ?? '(unresolved)', s, r);
     }
-    if (this.wrongNames) {
-      this.warnings.push(
-        `${this.wrongNames} line(s) printed a name that does not match the address (dropwatch before 1.5.5 misnamed module addresses); the re-resolved name is shown`,
-      );
+    const warnings = [...this.warnings];
+    if (wrongNames) {
+      warnings.push(`${wrongNames} line(s) printed a name that is none of the names at its address (dropwatch before 1.5.5 misnamed module addresses); the re-resolved name is shown`);
     }
     const rows = (m: Map<string, Acc>, withAddress: boolean): Row[] =>
       [...m.entries()]
         .map(([key, a]) => ({
           key,
           count: a.count,
-          share: this.drops ? a.count / this.drops : 0,
+          share: drops ? a.count / drops : 0,
           module: a.module,
-          reasons: [...a.reasons.entries()].sort((x, y) => y[1] - x[1]).map(([r]) => r),
+          reasons: sorted(a.reasons).map(([r]) => r),
+          callers: GENERIC.has(baseName(key.replace(/\+0x[0-9a-f]+$/, ''))) ? sorted(a.callers).map(([name, count]) => ({ name, count })) : [],
           firstLine: a.first,
           lastLine: a.last,
           ...(withAddress ? { address: a.address } : {}),
-          hint: hintId(topReason(a), key.startsWith('0x') || key.startsWith('(') ? null : key.replace(/\+0x[0-9a-f]+$/, '')),
+          hint: hintId(sorted(a.reasons)[0]?.[0] ?? null, key.startsWith('0x') || key.startsWith('(') ? null : key.replace(/\+0x[0-9a-f]+$/, '')),
         }))
         .sort((x, y) => y.count - x.count || x.key.localeCompare(y.key));
     return {
       lines: this.lineNo,
-      recognised: this.recognised,
+      recognised: this.recognised - (this.bareAsDrops ? 0 : bareLines),
+      ignored: this.ignored + (this.bareAsDrops ? 0 : bareLines),
       unrecognised: this.unrecognised,
-      drops: this.drops,
-      formats: { ...this.formats },
-      slide: hexSigned(this.slide ?? 0n),
-      slideSource: this.slideSource,
-      warnings: [...this.warnings],
-      wrongNames: this.wrongNames,
-      unresolved: this.unresolved,
-      byFunction: rows(this.byFunction, false),
-      byLocation: rows(this.byLocation, true),
+      drops,
+      formats: Object.fromEntries(Object.entries(this.formats).filter(([k]) => k !== 'address' || this.bareAsDrops)),
+      slide: hexSigned(this.judgement!.slide),
+      slideSource: this.judgement!.slideSource,
+      snapshot: this.judgement!.verdict,
+      agreement: { ...this.judgement!.agreement },
+      warnings,
+      wrongNames,
+      unresolved,
+      byFunction: rows(fns, false),
+      byLocation: rows(locs, true),
     };
   }
 }
@@ -370,76 +474,27 @@ interface Acc {
   count: number;
   module: string | null;
   reasons: Map<string, number>;
+  callers: Map<string, number>;
   first: number;
   last: number;
   address: string | null;
 }
 
-/** An entry while its packet-mode block may still add a reason. */
-type LiveEntry = Entry & { fnAcc?: Acc | null; locAcc?: Acc | null };
-
-function addReason(a: Acc, reason: string, n: number): void {
-  a.reasons.set(reason, (a.reasons.get(reason) ?? 0) + n);
+function accumulate(m: Map<string, Acc>, key: string, s: LogSite, r: Resolution): void {
+  let a = m.get(key);
+  if (!a) m.set(key, (a = { count: 0, module: r.module, reasons: new Map(), callers: new Map(), first: s.first, last: s.last, address: r.address }));
+  a.count += s.count;
+  a.first = Math.min(a.first, s.first);
+  a.last = Math.max(a.last, s.last);
+  for (const [k, n] of s.reasons) addTo(a.reasons, k, n);
+  for (const [k, n] of s.callers) addTo(a.callers, k, n);
 }
 
-function strip(e: LiveEntry): Entry {
-  const { fnAcc: _f, locAcc: _l, ...rest } = e;
-  return rest;
+function addTo(m: Map<string, number>, k: string, n: number): void {
+  m.set(k, (m.get(k) ?? 0) + n);
 }
 
-function topReason(a: Acc): string | null {
-  let best: string | null = null;
-  let n = 0;
-  for (const [r, c] of a.reasons) if (c > n) [best, n] = [r, c];
-  return best;
+function sorted(m: Map<string, number>): Array<[string, number]> {
+  return [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 
-function hexSigned(v: bigint): string {
-  return v < 0n ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
-}
-
-/** The text appended to a recognised line. */
-export function annotation(e: Entry): string {
-  if (e.hardware) return `${e.symbol} [hardware]`;
-  if (e.unresolved && !e.function) return `unresolved: ${e.unresolved}`;
-  let s = e.symbol ?? '?';
-  if (e.module) s += ` [${e.module}]`;
-  if (e.logNameWrong) s += ` (log said ${e.logSymbol}: wrong)`;
-  if (e.unresolved) s += ` (${e.unresolved})`;
-  return s;
-}
-
-/** The ranked tables as text. */
-export function formatReport(r: Report, top = 20): string {
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`.padStart(6);
-  const lines: string[] = [];
-  const fmts = Object.entries(r.formats)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
-  lines.push(`${r.drops} drops on ${r.recognised} recognised lines (${fmts || 'none'}), ${r.unrecognised} unrecognised of ${r.lines}`);
-  for (const w of r.warnings) lines.push(`warning: ${w}`);
-  const table = (title: string, rows: Row[], withAddress: boolean) => {
-    lines.push('', title);
-    lines.push(`  ${'COUNT'.padStart(8)} ${'SHARE'.padStart(6)}  ${(withAddress ? 'LOCATION' : 'FUNCTION').padEnd(36)} ${withAddress ? 'ADDRESS'.padEnd(18) + ' ' : ''}${'REASONS'.padEnd(20)} LINES`);
-    for (const row of rows.slice(0, top)) {
-      const name = row.module ? `${row.key} [${row.module}]` : row.key;
-      const addr = withAddress ? `${(row.address ?? '-').padEnd(18)} ` : '';
-      lines.push(
-        `  ${String(row.count).padStart(8)} ${pct(row.share)}  ${name.padEnd(36)} ${addr}${(row.reasons.join(',') || '-').padEnd(20)} ${row.firstLine}-${row.lastLine}`,
-      );
-    }
-    if (rows.length > top) lines.push(`  … ${rows.length - top} more`);
-  };
-  table('By function:', r.byFunction, false);
-  table('By location:', r.byLocation, true);
-  const hinted = r.byFunction.slice(0, 5).filter((row) => row.hint);
-  if (hinted.length) {
-    lines.push('', 'What they mean:');
-    for (const row of hinted) {
-      const [kind, name] = row.hint!.split('/');
-      const h = kind === 'reason' ? reasonHint(name) : functionHint(name);
-      if (h) lines.push(`  ${row.key}: ${h.title}`);
-    }
-  }
-  return lines.join('\n');
-}

@@ -2,14 +2,12 @@
 import { writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { Command, Option } from 'commander';
-import { MetricsConsumer, metricsRegistry } from '../analysis/serving.js';
 import { describeFilters, UsageError } from '../capture/filters.js';
 import { CaptureRun } from '../capture/run.js';
 import { netnsNames } from '../host/netns.js';
 import { makeNaming } from '../model/naming.js';
 import { addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { droptraceVersion } from './version.js';
-import { serveMetrics } from '../views/http.js';
 
 interface Options extends TraceOptions {
   listen: string;
@@ -62,6 +60,9 @@ async function run(opts: Options): Promise<void> {
   const graceMs = parsePositive(opts.forgetAfter, '--forget-after')! * 1000;
   const everyMs = parsePositive(opts.updateEvery, '--update-every')! * 1000;
   const { config, reasons, syms, pods } = prepareTracing(opts);
+  // prom-client and the server load only for serve: every other command starts faster
+  const { MetricsConsumer, metricsRegistry } = await import('../analysis/serving.js');
+  const { serveMetrics } = await import('../views/http.js');
   const serving = new MetricsConsumer({ events: opts.events, naming: makeNaming(syms, reasons, netnsNames()), pods, maxSeries, graceMs });
   const capture = CaptureRun.start(config, [serving], { tickMs: everyMs });
   const tracer = () => capture.tracer;

@@ -2,10 +2,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { UsageError } from '../capture/filters.js';
-import { KallsymsError, SymbolTable } from '../model/kallsyms.js';
+import { KallsymsError } from '../model/kallsyms.js';
 import { fileError } from './files.js';
-import { lineBatches, readMaybeGzipBuffer } from '../formats/input.js';
-import { formatReport, Symbolizer, type Emitted } from '../analysis/symbolize.js';
+import { eachLine } from '../formats/input.js';
+import { readSymbolTableInWorker } from '../formats/symbols.js';
+import { Symbolizer, type Emitted } from '../analysis/symbolize.js';
+import { formatReport } from '../views/symbolize.js';
 
 interface Options {
   kallsyms: string;
@@ -14,18 +16,17 @@ interface Options {
   top: string;
 }
 
-/** Writes with backpressure: a 1 GB log must not pile up in memory. */
+/** Output gathered per input chunk and written with backpressure: a 1 GB log must not pile up in memory. */
 class Out {
-  private buf = '';
+  private parts: string[] = [];
   constructor(private readonly stream: NodeJS.WritableStream) {}
-  async write(s: string): Promise<void> {
-    this.buf += s;
-    if (this.buf.length >= 1 << 16) await this.flush();
+  add(s: string): void {
+    this.parts.push(s);
   }
   async flush(): Promise<void> {
-    if (!this.buf) return;
-    const ok = this.stream.write(this.buf);
-    this.buf = '';
+    if (!this.parts.length) return;
+    const ok = this.stream.write(this.parts.join(''));
+    this.parts = [];
     if (!ok) await new Promise((r) => this.stream.once('drain', r));
   }
 }
@@ -41,10 +42,17 @@ export function symbolizeCommand(): Command {
     .addHelpText(
       'after',
       `
-Every printed address is re-resolved against --kallsyms; where the log's own name disagrees
-(old dropwatch misnamed module addresses, e.g. __brk_limit+36c27a68) both are shown. When the
-snapshot is from another boot, the KASLR slide is computed from any line with both a name and
-an address and applied; without such a line droptrace warns instead.
+Drop lines are found anywhere on a line (quoted in prose, after a prompt or a timestamp):
+dropwatch summary and packet mode (with [ns: N]), SystemTap's dropwatch.stp, perf script
+(with -g stacks), trace_pipe (with stacktrace), bare address lists. Stack frames after a drop
+line name the caller of generic free functions (skb_release_data, kfree_skb_list, …).
+
+The kallsyms is checked before it is trusted: every line that prints both a name and an
+address votes on the KASLR slide, and only when distinct functions agree is the snapshot taken
+as the log's kernel; then addresses are re-resolved and a name that is none of the names at its
+address is flagged (old dropwatch misnamed module addresses, e.g. __brk_limit+36c27a68). When
+they disagree, the log's own names are kept and ranked, and nothing is renamed. Warnings go to
+stderr in every mode (and into the document with --json).
 
 Examples:
   droptrace symbolize --kallsyms node7.kallsyms.gz ticket-4711-dropwatch.txt
@@ -63,50 +71,63 @@ async function run(files: string[], opts: Options): Promise<void> {
   }
   const top = Number(opts.top);
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
+  // the table is parsed on the other core while the log is read; only per-line output waits for it
+  const perLine = !!opts.json || !opts.summary;
+  const loading = readSymbolTableInWorker(opts.kallsyms).catch((err) => {
+    throw tableError(opts.kallsyms, err);
+  });
+  loading.catch(() => {}); // awaited below; until then a failure must not count as unhandled
+  const table = perLine ? await loading : null;
 
-  let table: SymbolTable;
-  try {
-    table = SymbolTable.parse(readMaybeGzipBuffer(opts.kallsyms));
-  } catch (err) {
-    if (err instanceof KallsymsError) throw new UsageError(`--kallsyms ${opts.kallsyms}: ${err.message}`);
-    // zlib says "unexpected end of file" without saying which
-    if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) throw new UsageError(`--kallsyms ${opts.kallsyms}: a damaged or cut-short gzip file (${(err as Error).message})`);
-    throw fileError(opts.kallsyms, err, 'read');
-  }
-
-  const sym = new Symbolizer(table, { text: !opts.json && !opts.summary, entries: !!opts.json });
+  const warn = (w: string) => process.stderr.write(`droptrace: warning: ${w}\n`);
+  const inputWarnings: string[] = [];
+  // the verdict on the snapshot is said the moment it is known, before any line is printed
+  const sym = new Symbolizer(table, { text: !opts.json && !opts.summary, entries: !!opts.json }, (ws) => ws.forEach(warn));
   const out = new Out(process.stdout);
   let firstEntry = true;
-  const emit = async (items: Emitted[]) => {
+  const emit = (items: Emitted[]) => {
     for (const it of items) {
       if (opts.json) {
         if (!it.entry) continue;
-        await out.write((firstEntry ? '' : ',\n') + JSON.stringify(it.entry));
+        out.add((firstEntry ? '' : ',\n') + JSON.stringify(it.entry));
         firstEntry = false;
-      } else if (!opts.summary) {
-        await out.write(it.text + '\n');
-      }
+      } else if (!opts.summary) out.add(it.text + '\n');
     }
   };
 
-  if (opts.json) await out.write(`{"kallsyms":${JSON.stringify({ file: opts.kallsyms, symbols: table.size })},\n"entries":[\n`);
+  if (opts.json) out.add(`{"kallsyms":${JSON.stringify({ file: opts.kallsyms, symbols: table!.size })},\n"entries":[\n`);
   for (const f of inputs) {
-    for await (const batch of lineBatches(f)) {
-      for (const line of batch) {
-        const items = sym.push(line);
-        if (items.length) await emit(items);
-      }
-    }
+    const sniffed = await eachLine(
+      f,
+      (buf, start, end) => {
+        const items = sym.pushBytes(buf, start, end);
+        if (items.length) emit(items);
+      },
+      () => out.flush(),
+    );
+    const name = f === '-' ? 'stdin' : f;
+    if (sniffed.encoding !== 'utf8') inputWarnings.push(`${name} is ${sniffed.encoding === 'utf16le' ? 'UTF-16LE' : 'UTF-16BE'} text: decoded`);
+    if (sniffed.binary) inputWarnings.push(`${name} looks binary (NUL or control bytes): its lines were read as text and may be garbage`);
   }
-  await emit(sym.end());
+  inputWarnings.forEach(warn);
+  if (!table) sym.setTable(await loading);
+  emit(sym.end());
   const report = sym.report();
+  // the verdict's warnings were said already; the rest now: the same set in every mode
+  for (const w of report.warnings) if (!sym.announced.includes(w)) warn(w);
+  report.warnings = [...inputWarnings, ...report.warnings];
   if (opts.json) {
     const { byFunction, byLocation, ...rest } = report;
-    await out.write(`\n],\n"summary":${JSON.stringify(rest)},\n"byFunction":${JSON.stringify(byFunction)},\n"byLocation":${JSON.stringify(byLocation)}}\n`);
+    out.add(`\n],\n"summary":${JSON.stringify(rest)},\n"byFunction":${JSON.stringify(byFunction)},\n"byLocation":${JSON.stringify(byLocation)}}\n`);
   } else {
-    await out.write((opts.summary ? '' : '\n') + formatReport(report, top) + '\n');
+    out.add((opts.summary ? '' : '\n') + formatReport(report, top) + '\n');
   }
   await out.flush();
-  // text output carries the warnings in its report; JSON keeps stdout pure, so say them on stderr
-  if (opts.json) for (const w of report.warnings) process.stderr.write(`droptrace: warning: ${w}\n`);
+}
+
+function tableError(path: string, err: unknown): Error {
+  if (err instanceof KallsymsError) return new UsageError(`--kallsyms ${path}: ${err.message}`);
+  // zlib says "unexpected end of file" without saying which
+  if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) return new UsageError(`--kallsyms ${path}: a damaged or cut-short gzip file (${(err as Error).message})`);
+  return fileError(path, err, 'read');
 }

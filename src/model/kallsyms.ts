@@ -212,6 +212,8 @@ export class SymbolTable {
     /** end of the core kernel's text (_etext), as [hi, lo], or null */
     private readonly etext: [number, number] | null,
     readonly stats: ParseStats,
+    /** names of the symbols that share a kept symbol's address (blob ranges), by kept slot */
+    private readonly aliases: ReadonlyArray<{ slot: number; at: number; len: number }> = [],
   ) {}
 
   get size(): number {
@@ -273,12 +275,17 @@ export class SymbolTable {
     }
     if (!sorted) order.sort((a, b) => c.hi[a] - c.hi[b] || c.lo[a] - c.lo[b] || a - b);
     const keep = new Uint32Array(count);
+    // the other names at an address (aliases such as __do_sys_getpid / __ia32_sys_getpid): raw index → kept slot
+    const aliasOf: Array<[number, number]> = [];
     let n = 0;
     for (let k = 0; k < count; k++) {
       const i = order[k];
       if (n > 0 && c.hi[keep[n - 1]] === c.hi[i] && c.lo[keep[n - 1]] === c.lo[i]) {
         // one symbol per address: the best-ranked (global over local over weak, never __pfx_)
-        if (c.rank[i] > c.rank[keep[n - 1]]) keep[n - 1] = i;
+        if (c.rank[i] > c.rank[keep[n - 1]]) {
+          aliasOf.push([keep[n - 1], n - 1]);
+          keep[n - 1] = i;
+        } else aliasOf.push([i, n - 1]);
         continue;
       }
       keep[n++] = i;
@@ -298,6 +305,7 @@ export class SymbolTable {
       p.modules,
       p.etext,
       stats,
+      aliasOf.filter(([i]) => c.rank[i] > 0).map(([i, slot]) => ({ slot, at: c.nameAt[i], len: c.nameLen[i] })),
     );
   }
 
@@ -345,21 +353,97 @@ export class SymbolTable {
     return { name: this.name(i), offset, module, start: toBig(this.hi[i], this.lo[i]), size, implausible };
   }
 
-  private byName: Map<string, number> | null = null;
+  /**
+   * Symbols by name: an open-addressing hash over the names' bytes in the
+   * blob (kept symbols, then aliases), built on first use. No string per
+   * symbol: a table of 120,000 names costs two arrays, not a Map of strings.
+   */
+  private nameIndex: { buckets: Int32Array; mask: number; at: Uint32Array; len: Uint16Array; slot: Uint32Array } | null = null;
+
+  /** The table as plain arrays (for a worker thread to hand over without copying), name index included. */
+  toParts(): SymbolTableParts {
+    const ix = this.index2();
+    return { hi: this.hi, lo: this.lo, blob: this.blob, nameAt: this.nameAt, nameLen: this.nameLen, mod: this.mod, moduleNames: this.moduleNames, etext: this.etext, stats: this.stats, aliases: [...this.aliases], index: ix };
+  }
+
+  static fromParts(p: SymbolTableParts): SymbolTable {
+    const blob = Buffer.from(p.blob.buffer, p.blob.byteOffset, p.blob.byteLength);
+    const t = new SymbolTable(p.hi, p.lo, blob, p.nameAt, p.nameLen, p.mod, p.moduleNames, p.etext, p.stats, p.aliases);
+    t.nameIndex = p.index;
+    return t;
+  }
+
+  private static hash(b: Buffer, at: number, len: number): number {
+    let h = 0x811c9dc5;
+    for (let k = 0; k < len; k++) h = Math.imul(h ^ b[at + k], 0x01000193);
+    return h >>> 0;
+  }
+
+  private index2(): NonNullable<SymbolTable['nameIndex']> {
+    if (this.nameIndex) return this.nameIndex;
+    const n = this.size + this.aliases.length;
+    const at = new Uint32Array(n);
+    const len = new Uint16Array(n);
+    const slot = new Uint32Array(n);
+    for (let i = 0; i < this.size; i++) [at[i], len[i], slot[i]] = [this.nameAt[i], this.nameLen[i], i];
+    this.aliases.forEach((a, k) => ([at[this.size + k], len[this.size + k], slot[this.size + k]] = [a.at, a.len, a.slot]));
+    let cap = 1;
+    while (cap < n * 2) cap <<= 1;
+    const buckets = new Int32Array(cap).fill(-1);
+    const mask = cap - 1;
+    for (let e = 0; e < n; e++) {
+      let h = SymbolTable.hash(this.blob, at[e], len[e]) & mask;
+      while (buckets[h] !== -1) h = (h + 1) & mask;
+      buckets[h] = e;
+    }
+    this.nameIndex = { buckets, mask, at, len, slot };
+    return this.nameIndex;
+  }
+
+  /** Kept slots of every symbol (or alias) with this name, in table order. */
+  private slotsNamed(name: string): number[] {
+    const ix = this.index2();
+    const q = Buffer.from(name, 'latin1');
+    const out: number[] = [];
+    for (let h = SymbolTable.hash(q, 0, q.length) & ix.mask; ix.buckets[h] !== -1; h = (h + 1) & ix.mask) {
+      const e = ix.buckets[h];
+      if (ix.len[e] === q.length && this.blob.compare(q, 0, q.length, ix.at[e], ix.at[e] + ix.len[e]) === 0 && !out.includes(ix.slot[e])) out.push(ix.slot[e]);
+    }
+    return out.sort((a, b) => a - b);
+  }
 
   /** Address of a code symbol by exact name (the lowest if repeated), or null. */
   addressOf(name: string): bigint | null {
-    if (!this.byName) {
-      // built on first use: live tracing never needs it
-      this.byName = new Map();
-      for (let i = 0; i < this.size; i++) {
-        const name = this.name(i);
-        if (!this.byName.has(name)) this.byName.set(name, i);
-      }
-    }
-    const i = this.byName.get(name);
-    return i === undefined ? null : toBig(this.hi[i], this.lo[i]);
+    const slots = this.slotsNamed(name);
+    return slots.length ? toBig(this.hi[slots[0]], this.lo[slots[0]]) : null;
   }
+
+  /** Every symbol of that name (static functions repeat across files; aliases count), lowest first. */
+  symbolsNamed(name: string): Array<{ start: bigint; module: string | null }> {
+    return this.slotsNamed(name).map((i) => ({ start: toBig(this.hi[i], this.lo[i]), module: this.module(i) }));
+  }
+
+  /** Every name at the start of the symbol a lookup returned: its own, then its aliases. */
+  namesAt(r: Resolved): string[] {
+    const i = this.index(Number(r.start >> 32n), Number(r.start & 0xffffffffn));
+    if (i < 0) return [r.name];
+    return [this.name(i), ...this.aliases.filter((a) => a.slot === i).map((a) => this.blob.toString('latin1', a.at, a.at + a.len))];
+  }
+}
+
+/** A SymbolTable's arrays, as toParts() gives them. */
+export interface SymbolTableParts {
+  hi: Uint32Array;
+  lo: Uint32Array;
+  blob: Uint8Array;
+  nameAt: Uint32Array;
+  nameLen: Uint16Array;
+  mod: Uint16Array;
+  moduleNames: string[];
+  etext: [number, number] | null;
+  stats: ParseStats;
+  aliases: Array<{ slot: number; at: number; len: number }>;
+  index: { buckets: Int32Array; mask: number; at: Uint32Array; len: Uint16Array; slot: Uint32Array };
 }
 
 /** `sym+0xoff`, as the kernel's %pS prints it (without the size). */

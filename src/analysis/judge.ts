@@ -1,0 +1,233 @@
+/**
+ * Is this symbol table the log's kernel? Every drop site of the log that
+ * printed both a name and an address votes for the slide (log address −
+ * table address) that would make the two agree; distinct functions, not
+ * lines, are counted, since lines of one function agree with any table.
+ * Then each site is resolved by what the verdict allows: a table shown to
+ * match renames and flags; one that is not shown to match keeps the log's
+ * names and says so.
+ */
+import type { LogKind } from '../formats/droplog.js';
+import { MAX_FUNCTION_SIZE, type Resolved, type SymbolTable } from '../model/kallsyms.js';
+
+/**
+ * `matches` (distinct functions agree on one slide), `one name` (a single
+ * function to check: not enough), `mismatch` (they disagree), `unchecked`
+ * (no line has both a name and an address).
+ */
+export type SnapshotVerdict = 'matches' | 'one name' | 'mismatch' | 'unchecked';
+
+/** A distinct drop location of the log: every line that names it counts into it. */
+export interface LogSite {
+  kind: LogKind;
+  address: bigint | null;
+  /** the address's halves as signed 32-bit (the byte path's keys) */
+  hi: number;
+  lo: number;
+  name: string | null;
+  offset: number | null;
+  /** the location as the log printed it */
+  text: string | null;
+  module: string | null;
+  hardware: boolean;
+  hashed: boolean;
+  /** a bare address: a drop only when the log is a list of addresses */
+  bare: boolean;
+  count: number;
+  lines: number;
+  first: number;
+  last: number;
+  reasons: Map<string, number>;
+  callers: Map<string, number>;
+  res: Resolution | null;
+}
+
+export interface Resolution {
+  address: string | null;
+  symbol: string | null;
+  function: string | null;
+  offset: number | null;
+  module: string | null;
+  logNameWrong: boolean;
+  unresolved: string | null;
+  /** the text appended to the line */
+  annotation: string;
+}
+
+export interface Judgement {
+  verdict: SnapshotVerdict;
+  /** log − table, subtracted from every core address */
+  slide: bigint;
+  /** per module, its own slide (modules load at addresses of their own) */
+  moduleSlides: Map<string, bigint>;
+  agreement: { agree: number; of: number };
+  slideSource: string;
+  warnings: string[];
+}
+
+export function hexSigned(v: bigint): string {
+  return v < 0n ? `-0x${(-v).toString(16)}` : `0x${v.toString(16)}`;
+}
+
+function vote(m: Map<bigint, Set<string>>, slide: bigint, name: string): void {
+  let s = m.get(slide);
+  if (!s) m.set(slide, (s = new Set()));
+  s.add(name);
+}
+
+/** The slide most distinct names voted for, and how many (0n, 0 when none). */
+function top(m: Map<bigint, Set<string>>): [bigint, number] {
+  let best = 0n;
+  let n = 0;
+  for (const [slide, names] of m) if (names.size > n || (names.size === n && slide === 0n)) [best, n] = [slide, names.size];
+  return [best, n];
+}
+
+export function judge(sites: readonly LogSite[], table: SymbolTable): Judgement {
+  const core = new Map<bigint, Set<string>>();
+  const coreVoters = new Set<string>();
+  const mods = new Map<string, Map<bigint, Set<string>>>();
+  for (const s of sites) {
+    // an offset no function has is a misnamed line (old dropwatch): no evidence
+    if (s.address === null || s.name === null || s.offset === null || s.hardware || s.offset > MAX_FUNCTION_SIZE) continue;
+    for (const b of table.symbolsNamed(s.name)) {
+      const slide = s.address - (b.start + BigInt(s.offset));
+      if (b.module === null) {
+        coreVoters.add(s.name);
+        vote(core, slide, s.name);
+      } else {
+        let m = mods.get(b.module);
+        if (!m) mods.set(b.module, (m = new Map()));
+        vote(m, slide, s.name);
+      }
+    }
+  }
+  const [best, agree] = top(core);
+  const of = coreVoters.size;
+  const j: Judgement = { verdict: 'unchecked', slide: 0n, moduleSlides: new Map(), agreement: { agree, of }, slideSource: 'none needed', warnings: [] };
+  for (const [mod, votes] of mods) j.moduleSlides.set(mod, top(votes)[0]);
+  const bare = sites.some((s) => s.address !== null && s.name === null);
+  if (of === 0) return j;
+  if (agree >= 2 && agree * 4 >= of * 3) {
+    j.verdict = 'matches';
+    j.slide = best;
+    j.slideSource = `${agree} of ${of} named functions agree`;
+    if (best !== 0n) j.warnings.push(`the kallsyms is from another boot than the log (KASLR): every log address is this table's ${hexSigned(best)} (the slide, log − table), subtracted before lookup (${j.slideSource})`);
+  } else if (of === 1) {
+    const only = [...coreVoters][0];
+    j.verdict = 'one name';
+    j.slide = best;
+    j.slideSource = `one named function (${only}): not enough to check the table`;
+    j.warnings.push(
+      `only one function of the log (${only}) prints both a name and an address: this kallsyms cannot be checked against the log's kernel; the log's names are kept${bare ? `, and addresses alone are resolved with that line's slide (${hexSigned(best)}), unverified` : ''}`,
+    );
+  } else {
+    j.verdict = 'mismatch';
+    j.slideSource = `${agree} of ${of} named functions agree: no slide`;
+    j.warnings.push(
+      `THIS KALLSYMS IS NOT THE LOG'S KERNEL: of ${of} functions the log names with an address, ${agree === 1 ? 'no two' : `only ${agree}`} agree on where the kernel was; the log's own names are kept and ranked, nothing is renamed, and addresses without a name are left unresolved`,
+    );
+  }
+  return j;
+}
+
+/** Resolves sites as a judgement allows. */
+export class Resolver {
+  constructor(
+    private readonly table: SymbolTable,
+    private readonly j: Judgement,
+  ) {}
+
+  /** The table's answer for an address, after the slide (a module's own, when it resolves there). */
+  private lookup(addr: bigint): Resolved | null {
+    const r = this.table.lookup(addr - this.j.slide);
+    if (r && !r.implausible && (r.module === null || this.j.slide === 0n)) return r;
+    for (const [mod, s] of this.j.moduleSlides) {
+      const m = this.table.lookup(addr - s);
+      if (m && !m.implausible && m.module === mod) return m;
+    }
+    return r;
+  }
+
+  resolve(s: LogSite): Resolution {
+    const kept = s.name === null ? s.text : s.offset === null ? s.name : `${s.name}+0x${s.offset.toString(16)}`;
+    const res: Resolution = { address: null, symbol: kept, function: s.name, offset: s.offset, module: s.module, logNameWrong: false, unresolved: null, annotation: '' };
+    this.fill(res, s);
+    res.annotation = annotationOf(res, s);
+    return res;
+  }
+
+  private fill(res: Resolution, s: LogSite): void {
+    const verdict = this.j.verdict;
+    if (s.hardware) {
+      res.module = 'hardware';
+      return;
+    }
+    if (s.hashed) {
+      res.unresolved = 'hashed pointer: the kernel printed %p, which no symbol table can resolve';
+      return;
+    }
+    const trusted = verdict === 'matches';
+    const named = s.name !== null;
+    if (s.address !== null) {
+      if (verdict === 'mismatch' && !named) {
+        res.symbol = `0x${s.address.toString(16)}`;
+        res.unresolved = "this kallsyms is not the log's kernel";
+        return;
+      }
+      if (named && !trusted) {
+        // keep what the log printed: nothing checks the table against it
+        res.address = `0x${s.address.toString(16)}`;
+        if (verdict !== 'mismatch' && this.table.addressOf(s.name!) === null) res.unresolved = 'name not in this kallsyms (kept as printed)';
+        return;
+      }
+      const addr = s.address - this.j.slide;
+      res.address = `0x${addr.toString(16)}`;
+      const r = this.lookup(s.address);
+      if (!r || r.implausible) {
+        if (named) res.unresolved = "address not in this kallsyms (the log's name kept)";
+        else {
+          res.symbol = res.address;
+          res.unresolved = r ? `past the end of ${r.name}: not in this kallsyms` : 'below every symbol in this kallsyms';
+        }
+        return;
+      }
+      res.function = r.name;
+      res.offset = r.offset;
+      res.module = r.module;
+      res.symbol = `${r.name}+0x${r.offset.toString(16)}`;
+      if (named && trusted && !this.table.namesAt(r).includes(s.name!)) {
+        res.logNameWrong = true;
+      } else if (named) {
+        // the log was right: say it its way (an alias it printed)
+        res.function = s.name;
+        res.symbol = `${s.name}+0x${r.offset.toString(16)}`;
+      }
+      return;
+    }
+    if (named) {
+      // perf and ftrace resolved it already; check the name exists here
+      const base = verdict === 'mismatch' ? null : this.table.addressOf(s.name!);
+      if (base === null) {
+        if (verdict !== 'mismatch') res.unresolved = 'name not in this kallsyms (kept as printed)';
+      } else {
+        const addr = base + BigInt(s.offset ?? 0);
+        res.address = `0x${addr.toString(16)}`;
+        res.module = this.table.lookup(addr)?.module ?? s.module;
+      }
+      return;
+    }
+    res.unresolved = 'no address or name on this line';
+  }
+}
+
+/** The text appended to a recognised line; the log's own text quoted as it was. */
+function annotationOf(r: Resolution, s: LogSite): string {
+  if (s.hardware) return `${r.symbol} [hardware]`;
+  if (r.unresolved && !r.function) return `unresolved: ${r.unresolved}`;
+  let out = r.symbol ?? '?';
+  if (r.module) out += ` [${r.module}]`;
+  if (r.logNameWrong) out += ` (log said ${s.text}: wrong)`;
+  if (r.unresolved) out += ` (${r.unresolved})`;
+  return out;
+}
