@@ -11,6 +11,10 @@ import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import type { ByteSink } from './sink.js';
 
+// little-endian reads without Buffer's argument checks: the offsets come from the record layout
+const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
+const u16 = (b: Buffer, at: number): number => b[at] | (b[at + 1] << 8);
+
 /** A site with the bytes of its lines, per reason code (-1: no reason). */
 interface LineSite {
   site: Site;
@@ -30,8 +34,8 @@ function siteAt(syms: SymbolLookup | null, buf: Buffer, o: number): LineSite {
   const key = syms ?? NO_TABLE;
   let m = lineSites.get(key);
   if (!m) lineSites.set(key, (m = new Map()));
-  const lo = buf.readUInt32LE(o + EV.location);
-  const hi = buf.readUInt32LE(o + EV.location + 4);
+  const lo = u32(buf, o + EV.location);
+  const hi = u32(buf, o + EV.location + 4);
   const v = m.get(lo);
   if (v !== undefined && v.hi === hi) return v;
   const w: LineSite = { site: dropSite(syms, buf.readBigUInt64LE(o + EV.location)), hi, json: new Map(), text: new Map() };
@@ -74,8 +78,8 @@ export class WallClock {
 
   /** ms of the record at byte offset o: ts = hi * 2^32 + lo, and 2^32 = 4294 * 10^6 + 967296 */
   msAt(buf: Buffer, o: number): number {
-    const lo = buf.readUInt32LE(o + EV.ts_ns);
-    const hi = buf.readUInt32LE(o + EV.ts_ns + 4);
+    const lo = u32(buf, o + EV.ts_ns);
+    const hi = u32(buf, o + EV.ts_ns + 4);
     const x = hi * 967296 + lo + this.offRem;
     const r = ((x % 1e6) + 1e6) % 1e6;
     return hi * 4294 + this.offMs + (x - r) / 1e6;
@@ -152,12 +156,18 @@ function writeAddr(out: ByteSink, buf: Buffer, o: number, at: number, ipver: num
 
 /**
  * A run of a line that depends only on some words of the record, built the
- * slow way and kept while the next records carry the same words: a flood
- * repeats its interface, addresses and process record after record.
+ * slow way once per distinct set of words and kept: a flood repeats its
+ * interfaces, addresses and processes, though not always record after
+ * record (several flows interleave). Entries are found by a hash of the
+ * words and checked word by word; at most MAX_SEGMENTS are kept, then the
+ * table starts over.
  */
+const MAX_SEGMENTS = 4096;
+
 class Segment {
   private readonly key: Uint32Array;
-  private bytes: Buffer | null = null;
+  private readonly cache = new Map<number, { key: Uint32Array; bytes: Buffer }>();
+  private last: { key: Uint32Array; bytes: Buffer } | null = null;
 
   constructor(
     /** word offsets into the record, each [from, to) a multiple of 4 */
@@ -172,21 +182,32 @@ class Segment {
   get(buf: Buffer, o: number): Buffer {
     const key = this.key;
     const w = this.words;
-    let same = this.bytes !== null;
     let n = 0;
+    let h = 0x811c9dc5;
     for (let k = 0; k < w.length; k += 2) {
-      for (let at = w[k]; at < w[k + 1]; at += 4) {
-        const v = buf.readUInt32LE(o + at);
-        if (key[n] !== v) {
-          key[n] = v;
-          same = false;
-        }
-        n++;
+      for (let at = o + w[k], end = o + w[k + 1]; at < end; at += 4) {
+        const v = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+        key[n++] = v;
+        h = Math.imul(h ^ v, 0x01000193);
       }
     }
-    if (!same) this.bytes = enc(this.build(buf, o));
-    return this.bytes!;
+    let e = this.last;
+    if (e === null || !sameWords(e.key, key)) {
+      e = this.cache.get(h) ?? null;
+      if (e === null || !sameWords(e.key, key)) {
+        if (this.cache.size >= MAX_SEGMENTS) this.cache.clear();
+        e = { key: key.slice(), bytes: enc(this.build(buf, o)) };
+        this.cache.set(h, e);
+      }
+      this.last = e;
+    }
+    return e.bytes;
   }
+}
+
+function sameWords(a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** ,"ifindex": through ,"sport": — the interface, namespace, protocol and addresses */
@@ -196,13 +217,13 @@ const jsonWhere = new Segment([EV.ifindex, EV.mark, EV.ethertype, EV.ethertype +
   const ipver = l3 ? buf[o + EV.ipver] : 0;
   const addr = (at: number) => (l3 ? `"${addrAt(buf, o, at, ipver)}"` : 'null');
   return (
-    `,"ifindex":${buf.readUInt32LE(o + EV.ifindex)},"ifname":${q(ifnameAt(buf, o) || null)},"iif":${buf.readUInt32LE(o + EV.iif)},"netns":${buf.readUInt32LE(o + EV.netns)},` +
-    `"protocol":"${protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)}","l4":${q(l4Name(l3 ? buf[o + EV.l4proto] : null))},"saddr":${addr(EV.saddr)},"daddr":${addr(EV.daddr)},"sport":`
+    `,"ifindex":${u32(buf, o + EV.ifindex)},"ifname":${q(ifnameAt(buf, o) || null)},"iif":${u32(buf, o + EV.iif)},"netns":${u32(buf, o + EV.netns)},` +
+    `"protocol":"${protocolName(u16(buf, o + EV.ethertype), ipver)}","l4":${q(l4Name(l3 ? buf[o + EV.l4proto] : null))},"saddr":${addr(EV.saddr)},"daddr":${addr(EV.daddr)},"sport":`
   );
 });
 
 /** ,"pid": through the comm and its comma: the process */
-const jsonWho = new Segment([EV.pid, EV.pid + 4, EV.comm, EV.comm + 16], (buf, o) => `,"pid":${buf.readUInt32LE(o + EV.pid)},"comm":${q(commAt(buf, o))},`);
+const jsonWho = new Segment([EV.pid, EV.pid + 4, EV.comm, EV.comm + 16], (buf, o) => `,"pid":${u32(buf, o + EV.pid)},"comm":${q(commAt(buf, o))},`);
 
 /** room for one line: the cached pieces plus every other member at its widest */
 const LINE_ROOM = 600;
@@ -224,7 +245,7 @@ function readShape(buf: Buffer, o: number, syms: SymbolLookup | null): typeof sh
   shape.isPorts = l4 && (l4proto === 6 || l4proto === 17);
   shape.isIcmp = l4 && (l4proto === 1 || l4proto === 58);
   shape.hasReason = (flags & FLAG.REASON) !== 0;
-  shape.reasonCode = shape.hasReason ? buf.readUInt32LE(o + EV.reason) : -1;
+  shape.reasonCode = shape.hasReason ? u32(buf, o + EV.reason) : -1;
   shape.loc = siteAt(syms, buf, o);
   return shape;
 }
@@ -264,9 +285,9 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.bytes(j.head);
   out.bytes(where); // ,"ifindex": .. ,"sport":
   if (isPorts) {
-    out.uint(buf.readUInt16LE(o + EV.sport));
+    out.uint(u16(buf, o + EV.sport));
     out.bytes(J.dport);
-    out.uint(buf.readUInt16LE(o + EV.dport));
+    out.uint(u16(buf, o + EV.dport));
   } else out.bytes(J.noPorts);
   if (isIcmp) {
     out.bytes(J.icmpType);
@@ -275,11 +296,11 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
     out.uint(buf[o + EV.icmp_code]);
     out.bytes(J.len);
   } else out.bytes(TO_LEN[isPorts && l4proto === 6 ? buf[o + EV.tcp_flags] : 256]);
-  out.uint(buf.readUInt32LE(o + EV.len));
+  out.uint(u32(buf, o + EV.len));
   out.bytes(J.mark);
-  out.uint(buf.readUInt32LE(o + EV.mark));
+  out.uint(u32(buf, o + EV.mark));
   out.bytes(J.cpu);
-  out.uint(buf.readUInt32LE(o + EV.cpu));
+  out.uint(u32(buf, o + EV.cpu));
   out.bytes(who); // ,"pid": .. ,"comm":"..",
   out.bytes(j.hint);
   out.bytes(tail);
@@ -322,18 +343,18 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   const ifChars = buf[o + EV.ifname] === 0 ? (out.byte(0x2d), 1) : out.latin1(buf, o + EV.ifname, 16);
   if (ifChars < 10) out.spaces(10 - ifChars);
   out.ascii(T.ns);
-  out.uint(buf.readUInt32LE(o + EV.netns));
+  out.uint(u32(buf, o + EV.netns));
   out.byte(0x20);
-  out.bytes(ascii(protocolName(buf.readUInt16LE(o + EV.ethertype), ipver)));
+  out.bytes(ascii(protocolName(u16(buf, o + EV.ethertype), ipver)));
   if (l4proto >= 0) {
     out.byte(0x20);
     out.bytes(ascii(l4Name(l4proto)!));
   }
   if (l3) {
     out.byte(0x20);
-    writeEndpoint(out, buf, o, EV.saddr, ipver, isPorts ? buf.readUInt16LE(o + EV.sport) : -1);
+    writeEndpoint(out, buf, o, EV.saddr, ipver, isPorts ? u16(buf, o + EV.sport) : -1);
     out.ascii(T.arrow);
-    writeEndpoint(out, buf, o, EV.daddr, ipver, isPorts ? buf.readUInt16LE(o + EV.dport) : -1);
+    writeEndpoint(out, buf, o, EV.daddr, ipver, isPorts ? u16(buf, o + EV.dport) : -1);
   }
   if (isPorts && l4proto === 6) out.bytes(TCP_TEXT[buf[o + EV.tcp_flags]]);
   if (isIcmp) {
@@ -343,7 +364,7 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
     out.uint(buf[o + EV.icmp_code]);
   }
   out.ascii(T.len);
-  out.uint(buf.readUInt32LE(o + EV.len));
+  out.uint(u32(buf, o + EV.len));
   if (podText) out.bytes(podText);
   out.byte(0x0a);
 }

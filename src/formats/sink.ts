@@ -52,8 +52,8 @@ export class ByteSink {
 
   bytes(b: Uint8Array): void {
     const n = b.length;
-    if (n > 48) {
-      this.buf.set(b, this.pos); // a call into the runtime: worth it only for long pieces
+    if (n > 24) {
+      this.buf.set(b, this.pos); // a call into the runtime: worth it only for longer pieces
       this.pos += n;
       return;
     }
