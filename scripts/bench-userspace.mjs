@@ -19,6 +19,11 @@ const { WallClock, writeJsonLine, writeTextLine } = await dist('formats/lines.js
 const { ByteSink } = await dist('formats/sink.js');
 const { Aggregator } = await dist('analysis/aggregate.js');
 const { makeNaming } = await dist('model/naming.js');
+const { Recorder } = await dist('formats/recorder.js');
+const { RecordingWriter: Writer } = await dist('formats/record.js');
+const { EventBatch } = await dist('capture/run.js');
+import { openSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 
 const N = Number(process.argv[2] ?? 2_000_000);
 const file = readFileSync(join(ROOT, 'test/fixtures/seed-6.18.dtr'));
@@ -101,6 +106,25 @@ results.push(
     let len = 0;
     for (let b = 0; b < n; b++) for (let i = 0, c = eventCount(batch, size); i < c; i++) len += JSON.stringify(toRecord(decodeEvent(batch, i, size), syms, reasons, off)).length;
     return len;
+  }),
+);
+// record: the batch as a recording's blocks (CRC and write included) into a file in memory
+// (/dev/shm) so a disk does not set the figure; the run a recorder is attached to is only what it
+// asks of one
+const recFile = join(existsSync('/dev/shm') ? '/dev/shm' : ROOT, `bench-userspace-${process.pid}.dtr`);
+process.on('exit', () => rmSync(recFile, { force: true }));
+const recorder = new Recorder(new Writer(openSync(recFile, 'w')), {
+  syms,
+  reasons,
+  netnsName: () => null,
+  podName: () => null,
+  filters: 'none',
+  version: 'bench',
+});
+recorder.attached({ tracer: { path: 'tp_btf', target: 'skb:kfree_skb', recordSize: size, stack: () => Buffer.alloc(0) }, config: { attach: 0 }, wallOffset: off, stop() {} });
+results.push(
+  time('record: the batch into a recording (record)', (n) => {
+    for (let b = 0; b < n; b++) recorder.batch(new EventBatch(batch, size));
   }),
 );
 const base = results[0].eventsPerSec;

@@ -50,7 +50,6 @@ describe.skipIf(!canRun)('under a flood', () => {
     const noPorts = lab.snmp(ns, 'Udp', 'NoPorts') - before;
     expect(res.code).toBe(0);
     const m = /(\d+) printed, (\d+) delivered, (\d+) lost, the kernel counted (\d+) drops?/.exec(res.stderr)!;
-    expect(res.stderr).not.toContain('--sample');
     // the kernel never skipped the program (it counts such runs since 5.12): nothing unseen
     expect(res.stderr).not.toContain('not seen at all');
     const [printed, delivered, lost, counted] = m.slice(1).map(Number);
@@ -59,7 +58,37 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(delivered + lost).toBe(counted);
     expect(printed).toBe(delivered);
     expect(res.stdout.split('\n').filter(Boolean)).toHaveLength(delivered);
-    if (extra.length) expect(lost).toBeGreaterThan(0);
+    if (extra.length) {
+      expect(lost).toBeGreaterThan(0);
+      // said while it happened, with the --sample that would have fitted
+      expect(res.stderr).toMatch(/droptrace: \d+ events lost in the last second \(\d+ delivered\).*--sample \d+ would fit/);
+    }
+  });
+
+  it.each([
+    ['trace --json', ['trace', '--json']],
+    ['trace', ['trace']],
+    ['record', ['record', '-o', 'REC']],
+  ])('%s unfiltered, default settings, under the flood: every event delivered', async (_name, args) => {
+    // users start unfiltered: the reader must keep up with the whole machine's flood. Measured
+    // here, stdout to /dev/null: 0 lost at 330-400k drops/s in most runs (trace --json at 62 % of
+    // a core, record 31 %), the text lines up to 1.6 % in some; the bound leaves that room on a
+    // noisy 2-vCPU VM and still fails a reader that falls behind (it lost up to 12.8 % before)
+    const ns = lab.netns('un');
+    const rec = join(dir, 'unfiltered.dtr');
+    rmSync(rec, { force: true });
+    // stdout to /dev/null, as users run it: a test process reading a pipe would be the slow reader
+    const t = start(args.map((a) => (a === 'REC' ? rec : a)), { stdio: ['ignore', 'ignore', 'pipe'] });
+    await t.ready();
+    const sent = await run(ns, 2);
+    const res = await t.stop('SIGINT');
+    expect(res.code).toBe(0);
+    const m = /(\d+) delivered, (\d+) lost[;,] the kernel counted (\d+)/.exec(res.stderr)!;
+    const [delivered, lost, counted] = m.slice(1).map(Number);
+    expect(sent).toBeGreaterThan(10_000);
+    expect(counted).toBeGreaterThanOrEqual(sent);
+    expect(delivered + lost).toBe(counted);
+    expect(lost).toBeLessThanOrEqual(counted * 0.03);
   });
 
   it('events arrive in batches, not dribbles: one handoff to JavaScript per hundreds of drops', async () => {

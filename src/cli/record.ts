@@ -8,6 +8,7 @@ import { RecordingWriter } from '../formats/record.js';
 import { Recorder } from '../formats/recorder.js';
 import { netnsNames } from '../host/netns.js';
 import { podName } from '../host/pods.js';
+import { lossReporter } from '../views/losses.js';
 import { recordingProgress } from '../views/progress.js';
 import { addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { closeOutput, createOutput, fileError, openRecording } from './files.js';
@@ -76,7 +77,7 @@ async function run(opts: Options): Promise<void> {
   });
   const tty = process.stderr.isTTY;
   const progress = recordingProgress(() => capture, recorder, opts.output, tty);
-  const capture = CaptureRun.start({ ...config, snaplen, stack: !!opts.stack }, [recorder, progress], { duration, readyFile: opts.readyFile });
+  const capture = CaptureRun.start({ ...config, snaplen, stack: !!opts.stack }, [recorder, progress, lossReporter(() => capture, (line) => process.stderr.write((tty ? '\r\x1b[K' : '') + line + '\n'))], { duration, readyFile: opts.readyFile });
   if (!tty) process.stderr.write(attachedLine(`recording drops to ${opts.output}`, capture.tracer, opts));
   await capture.done;
 

@@ -4,6 +4,7 @@ import { CaptureRun } from '../capture/run.js';
 import { TraceWriter } from '../formats/trace-writer.js';
 import { netnsNames, VethPeers } from '../host/netns.js';
 import { podOfDrop } from '../host/pods.js';
+import { lossReporter } from '../views/losses.js';
 import { addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
@@ -51,7 +52,8 @@ async function run(opts: Options): Promise<void> {
     out: process.stdout,
     err: (line) => process.stderr.write(line + '\n'),
   });
-  const capture = CaptureRun.start(config, [writer], { duration, readyFile: opts.readyFile });
+  const losses = lossReporter(() => capture, (line) => process.stderr.write(line + '\n'));
+  const capture = CaptureRun.start(config, [writer, losses], { duration, readyFile: opts.readyFile });
   process.stderr.write(attachedLine('tracing drops', capture.tracer, opts, reasons));
   await capture.done;
   if (writer.failure) throw writer.failure;

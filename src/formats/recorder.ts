@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
-import { decodeCounts, totalPackets } from '../model/decode.js';
+import { decodeCounts, EV, ifnameAt, totalPackets } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { type RecordingWriter, type SymbolEntry } from './record.js';
@@ -27,6 +27,8 @@ export interface RecorderOptions {
   /** stop the run after this many events */
   limit?: number;
 }
+
+const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
 
 function bootId(): string | null {
   try {
@@ -55,9 +57,14 @@ export class Recorder implements Consumer {
   written = 0;
   private run: RunControl | null = null;
   private readonly seenLocations = new Set<bigint>();
-  private readonly seenIfaces = new Set<string>();
+  /** interfaces seen, by namespace (a namespace in it has been described) */
+  private readonly seenIfaces = new Map<number, Set<number>>();
   private readonly seenStacks = new Set<number>();
-  private readonly seenNetns = new Set<number>();
+  /** the previous record's location and interface: the common case is a repeat */
+  private lastLo = -1;
+  private lastHi = -1;
+  private lastNs = -1;
+  private lastIf = -1;
 
   constructor(
     readonly writer: RecordingWriter,
@@ -89,11 +96,16 @@ export class Recorder implements Consumer {
     this.writer.flush(true);
   }
 
+  /**
+   * Writes the batch's records as they are; only a location, interface,
+   * namespace or stack not seen before is looked at further (a flood repeats
+   * them record after record), so a record costs a few reads, not a decode.
+   */
   batch(b: EventBatch): void {
     const { limit } = this.o;
     const n = limit === undefined ? b.count : Math.min(b.count, limit - this.written);
     if (n <= 0) return;
-    const drops = b.drops();
+    const buf = b.buf;
     const symbols: SymbolEntry[] = [];
     const interfaces: Array<[number, number, string]> = [];
     const netns: Array<[number, string]> = [];
@@ -104,38 +116,51 @@ export class Recorder implements Consumer {
       this.seenLocations.add(a);
       symbols.push(symbolEntry(this.o.syms, a));
     };
-    for (let i = 0; i < n; i++) {
-      const d = drops[i];
-      location(d.location);
-      const ik = `${d.netns}|${d.ifindex}`;
-      if (d.ifname && !this.seenIfaces.has(ik)) {
-        this.seenIfaces.add(ik);
-        interfaces.push([d.netns, d.ifindex, d.ifname]);
+    for (let i = 0, o = 0; i < n; i++, o += b.stride) {
+      const lo = u32(buf, o + EV.location);
+      const hi = u32(buf, o + EV.location + 4);
+      if (lo !== this.lastLo || hi !== this.lastHi) {
+        this.lastLo = lo;
+        this.lastHi = hi;
+        location((BigInt(hi) << 32n) | BigInt(lo));
       }
-      if (!this.seenNetns.has(d.netns)) {
-        this.seenNetns.add(d.netns);
-        const name = this.o.netnsName(d.netns);
-        if (name) netns.push([d.netns, name]);
-        const pod = this.o.podName(d.netns);
-        if (pod) pods.push([d.netns, pod]);
+      const ns = u32(buf, o + EV.netns);
+      const ifindex = u32(buf, o + EV.ifindex);
+      if (ns !== this.lastNs || ifindex !== this.lastIf) {
+        this.lastNs = ns;
+        this.lastIf = ifindex;
+        let ifs = this.seenIfaces.get(ns);
+        if (!ifs) {
+          this.seenIfaces.set(ns, (ifs = new Set()));
+          const name = this.o.netnsName(ns);
+          if (name) netns.push([ns, name]);
+          const pod = this.o.podName(ns);
+          if (pod) pods.push([ns, pod]);
+        }
+        if (!ifs.has(ifindex)) {
+          ifs.add(ifindex);
+          const name = ifnameAt(buf, o);
+          if (name) interfaces.push([ns, ifindex, name]);
+        }
       }
-      if (d.stackId !== null && !this.seenStacks.has(d.stackId)) {
-        this.seenStacks.add(d.stackId);
-        const frames = this.run!.tracer.stack(d.stackId);
+      const stackId = buf.readInt32LE(o + EV.stack_id);
+      if (stackId >= 0 && !this.seenStacks.has(stackId)) {
+        this.seenStacks.add(stackId);
+        const frames = this.run!.tracer.stack(stackId);
         const addrs: string[] = [];
-        for (let o = 0; o + 8 <= frames.length; o += 8) {
-          const a = frames.readBigUInt64LE(o);
+        for (let f = 0; f + 8 <= frames.length; f += 8) {
+          const a = frames.readBigUInt64LE(f);
           addrs.push(`0x${a.toString(16)}`);
           location(a);
         }
-        stacks.push([d.stackId, addrs]);
+        stacks.push([stackId, addrs]);
       }
     }
     // names first, so that a reader of a cut-short file has them for every event it has
     this.writer.symbols(symbols);
     this.writer.names({ interfaces, netns, pods });
     this.writer.stacks(stacks);
-    this.writer.events(b.buf.subarray(0, n * b.stride), b.stride);
+    this.writer.events(buf.subarray(0, n * b.stride), b.stride);
     this.written += n;
     if (limit !== undefined && this.written >= limit) this.run!.stop();
   }
