@@ -41,6 +41,7 @@ if (process.getuid() !== 0) {
 }
 execFileSync('cc', ['-O2', '-o', FLOOD, join(ROOT, 'scripts', 'flood', 'flood.c')]);
 const hasBpftrace = spawnSync('bpftrace', ['--version']).status === 0;
+const hasPerf = spawnSync('perf', ['--version']).status === 0;
 // per-program run time and count, for every tracer alike (each run costs two clock reads more)
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 const statsWas = readFileSync(STATS_SYSCTL, 'utf8').trim();
@@ -112,7 +113,9 @@ const MODES = {
   'droptrace-events-libbpf-ring': existsSync(RING_ADDON)
     ? { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, env: { DROPTRACE_ADDON: RING_ADDON }, note: 'trace --json, reader draining via ring_buffer__consume' }
     : undefined,
-  'droptrace-record': { cmd: [process.execPath, BIN, 'record', '-o', join(work, 'bench.dtr')], droptrace: true, note: 'droptrace record -o FILE' },
+  'droptrace-record': { cmd: [process.execPath, BIN, 'record', '--force', '-o', join(work, 'bench.dtr')], droptrace: true, note: 'droptrace record -o FILE' },
+  // perf copies the ring's pages to its file and decodes later: the cheapest way to keep every event
+  'perf-record': hasPerf ? { cmd: ['perf', 'record', '-e', 'skb:kfree_skb', '-a', '-o', join(work, 'perf.data')], readyAfterMs: 1500, note: 'perf record -e skb:kfree_skb -a' } : undefined,
   'bpftrace-map': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { @[args->location] = count(); }'], note: 'bpftrace, count in a map' } : undefined,
   'bpftrace-print': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { printf("%p %d\\n", args->location, args->reason); }'], note: 'bpftrace printf per event' } : undefined,
 };
@@ -144,7 +147,7 @@ async function startTracer(mode, filters) {
   const exited = new Promise((r) => child.on('close', () => r()));
   const t0 = Date.now();
   for (;;) {
-    if (m.droptrace ? existsSync(ready) : readFileSync(outFile, 'utf8').slice(0, 200).includes('Attaching')) break;
+    if (m.readyAfterMs ? Date.now() - t0 >= m.readyAfterMs : m.droptrace ? existsSync(ready) : readFileSync(outFile, 'utf8').slice(0, 200).includes('Attaching')) break;
     if (Date.now() - t0 > 20000 || child.exitCode !== null) throw new Error(`${mode} did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -199,6 +202,9 @@ async function measure(scn, mode) {
     if (m) Object.assign(res, { delivered: +m[1], lost: +m[2], notSent: +(m[3] ?? 0), counted: +m[4] });
     m = /\((\d+) delivered, (\d+) lost; the kernel counted (\d+)\)/.exec(e);
     if (m) Object.assign(res, { delivered: +m[1], lost: +m[2], counted: +m[3] });
+    // perf: "[ perf record: Captured and wrote 12.3 MB perf.data (123456 samples) ]", and any "lost" chunks
+    m = /\((\d+) samples\)/.exec(e);
+    if (m) Object.assign(res, { delivered: +m[1], lost: +(/lost (\d+)/.exec(e)?.[1] ?? 0), counted: res.kernel });
     m = /(\d+) drops counted in the kernel/.exec(e);
     if (m && res.counted === undefined) res.counted = +m[1];
   }
