@@ -32,7 +32,9 @@ Examples:
   droptrace trace --host 10.244.0.0/16 --json | jq .symbol
 
 At the end (duration, count, Ctrl-C or SIGTERM) a summary on stderr gives the drops
-delivered, the events lost, and the exact in-kernel count for the same filters.`,
+delivered, the events lost, and the exact in-kernel count for the same filters. While it
+runs, a second in which events were lost (the reader of stdout too slow for the flood) is
+said on stderr with the --sample N that would have fitted.`,
   );
   cmd.action(async (opts: Options) => run(opts));
   return cmd;
