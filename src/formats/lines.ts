@@ -4,6 +4,10 @@
  * drop, so a flood does not grow the heap. The bytes equal
  * JSON.stringify(toRecord(...)) and the text line of the same record
  * (lines.test.ts proves both on every shape of record).
+ *
+ * Over 350 lines because the two writers share their caches (per site,
+ * per segment of record words, per second of time) and must stay byte for
+ * byte what the record model says; apart, each would need the other's.
  */
 import { addrAt, commAt, EV, FLAG, ifnameAt } from '../model/decode.js';
 import { dropSite, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
