@@ -246,4 +246,26 @@ describe('robustness', () => {
     for (const line of text.split('\n')) strings.push(line);
     expect(bytes.report()).toEqual(strings.report());
   });
+
+  it('the byte path prints the same annotated lines and entries as the string path', () => {
+    const text = readFileSync(fixture('test/fixtures/dropwatch-mixed.constructed.txt'), 'utf8') + shifted(0x2a00000n);
+    const out = (viaBytes: boolean) => {
+      const s = new Symbolizer(vm, { text: true, entries: true });
+      const got: Emitted[] = [];
+      const buf = Buffer.from(text);
+      for (let p = 0; p <= buf.length; ) {
+        let nl = buf.indexOf(10, p);
+        if (nl < 0) nl = buf.length;
+        got.push(...(viaBytes ? s.pushBytes(buf, p, nl) : s.push(buf.toString('utf8', p, nl))));
+        p = nl + 1;
+      }
+      got.push(...s.end());
+      return { got, report: s.report() };
+    };
+    const a = out(true);
+    const b = out(false);
+    expect(a.got).toEqual(b.got);
+    expect(a.report).toEqual(b.report);
+    expect(a.got.filter((e) => e.entry).length).toBeGreaterThan(8);
+  });
 });

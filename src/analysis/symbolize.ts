@@ -198,30 +198,31 @@ export class Symbolizer {
    * line costs no string when nothing is printed per line.
    */
   pushBytes(buf: Buffer, ls: number, le: number): Emitted[] {
-    if (!this.perLine && fastDropwatch(buf, ls, le)) {
-      const no = ++this.lineNo;
-      const hi = FAST[F.hi];
-      const lo = FAST[F.lo];
-      let s = this.byLo.get(lo);
-      if (s === undefined || s.hi !== hi) s = this.siteByAddress((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), hi, lo, 'dropwatch');
-      if (s.name === null && FAST[F.nameEnd] > FAST[F.nameStart]) {
-        s.name = buf.toString('latin1', FAST[F.nameStart], FAST[F.nameEnd]);
-        s.offset = FAST[F.offset];
-        s.text = `${s.name}+${buf.toString('latin1', FAST[F.offStart], FAST[F.offEnd])}`;
-      }
-      // the common line, counted in place (count() for the rest)
-      this.recognised++;
-      this.fastLines++;
-      s.count += FAST[F.count];
-      s.lines++;
-      if (!s.first) s.first = no;
-      s.last = no;
-      this.frameSite = s;
-      this.frameCount = 0;
-      this.inPacket = null;
-      return NOTHING;
+    if (!fastDropwatch(buf, ls, le)) return this.push(buf.toString('utf8', ls, le));
+    const no = ++this.lineNo;
+    const hi = FAST[F.hi];
+    const lo = FAST[F.lo];
+    let s = this.byLo.get(lo);
+    if (s === undefined || s.hi !== hi) s = this.siteByAddress((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), hi, lo, 'dropwatch');
+    if (s.name === null && FAST[F.nameEnd] > FAST[F.nameStart]) {
+      s.name = buf.toString('latin1', FAST[F.nameStart], FAST[F.nameEnd]);
+      s.offset = FAST[F.offset];
+      s.text = `${s.name}+${buf.toString('latin1', FAST[F.offStart], FAST[F.offEnd])}`;
     }
-    return this.push(buf.toString('utf8', ls, le));
+    // the common line, counted in place (count() for the rest)
+    const n = FAST[F.count];
+    this.recognised++;
+    this.fastLines++;
+    s.count += n;
+    s.lines++;
+    if (!s.first) s.first = no;
+    s.last = no;
+    if (this.resolver && !s.res) s.res = this.resolver.resolve(s);
+    this.frameSite = s;
+    this.frameCount = 0;
+    this.inPacket = null;
+    if (!this.perLine) return NOTHING;
+    return this.output1(no, buf.toString('utf8', ls, le), s, n, null, 'dropwatch');
   }
 
   /** Ends the input: decides what is still open and emits what was held back. */
@@ -266,6 +267,11 @@ export class Symbolizer {
       this.inPacket = d.kind === 'dropwatch-packet' ? site : null;
     }
     if (!this.perLine) return NOTHING;
+    return this.output1(no, text, site, count, reason, kind);
+  }
+
+  /** A line to print: held while the slide is undecided, else annotated now. */
+  private output1(no: number, text: string, site: Site | null, count: number, reason: string | null, kind: LogKind | null): Emitted[] {
     if (this.held) {
       this.held.push({ no, text, site, count, reason, kind });
       if (this.held.length >= HOLD_LINES) {
