@@ -72,7 +72,7 @@ describe.skipIf(!canRun)('under a flood', () => {
   ])('%s unfiltered, default settings, under the flood: every event delivered', async (_name, args) => {
     // users start unfiltered: the reader must keep up with the whole machine's flood. Measured
     // here, stdout to /dev/null: 0 lost at 330-400k drops/s in most runs (trace --json at 62 % of
-    // a core, record 31 %), the text lines up to 1.6 % in some; the bound leaves that room on a
+    // a core, record 14 %), the text lines up to 1.6 % in some; the bound leaves that room on a
     // noisy 2-vCPU VM and still fails a reader that falls behind (it lost up to 12.8 % before)
     const ns = lab.netns('un');
     const rec = join(dir, 'unfiltered.dtr');

@@ -74,14 +74,25 @@ export interface StatsBlock {
   final: boolean;
 }
 
-export function encodeBlock(type: BlockType, payload: Buffer): Buffer {
+/** The 16-byte header of a block whose payload is `parts` back to back (the CRC runs over them in turn). */
+function blockHeader(type: BlockType, parts: readonly Buffer[]): Buffer {
+  let len = 0;
+  let crc = 0;
+  for (const p of parts) {
+    len += p.length;
+    crc = crc32(p, crc);
+  }
   const h = Buffer.alloc(BLOCK_HEADER_SIZE);
   h.writeUInt32LE(BLOCK_SYNC, 0);
   h.writeUInt16LE(type, 4);
   h.writeUInt16LE(typeCheck(type), 6);
-  h.writeUInt32LE(payload.length, 8);
-  h.writeUInt32LE(crc32(payload), 12);
-  return Buffer.concat([h, payload]);
+  h.writeUInt32LE(len, 8);
+  h.writeUInt32LE(crc, 12);
+  return h;
+}
+
+export function encodeBlock(type: BlockType, payload: Buffer): Buffer {
+  return Buffer.concat([blockHeader(type, [payload]), payload]);
 }
 
 /**
@@ -123,8 +134,10 @@ export class RecordingWriter {
     this.bytes += buf.length;
   }
 
-  block(type: BlockType, payload: Buffer): void {
-    this.write(encodeBlock(type, payload));
+  /** A block of one or more payload parts, written as they are: a batch of events is not copied. */
+  block(type: BlockType, ...parts: Buffer[]): void {
+    this.write(blockHeader(type, parts));
+    for (const p of parts) this.write(p);
   }
 
   /** Written twice: a reader that finds one copy damaged reads the other. */
@@ -139,14 +152,14 @@ export class RecordingWriter {
     const h = Buffer.alloc(8);
     h.writeUInt32LE(Math.floor(batch.length / recordSize), 0);
     h.writeUInt32LE(recordSize, 4);
-    this.block(BLOCK.EVENTS, Buffer.concat([h, batch]));
+    this.block(BLOCK.EVENTS, h, batch);
   }
 
   /** Cumulative exact counts (raw dt_count_rec records) read at monotonic time monoNs. */
   counts(monoNs: bigint, raw: Buffer): void {
     const h = Buffer.alloc(8);
     h.writeBigUInt64LE(monoNs, 0);
-    this.block(BLOCK.COUNTS, Buffer.concat([h, raw]));
+    this.block(BLOCK.COUNTS, h, raw);
   }
 
   symbols(entries: SymbolEntry[]): void {
