@@ -103,17 +103,7 @@ const J = {
 const NO_POD = enc('"namespace":null,"pod":null,"container":null}\n');
 /** from tcpFlags to "len": by TCP flags byte, 256 when there are no TCP flags */
 const TO_LEN = Array.from({ length: 257 }, (_, f) => enc(`,"tcpFlags":${f < 256 ? JSON.stringify(tcpFlagLetters(f)) : 'null'},"icmpType":null,"icmpCode":null,"len":`));
-const T = { ns: ' ns:', len: ' len ', arrow: ' > ', type: ' type ', code: ' code ', pod: ' pod ' };
-/** the ASCII bytes of names that repeat (protocols, L4 names), encoded once */
-const asciiCache = new Map<string, Buffer>();
-const ascii = (s: string): Buffer => {
-  let b = asciiCache.get(s);
-  if (!b) {
-    b = enc(s);
-    if (asciiCache.size < 1000) asciiCache.set(s, b);
-  }
-  return b;
-};
+const T = { len: ' len ', arrow: ' > ', type: ' type ', code: ' code ', pod: ' pod ' };
 const TCP_TEXT = Array.from({ length: 256 }, (_, f) => enc(` [${tcpFlagLetters(f)}]`));
 const podTails = new WeakMap<PodFields, Buffer>();
 
@@ -224,6 +214,14 @@ const jsonWhere = new Segment([EV.ifindex, EV.mark, EV.ethertype, EV.ethertype +
     `,"ifindex":${u32(buf, o + EV.ifindex)},"ifname":${q(ifnameAt(buf, o) || null)},"iif":${u32(buf, o + EV.iif)},"netns":${u32(buf, o + EV.netns)},` +
     `"protocol":"${protocolName(u16(buf, o + EV.ethertype), ipver)}","l4":${q(l4Name(l3 ? buf[o + EV.l4proto] : null))},"saddr":${addr(EV.saddr)},"daddr":${addr(EV.daddr)},"sport":`
   );
+});
+
+/** the text line's interface (padded), namespace, protocol and L4 name */
+const textWhere = new Segment([EV.ifname, EV.ifname + 16, EV.netns, EV.netns + 4, EV.ethertype, EV.ethertype + 4, EV.tcp_flags, EV.tcp_flags + 4], (buf, o) => {
+  const l3 = (buf[o + EV.flags] & FLAG.L3) !== 0;
+  const ipver = l3 ? buf[o + EV.ipver] : 0;
+  const l4 = l3 ? l4Name(buf[o + EV.l4proto]) : null;
+  return `${(ifnameAt(buf, o) || '-').padEnd(10)} ns:${u32(buf, o + EV.netns)} ${protocolName(u16(buf, o + EV.ethertype), ipver)}${l4 === null ? '' : ` ${l4}`}`;
 });
 
 /** ,"pid": through the comm and its comma: the process */
@@ -344,16 +342,7 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.room(head.length + (podText ? podText.length : 0) + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), true);
   out.bytes(head);
-  const ifChars = buf[o + EV.ifname] === 0 ? (out.byte(0x2d), 1) : out.latin1(buf, o + EV.ifname, 16);
-  if (ifChars < 10) out.spaces(10 - ifChars);
-  out.ascii(T.ns);
-  out.uint(u32(buf, o + EV.netns));
-  out.byte(0x20);
-  out.bytes(ascii(protocolName(u16(buf, o + EV.ethertype), ipver)));
-  if (l4proto >= 0) {
-    out.byte(0x20);
-    out.bytes(ascii(l4Name(l4proto)!));
-  }
+  out.bytes(textWhere.get(buf, o)); // interface, namespace, protocol
   if (l3) {
     out.byte(0x20);
     writeEndpoint(out, buf, o, EV.saddr, ipver, isPorts ? u16(buf, o + EV.sport) : -1);
