@@ -320,9 +320,9 @@ function writeEndpoint(out: ByteSink, buf: Buffer, o: number, at: number, ipver:
 }
 
 /**
- * Writes the text line of record i of a raw batch (formatLine(toRecord(...))
- * with the pod set, and a newline) straight from the bytes, like
- * writeJsonLine; formats/lines.test.ts proves the two ways equal.
+ * Writes the text line of record i of a raw batch (the record's fields with
+ * the pod set, and a newline) straight from the bytes, like writeJsonLine;
+ * lines.test.ts holds it to the line built the obvious way from toRecord().
  */
 export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, pod: PodFields | null): void {
   const o = i * stride;
