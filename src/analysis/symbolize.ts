@@ -24,6 +24,7 @@
 import { F, FAST, fastDropwatch, parseLine, type LogDrop, type LogKind } from '../formats/droplog.js';
 import { hintId } from '../model/hints.js';
 import type { SymbolTable } from '../model/kallsyms.js';
+import { bump } from './snapshot.js';
 import { hexSigned, judge, Resolver, type Judgement, type LogSite, type Resolution, type SnapshotVerdict } from './judge.js';
 
 /** One recognised drop line, resolved. */
@@ -247,7 +248,7 @@ export class Symbolizer {
     } else if (p.kind === 'dropwatch-field') {
       if (this.inPacket) {
         this.recognised++;
-        if (p.field === 'drop reason' && p.value) addTo(this.inPacket.reasons, p.value, 1);
+        if (p.field === 'drop reason' && p.value) bump(this.inPacket.reasons, p.value, 1);
       } else this.unrecognised++;
     } else if (p.kind === 'frame') {
       this.frame(p.name);
@@ -292,7 +293,7 @@ export class Symbolizer {
     this.recognised++;
     // the first frame that is not a free function (nor the drop site itself) is who dropped it
     if (name && this.frameCount >= 0 && !GENERIC.has(baseName(name)) && name !== s.name) {
-      addTo(s.callers, name, 1);
+      bump(s.callers, name, 1);
       this.frameCount = -1;
     } else if (this.frameCount >= 0) this.frameCount++;
   }
@@ -305,7 +306,7 @@ export class Symbolizer {
     s.lines++;
     if (!s.first) s.first = no;
     s.last = no;
-    if (reason) addTo(s.reasons, reason, n);
+    if (reason) bump(s.reasons, reason, n);
     if (this.resolver && !s.res) s.res = this.resolver.resolve(s);
   }
 
@@ -492,13 +493,10 @@ function accumulate(m: Map<string, Acc>, key: string, s: LogSite, r: Resolution)
   a.count += s.count;
   a.first = Math.min(a.first, s.first);
   a.last = Math.max(a.last, s.last);
-  for (const [k, n] of s.reasons) addTo(a.reasons, k, n);
-  for (const [k, n] of s.callers) addTo(a.callers, k, n);
+  for (const [k, n] of s.reasons) bump(a.reasons, k, n);
+  for (const [k, n] of s.callers) bump(a.callers, k, n);
 }
 
-function addTo(m: Map<string, number>, k: string, n: number): void {
-  m.set(k, (m.get(k) ?? 0) + n);
-}
 
 function sorted(m: Map<string, number>): Array<[string, number]> {
   return [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));

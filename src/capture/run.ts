@@ -7,34 +7,24 @@
  * the few calls it cares for; a command picks consumers and prints.
  */
 import { writeFileSync } from 'node:fs';
-import { decodeCounts, decodeEvent, EVENT_SIZE, eventCount, totalPackets, type CountRecord, type RawDrop } from '../model/decode.js';
+import { decodeCounts, EVENT_SIZE, eventCount, totalPackets, type CountRecord } from '../model/decode.js';
 import { openTracer, type NativeTracer, type TracerStats } from './native.js';
 import { FILTER_KEYS, type TracerConfig } from './config.js';
 
 /**
- * One batch the addon delivered: count records of stride bytes in buf. Only
- * what a consumer asks for is decoded: drops() once, on demand. buf lives for
- * the call only (its memory is freed when the call returns, and a reference
- * kept reads as empty): copy or decode what you keep.
+ * One batch the addon delivered: count records of stride bytes in buf, read
+ * in place by every consumer (model/decode.ts says where each field is).
+ * buf lives for the call only (its memory is freed when the call returns,
+ * and a reference kept reads as empty): copy what you keep.
  */
 export class EventBatch {
   readonly count: number;
-  private decoded: RawDrop[] | null = null;
 
   constructor(
     readonly buf: Buffer,
     readonly stride: number,
   ) {
     this.count = eventCount(buf, stride);
-  }
-
-  drops(): RawDrop[] {
-    if (!this.decoded) {
-      const d = new Array<RawDrop>(this.count);
-      for (let i = 0; i < this.count; i++) d[i] = decodeEvent(this.buf, i, this.stride);
-      this.decoded = d;
-    }
-    return this.decoded;
   }
 }
 

@@ -9,15 +9,11 @@
  * per segment of record words, per second of time) and must stay byte for
  * byte what the record model says; apart, each would need the other's.
  */
-import { addrAt, commAt, EV, FLAG, ifnameAt } from '../model/decode.js';
+import { addrAt, commAt, EV, FLAG, ifnameAt, u16, u32 } from '../model/decode.js';
 import { dropSite, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import type { ByteSink } from './sink.js';
-
-// little-endian reads without Buffer's argument checks: the offsets come from the record layout
-const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
-const u16 = (b: Buffer, at: number): number => b[at] | (b[at + 1] << 8);
 
 /** A site with the bytes of its lines, per reason code (-1: no reason). */
 interface LineSite {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
-import { decodeCounts, EV, ifnameAt, totalPackets } from '../model/decode.js';
+import { decodeCounts, EV, ifnameAt, totalPackets, u32 } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { type RecordingWriter, type SymbolEntry } from './record.js';
@@ -27,8 +27,6 @@ export interface RecorderOptions {
   /** stop the run after this many events */
   limit?: number;
 }
-
-const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
 
 function bootId(): string | null {
   try {

@@ -56,6 +56,14 @@ export const CR = {
 
 export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8 } as const;
 
+/**
+ * Little-endian reads of a record's fields without Buffer's argument checks,
+ * for the paths that touch every event (trace lines, the recorder): the
+ * offsets come from the layout above, not from input.
+ */
+export const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
+export const u16 = (b: Buffer, at: number): number => b[at] | (b[at + 1] << 8);
+
 /** One drop as the kernel saw it. Addresses are bigint: kernel text is above 2^53. */
 export interface RawDrop {
   tsNs: bigint;

@@ -73,10 +73,6 @@ export function tcpFlagLetters(flags: number): string {
   return s || 'none';
 }
 
-/** Offset from the BPF clock (CLOCK_MONOTONIC) to wall time, in ns; measure once per run. */
-export function monotonicToWallOffset(): bigint {
-  return BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-}
 
 /** What a drop site's address names: computed once per site and symbol table. */
 export interface Site {

@@ -216,7 +216,7 @@ export class SymbolTable {
 
   /** The table as plain arrays (for a worker thread to hand over without copying), name index included. */
   toParts(): SymbolTableParts {
-    const ix = this.index2();
+    const ix = this.nameIndexOf();
     return { hi: this.hi, lo: this.lo, blob: this.blob, nameAt: this.nameAt, nameLen: this.nameLen, mod: this.mod, moduleNames: this.moduleNames, etext: this.etext, stats: this.stats, aliases: [...this.aliases], index: ix };
   }
 
@@ -233,7 +233,7 @@ export class SymbolTable {
     return h >>> 0;
   }
 
-  private index2(): NonNullable<SymbolTable['nameIndex']> {
+  private nameIndexOf(): NonNullable<SymbolTable['nameIndex']> {
     if (this.nameIndex) return this.nameIndex;
     const n = this.size + this.aliases.length;
     const at = new Uint32Array(n);
@@ -256,7 +256,7 @@ export class SymbolTable {
 
   /** Kept slots of every symbol (or alias) with this name, in table order. */
   private slotsNamed(name: string): number[] {
-    const ix = this.index2();
+    const ix = this.nameIndexOf();
     const q = Buffer.from(name, 'latin1');
     const out: number[] = [];
     for (let h = SymbolTable.hash(q, 0, q.length) & ix.mask; ix.buckets[h] !== -1; h = (h + 1) & ix.mask) {
