@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkConfig, type KeyKind, type TracerConfig } from './config.js';
 
@@ -104,18 +104,25 @@ interface Addon {
 }
 
 let addon: Addon | undefined;
+let loadedFrom: string | null = null;
 
-/** Where the .node may be: built in place, or beside a packaged dist/. */
-function candidates(): string[] {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = resolve(here, '..', '..');
-  const list = [
-    process.env.DROPTRACE_ADDON,
-    join(root, 'build', 'Release', 'droptrace.node'),
-    join(root, 'build', 'Debug', 'droptrace.node'),
-    join(resolve(root, '..'), 'build', 'Release', 'droptrace.node'),
-  ];
-  return list.filter((p): p is string => !!p);
+/** The .node file loadAddon() loaded, once it has. */
+export const addonPath = (): string | null => loadedFrom;
+
+/**
+ * Where the .node may be: $DROPTRACE_ADDON, else what node-gyp-build picks in the package root:
+ * build/Release (a source build) before prebuilds/<platform>-<arch>/ (the packaged one).
+ */
+function candidates(tried: string[]): string[] {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  if (process.env.DROPTRACE_ADDON) return [process.env.DROPTRACE_ADDON];
+  try {
+    const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { path(dir: string): string };
+    return [nodeGypBuild.path(root)];
+  } catch (err) {
+    tried.push((err as Error).message.trim().replace(/\s*\n\s*/g, '; '));
+    return [];
+  }
 }
 
 /** Loads the addon once; the error lists every path tried and why. */
@@ -123,7 +130,7 @@ export function loadAddon(): Addon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
-  for (const p of candidates()) {
+  for (const p of candidates(tried)) {
     if (!existsSync(p)) {
       tried.push(`${p}: not found`);
       continue;
@@ -131,13 +138,15 @@ export function loadAddon(): Addon {
     try {
       addon = require(p) as Addon;
       addon.setErrorClass(DroptraceError);
+      loadedFrom = p;
       return addon;
     } catch (err) {
       tried.push(`${p}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   throw new DroptraceError(
-    `the native addon is not built: run \`npm run build\` (needs clang, bpftool, libelf-dev). Tried:\n  ${tried.join('\n  ')}`,
+    'no native addon for this machine: build it from source with `npm run build:native` in the droptrace ' +
+      `package directory (needs clang, bpftool, cmake, libelf-dev and a kernel BTF). Tried:\n  ${tried.join('\n  ')}`,
     { phase: 'addon' },
   );
 }

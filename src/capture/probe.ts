@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { ATTACH } from './config.js';
 import { loadLocalSymbols, localReasons } from './local.js';
-import { canTrace, effectiveCaps, loadAddon, openTracer, type KernelProbe } from './native.js';
+import { addonPath, canTrace, effectiveCaps, loadAddon, openTracer, type KernelProbe } from './native.js';
 
 export interface PathResult {
   ok: boolean;
@@ -26,6 +26,8 @@ export interface CheckReport {
   tracefs: boolean;
   privileges: { ok: boolean; capEff: string };
   kallsyms: { readable: boolean; symbols: number; warning: string | null };
+  /** the native addon's file, or why none loaded */
+  addon: { path: string | null; error: string | null };
   attach: Record<'tracepoint' | 'fentry' | 'kprobe', PathResult>;
   /** what `--attach auto` picks, or null when nothing works */
   selected: string | null;
@@ -60,7 +62,7 @@ export async function gatherReport(verbose = false): Promise<CheckReport> {
   const attach = {} as CheckReport['attach'];
   for (const mode of ['tracepoint', 'fentry', 'kprobe'] as const) {
     attach[mode] = addonError
-      ? { ok: false, message: addonError }
+      ? { ok: false, message: 'not tried: no native addon (see addon above)' }
       : privileged
         ? await tryPath(mode, verbose)
         : { ok: false, message: 'not tried: needs root or CAP_BPF+CAP_PERFMON' };
@@ -76,6 +78,7 @@ export async function gatherReport(verbose = false): Promise<CheckReport> {
     kprobesInKernel: probe?.kprobes ?? false,
     tracefs: existsSync('/sys/kernel/tracing/events/skb/kfree_skb'),
     privileges: { ok: privileged, capEff: caps.toString(16) },
+    addon: { path: addonPath(), error: addonError },
     kallsyms: { readable: !!syms.table, symbols: syms.table?.size ?? 0, warning: syms.warning },
     attach,
     selected,

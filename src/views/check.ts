@@ -6,6 +6,7 @@ const mark = (ok: boolean) => (ok ? 'yes' : 'no ');
 export function formatReport(r: CheckReport): string {
   const lines = [
     `kernel            ${r.kernel}`,
+    `addon             ${mark(!!r.addon.path)} ${r.addon.path ?? r.addon.error}`,
     `BTF               ${mark(r.btf)} /sys/kernel/btf/vmlinux`,
     `tp_btf            ${mark(r.tpBtf)} skb:kfree_skb has a BTF type`,
     `drop reasons      ${mark(r.dropReasons.available)} ${r.dropReasons.count} names from ${r.dropReasons.source}${r.dropReasons.available ? '' : ' (kernel < 5.17: locations only)'}`,

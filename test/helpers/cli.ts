@@ -53,9 +53,14 @@ export class Running {
 
 /** Starts `droptrace ARGS --ready-file …`. */
 export function start(args: string[], opts: SpawnOptions = {}): Running {
+  return startBin(BIN, args, opts);
+}
+
+/** Starts another droptrace (an installed package's bin) the same way. */
+export function startBin(bin: string, args: string[], opts: SpawnOptions = {}): Running {
   const dir = mkdtempSync(join(tmpdir(), 'droptrace-test-'));
   const readyFile = join(dir, 'ready');
-  const child = spawn(process.execPath, [BIN, ...args, '--ready-file', readyFile], {
+  const child = spawn(process.execPath, [bin, ...args, '--ready-file', readyFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...opts,
   });
