@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -309,8 +310,34 @@ static int dt_privileged(void)
 	return (caps >> 21 & 1) || ((caps >> 39 & 1) && (caps >> 38 & 1));
 }
 
+/*
+ * True when a seccomp filter (a container runtime's profile) answers bpf() itself. A bpf command
+ * that does not exist reaches the kernel as EINVAL; a filter refuses it before, with EPERM.
+ */
+static int dt_bpf_filtered(void)
+{
+	char line[256];
+	int mode = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	if (mode != 2)
+		return 0;
+	return syscall(__NR_bpf, -1, NULL, 0) < 0 && errno == EPERM;
+}
+
 static const char *dt_load_sentence(int err, enum dt_path path)
 {
+	/* Privileged, yet refused before the verifier: containers/common's default profile (podman,
+	 * CRI-O) lets bpf() only to CAP_SYS_ADMIN; containerd's and Docker's let it to CAP_BPF. */
+	if ((err == EPERM || err == EACCES) && dt_privileged() && dt_bpf_filtered())
+		return "a seccomp profile refuses bpf() although we hold CAP_BPF (the default of podman and "
+		       "CRI-O allows it only with CAP_SYS_ADMIN): run with a profile that allows bpf to CAP_BPF "
+		       "(scripts/seccomp-profile writes one) or seccomp unconfined";
 	if ((err == EPERM || err == EACCES) && path == DT_PATH_FENTRY && dt_privileged()) {
 		/* Seen on a 6.18 VM whose ftrace function hooks are locked:
 		 * trampolines are refused before the verifier runs. */
