@@ -602,6 +602,9 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 	if (!t)
 		return dt_fail(err, ENOMEM, "open", "out of memory");
 
+	/* When every path fails, the headline is the first that failed for a reason other than
+	 * an absent feature: the preferred path's refusal says more than "no kprobes" at the end. */
+	struct { int err; const char *phase; char msg[sizeof(err->msg)]; } headline = { 0 };
 	dt_log_begin(err, cfg->verbose);
 	for (i = 0; i < npaths; i++) {
 		enum dt_path p = paths[i];
@@ -628,12 +631,23 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 			size_t used = strlen(tried);
 			snprintf(tried + used, tried_len - used, "%s%s: %s", used ? "; " : "", dt_path_names[p], err->msg);
 		}
-		/* without privileges, the next path will not fare better */
-		if (err->err == EPERM && !dt_privileged())
+		if (!headline.err && err->err != ENOENT && err->err != EOPNOTSUPP) {
+			headline.err = err->err;
+			headline.phase = err->phase;
+			memcpy(headline.msg, err->msg, sizeof(headline.msg));
+		}
+		/* without privileges, or with bpf() filtered, the next path will not fare better */
+		if (err->err == EPERM && (!dt_privileged() || dt_bpf_filtered()))
 			break;
 	}
 	dt_log_end();
 	if (ret) {
+		if (headline.err) {
+			err->err = headline.err;
+			err->phase = headline.phase;
+			memcpy(err->msg, headline.msg, sizeof(err->msg));
+			ret = -headline.err;
+		}
 		free(t);
 		return ret;
 	}
