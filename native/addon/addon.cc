@@ -102,6 +102,7 @@ const ConfigKey kConfigKeys[] = {
 	{ "hotSlots", KEY_U32 },    { "netns", KEY_U32 },	{ "ifname", KEY_STRING },    { "ethertype", KEY_U32 },
 	{ "l4proto", KEY_U32 },	    { "hostVersion", KEY_U32 }, { "hostAddr", KEY_BYTES },   { "hostMask", KEY_BYTES },
 	{ "port", KEY_U32 },	    { "include", KEY_CODES },	{ "exclude", KEY_CODES },
+	{ "vxlanPorts", KEY_CODES }, { "genevePorts", KEY_CODES },
 };
 const char *const kKindNames[] = { "u32", "bool", "string", "bytes", "codes" };
 
@@ -198,6 +199,18 @@ void Bitmap(const Napi::Object &o, const char *key, uint64_t set[4], int *any)
 	}
 }
 
+/* A list of UDP ports; absent keeps the program's defaults (has = 0). */
+void Ports(const Napi::Object &o, const char *key, uint16_t ports[DT_TUN_PORTS], int *has)
+{
+	Napi::Value v = o.Get(key);
+	if (!v.IsArray())
+		return;
+	auto arr = v.As<Napi::Array>();
+	*has = 1;
+	for (uint32_t i = 0; i < arr.Length() && i < DT_TUN_PORTS; i++)
+		ports[i] = (uint16_t)arr.Get(i).As<Napi::Number>().Uint32Value();
+}
+
 struct Batch {
 	void *data;
 	size_t records;
@@ -259,6 +272,8 @@ public:
 		cfg.port = (uint16_t)U32(o, "port");
 		Bitmap(o, "include", cfg.include, &cfg.has_include);
 		Bitmap(o, "exclude", cfg.exclude, &cfg.has_exclude);
+		Ports(o, "vxlanPorts", cfg.vxlan_ports, &cfg.has_vxlan_ports);
+		Ports(o, "genevePorts", cfg.geneve_ports, &cfg.has_geneve_ports);
 
 		dt_error err;
 		char tried[1024];
@@ -653,6 +668,19 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	FIELD(ev, dt_event, cap_from);
 	FIELD(ev, dt_event, pad1);
 	FIELD(ev, dt_event, orig_len);
+	FIELD(ev, dt_event, inner_saddr);
+	FIELD(ev, dt_event, inner_daddr);
+	FIELD(ev, dt_event, tunnel_id);
+	FIELD(ev, dt_event, inner_sport);
+	FIELD(ev, dt_event, inner_dport);
+	FIELD(ev, dt_event, tunnel);
+	FIELD(ev, dt_event, inner_ipver);
+	FIELD(ev, dt_event, inner_l4proto);
+	FIELD(ev, dt_event, inner_flags);
+	FIELD(ev, dt_event, inner_icmp_type);
+	FIELD(ev, dt_event, inner_icmp_code);
+	FIELD(ev, dt_event, inner_tcp_flags);
+	FIELD(ev, dt_event, pad2);
 	Napi::Object cr = Napi::Object::New(env);
 	FIELD(cr, dt_count_rec, key.location);
 	FIELD(cr, dt_count_rec, key.reason);

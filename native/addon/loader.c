@@ -279,6 +279,10 @@ static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg
 	ro->targ_has_exclude = cfg->has_exclude ? 1 : 0;
 	memcpy((void *)ro->targ_include, cfg->include, sizeof(cfg->include));
 	memcpy((void *)ro->targ_exclude, cfg->exclude, sizeof(cfg->exclude));
+	if (cfg->has_vxlan_ports)
+		memcpy((void *)ro->targ_vxlan_ports, cfg->vxlan_ports, sizeof(cfg->vxlan_ports));
+	if (cfg->has_geneve_ports)
+		memcpy((void *)ro->targ_geneve_ports, cfg->geneve_ports, sizeof(cfg->geneve_ports));
 	ro->targ_snaplen = cfg->snaplen;
 	ro->targ_stack = cfg->stack ? 1 : 0;
 	ro->targ_sample = cfg->sample;

@@ -47,6 +47,9 @@ struct dt_config {
 	uint16_t port;
 	int has_include, has_exclude;
 	uint64_t include[4], exclude[4];
+	/* UDP ports decoded as VXLAN / Geneve; has_*: replace the program's defaults */
+	int has_vxlan_ports, has_geneve_ports;
+	uint16_t vxlan_ports[DT_TUN_PORTS], geneve_ports[DT_TUN_PORTS];
 };
 
 /* What the kernel offers, from BTF and sysfs; no privileges needed. */

@@ -39,6 +39,9 @@ const volatile __u8 targ_host_ver = 0;        /* 0: no host filter, else 4 or 6 
 const volatile __u8 targ_host_addr[16] = {};  /* already masked */
 const volatile __u8 targ_host_mask[16] = {};
 const volatile __u16 targ_port = 0;           /* 0: any; either direction */
+/* UDP destination ports decoded as tunnels (0: unused slot) */
+const volatile __u16 targ_vxlan_ports[DT_TUN_PORTS] = { 4789, 8472 };
+const volatile __u16 targ_geneve_ports[DT_TUN_PORTS] = { 6081 };
 const volatile __u8 targ_has_include = 0;     /* reason include list in use */
 const volatile __u8 targ_has_exclude = 0;
 const volatile __u64 targ_include[4] = {};    /* bitmap over reason codes 0..255 */
@@ -98,8 +101,8 @@ static __always_inline void dt_stat_inc(__u32 idx)
 		(*v)++; /* per-CPU slot: no atomic needed */
 }
 
-/* Headers of the packet, read once and shared by filters and the event. */
-struct dt_pkt {
+/* One IP flow's headers: the packet's own, or the inner one of a tunnelled packet. */
+struct dt_flow {
 	__u8 ipver;
 	__u8 l4proto;
 	__u8 l4ok;
@@ -112,8 +115,17 @@ struct dt_pkt {
 	__u8 daddr[16];
 };
 
+/* Headers of the packet, read once and shared by filters and the event. */
+struct dt_pkt {
+	struct dt_flow o;  /* outer: the packet as the dropping device had it */
+	struct dt_flow in; /* inner flow of a VXLAN or Geneve packet (tunnel != DT_TUN_NONE) */
+	__u8 tunnel;       /* DT_TUN_* */
+	__u8 inner_flags;  /* DT_IF_* */
+	__u32 vni;
+};
+
 /* TCP ports and flags, UDP ports, or ICMP type/code, from the first bytes of an L4 header. */
-static __always_inline void dt_l4(struct dt_pkt *p, const __u8 *l4)
+static __always_inline void dt_l4(struct dt_flow *p, const __u8 *l4)
 {
 	if (p->l4proto == IPPROTO_TCP_ || p->l4proto == IPPROTO_UDP_) {
 		p->sport = ((__u16)l4[0] << 8) | l4[1];
@@ -129,24 +141,34 @@ static __always_inline void dt_l4(struct dt_pkt *p, const __u8 *l4)
 }
 
 /*
- * One helper call reads the IP header and the start of the L4 header together
- * (56 bytes: IPv6 40 + TCP 14); only IPv4 with options needs a second read.
+ * IPv6 extension headers walked to the upper-layer protocol: hop-by-hop (0), routing (43),
+ * fragment (44), destination options (60) and AH (51), at most this many (the verifier needs
+ * a bound; real packets carry one or two).
  */
-static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struct dt_pkt *p, bool direct)
+#define DT_V6_EXT_MAX 6
+
+static __always_inline bool dt_v6_ext(__u8 next)
 {
-	unsigned char *head = DT_RD(direct, skb, head);
-	__u16 nh = DT_RD(direct, skb, network_header);
+	return next == 0 || next == 43 || next == 44 || next == 60 || next == 51;
+}
+
+/*
+ * The IP header at head + nh and the start of its L4 header. One helper call reads both
+ * (56 bytes: IPv6 40 + TCP 14); IPv4 options and IPv6 extension headers need more reads.
+ * Returns the L4 header's offset from head, or 0 when there is none to read (a later
+ * fragment, an unreadable header).
+ */
+static __always_inline __u32 dt_parse_ip(const unsigned char *head, __u32 nh, __u16 ethertype, struct dt_flow *p)
+{
 	__u8 h[56];
 	__u8 v, ihl;
 
-	if (nh == (__u16)~0U)
-		return;
 	if (ethertype != ETH_P_IP && ethertype != ETH_P_IPV6 && ethertype != 0)
-		return;
+		return 0;
 	if (bpf_probe_read_kernel(h, sizeof(h), head + nh)) {
 		/* the packet ends right before unmapped memory: read the IPv4 header alone */
 		if (bpf_probe_read_kernel(h, 20, head + nh))
-			return;
+			return 0;
 		__builtin_memset(h + 20, 0, sizeof(h) - 20);
 	}
 	v = h[0] >> 4;
@@ -158,21 +180,142 @@ static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struc
 		__builtin_memcpy(p->saddr, h + 12, 4);
 		__builtin_memcpy(p->daddr, h + 16, 4);
 		if (((h[6] & 0x1f) | h[7]) != 0)
-			return; /* not the first fragment: no L4 header here */
+			return 0; /* not the first fragment: no L4 header here */
 		if (ihl == 5) {
 			dt_l4(p, h + 20);
 		} else {
 			__u8 l4[14];
-			if (!bpf_probe_read_kernel(l4, sizeof(l4), head + nh + ihl * 4))
-				dt_l4(p, l4);
+			if (bpf_probe_read_kernel(l4, sizeof(l4), head + nh + ihl * 4))
+				return 0;
+			dt_l4(p, l4);
 		}
-	} else if ((ethertype == ETH_P_IPV6 || ethertype == 0) && v == 6) {
+		return nh + ihl * 4;
+	}
+	if ((ethertype == ETH_P_IPV6 || ethertype == 0) && v == 6) {
+		__u8 next = h[6];
+		__u32 off = nh + 40;
+
 		p->ipver = 6;
-		p->l4proto = h[6];
 		__builtin_memcpy(p->saddr, h + 8, 16);
 		__builtin_memcpy(p->daddr, h + 24, 16);
-		dt_l4(p, h + 40); /* extension headers are not walked */
+#pragma unroll
+		for (int i = 0; i < DT_V6_EXT_MAX; i++) {
+			__u8 eh[4];
+
+			if (!dt_v6_ext(next))
+				break;
+			if (bpf_probe_read_kernel(eh, sizeof(eh), head + off)) {
+				p->l4proto = next;
+				return 0;
+			}
+			if (next == 44) {
+				/* fragment header: a later fragment carries no L4 header */
+				if ((((__u16)eh[2] << 8) | eh[3]) & 0xfff8) {
+					p->l4proto = eh[0];
+					return 0;
+				}
+				off += 8;
+			} else if (next == 51) {
+				off += ((__u32)eh[1] + 2) * 4;
+			} else {
+				off += ((__u32)eh[1] + 1) * 8;
+			}
+			next = eh[0];
+		}
+		p->l4proto = next;
+		if (dt_v6_ext(next))
+			return 0; /* more extension headers than we walk */
+		if (off == nh + 40) {
+			dt_l4(p, h + 40);
+		} else {
+			__u8 l4[14];
+			if (bpf_probe_read_kernel(l4, sizeof(l4), head + off))
+				return 0;
+			dt_l4(p, l4);
+		}
+		return off;
 	}
+	return 0;
+}
+
+static __always_inline bool dt_port_in(const volatile __u16 *ports, __u16 port)
+{
+#pragma unroll
+	for (int i = 0; i < DT_TUN_PORTS; i++)
+		if (ports[i] && ports[i] == port)
+			return true;
+	return false;
+}
+
+/*
+ * The inner flow of a VXLAN or Geneve packet whose UDP header is at head + udp: tunnel
+ * header, inner Ethernet (one VLAN tag skipped) or, for Geneve, a bare IP payload, then the
+ * inner IP and L4 headers. Only the linear data (up to skb->tail) is read: headers the
+ * device left in page fragments are flagged DT_IF_NOT_LINEAR, not guessed from other memory.
+ */
+static __always_inline void dt_parse_tunnel(const unsigned char *head, __u32 udp, __u32 tail, struct dt_pkt *p)
+{
+	__u8 t[16]; /* UDP header, then the 8-byte VXLAN or Geneve base header */
+	__u8 kind;
+	__u32 off = udp + 16;
+	__u16 proto = 0x6558; /* transparent Ethernet bridging */
+
+	if (dt_port_in(targ_vxlan_ports, p->o.dport))
+		kind = DT_TUN_VXLAN;
+	else if (dt_port_in(targ_geneve_ports, p->o.dport))
+		kind = DT_TUN_GENEVE;
+	else
+		return;
+	if (udp + 16 > tail || bpf_probe_read_kernel(t, sizeof(t), head + udp))
+		return;
+	if (kind == DT_TUN_VXLAN) {
+		if (!(t[8] & 0x08))
+			return; /* no valid VNI: not VXLAN */
+	} else {
+		if (t[8] >> 6)
+			return; /* Geneve version 0 only */
+		off += (t[8] & 0x3f) * 4;
+		proto = ((__u16)t[10] << 8) | t[11];
+	}
+	p->tunnel = kind;
+	p->vni = ((__u32)t[12] << 16) | ((__u32)t[13] << 8) | t[14];
+	if (proto == 0x6558) {
+		__u8 eth[18];
+		if (off + 14 > tail || bpf_probe_read_kernel(eth, sizeof(eth), head + off)) {
+			p->inner_flags |= DT_IF_NOT_LINEAR;
+			return;
+		}
+		proto = ((__u16)eth[12] << 8) | eth[13];
+		off += 14;
+		if (proto == 0x8100 || proto == 0x88a8) {
+			proto = ((__u16)eth[16] << 8) | eth[17];
+			off += 4;
+		}
+	}
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return;
+	if (off + (proto == ETH_P_IP ? 20 : 40) > tail) {
+		p->inner_flags |= DT_IF_NOT_LINEAR;
+		return;
+	}
+	dt_parse_ip(head, off, proto, &p->in);
+	if (p->in.ipver)
+		p->inner_flags |= DT_IF_L3;
+	if (p->in.l4ok)
+		p->inner_flags |= DT_IF_L4;
+}
+
+static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struct dt_pkt *p, bool direct)
+{
+	unsigned char *head = DT_RD(direct, skb, head);
+	__u16 nh = DT_RD(direct, skb, network_header);
+	__u32 l4;
+
+	if (nh == (__u16)~0U)
+		return;
+	l4 = dt_parse_ip(head, nh, ethertype, &p->o);
+	if (l4 && p->o.l4ok && p->o.l4proto == IPPROTO_UDP_)
+		dt_parse_tunnel(head, l4, DT_RD(direct, skb, tail), p);
 }
 
 static __always_inline bool dt_reason_in(const volatile __u64 *set, __u32 reason)
@@ -354,23 +497,31 @@ static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct dt_where
 	return !targ_ethertype || w->ethertype == targ_ethertype;
 }
 
-/* The protocol, host and port filters, on the parsed headers. */
-static __always_inline bool dt_pkt_wanted(const struct dt_pkt *pkt)
+/* The protocol, host and port filters on one flow's headers. */
+static __always_inline bool dt_flow_wanted(const struct dt_flow *f)
 {
-	if (targ_l4proto && pkt->l4proto != targ_l4proto)
+	if (targ_l4proto && f->l4proto != targ_l4proto)
 		return false;
 	if (targ_host_ver) {
-		if (pkt->ipver != targ_host_ver)
+		if (f->ipver != targ_host_ver)
 			return false;
-		if (!dt_host_match(pkt->saddr) && !dt_host_match(pkt->daddr))
+		if (!dt_host_match(f->saddr) && !dt_host_match(f->daddr))
 			return false;
 	}
 	if (targ_port) {
-		if (!pkt->l4ok || (pkt->sport != targ_port && pkt->dport != targ_port) ||
-		    (pkt->l4proto != IPPROTO_TCP_ && pkt->l4proto != IPPROTO_UDP_))
+		if (!f->l4ok || (f->sport != targ_port && f->dport != targ_port) ||
+		    (f->l4proto != IPPROTO_TCP_ && f->l4proto != IPPROTO_UDP_))
 			return false;
 	}
 	return true;
+}
+
+/* A tunnelled packet is wanted when its outer or its inner flow matches all the filters. */
+static __always_inline bool dt_pkt_wanted(const struct dt_pkt *pkt)
+{
+	if (!targ_l4proto && !targ_host_ver && !targ_port)
+		return true;
+	return dt_flow_wanted(&pkt->o) || ((pkt->inner_flags & DT_IF_L3) && dt_flow_wanted(&pkt->in));
 }
 
 /* With --sample N, true for all but every Nth of this CPU's drops (those are only counted). */
@@ -411,17 +562,30 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 	e->netns = key->netns;
 	e->mark = DT_RD(direct, skb, mark);
 	e->ethertype = w->ethertype;
-	e->l4proto = pkt->l4proto;
-	e->ipver = pkt->ipver;
-	e->sport = pkt->sport;
-	e->dport = pkt->dport;
-	e->tcp_flags = pkt->tcp_flags;
-	e->icmp_type = pkt->icmp_type;
-	e->icmp_code = pkt->icmp_code;
-	e->flags = (pkt->ipver ? DT_F_L3 : 0) | (pkt->l4ok ? DT_F_L4 : 0) |
+	e->l4proto = pkt->o.l4proto;
+	e->ipver = pkt->o.ipver;
+	e->sport = pkt->o.sport;
+	e->dport = pkt->o.dport;
+	e->tcp_flags = pkt->o.tcp_flags;
+	e->icmp_type = pkt->o.icmp_type;
+	e->icmp_code = pkt->o.icmp_code;
+	e->flags = (pkt->o.ipver ? DT_F_L3 : 0) | (pkt->o.l4ok ? DT_F_L4 : 0) |
 		   (has_reason ? DT_F_REASON : 0) | (w->from_sk ? DT_F_SK : 0);
-	__builtin_memcpy(e->saddr, pkt->saddr, 16);
-	__builtin_memcpy(e->daddr, pkt->daddr, 16);
+	__builtin_memcpy(e->saddr, pkt->o.saddr, 16);
+	__builtin_memcpy(e->daddr, pkt->o.daddr, 16);
+	__builtin_memcpy(e->inner_saddr, pkt->in.saddr, 16);
+	__builtin_memcpy(e->inner_daddr, pkt->in.daddr, 16);
+	e->tunnel_id = pkt->vni;
+	e->inner_sport = pkt->in.sport;
+	e->inner_dport = pkt->in.dport;
+	e->tunnel = pkt->tunnel;
+	e->inner_ipver = pkt->in.ipver;
+	e->inner_l4proto = pkt->in.l4proto;
+	e->inner_flags = pkt->inner_flags;
+	e->inner_icmp_type = pkt->in.icmp_type;
+	e->inner_icmp_code = pkt->in.icmp_code;
+	e->inner_tcp_flags = pkt->in.tcp_flags;
+	e->pad2 = 0;
 	if (w->dev)
 		bpf_probe_read_kernel(e->ifname, sizeof(e->ifname), w->dev->name);
 	else

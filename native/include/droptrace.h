@@ -32,8 +32,19 @@
 #define DT_F_REASON (1u << 2)  /* reason came from the kernel (>= 5.17) */
 #define DT_F_SK (1u << 3)      /* netns came from the socket, not the device */
 
+/* dt_event.tunnel: what the outer UDP destination port said the payload is */
+#define DT_TUN_NONE 0
+#define DT_TUN_VXLAN 1
+#define DT_TUN_GENEVE 2
+#define DT_TUN_PORTS 4         /* ports of each tunnel kind the program knows */
+
+/* dt_event.inner_flags */
+#define DT_IF_L3 (1u << 0)         /* inner_saddr/daddr/l4proto valid */
+#define DT_IF_L4 (1u << 1)         /* inner ports (TCP/UDP) or icmp type/code valid */
+#define DT_IF_NOT_LINEAR (1u << 2) /* inner headers lie beyond the linear data: not read */
+
 /*
- * One dropped packet, as seen at the moment the kernel freed it. 136 bytes,
+ * One dropped packet, as seen at the moment the kernel freed it. 184 bytes,
  * followed in the ring buffer (and in the batches the addon delivers) by
  * exactly snaplen bytes of packet data when --snaplen is set: every record
  * of one tracer has the same size, sizeof(struct dt_event) + snaplen.
@@ -67,6 +78,21 @@ struct dt_event {
 	__u8 cap_from;          /* DT_CAP_*: what the data starts with */
 	__u8 pad1;              /* always 0 */
 	__u32 orig_len;         /* bytes from the capture start to the end of the packet */
+	/* the inner flow of a VXLAN or Geneve packet (tunnel != DT_TUN_NONE); recording format 1
+	 * ended before these: readers widen its records with zeros */
+	__u8 inner_saddr[16];   /* as saddr, of the inner IP header (DT_IF_L3) */
+	__u8 inner_daddr[16];
+	__u32 tunnel_id;        /* VXLAN/Geneve VNI */
+	__u16 inner_sport;      /* host order (DT_IF_L4) */
+	__u16 inner_dport;
+	__u8 tunnel;            /* DT_TUN_* */
+	__u8 inner_ipver;       /* 4, 6, or 0 */
+	__u8 inner_l4proto;
+	__u8 inner_flags;       /* DT_IF_* */
+	__u8 inner_icmp_type;
+	__u8 inner_icmp_code;
+	__u8 inner_tcp_flags;
+	__u8 pad2;              /* always 0 */
 };
 
 /* Key of the exact in-kernel count map (per-CPU hash). 24 bytes. */

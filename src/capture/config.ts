@@ -48,6 +48,9 @@ export interface TracerConfig {
   hotSlots?: number;
   /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
   sample?: number;
+  /** UDP destination ports whose payload is decoded as VXLAN / Geneve (at most 4 each; default 4789, 8472 / 6081) */
+  vxlanPorts?: number[];
+  genevePorts?: number[];
 }
 
 export type KeyKind = 'u32' | 'bool' | 'string' | 'bytes' | 'codes';
@@ -73,6 +76,8 @@ export const CONFIG_KEYS: { readonly [K in keyof Required<TracerConfig>]: KeyKin
   port: 'u32',
   include: 'codes',
   exclude: 'codes',
+  vxlanPorts: 'codes',
+  genevePorts: 'codes',
 };
 
 /** The keys that choose which drops are traced: a filter change replaces exactly these. */

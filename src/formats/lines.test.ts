@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, EV, EVENT_SIZE } from '../model/decode.js';
-import { toRecord, type DropRecord } from '../model/drop.js';
+import { decodeEvent, EV, EVENT_SIZE, widenV1 } from '../model/decode.js';
+import { endpoint, innerText, toRecord, type DropRecord } from '../model/drop.js';
 import { SymbolTable } from '../model/kallsyms.js';
 import { ReasonTable } from '../model/reasons.js';
 import { eventRecord as event } from '../../test/helpers/events.js';
@@ -10,22 +10,19 @@ import { BLOCK } from './record.js';
 import { scanRecording } from './scan.js';
 import { ByteSink } from './sink.js';
 
-function endpoint(addr: string | null, port: number | null): string {
-  if (!addr) return '?';
-  if (port === null) return addr;
-  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
-}
 
-/** The oracle for writeTextLine: the text line of a record, from its fields, the obvious way. */
-function formatLine(r: DropRecord): string {
+/** The oracle for writeTextLine: the text line of a record, from its fields (and the IP version the record had), the obvious way. */
+function formatLine(r: DropRecord, ipver: number): string {
+  const at = (addr: string | null, port: number | null) => (addr ? endpoint(addr, ipver, port) : '?');
   const time = r.time.slice(11, 23);
   const where = r.module ? `${r.symbol} [${r.module}]` : r.symbol;
   const parts = [time, where.padEnd(28), (r.reason ?? '-').padEnd(16), (r.ifname ?? '-').padEnd(10), `ns:${r.netns}`];
   let flow = r.protocol;
   if (r.l4) flow += ` ${r.l4}`;
-  if (r.saddr) flow += ` ${endpoint(r.saddr, r.sport)} > ${endpoint(r.daddr, r.dport)}`;
+  if (r.saddr) flow += ` ${at(r.saddr, r.sport)} > ${at(r.daddr, r.dport)}`;
   if (r.tcpFlags) flow += ` [${r.tcpFlags}]`;
   if (r.icmpType !== null) flow += ` type ${r.icmpType} code ${r.icmpCode}`;
+  if (r.inner) flow += ` [${innerText(r.inner)}]`;
   parts.push(flow, `len ${r.len}`);
   if (r.pod) parts.push(`pod ${r.namespace ?? '?'}/${r.pod}`);
   return parts.join(' ');
@@ -41,7 +38,7 @@ describe('the text line', () => {
     writeTextLine(sink, new WallClock(0n), buf, 0, buf.length, syms, reasons, null);
     sink.flush();
     expect(Buffer.concat(pieces).toString()).toMatch(/nf_hook_slow\+0x9a +NETFILTER_DROP +cni0 +ns:4026532001 IPv4 TCP 10\.244\.1\.2:40000 > 10\.244\.1\.1:2483 \[S\] len 60\n$/);
-    expect(formatLine(toRecord(decodeEvent(buf), syms, reasons, 0n))).toMatch(/nf_hook_slow\+0x9a +NETFILTER_DROP/);
+    expect(formatLine(toRecord(decodeEvent(buf), syms, reasons, 0n), 4)).toMatch(/nf_hook_slow\+0x9a +NETFILTER_DROP/);
   });
 });
 
@@ -51,8 +48,9 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
   const OFF = 1_700_000_000_123_456_789n;
   // the oracle: the record through objects, as JSON.stringify and formatLine write it
   const slow = (buf: Buffer, i: number, stride: number, pod: PodFields | null, table: SymbolTable | null, json: boolean) => {
-    const r = { ...toRecord(decodeEvent(buf, i, stride), table, reasons, OFF), ...(pod ?? {}) };
-    return (json ? JSON.stringify(r) : formatLine(r)) + '\n';
+    const raw = decodeEvent(buf, i, stride);
+    const r = { ...toRecord(raw, table, reasons, OFF), ...(pod ?? {}) };
+    return (json ? JSON.stringify(r) : formatLine(r, raw.ipver)) + '\n';
   };
   // the fast way, through a sink small enough to hand on several pieces
   const fast = (buf: Buffer, n: number, stride: number, pod: PodFields | null, table: SymbolTable | null, json: boolean) => {
@@ -72,7 +70,15 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
     event({ location: 0xffffffff81f6309an, reason: 3, flags: 1 | 2, ipver: 4, l4: 1, sport: 0, dport: 0, tcp: 0, ifname: 'we"ird\\' }),
     event({ location: 0xffffffffc0a01044n, reason: 3, flags: 1 | 2 | 4, ipver: 6, l4: 6, sport: 443, dport: 2483, tcp: 0xff, ifname: 'caf\u00e9-0123456789', tsNs: 0xffff_ffff_ffff_ffffn }),
     event({ location: 0x00000001_81f6309an, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 132, sport: 1, dport: 2, tcp: 0, ifname: 'x', tsNs: (1n << 53n) + 999_999n }),
+    // tunnelled: VXLAN with a TCP pod flow inside, Geneve with IPv6 ICMPv6 inside, VXLAN whose inner headers were not linear
+    event({ location: 0xffffffff81f6309an, reason: 12, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 51000, dport: 8472, tcp: 0, ifname: 'eth0', saddr: [192, 168, 50, 2], daddr: [192, 168, 50, 1],
+      inner: { tunnel: 1, vni: 1, flags: 1 | 2, ipver: 4, l4: 6, sport: 40000, dport: 2483, tcp: 0x02, saddr: [10, 244, 1, 2], daddr: [10, 244, 0, 1] } }),
+    event({ location: 0xffffffff81f63100n, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 6081, dport: 6081, tcp: 0, ifname: 'eth0',
+      inner: { tunnel: 2, vni: 0xabcdef, flags: 1 | 2, ipver: 6, l4: 58, sport: 0, dport: 0, tcp: 0, saddr: [0xfd, 0, ...Array(13).fill(0), 2], daddr: [0xff, 2, ...Array(13).fill(0), 0x16] } }),
+    event({ location: 0xffffffff81f63100n, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 1, dport: 4789, tcp: 0, ifname: 'eth0',
+      inner: { tunnel: 1, vni: 7, flags: 4, ipver: 0, l4: 0, sport: 0, dport: 0, tcp: 0, saddr: [], daddr: [] } }),
   ];
+  shapes[9][EV.inner_icmp_type] = 143; // MLDv2 report
   shapes[2].fill(0, EV.saddr, EV.saddr + 32);
   shapes[2][EV.saddr + 15] = 1; // ::1
   shapes[2][EV.icmp_type] = 135;
@@ -104,12 +110,14 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
       const scan = scanRecording(readFileSync(new URL('../../test/fixtures/seed-6.18.dtr', import.meta.url)));
       const blocks = scan.blocks.filter((b) => b.type === BLOCK.EVENTS).map((b) => b.payload);
       const st = blocks[0].readUInt32LE(4);
-      const raw = Buffer.concat(blocks.map((p) => p.subarray(8)));
-      const n = raw.length / st;
+      // a format-1 recording: its 136-byte records widened as the reader does
+      const v1 = Buffer.concat(blocks.map((p) => p.subarray(8)));
+      const n = v1.length / st;
       expect(n).toBe(12);
+      const { buf: raw, stride: wide } = widenV1(v1, n, st);
       let want = '';
-      for (let i = 0; i < n; i++) want += slow(raw, i, st, null, syms, json);
-      expect(fast(raw, n, st, null, syms, json)).toBe(want);
+      for (let i = 0; i < n; i++) want += slow(raw, i, wide, null, syms, json);
+      expect(fast(raw, n, wide, null, syms, json)).toBe(want);
     });
   }
 

@@ -9,8 +9,8 @@
  * per segment of record words, per second of time) and must stay byte for
  * byte what the record model says; apart, each would need the other's.
  */
-import { addrAt, commAt, EV, FLAG, ifnameAt, u16, u32 } from '../model/decode.js';
-import { dropSite, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
+import { addrAt, commAt, EV, FLAG, ifnameAt, innerAt, TUNNEL, u16, u32 } from '../model/decode.js';
+import { dropSite, innerFlow, innerText, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import type { ByteSink } from './sink.js';
@@ -102,6 +102,13 @@ const TO_LEN = Array.from({ length: 257 }, (_, f) => enc(`,"tcpFlags":${f < 256 
 const T = { len: ' len ', arrow: ' > ', type: ' type ', code: ' code ', pod: ' pod ' };
 const TCP_TEXT = Array.from({ length: 256 }, (_, f) => enc(` [${tcpFlagLetters(f)}]`));
 const podTails = new WeakMap<PodFields, Buffer>();
+const NO_INNER = enc('"inner":null,');
+
+/** `"inner":{…},` of a tunnelled record (rare: built per line), else the constant null member. */
+function innerJson(buf: Buffer, o: number): Buffer {
+  if (buf[o + EV.tunnel] === TUNNEL.NONE) return NO_INNER;
+  return enc(`"inner":${JSON.stringify(innerFlow(innerAt(buf, o)))},`);
+}
 
 /** the start of a line up to the milliseconds, for one second: text "HH:MM:SS.", JSON {"time":"YYYY-MM-DDTHH:MM:SS. */
 let prefixSec = NaN;
@@ -278,7 +285,8 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   }
   const where = jsonWhere.get(buf, o);
   const who = jsonWho.get(buf, o);
-  out.room(j.head.length + where.length + who.length + j.hint.length + tail.length + LINE_ROOM);
+  const inner = innerJson(buf, o);
+  out.room(j.head.length + where.length + who.length + j.hint.length + inner.length + tail.length + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), false);
   out.bytes(j.head);
   out.bytes(where); // ,"ifindex": .. ,"sport":
@@ -301,6 +309,7 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.uint(u32(buf, o + EV.cpu));
   out.bytes(who); // ,"pid": .. ,"comm":"..",
   out.bytes(j.hint);
+  out.bytes(inner);
   out.bytes(tail);
 }
 
@@ -335,7 +344,8 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
     podText = podTexts.get(pod) ?? null;
     if (!podText) podTexts.set(pod, (podText = enc(` pod ${pod.namespace ?? '?'}/${pod.pod}`)));
   }
-  out.room(head.length + (podText ? podText.length : 0) + LINE_ROOM);
+  const inner = buf[o + EV.tunnel] === TUNNEL.NONE ? null : enc(` [${innerText(innerFlow(innerAt(buf, o))!)}]`);
+  out.room(head.length + (podText ? podText.length : 0) + (inner ? inner.length : 0) + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), true);
   out.bytes(head);
   out.bytes(textWhere.get(buf, o)); // interface, namespace, protocol
@@ -352,6 +362,7 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
     out.ascii(T.code);
     out.uint(buf[o + EV.icmp_code]);
   }
+  if (inner) out.bytes(inner);
   out.ascii(T.len);
   out.uint(u32(buf, o + EV.len));
   if (podText) out.bytes(podText);

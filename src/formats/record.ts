@@ -9,7 +9,11 @@ import { closeSync, fdatasyncSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 
 export const MAGIC = Buffer.from('DROPTRC\0', 'latin1');
-export const FORMAT_VERSION = 1;
+/**
+ * 2: events are 184-byte records (the inner flow of tunnelled packets after the 136 bytes of
+ * format 1); readers widen format 1's records (decode.ts widenV1).
+ */
+export const FORMAT_VERSION = 2;
 export const FILE_HEADER_SIZE = 16;
 export const BLOCK_SYNC = 0x4b4c4244; // "DBLK" little-endian
 export const BLOCK_HEADER_SIZE = 16;

@@ -12,7 +12,7 @@ import type { TracerStats } from '../capture/native.js';
 import { decodeCounts, EV, ifnameAt, totalPackets, u32 } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
-import { type RecordingWriter, type SymbolEntry } from './record.js';
+import { FORMAT_VERSION, type RecordingWriter, type SymbolEntry } from './record.js';
 
 export interface RecorderOptions {
   syms: SymbolLookup | null;
@@ -74,7 +74,7 @@ export class Recorder implements Consumer {
     const t = run.tracer;
     const c = run.config;
     this.writer.meta({
-      format: 1,
+      format: FORMAT_VERSION,
       tool: { name: 'droptrace', version: this.o.version },
       host: hostname(),
       kernel: release(),

@@ -4,10 +4,10 @@
  * reasons, interfaces, namespaces, stacks of the machine that recorded).
  * Pure: give it the scanned blocks.
  */
-import { decodeCounts, decodeEvent, EVENT_SIZE, type CountRecord, type RawDrop } from '../model/decode.js';
+import { decodeCounts, decodeEvent, EVENT_SIZE, EVENT_SIZE_V1, widenV1, type CountRecord, type RawDrop } from '../model/decode.js';
 import type { Resolved, SymbolLookup } from '../model/kallsyms.js';
 import { BLOCK, type RecordingMeta, type StatsBlock, type SymbolEntry } from './record.js';
-import { bufferSource, scanBlocks, type ByteSource, type RawBlock, type ScanDamage } from './scan.js';
+import { bufferSource, fileVersion, scanBlocks, type ByteSource, type RawBlock, type ScanDamage } from './scan.js';
 import { ReasonTable } from '../model/reasons.js';
 
 export interface CountSnapshot {
@@ -90,10 +90,13 @@ export class RecordingReader {
   private readonly blocks: Generator<RawBlock>;
   private readonly ahead: RawBlock[] = [];
   private wallOffsetNs = 0n;
+  /** the file's format version: 1's records are widened to this droptrace's */
+  private readonly version: number;
 
   constructor(private readonly src: ByteSource) {
     const damage: RecordingDamage = { truncated: false, unfinished: true, corrupted: 0, skippedBytes: 0, badBlocks: 0 };
     this.blocks = scanBlocks(src, damage);
+    this.version = fileVersion(src);
     this.tables = { meta: unknownMeta(), symbols: new Map(), interfaces: [], netns: new Map(), pods: new Map(), stacks: new Map(), stats: null, damage };
     // META comes first; read up to it (names before it are kept, as copies, to be applied in order)
     // (next(), not for-of: leaving a for-of would close the generator)
@@ -152,10 +155,12 @@ export class RecordingReader {
       case BLOCK.EVENTS: {
         const n = b.payload.readUInt32LE(0);
         const size = b.payload.readUInt32LE(4);
-        if (size < EVENT_SIZE) throw new Error('bad record size');
+        if (size < (this.version < 2 ? EVENT_SIZE_V1 : EVENT_SIZE)) throw new Error('bad record size');
         // valid until the next item: the source reuses its window (a reader that holds a block copies it)
         const body = b.payload.subarray(8);
-        return { kind: 'events', buf: body, stride: size, count: Math.min(n, Math.floor(body.length / size)) };
+        const count = Math.min(n, Math.floor(body.length / size));
+        if (this.version < 2) return { kind: 'events', ...widenV1(body, count, size), count };
+        return { kind: 'events', buf: body, stride: size, count };
       }
       case BLOCK.COUNTS: {
         const monoNs = b.payload.readBigUInt64LE(0);

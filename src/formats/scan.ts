@@ -107,6 +107,11 @@ export function checkHeader(src: ByteSource): number {
   return first >= FILE_HEADER_SIZE && first < 4096 ? first : FILE_HEADER_SIZE;
 }
 
+/** The format version in the file header (checkHeader has accepted it). */
+export function fileVersion(src: ByteSource): number {
+  return src.read(0, FILE_HEADER_SIZE).readUInt16LE(8);
+}
+
 /** Position of the next sync word at or after pos, or -1. */
 function findSync(src: ByteSource, pos: number): number {
   const step = 1 << 20;

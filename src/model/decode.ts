@@ -6,7 +6,9 @@
  */
 
 /** sizeof(struct dt_event); a record is this plus the tracer's snaplen. */
-export const EVENT_SIZE = 136;
+export const EVENT_SIZE = 184;
+/** sizeof(struct dt_event) in recording format 1: the record ended before the inner flow. */
+export const EVENT_SIZE_V1 = 136;
 export const COUNT_SIZE = 40;
 
 /** Offsets into struct dt_event. */
@@ -39,7 +41,25 @@ export const EV = {
   cap_from: 130,
   pad1: 131,
   orig_len: 132,
+  inner_saddr: 136,
+  inner_daddr: 152,
+  tunnel_id: 168,
+  inner_sport: 172,
+  inner_dport: 174,
+  tunnel: 176,
+  inner_ipver: 177,
+  inner_l4proto: 178,
+  inner_flags: 179,
+  inner_icmp_type: 180,
+  inner_icmp_code: 181,
+  inner_tcp_flags: 182,
+  pad2: 183,
 } as const;
+
+/** dt_event.tunnel */
+export const TUNNEL = { NONE: 0, VXLAN: 1, GENEVE: 2 } as const;
+/** dt_event.inner_flags */
+export const IFLAG = { L3: 1, L4: 2, NOT_LINEAR: 4 } as const;
 
 /** dt_event.cap_from */
 export const CAP = { NONE: 0, MAC: 1, NETWORK: 2 } as const;
@@ -96,6 +116,68 @@ export interface RawDrop {
   capFrom: number;
   /** bytes from the capture start to the end of the packet, as the kernel had it */
   origLen: number;
+  /** the inner flow of a VXLAN or Geneve packet, or null */
+  inner: RawInner | null;
+}
+
+/** What the BPF side read inside a tunnelled packet. */
+export interface RawInner {
+  tunnel: 'vxlan' | 'geneve';
+  vni: number;
+  /** false: the inner headers lay beyond the linear data and were not read */
+  read: boolean;
+  ipver: 0 | 4 | 6;
+  l4proto: number | null;
+  saddr: string | null;
+  daddr: string | null;
+  sport: number | null;
+  dport: number | null;
+  tcpFlags: number | null;
+  icmpType: number | null;
+  icmpCode: number | null;
+}
+
+/** The inner flow of the record at byte offset o, or null when it is not a tunnelled packet. */
+export function innerAt(buf: Buffer, o: number): RawInner | null {
+  const t = buf[o + EV.tunnel];
+  if (t !== TUNNEL.VXLAN && t !== TUNNEL.GENEVE) return null;
+  const f = buf[o + EV.inner_flags];
+  const l3 = (f & IFLAG.L3) !== 0;
+  const l4 = (f & IFLAG.L4) !== 0;
+  const ipver = (l3 ? buf[o + EV.inner_ipver] : 0) as 0 | 4 | 6;
+  const l4proto = l3 ? buf[o + EV.inner_l4proto] : null;
+  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
+  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
+  const addr = (at: number) => (!l3 ? null : ipver === 4 ? ipv4(buf, o + at) : ipv6(buf, o + at));
+  return {
+    tunnel: t === TUNNEL.VXLAN ? 'vxlan' : 'geneve',
+    vni: buf.readUInt32LE(o + EV.tunnel_id),
+    read: (f & IFLAG.NOT_LINEAR) === 0,
+    ipver,
+    l4proto,
+    saddr: addr(EV.inner_saddr),
+    daddr: addr(EV.inner_daddr),
+    sport: isPorts ? buf.readUInt16LE(o + EV.inner_sport) : null,
+    dport: isPorts ? buf.readUInt16LE(o + EV.inner_dport) : null,
+    tcpFlags: isPorts && l4proto === 6 ? buf[o + EV.inner_tcp_flags] : null,
+    icmpType: isIcmp ? buf[o + EV.inner_icmp_type] : null,
+    icmpCode: isIcmp ? buf[o + EV.inner_icmp_code] : null,
+  };
+}
+
+/**
+ * Records of recording format 1 (136 bytes + snaplen) as this format's (184 + snaplen): the
+ * inner-flow fields zeroed (not a tunnel), the packet bytes moved behind them.
+ */
+export function widenV1(buf: Buffer, count: number, stride: number): { buf: Buffer; stride: number } {
+  const snap = stride - EVENT_SIZE_V1;
+  const wide = EVENT_SIZE + snap;
+  const out = Buffer.alloc(count * wide);
+  for (let i = 0; i < count; i++) {
+    buf.copy(out, i * wide, i * stride, i * stride + EVENT_SIZE_V1);
+    if (snap > 0) buf.copy(out, i * wide + EVENT_SIZE, i * stride + EVENT_SIZE_V1, (i + 1) * stride);
+  }
+  return { buf: out, stride: wide };
 }
 
 /** The per-(location, reason, ifindex, netns) exact count. */
@@ -200,6 +282,7 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
     packet: cap ? buf.subarray(o + EVENT_SIZE, o + EVENT_SIZE + cap) : null,
     capFrom: buf[o + EV.cap_from],
     origLen: buf.readUInt32LE(o + EV.orig_len),
+    inner: innerAt(buf, o),
   };
 }
 

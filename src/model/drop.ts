@@ -3,7 +3,7 @@
  * wall-clock time. This is the shape of `trace --json` (one object a line);
  * formats/lines.ts writes the same text straight from the bytes. Pure.
  */
-import type { RawDrop } from './decode.js';
+import type { RawDrop, RawInner } from './decode.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 import { hintId } from './hints.js';
@@ -38,10 +38,90 @@ export interface DropRecord {
   comm: string;
   /** id of the hint that explains this drop (src/model/hints.ts), or null */
   hint: string | null;
+  /** the flow inside a VXLAN or Geneve packet (the pod-to-pod flow of an overlay), or null */
+  inner: InnerFlow | null;
   /** Kubernetes pod of the drop's netns (namespace/name, container id), when attributed */
   namespace: string | null;
   pod: string | null;
   container: string | null;
+}
+
+/** The inner flow of a tunnelled drop, as `trace --json` writes it. */
+export interface InnerFlow {
+  tunnel: 'vxlan' | 'geneve';
+  vni: number;
+  /** false: the inner headers were beyond the packet's linear data, so not read (the fields below are null) */
+  read: boolean;
+  protocol: 'IPv4' | 'IPv6' | null;
+  l4: string | null;
+  saddr: string | null;
+  daddr: string | null;
+  sport: number | null;
+  dport: number | null;
+  tcpFlags: string | null;
+  icmpType: number | null;
+  icmpCode: number | null;
+}
+
+export function innerFlow(r: RawInner | null): InnerFlow | null {
+  if (!r) return null;
+  return {
+    tunnel: r.tunnel,
+    vni: r.vni,
+    read: r.read,
+    protocol: r.ipver === 4 ? 'IPv4' : r.ipver === 6 ? 'IPv6' : null,
+    l4: l4Name(r.l4proto),
+    saddr: r.saddr,
+    daddr: r.daddr,
+    sport: r.sport,
+    dport: r.dport,
+    tcpFlags: r.tcpFlags === null ? null : tcpFlagLetters(r.tcpFlags),
+    icmpType: r.icmpType,
+    icmpCode: r.icmpCode,
+  };
+}
+
+/** An endpoint as text: 10.0.0.1:80, [fd00::1]:80, or the bare address without a port. */
+export function endpoint(addr: string, ipver: number, port: number | null): string {
+  if (port === null) return addr;
+  return ipver === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** "vxlan 1: TCP 10.244.1.2:40000 > 10.244.0.1:2483 S" (the inner flow of a tunnelled drop). */
+export function innerText(f: InnerFlow): string {
+  const head = `${f.tunnel} ${f.vni}`;
+  if (!f.read) return `${head}: inner headers not in linear data`;
+  if (!f.saddr || !f.daddr) return `${head}: no inner IP header`;
+  const ver = f.protocol === 'IPv6' ? 6 : 4;
+  let s = `${head}: ${f.l4 ?? '?'} ${endpoint(f.saddr, ver, f.sport)} > ${endpoint(f.daddr, ver, f.dport)}`;
+  if (f.tcpFlags) s += ` ${f.tcpFlags}`;
+  if (f.icmpType !== null) s += ` ${icmpName(f.protocol === 'IPv6' ? 58 : 1, f.icmpType, f.icmpCode ?? 0)}`;
+  return s;
+}
+
+const ICMP4: Record<number, string> = { 0: 'echo reply', 3: 'unreachable', 5: 'redirect', 8: 'echo request', 11: 'time exceeded', 12: 'parameter problem' };
+const ICMP6: Record<number, string> = {
+  1: 'unreachable',
+  2: 'packet too big',
+  3: 'time exceeded',
+  4: 'parameter problem',
+  128: 'echo request',
+  129: 'echo reply',
+  130: 'MLD query',
+  131: 'MLD report',
+  132: 'MLD done',
+  133: 'router solicitation',
+  134: 'router advertisement',
+  135: 'neighbor solicitation',
+  136: 'neighbor advertisement',
+  137: 'redirect',
+  143: 'MLDv2 report',
+};
+
+/** ICMP (proto 1) or ICMPv6 (58) type as its name, "type N code C" when unnamed. */
+export function icmpName(proto: number, type: number, code: number): string {
+  const name = (proto === 58 ? ICMP6 : ICMP4)[type];
+  return name ? (code ? `${name} (code ${code})` : name) : `type ${type} code ${code}`;
 }
 
 const ETHERTYPES: Record<number, string> = { 0x0800: 'IPv4', 0x86dd: 'IPv6', 0x0806: 'ARP', 0x8100: '802.1Q', 0x88cc: 'LLDP' };
@@ -160,6 +240,7 @@ export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonT
     pid: d.pid,
     comm: d.comm,
     hint,
+    inner: innerFlow(d.inner),
     namespace: null,
     pod: null,
     container: null,

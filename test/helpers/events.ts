@@ -23,6 +23,8 @@ export interface EventFields {
   saddr?: number[];
   daddr?: number[];
   icmpType?: number;
+  /** a VXLAN/Geneve packet's inner flow, as dt_parse_tunnel fills it */
+  inner?: { tunnel: number; vni: number; flags: number; ipver: number; l4: number; sport: number; dport: number; tcp: number; saddr: number[]; daddr: number[] };
 }
 
 export function eventRecord(f: EventFields): Buffer {
@@ -46,5 +48,18 @@ export function eventRecord(f: EventFields): Buffer {
   b.write(f.ifname, EV.ifname, 'latin1');
   b.write('swapper/0', EV.comm, 'latin1');
   b.writeInt32LE(-1, EV.stack_id);
+  if (f.inner) {
+    const n = f.inner;
+    b[EV.tunnel] = n.tunnel;
+    b.writeUInt32LE(n.vni, EV.tunnel_id);
+    b[EV.inner_flags] = n.flags;
+    b[EV.inner_ipver] = n.ipver;
+    b[EV.inner_l4proto] = n.l4;
+    b.writeUInt16LE(n.sport, EV.inner_sport);
+    b.writeUInt16LE(n.dport, EV.inner_dport);
+    b[EV.inner_tcp_flags] = n.tcp;
+    Buffer.from(n.saddr).copy(b, EV.inner_saddr);
+    Buffer.from(n.daddr).copy(b, EV.inner_daddr);
+  }
   return b;
 }
