@@ -142,14 +142,18 @@ static __always_inline void dt_l4(struct dt_flow *p, const __u8 *l4)
 
 /*
  * IPv6 extension headers walked to the upper-layer protocol: hop-by-hop (0), routing (43),
- * fragment (44), destination options (60) and AH (51), at most this many (the verifier needs
- * a bound; real packets carry one or two).
+ * fragment (44) and destination options (60), at most this many (the verifier needs a
+ * bound; real packets carry one or two). Each is (hdr_ext_len + 1) * 8 bytes long, the
+ * fragment header too (its length byte is reserved, 0); AH (51) ends the walk and is shown
+ * as the protocol. One membership test and one length formula keep the verifier's paths
+ * linear in the headers walked.
  */
-#define DT_V6_EXT_MAX 6
+#define DT_V6_EXT_MAX 4
+#define DT_V6_EXT_MASK ((1ULL << 0) | (1ULL << 43) | (1ULL << 44) | (1ULL << 60))
 
 static __always_inline bool dt_v6_ext(__u8 next)
 {
-	return next == 0 || next == 43 || next == 44 || next == 60 || next == 51;
+	return next < 64 && ((DT_V6_EXT_MASK >> next) & 1);
 }
 
 /*
@@ -208,19 +212,13 @@ static __always_inline __u32 dt_parse_ip(const unsigned char *head, __u32 nh, __
 				p->l4proto = next;
 				return 0;
 			}
-			if (next == 44) {
-				/* fragment header: a later fragment carries no L4 header */
-				if ((((__u16)eh[2] << 8) | eh[3]) & 0xfff8) {
-					p->l4proto = eh[0];
-					return 0;
-				}
-				off += 8;
-			} else if (next == 51) {
-				off += ((__u32)eh[1] + 2) * 4;
-			} else {
-				off += ((__u32)eh[1] + 1) * 8;
+			/* a fragment header with an offset: a later fragment carries no L4 header */
+			if (next == 44 && ((((__u16)eh[2] << 8) | eh[3]) & 0xfff8)) {
+				p->l4proto = eh[0];
+				return 0;
 			}
 			next = eh[0];
+			off += ((__u32)eh[1] + 1) * 8;
 		}
 		p->l4proto = next;
 		if (dt_v6_ext(next))

@@ -173,10 +173,18 @@ describe('helpers', () => {
   it.each([
     [{ l4: 'TCP', protocol: 'IPv4', saddr: '10.0.0.1', daddr: '10.0.0.2', dport: 80 }, 'TCP 10.0.0.1 > 10.0.0.2:80'],
     [{ l4: 'UDP', protocol: 'IPv6', saddr: 'fd00::1', daddr: 'fd00::2', dport: 53 }, 'UDP fd00::1 > [fd00::2]:53'],
+    [{ l4: 'UDP', protocol: 'IPv6', saddr: '::ffff:10.0.0.1', daddr: '::ffff:10.0.0.2', dport: 53 }, 'UDP ::ffff:10.0.0.1 > [::ffff:10.0.0.2]:53'],
     [{ l4: 'ICMP', protocol: 'IPv4', saddr: '10.0.0.1', daddr: '10.0.0.2', dport: null }, 'ICMP 10.0.0.1 > 10.0.0.2'],
     [{ l4: null, protocol: 'ARP', saddr: null, daddr: null, dport: null }, 'ARP'],
   ])('flowKey %j', (r, key) => {
-    expect(flowKey(r)).toBe(key);
+    expect(flowKey({ ...r, inner: null })).toBe(key);
+  });
+
+  it('flowKey of a tunnelled drop: the inner flow, then the tunnel and the outer flow', () => {
+    const inner = { tunnel: 'vxlan' as const, vni: 1, read: true, protocol: 'IPv4' as const, l4: 'TCP', saddr: '10.244.2.2', daddr: '10.244.1.1', sport: 40000, dport: 2483, tcpFlags: 'S', icmpType: null, icmpCode: null };
+    const outer = { l4: 'UDP', protocol: 'IPv4', saddr: '192.168.1.11', daddr: '192.168.1.10', dport: 8472 };
+    expect(flowKey({ ...outer, inner })).toBe('TCP 10.244.2.2 > 10.244.1.1:2483 in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)');
+    expect(flowKey({ ...outer, inner: { ...inner, read: false, saddr: null, daddr: null } })).toBe('inner headers not read in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)');
   });
 
   it.each([

@@ -15,7 +15,8 @@ import type { Naming } from '../model/naming.js';
 import { benignRule, classify, classifySite, isGroupAddress, type BenignRule } from '../model/benign.js';
 import type { CountRecord, RawDrop } from '../model/decode.js';
 import type { DropRecord } from '../model/drop.js';
-import { FlowTable, rawFlowKey } from './flows.js';
+import { FlowTable, rawFlowFields, rawFlowKey } from './flows.js';
+import type { FlowFields } from './snapshot.js';
 import { BatchFolder } from './fold.js';
 import { bump, decayedRate, HISTORY, top, type BenignMode, type GroupBy, type GroupRow, type RawToRecord, type Snapshot, type SortBy } from './snapshot.js';
 
@@ -48,6 +49,8 @@ interface Sample {
 }
 
 const MAX_FLOWS_PER_BASE = 32;
+/** flows whose fields are remembered for the hints (keys beyond it have none) */
+const MAX_FLOW_FIELDS = 10_000;
 const MAX_CLASSES_PER_BASE = 256;
 const IPPROTO_TCP = 6;
 const TCP_SYN = 0x02;
@@ -77,6 +80,7 @@ function newBase(r: CountRecord, first: number): Base {
 export class Aggregator {
   private readonly bases = new Map<string, Base>();
   private readonly flows = new FlowTable();
+  private readonly flowFields = new Map<string, FlowFields>();
   private readonly ifnames = new Map<string, string>();
   private readonly folder = new BatchFolder();
   private samples: Sample[] = [];
@@ -180,6 +184,7 @@ export class Aggregator {
       ethertype: d.ethertype,
       l4proto: d.l4proto,
       daddr: d.daddr,
+      ipver: d.ipver,
       dport: d.dport,
       icmpType: d.icmpType,
     });
@@ -216,7 +221,7 @@ export class Aggregator {
     }
     b.seen += n;
     if (d.daddr !== null) {
-      if (!isGroupAddress(d.daddr)) b.unicast += n;
+      if (!isGroupAddress(d.daddr, d.ipver)) b.unicast += n;
       else if (b.groupFlows.size < MAX_CLASSES_PER_BASE) b.groupFlows.add(fk);
     }
     if (d.l4proto === IPPROTO_TCP && d.tcpFlags !== null && (d.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) b.syn += n;
@@ -225,7 +230,9 @@ export class Aggregator {
       b.shapeRule ??= rule;
     }
     if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, n);
-    this.flows.add(fk, bk, rule, t, n, len);
+    let fields = this.flowFields.get(fk);
+    if (!fields && this.flowFields.size < MAX_FLOW_FIELDS) this.flowFields.set(fk, (fields = rawFlowFields(d)));
+    this.flows.add(fk, bk, rule, t, n, len, fields ?? null);
   }
 
   /** Starts counting from zero again; the kernel keeps counting, we keep a baseline. */
@@ -373,6 +380,7 @@ export class Aggregator {
           interfaces: [],
           netns: [],
           flows: [],
+          flow: null,
           benign: null,
           syn: 0,
           unicast: 0,
@@ -420,6 +428,7 @@ export class Aggregator {
       interfaces: top(ifs),
       netns: top(nss),
       flows: top(fls),
+      flow: this.flowFields.get(top(fls)[0]?.key ?? '') ?? null,
       // a row is benign only when every site in it is, by the same rule
       benign: rules.size === 1 ? ([...rules][0] ?? null) : null,
     }));

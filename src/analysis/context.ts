@@ -8,17 +8,15 @@ export function rowContext(row: GroupRow, group: GroupBy): DropContext {
   const loc = group === 'location' ? row.key : group === 'function' ? row.key : (row.locations[0]?.key ?? null);
   const nsLabel = pick('netns', row.netns);
   const nsName = nsLabel ? /\((.+)\)$/.exec(nsLabel)?.[1] : undefined;
-  const flow = group === 'flow' ? row.key : (row.flows[0]?.key ?? null);
-  const m = flow ? /^(\S+) (\S+) > (?:\[?([^\]\s]+?)\]?)(?::(\d+))?$/.exec(flow) : null;
   return {
     reason: pick('reason', row.reasons),
     function: loc ? loc.replace(/\+0x[0-9a-f]+$/, '') : null,
     ifname: pick('interface', row.interfaces),
     nsPrefix: nsPrefix(nsName),
-    l4: m?.[1] ?? null,
-    saddr: m?.[2] ?? null,
-    daddr: m?.[3] ?? null,
-    dport: m?.[4] ? Number(m[4]) : null,
+    l4: row.flow?.l4 ?? null,
+    saddr: row.flow?.saddr ?? null,
+    daddr: row.flow?.daddr ?? null,
+    dport: row.flow?.dport ?? null,
   };
 }
 

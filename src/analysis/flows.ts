@@ -6,26 +6,42 @@
  */
 import type { BenignRule } from '../model/benign.js';
 import type { RawDrop } from '../model/decode.js';
-import { l4Name, protocolName, type DropRecord } from '../model/drop.js';
-import { bump, decayedRate, HISTORY, top, type GroupRow } from './snapshot.js';
+import { endpoint, l4Name, protocolName, type DropRecord } from '../model/drop.js';
+import { bump, decayedRate, HISTORY, top, type FlowFields, type GroupRow } from './snapshot.js';
 
 const MAX_FLOWS = 5000;
 
-function flowKeyOf(proto: string, saddr: string, daddr: string | null, dport: number | null): string {
-  const dst = dport === null ? daddr : daddr!.includes(':') ? `[${daddr}]:${dport}` : `${daddr}:${dport}`;
-  return `${proto} ${saddr} > ${dst}`;
+function flowKeyOf(proto: string, saddr: string, daddr: string | null, dport: number | null, ipver: number): string {
+  return `${proto} ${saddr} > ${daddr === null ? '?' : endpoint(daddr, ipver, dport)}`;
 }
 
-/** The flow key of a raw drop: "TCP 10.0.0.1 > 10.0.0.2:80", or its protocol alone. */
+/**
+ * The flow key of a raw drop: "TCP 10.0.0.1 > 10.0.0.2:80", or its protocol alone. A tunnelled
+ * packet's key is its inner flow first, then the tunnel and the outer flow:
+ * "TCP 10.244.2.2 > 10.244.1.1:2483 in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)".
+ */
 export function rawFlowKey(d: RawDrop): string {
   const proto = protocolName(d.ethertype, d.ipver);
-  return d.saddr ? flowKeyOf(l4Name(d.l4proto) ?? proto, d.saddr, d.daddr, d.dport) : proto;
+  const outer = d.saddr ? flowKeyOf(l4Name(d.l4proto) ?? proto, d.saddr, d.daddr, d.dport, d.ipver) : proto;
+  const i = d.inner;
+  if (!i) return outer;
+  const inner = i.saddr ? flowKeyOf(l4Name(i.l4proto) ?? '?', i.saddr, i.daddr, i.dport, i.ipver) : i.read ? 'no inner IP' : 'inner headers not read';
+  return `${inner} in ${i.tunnel} ${i.vni} (${outer})`;
+}
+
+/** The fields of a raw drop's (outer) flow. */
+export function rawFlowFields(d: RawDrop): FlowFields {
+  return { l4: l4Name(d.l4proto), saddr: d.saddr, daddr: d.daddr, dport: d.dport };
 }
 
 /** The same key from a record's fields. */
-export function flowKey(r: Pick<DropRecord, 'l4' | 'protocol' | 'saddr' | 'daddr' | 'dport'>): string {
-  if (!r.saddr) return r.protocol;
-  return flowKeyOf(r.l4 ?? r.protocol, r.saddr, r.daddr, r.dport);
+export function flowKey(r: Pick<DropRecord, 'l4' | 'protocol' | 'saddr' | 'daddr' | 'dport' | 'inner'>): string {
+  const ipver = r.protocol === 'IPv6' ? 6 : 4;
+  const outer = r.saddr ? flowKeyOf(r.l4 ?? r.protocol, r.saddr, r.daddr, r.dport, ipver) : r.protocol;
+  const i = r.inner;
+  if (!i) return outer;
+  const inner = i.saddr ? flowKeyOf(i.l4 ?? '?', i.saddr, i.daddr, i.dport, i.protocol === 'IPv6' ? 6 : 4) : i.read ? 'no inner IP' : 'inner headers not read';
+  return `${inner} in ${i.tunnel} ${i.vni} (${outer})`;
 }
 
 interface Flow {
@@ -38,6 +54,7 @@ interface Flow {
   /** drops per count key (site, reason, interface, netns) */
   bases: Map<string, number>;
   rule: BenignRule | null;
+  fields: FlowFields | null;
 }
 
 /** What a count key is called in a row's lists. */
@@ -52,11 +69,11 @@ export class FlowTable {
   private readonly flows = new Map<string, Flow>();
 
   /** n drops (len bytes) of flow fk at count key bk, at wall time t. */
-  add(fk: string, bk: string, rule: BenignRule | null, t: number, n: number, len: number): void {
+  add(fk: string, bk: string, rule: BenignRule | null, t: number, n: number, len: number, fields: FlowFields | null = null): void {
     let f = this.flows.get(fk);
     if (!f) {
       if (this.flows.size >= MAX_FLOWS) return;
-      f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map(), rule };
+      f = { total: 0, bytes: 0, first: t, last: t, seconds: new Map(), bases: new Map(), rule, fields };
       this.flows.set(fk, f);
     }
     f.total += n;
@@ -114,6 +131,7 @@ export class FlowTable {
         interfaces: top(ifs),
         netns: top(nss),
         flows: [],
+        flow: f.fields,
         benign: f.rule?.id ?? null,
         syn: 0,
         unicast: 0,

@@ -3,7 +3,7 @@
  * them) into per-flow counts without decoding each record: the live view's
  * path under a flood. A record is identified by the words that make its flow
  * row (location, reason, interface, netns, protocol, addresses, destination
- * port, interface name); records with the same words share one entry, found
+ * port, interface name, and a tunnelled packet's inner flow); records with the same words share one entry, found
  * through an open-addressing hash table over 32-bit reads of the batch.
  * Only the first record of a new entry is decoded. Pure: no kernel, no clock.
  */
@@ -38,8 +38,13 @@ const W = {
   flags: EV.tcp_flags / 4, // flags is the top byte
   saddr: EV.saddr / 4, // 4 words, then daddr's 4
   ifname: EV.ifname / 4, // 4 words
+  innerAddr: EV.inner_saddr / 4, // 4 words, then inner daddr's 4
+  vni: EV.tunnel_id / 4,
+  innerPorts: EV.inner_sport / 4, // inner sport (low half), dport (high half)
+  tunnel: EV.tunnel / 4, // tunnel, inner ipver, l4proto, flags
 } as const;
-const KEY = 20;
+/** identity words: 20 of the record itself, 11 of a tunnelled packet's inner flow (0 when none) */
+const KEY = 31;
 const MAX_ENTRIES = 1 << 16;
 
 export class BatchFolder {
@@ -89,6 +94,13 @@ export class BatchFolder {
       for (let j = 0; j < 8; j++) h = Math.imul(h ^ k[j], 0x01000193);
       for (let j = 0; j < 8; j++) h = Math.imul(h ^ (k[8 + j] = w[o + W.saddr + j]), 0x01000193);
       for (let j = 0; j < 4; j++) h = Math.imul(h ^ (k[16 + j] = w[o + W.ifname + j]), 0x01000193);
+      const tun = w[o + W.tunnel];
+      if (tun & 0xff) {
+        h = Math.imul(h ^ (k[20] = tun), 0x01000193);
+        h = Math.imul(h ^ (k[21] = w[o + W.vni]), 0x01000193);
+        h = Math.imul(h ^ (k[22] = w[o + W.innerPorts] >>> 16), 0x01000193);
+        for (let j = 0; j < 8; j++) h = Math.imul(h ^ (k[23 + j] = w[o + W.innerAddr + j]), 0x01000193);
+      } else k.fill(0, 20);
       h ^= h >>> 15;
 
       const e = this.find(h, k) ?? this.insert(h, k, src, i, stride);

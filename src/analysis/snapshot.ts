@@ -5,6 +5,14 @@
  */
 import type { DropRecord } from '../model/drop.js';
 
+/** What a flow is about, as fields (never parsed back from its key text). */
+export interface FlowFields {
+  l4: string | null;
+  saddr: string | null;
+  daddr: string | null;
+  dport: number | null;
+}
+
 export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'pod', 'flow'] as const;
 export type GroupBy = (typeof GROUPS)[number];
 export const SORTS = ['rate', 'count', 'name', 'last'] as const;
@@ -51,6 +59,8 @@ export interface GroupRow {
   interfaces: Top[];
   netns: Top[];
   flows: Top[];
+  /** the fields of the row's own flow (flow rows) or of its top flow; null when no event named one */
+  flow: FlowFields | null;
   /** id of the benign rule (src/model/benign.ts) every drop of this row matched, or null */
   benign: string | null;
   /** events that were TCP connection attempts (SYN without ACK): failing connections */

@@ -3,6 +3,7 @@
  * died. Streams: one block of events at a time goes out through `write`.
  */
 import { decodeEvent } from '../model/decode.js';
+import { innerFlow, innerText } from '../model/drop.js';
 import { formatSymbol } from '../model/kallsyms.js';
 import { PcapngBuilder } from './pcapng.js';
 import { RecordedSymbols, recordingReasons, type RecordingReader } from './recording.js';
@@ -51,7 +52,8 @@ export function exportPcapng(reader: RecordingReader, write: (chunk: Buffer) => 
         ifname: d.ifname,
         netns: d.netns,
         netnsName: ns ?? null,
-        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}`,
+        // a tunnelled packet says its inner flow too: Wireshark shows it without decoding the tunnel
+        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}${d.inner ? ` inner ${innerText(innerFlow(d.inner)!)}` : ''}`,
       });
       // written in pieces of a few thousand packets: memory stays flat whatever the block size
       if ((i & 4095) === 4095) write(b.take());

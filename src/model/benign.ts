@@ -24,6 +24,8 @@ export interface DropShape {
   l4proto: number | null;
   /** destination address as droptrace prints it, when an IP header was read */
   daddr: string | null;
+  /** the IP version of that header (4, 6; 0 when none was read) */
+  ipver?: number;
   dport: number | null;
   icmpType: number | null;
 }
@@ -45,21 +47,21 @@ const ETH_IPV6 = 0x86dd;
 const IPPROTO_IGMP = 2;
 const IPPROTO_UDP = 17;
 
-/** IPv4 224.0.0.0/4 or IPv6 ff00::/8, from the printed address. */
-export function isMulticast(addr: string | null): boolean {
+/**
+ * IPv4 224.0.0.0/4 or IPv6 ff00::/8, of an address as decode.ts prints it for that IP version:
+ * an IPv6 address in ff00::/8 always prints as four hex digits "ffXX" then ":", an IPv4 one as
+ * its first octet then ".".
+ */
+export function isMulticast(addr: string | null, ipver: number): boolean {
   if (!addr) return false;
-  if (addr.includes(':')) {
-    // the first group of a printed IPv6 address is 1-4 hex digits; ff00::/8 prints as ffXX
-    const end = addr.indexOf(':');
-    return end === 4 && addr.slice(0, 2).toLowerCase() === 'ff';
-  }
-  const first = Number(addr.slice(0, addr.indexOf('.')));
+  if (ipver === 6) return /^ff[0-9a-f]{2}:/.test(addr);
+  const first = Number(/^\d+/.exec(addr)?.[0] ?? NaN);
   return first >= 224 && first <= 239;
 }
 
 /** Multicast, or the IPv4 limited broadcast. */
-export function isGroupAddress(addr: string | null): boolean {
-  return addr === '255.255.255.255' || isMulticast(addr);
+export function isGroupAddress(addr: string | null, ipver: number): boolean {
+  return (ipver === 4 && addr === '255.255.255.255') || isMulticast(addr, ipver);
 }
 
 // .isra/.constprop/.cold copies are the same function
@@ -78,7 +80,7 @@ export const BENIGN_RULES: readonly BenignRule[] = [
     title: 'multicast or broadcast with no VXLAN forwarding entry (Flannel installs unicast entries only)',
     why: 'vxlan_xmit drops a frame whose destination has no FDB entry and no default remote; Flannel and most CNIs program only unicast entries, so the IPv6 MLD/ND multicast the host itself sends on flannel.1 goes nowhere',
     shapeFree: false,
-    test: (s) => (s.reason === null || s.reason === 'NO_TX_TARGET' || s.reason === 'VXLAN_NO_REMOTE') && fnIs(s, 'vxlan_xmit', 'vxlan_xmit_one') && isGroupAddress(s.daddr),
+    test: (s) => (s.reason === null || s.reason === 'NO_TX_TARGET' || s.reason === 'VXLAN_NO_REMOTE') && fnIs(s, 'vxlan_xmit', 'vxlan_xmit_one') && isGroupAddress(s.daddr, s.ipver ?? 0),
   },
   {
     id: 'fragments-of-freed-packet',
@@ -106,7 +108,7 @@ export const BENIGN_RULES: readonly BenignRule[] = [
     title: 'multicast or broadcast UDP nobody on this host listens to (mDNS, SSDP, DHCP, LLMNR)',
     why: 'a datagram to a group or broadcast address finds no socket: neighbours announcing services; the drop is the host declining, not a failed connection',
     shapeFree: false,
-    test: (s) => s.reason === 'NO_SOCKET' && s.l4proto === IPPROTO_UDP && isGroupAddress(s.daddr),
+    test: (s) => s.reason === 'NO_SOCKET' && s.l4proto === IPPROTO_UDP && isGroupAddress(s.daddr, s.ipver ?? 0),
   },
   {
     id: 'igmp-not-joined',

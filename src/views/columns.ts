@@ -5,7 +5,7 @@
  * (screen.ts) only places what these return.
  */
 import type { GroupBy, GroupRow } from '../analysis/snapshot.js';
-import type { DropRecord } from '../model/drop.js';
+import { endpoint, innerText, type DropRecord } from '../model/drop.js';
 
 const SPARKS = '▁▂▃▄▅▆▇█';
 
@@ -43,9 +43,12 @@ export function fit(s: string, w: number): string {
 
 /** A recent drop in one short line: what fits 80 columns first. */
 export function recentLine(d: DropRecord): string {
-  const ep = (a: string | null, p: number | null) => (a === null ? '?' : p === null ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
+  const ver = d.protocol === 'IPv6' ? 6 : 4;
+  const ep = (a: string | null, p: number | null) => (a === null ? '?' : endpoint(a, ver, p));
   const flow = d.saddr ? `${d.l4 ?? d.protocol} ${ep(d.saddr, d.sport)} > ${ep(d.daddr, d.dport)}${d.tcpFlags ? ` [${d.tcpFlags}]` : ''}` : d.protocol;
-  return `${d.time.slice(11, 23)} ${d.symbol} ${d.reason ?? '-'} ${d.ifname ?? '-'} ${flow}`;
+  // a tunnelled drop: the pod flow inside is what the reader is looking for
+  const inner = d.inner ? ` [${innerText(d.inner)}]` : '';
+  return `${d.time.slice(11, 23)} ${d.symbol} ${d.reason ?? '-'} ${d.ifname ?? '-'} ${flow}${inner}`;
 }
 
 /** Cuts from the start, keeping the distinctive end of a name ("…-hostA", "…coredns-5d78c9-x7k2p"). */
