@@ -70,7 +70,7 @@ const CASES: Array<{
 }> = [
   { fault: 'input-drop', reason: 'NETFILTER_DROP', fn: /^(nft_do_chain|nf_hook_slow)/, iface: 'cni0', ns: A, flow: 'TCP 10.244.1.2 > 10.244.1.1:2483', hint: 'reason/NETFILTER_DROP', evidence: /-A INPUT .*--dport 2483 .*-j DROP counted \d+ packet/ },
   { fault: 'forward-drop', reason: 'NETFILTER_DROP', fn: /^(nft_do_chain|nf_hook_slow)/, iface: 'cni0', ns: B, flow: 'TCP 10.244.2.2 > 192.168.1.10:2483', hint: 'reason/NETFILTER_DROP', evidence: /policy FORWARD DROP counted \d+ packet/ },
-  { fault: 'vxlan-blocked', reason: 'NETFILTER_DROP', fn: /^(nft_do_chain|nf_hook_slow)/, iface: 'eth0', ns: A, flow: 'UDP 192.168.1.11 > 192.168.1.10:8472', hint: 'reason/NETFILTER_DROP', evidence: /--dport 8472 .*-j DROP counted/ },
+  { fault: 'vxlan-blocked', reason: 'NETFILTER_DROP', fn: /^(nft_do_chain|nf_hook_slow)/, iface: 'eth0', ns: A, flow: 'TCP 10.244.2.2 > 10.244.1.1:2483 in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)', hint: 'reason/NETFILTER_DROP', evidence: /--dport 8472 .*-j DROP counted/ },
   { fault: 'loopback-bind', reason: 'NO_SOCKET', fn: /^tcp_v4_rcv/, iface: 'cni0', ns: A, flow: 'TCP 10.244.1.2 > 10.244.1.1:2483', hint: 'reason/NO_SOCKET', evidence: /bound only to 127\.0\.0\.1:2483/ },
   { fault: 'rp-filter', reason: 'IP_RPFILTER', fn: /^ip_rcv_finish/, iface: 'eth0', ns: A, flow: 'TCP 10.244.2.2 > 192.168.1.10:2483', hint: 'reason/IP_RPFILTER', evidence: /leaves via flannel\.1, not eth0/ },
   { fault: 'mtu', reason: 'PKT_TOO_BIG', fn: /^ip_forward/, iface: 'cni0', ns: A, flow: 'UDP 10.244.1.2 > 10.244.2.2:7000', hint: 'reason/PKT_TOO_BIG' },
