@@ -185,16 +185,20 @@ void Bytes(const Napi::Object &o, const char *key, void *dst, size_t len)
 	}
 }
 
-void Bitmap(const Napi::Object &o, const char *key, uint64_t set[4], int *any)
+/* Codes below 256 into the bitmap, the rest (subsystem reasons) into the short list. */
+void Bitmap(const Napi::Object &o, const char *key, uint64_t set[4], uint32_t hi[DT_REASON_HI], int *any)
 {
 	Napi::Value v = o.Get(key);
 	if (!v.IsArray())
 		return;
 	auto arr = v.As<Napi::Array>();
+	uint32_t nhi = 0;
 	for (uint32_t i = 0; i < arr.Length(); i++) {
 		uint32_t code = arr.Get(i).As<Napi::Number>().Uint32Value();
 		if (code < 256)
 			set[code >> 6] |= 1ull << (code & 63);
+		else if (nhi < DT_REASON_HI)
+			hi[nhi++] = code;
 		*any = 1;
 	}
 }
@@ -270,8 +274,8 @@ public:
 		Bytes(o, "hostAddr", cfg.host_addr, 16);
 		Bytes(o, "hostMask", cfg.host_mask, 16);
 		cfg.port = (uint16_t)U32(o, "port");
-		Bitmap(o, "include", cfg.include, &cfg.has_include);
-		Bitmap(o, "exclude", cfg.exclude, &cfg.has_exclude);
+		Bitmap(o, "include", cfg.include, cfg.include_hi, &cfg.has_include);
+		Bitmap(o, "exclude", cfg.exclude, cfg.exclude_hi, &cfg.has_exclude);
 		Ports(o, "vxlanPorts", cfg.vxlan_ports, &cfg.has_vxlan_ports);
 		Ports(o, "genevePorts", cfg.geneve_ports, &cfg.has_geneve_ports);
 
@@ -606,15 +610,15 @@ Napi::Value Probe(const Napi::CallbackInfo &info)
 	return o;
 }
 
-Napi::Value Reasons(const Napi::CallbackInfo &info)
+/* [[value, name], …] from one of the loader's enumerators, or null when it fails. */
+Napi::Value Pairs(Napi::Env env, int (*each)(void (*fn)(void *, int, const char *), void *))
 {
-	Napi::Env env = info.Env();
 	Napi::Array arr = Napi::Array::New(env);
 	struct Ctx {
 		Napi::Env env;
 		Napi::Array arr;
 	} ctx{ env, arr };
-	int err = dt_reasons(
+	int err = each(
 		[](void *p, int value, const char *name) {
 			Ctx *c = static_cast<Ctx *>(p);
 			Napi::Array pair = Napi::Array::New(c->env, 2);
@@ -626,6 +630,16 @@ Napi::Value Reasons(const Napi::CallbackInfo &info)
 	if (err)
 		return env.Null();
 	return arr;
+}
+
+Napi::Value Reasons(const Napi::CallbackInfo &info)
+{
+	return Pairs(info.Env(), dt_reasons);
+}
+
+Napi::Value ReasonSubsystems(const Napi::CallbackInfo &info)
+{
+	return Pairs(info.Env(), dt_reason_subsystems);
 }
 
 #define FIELD(obj, type, f)                                                                     \
@@ -715,6 +729,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("Tracer", Tracer::Init(env));
 	exports.Set("probe", Napi::Function::New(env, Probe));
 	exports.Set("reasons", Napi::Function::New(env, Reasons));
+	exports.Set("reasonSubsystems", Napi::Function::New(env, ReasonSubsystems));
 	exports.Set("layout", Napi::Function::New(env, Layout));
 	exports.Set("configKeys", Napi::Function::New(env, ConfigKeys));
 	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));

@@ -206,6 +206,64 @@ int dt_probe_kernel(struct dt_kernel *k)
 	return 0;
 }
 
+/* Names of enum skb_drop_reason_subsys (6.5+), prefix stripped, by index; 0 when absent. */
+static int dt_subsys_names(const struct btf *btf, char names[][64], int max)
+{
+	int id = btf__find_by_name_kind(btf, "skb_drop_reason_subsys", BTF_KIND_ENUM);
+	const struct btf_type *t;
+	const struct btf_enum *e;
+	int i, n = 0;
+
+	if (id <= 0)
+		return 0;
+	t = btf__type_by_id(btf, id);
+	e = btf_enum(t);
+	for (i = 0; i < btf_vlen(t); i++, e++) {
+		const char *name = btf__name_by_offset(btf, e->name_off);
+		if (!strncmp(name, "SKB_DROP_REASON_SUBSYS_", 23))
+			name += 23;
+		if (e->val < (__u32)max && strcmp(name, "NUM")) {
+			snprintf(names[e->val], 64, "%s", name);
+			if ((int)e->val + 1 > n)
+				n = e->val + 1;
+		}
+	}
+	return n;
+}
+
+/*
+ * A subsystem's own reasons: enums named "*_drop_reason" (ovs_drop_reason, mac80211_drop_reason)
+ * whose values carry a subsystem index above 0 in their high 16 bits. "__" names are range
+ * markers, not reasons.
+ */
+static void dt_subsys_reasons(const struct btf *btf, __u32 first, int nsub,
+			      void (*fn)(void *ctx, int value, const char *name), void *ctx)
+{
+	__u32 id, n = btf__type_cnt(btf);
+
+	for (id = first; id < n; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+		const struct btf_enum *e;
+		const char *name;
+		size_t len;
+		int i;
+
+		if (!btf_is_enum(t))
+			continue;
+		name = btf__name_by_offset(btf, t->name_off);
+		len = strlen(name);
+		if (len < 11 || strcmp(name + len - 11, "drop_reason") || !strcmp(name, "skb_drop_reason"))
+			continue;
+		e = btf_enum(t);
+		for (i = 0; i < btf_vlen(t); i++, e++) {
+			const char *en = btf__name_by_offset(btf, e->name_off);
+			__u32 sub = e->val >> 16;
+			if (sub && (int)sub < nsub && strncmp(en, "__", 2))
+				fn(ctx, (int)e->val, en);
+		}
+	}
+}
+
 int dt_reasons(void (*fn)(void *ctx, int value, const char *name), void *ctx)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
@@ -225,9 +283,45 @@ int dt_reasons(void (*fn)(void *ctx, int value, const char *name), void *ctx)
 				name += 4;
 			fn(ctx, (int)e->val, name);
 		}
+		/* subsystem reasons: in vmlinux when built in, else in the module's BTF, which is
+		 * read only for modules a subsystem is named after (OPENVSWITCH: openvswitch) */
+		char names[16][64] = { { 0 } };
+		int nsub = dt_subsys_names(btf, names, 16);
+		dt_subsys_reasons(btf, 1, nsub, fn, ctx);
+		for (i = 1; i < nsub; i++) {
+			char mod[64], path[128];
+			struct btf *split;
+			size_t j;
+
+			snprintf(mod, sizeof(mod), "%s", names[i]);
+			for (j = 0; mod[j]; j++)
+				mod[j] = mod[j] == '_' ? 0 : (char)(mod[j] | 0x20);
+			snprintf(path, sizeof(path), "/sys/kernel/btf/%s", mod);
+			split = btf__parse_split(path, btf);
+			if (!split)
+				continue;
+			dt_subsys_reasons(split, btf__type_cnt(btf), nsub, fn, ctx);
+			btf__free(split);
+		}
 	}
 	btf__free(btf);
 	return id > 0 ? 0 : -ENOENT;
+}
+
+int dt_reason_subsystems(void (*fn)(void *ctx, int value, const char *name), void *ctx)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	char names[16][64] = { { 0 } };
+	int i, n;
+
+	if (!btf)
+		return -errno;
+	n = dt_subsys_names(btf, names, 16);
+	for (i = 1; i < n; i++)
+		if (names[i][0])
+			fn(ctx, i, names[i]);
+	btf__free(btf);
+	return 0;
 }
 
 /*
@@ -279,6 +373,8 @@ static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg
 	ro->targ_has_exclude = cfg->has_exclude ? 1 : 0;
 	memcpy((void *)ro->targ_include, cfg->include, sizeof(cfg->include));
 	memcpy((void *)ro->targ_exclude, cfg->exclude, sizeof(cfg->exclude));
+	memcpy((void *)ro->targ_include_hi, cfg->include_hi, sizeof(cfg->include_hi));
+	memcpy((void *)ro->targ_exclude_hi, cfg->exclude_hi, sizeof(cfg->exclude_hi));
 	if (cfg->has_vxlan_ports)
 		memcpy((void *)ro->targ_vxlan_ports, cfg->vxlan_ports, sizeof(cfg->vxlan_ports));
 	if (cfg->has_geneve_ports)

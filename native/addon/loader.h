@@ -47,6 +47,7 @@ struct dt_config {
 	uint16_t port;
 	int has_include, has_exclude;
 	uint64_t include[4], exclude[4];
+	uint32_t include_hi[DT_REASON_HI], exclude_hi[DT_REASON_HI]; /* codes >= 256 */
 	/* UDP ports decoded as VXLAN / Geneve; has_*: replace the program's defaults */
 	int has_vxlan_ports, has_geneve_ports;
 	uint16_t vxlan_ports[DT_TUN_PORTS], geneve_ports[DT_TUN_PORTS];
@@ -76,6 +77,8 @@ struct dt_tracer;
 int dt_probe_kernel(struct dt_kernel *k);
 /* Calls fn(value, name-without-prefix) for each enum skb_drop_reason entry. */
 int dt_reasons(void (*fn)(void *ctx, int value, const char *name), void *ctx);
+/* Subsystems of drop reasons (enum skb_drop_reason_subsys, 6.5+) above CORE: index, name. */
+int dt_reason_subsystems(void (*fn)(void *ctx, int value, const char *name), void *ctx);
 
 /* Tries the attach paths the config allows, best first. On success *path
  * names the one in use ("tp_btf", "raw_tp", "fentry", "kprobe") and

@@ -46,6 +46,8 @@ const volatile __u8 targ_has_include = 0;     /* reason include list in use */
 const volatile __u8 targ_has_exclude = 0;
 const volatile __u64 targ_include[4] = {};    /* bitmap over reason codes 0..255 */
 const volatile __u64 targ_exclude[4] = {};
+const volatile __u32 targ_include_hi[DT_REASON_HI] = {}; /* codes >= 256 (subsystem reasons); 0: unused */
+const volatile __u32 targ_exclude_hi[DT_REASON_HI] = {};
 const volatile __u32 targ_snaplen = 0;        /* packet bytes per event, multiple of 8, <= DT_MAX_SNAPLEN */
 const volatile __u8 targ_stack = 0;           /* record a kernel stack id per event */
 const volatile __u32 targ_hot_mask = DT_HOT_SLOTS - 1; /* dt_hot slots in use - 1 */
@@ -316,12 +318,18 @@ static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struc
 		dt_parse_tunnel(head, l4, DT_RD(direct, skb, tail), p);
 }
 
-static __always_inline bool dt_reason_in(const volatile __u64 *set, __u32 reason)
+static __always_inline bool dt_reason_in(const volatile __u64 *set, const volatile __u32 *hi, __u32 reason)
 {
 	__u32 idx;
 
-	if (reason >= 256)
+	if (reason >= 256) {
+		/* subsystem reasons (OVS, mac80211: subsystem << 16 | code): a short list */
+#pragma unroll
+		for (int i = 0; i < DT_REASON_HI; i++)
+			if (hi[i] && hi[i] == reason)
+				return true;
 		return false;
+	}
 	/*
 	 * clang tests a zero-extended copy of reason and indexes with another, so the
 	 * verifier cannot see the bound: hide the value behind an empty asm, then mask.
@@ -449,9 +457,9 @@ static __always_inline bool dt_reason_wanted(__u32 reason, bool has_reason)
 {
 	if (has_reason && targ_consumed_reason >= 0 && reason == (__u32)targ_consumed_reason)
 		return false;
-	if (targ_has_include && !dt_reason_in(targ_include, reason))
+	if (targ_has_include && !dt_reason_in(targ_include, targ_include_hi, reason))
 		return false;
-	if (targ_has_exclude && dt_reason_in(targ_exclude, reason))
+	if (targ_has_exclude && dt_reason_in(targ_exclude, targ_exclude_hi, reason))
 		return false;
 	return true;
 }

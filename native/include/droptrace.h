@@ -15,6 +15,7 @@
 #define DT_COMMLEN 16
 #define DT_MAX_SNAPLEN 1024  /* most packet bytes an event can carry (power of two) */
 #define DT_STACK_DEPTH 32    /* frames kept per kernel stack */
+#define DT_REASON_HI 8       /* reason codes above 255 (subsystem reasons) a filter list can hold */
 
 /* dt_event.cap_from: where the captured packet bytes start */
 #define DT_CAP_NONE 0

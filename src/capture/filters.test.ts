@@ -72,3 +72,16 @@ describe('buildFilters', () => {
     expect(() => buildFilters(opts, reasons)).toThrow(message);
   });
 });
+
+describe('subsystem reasons in the in-kernel filter', () => {
+  const reasons = new ReasonTable([[2, 'NOT_SPECIFIED'], [0x20001, 'OVS_DROP_LAST_ACTION']], 'btf', [[2, 'OPENVSWITCH']]);
+
+  it('go into the list next to the core bitmap, by name or SUBSYS:code', () => {
+    expect(buildFilters({ reason: ['OVS_DROP_LAST_ACTION,OPENVSWITCH:7', 'NOT_SPECIFIED'] }, reasons).include).toEqual([0x20001, 0x20007, 2]);
+  });
+
+  it('at most 8 of them in one list, said in one sentence', () => {
+    const many = Array.from({ length: 9 }, (_, i) => `OPENVSWITCH:${i + 1}`);
+    expect(() => buildFilters({ reason: many }, reasons)).toThrow(/at most 8 subsystem reasons/);
+  });
+});

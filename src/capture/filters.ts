@@ -96,6 +96,7 @@ function parsePort(value: string): number {
 
 function reasonCodes(names: string[] | undefined, reasons: ReasonTable, flag: string): number[] | undefined {
   if (!names || names.length === 0) return undefined;
+  let high = 0;
   return names
     .flatMap((n) => n.split(','))
     .filter(Boolean)
@@ -106,11 +107,14 @@ function reasonCodes(names: string[] | undefined, reasons: ReasonTable, flag: st
         const hint = near.length ? ` (did you mean ${near.join(', ')}?)` : reasons.size ? '' : ' (this kernel names no drop reasons)';
         throw new UsageError(`${flag} ${n}: this kernel has no such drop reason${hint}; \`droptrace check --reasons\` lists them`);
       }
-      // the program's reason filter is a bitmap of the core enum's first 256 codes
-      if (code > 255) throw new UsageError(`${flag} ${n}: code ${code} is beyond the 256 reasons the in-kernel filter covers`);
+      // the program keeps a bitmap of the core codes (0..255) and a short list of subsystem ones
+      if (code > 255 && ++high > DT_REASON_HI) throw new UsageError(`${flag}: at most ${DT_REASON_HI} subsystem reasons (codes above 255) in one list`);
       return code;
     });
 }
+
+/** Subsystem reason codes (above 255) one --reason or --exclude-reason list can hold (DT_REASON_HI). */
+const DT_REASON_HI = 8;
 
 /** Builds the filter part of the tracer configuration. */
 export function buildFilters(

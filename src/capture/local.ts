@@ -16,10 +16,13 @@ export function loadLocalSymbols(path = '/proc/kallsyms'): { table: SymbolTable 
 /** This kernel's drop-reason names (BTF first, then tracefs). */
 export function localReasons(): ReasonTable {
   let pairs: Array<[number, string]> | null = null;
+  let subsystems: Array<[number, string]> = [];
   try {
-    pairs = loadAddon().reasons();
+    const addon = loadAddon();
+    pairs = addon.reasons();
+    subsystems = addon.reasonSubsystems() ?? [];
   } catch {
     // addon not built: tracefs may still name them
   }
-  return loadReasons(pairs);
+  return loadReasons(pairs, undefined, subsystems);
 }

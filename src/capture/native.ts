@@ -97,6 +97,8 @@ interface Addon {
   Tracer: new (config: TracerConfig, onBatch?: (batch: Buffer) => void) => NativeTracer;
   probe(): KernelProbe;
   reasons(): Array<[number, string]> | null;
+  /** index and name of enum skb_drop_reason_subsys above CORE (6.5+), or null */
+  reasonSubsystems(): Array<[number, string]> | null;
   layout(): Layout;
   /** every key Tracer(config) reads, with its type */
   configKeys(): Record<string, KeyKind>;

@@ -20,15 +20,17 @@ export interface TraceOptions extends FilterOptions {
   readyFile?: string;
   nodeRoot: string;
   podLogs: string;
+  vxlanPorts: string;
+  genevePorts: string;
 }
 
 export function addTraceOptions(cmd: Command): Command {
   return cmd
     .option('--netns <ns>', 'only drops in this network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`')
     .option('--iface <name>', 'only drops whose skb->dev is this interface (any namespace)')
-    .option('--proto <proto>', 'only this protocol: tcp, udp, icmp, icmp6, sctp, a number, or ipv4/ipv6/arp')
-    .option('--host <addr[/len]>', 'only packets from or to this address or CIDR')
-    .option('--port <n>', 'only TCP/UDP packets from or to this port')
+    .option('--proto <proto>', 'only this protocol: tcp, udp, icmp, icmp6, sctp, a number, or ipv4/ipv6/arp (a tunnelled packet matches by its outer or inner flow)')
+    .option('--host <addr[/len]>', 'only packets from or to this address or CIDR (outer or inner flow)')
+    .option('--port <n>', 'only TCP/UDP packets from or to this port (outer or inner flow: --port 2483 finds a pod\'s connection inside VXLAN)')
     .option('--reason <name>', 'only this drop reason, e.g. NETFILTER_DROP (repeatable, or comma-separated)', collect)
     .option('--exclude-reason <name>', 'never this drop reason (repeatable, or comma-separated)', collect)
     .addOption(
@@ -39,6 +41,8 @@ export function addTraceOptions(cmd: Command): Command {
     .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M); it only absorbs the reader being late, JavaScript falling behind is absorbed by the batches queued after it', '2M')
     .option('--count-entries <n>', 'distinct (site, reason, interface, netns) keys the exact-count map holds; drops of keys past it are counted as "map full"', '16384')
     .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
+    .option('--vxlan-ports <list>', 'UDP destination ports whose packets are decoded as VXLAN, to show and filter their inner flow (up to 4)', '4789,8472')
+    .option('--geneve-ports <list>', 'UDP destination ports decoded as Geneve (up to 4)', '6081')
     .option('--node-root <dir>', "the node's root filesystem, for /proc and pod logs (e.g. /host in a DaemonSet)", '/')
     .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods')
     .addOption(new Option('--ready-file <path>', 'write this file once attached (for scripts and tests)').hideHelp())
@@ -87,8 +91,19 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
   }
   const countEntries = Number(opts.countEntries);
   if (!Number.isInteger(countEntries) || countEntries < 64 || countEntries > 1 << 22) throw new UsageError(`--count-entries ${opts.countEntries}: expected a whole number from 64 to 4194304`);
+  const vxlanPorts = parsePorts(opts.vxlanPorts ?? '4789,8472', '--vxlan-ports');
+  const genevePorts = parsePorts(opts.genevePorts ?? '6081', '--geneve-ports');
   // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
-  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots, countEntries };
+  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots, countEntries, vxlanPorts, genevePorts };
+}
+
+/** "4789,8472" → ports; "" or "none" → none (no decoding). At most 4: the program's slots. */
+function parsePorts(text: string, flag: string): number[] {
+  if (text === '' || text === 'none') return [];
+  const ports = text.split(',').map((p) => p.trim());
+  for (const p of ports) if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new UsageError(`${flag} ${text}: expected ports 1..65535, comma-separated, or none`);
+  if (ports.length > 4) throw new UsageError(`${flag} ${text}: at most 4 ports`);
+  return ports.map(Number);
 }
 
 /**

@@ -51,6 +51,8 @@ export interface RecordingMeta {
   sample?: number;
   recordSize: number;
   reasons: Array<[number, string]>;
+  /** index and name of the kernel's reason subsystems (absent in older recordings) */
+  reasonSubsystems?: Array<[number, string]>;
   reasonSource: string;
 }
 

@@ -89,6 +89,7 @@ export class Recorder implements Consumer {
       sample: c.sample ?? 1,
       recordSize: t.recordSize,
       reasons: this.o.reasons.entries(),
+      reasonSubsystems: this.o.reasons.subsystemEntries(),
       reasonSource: this.o.reasons.source,
     });
     this.writer.flush(true);

@@ -216,7 +216,7 @@ export class RecordedSymbols implements SymbolLookup {
 }
 
 export function recordingReasons(meta: RecordingMeta): ReasonTable {
-  return new ReasonTable(meta.reasons, 'recording');
+  return new ReasonTable(meta.reasons, 'recording', meta.reasonSubsystems ?? []);
 }
 
 /** Wall-clock ms of an event of this recording. */

@@ -34,7 +34,9 @@ describe('reason names', () => {
   });
 
   it('shows an unknown code as its number, never as a wrong name', () => {
-    expect(t.name(65536 + 3)).toBe('65539');
+    expect(t.name(250)).toBe('250');
+    // a subsystem code of a kernel whose table has no subsystem names: its subsystem by number
+    expect(t.name(65536 + 3)).toBe('SUBSYS1:3');
   });
 
   it('suggests close names', () => {
@@ -43,5 +45,30 @@ describe('reason names', () => {
     expect(t.suggest('NO_SOKET')[0]).toBe('NO_SOCKET');
     expect(t.suggest('netfilter_drpo')[0]).toBe('NETFILTER_DROP');
     expect(t.suggest('SOMETHING_ELSE_ENTIRELY')).toEqual([]);
+  });
+});
+
+describe('subsystem reasons (codes with a subsystem in the high 16 bits)', () => {
+  // OVS's own enum as a kernel with openvswitch built in names it; mac80211 is not loaded
+  const table = new ReasonTable(
+    [[2, 'NOT_SPECIFIED'], [0x20001, 'OVS_DROP_LAST_ACTION'], [0x20002, 'OVS_DROP_ACTION_ERROR']],
+    'btf',
+    [[1, 'MAC80211_UNUSABLE'], [2, 'OPENVSWITCH']],
+  );
+
+  it('named ones by their name, unknown ones as SUBSYS:code, never as another reason', () => {
+    expect(table.name(0x20001)).toBe('OVS_DROP_LAST_ACTION');
+    expect(table.name(0x20009)).toBe('OPENVSWITCH:9');
+    expect(table.name(0x10003)).toBe('MAC80211_UNUSABLE:3');
+    expect(table.name(0x70003)).toBe('SUBSYS7:3');
+    expect(table.name(3)).toBe('3');
+  });
+
+  it('filterable by name, or by SUBSYS:code as the unknown ones print', () => {
+    expect(table.code('OVS_DROP_ACTION_ERROR')).toBe(0x20002);
+    expect(table.code('openvswitch:9')).toBe(0x20009);
+    expect(table.code('SUBSYS7:3')).toBe(0x70003);
+    expect(table.code('NOSUCH:3')).toBeUndefined();
+    expect(table.code(table.name(0x10003))).toBe(0x10003);
   });
 });

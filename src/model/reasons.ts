@@ -9,27 +9,54 @@ import { readFileSync } from 'node:fs';
 
 export type ReasonSource = 'btf' | 'tracefs' | 'none' | 'recording';
 
+/** Codes above this carry a subsystem in their high 16 bits (SKB_DROP_REASON_SUBSYS_SHIFT). */
+const SUBSYS_SHIFT = 16;
+
 export class ReasonTable {
   private readonly byCode = new Map<number, string>();
   private readonly byName = new Map<string, number>();
+  private readonly subsystems = new Map<number, string>();
+  private readonly subsystemCodes = new Map<string, number>();
 
+  /**
+   * pairs: code and name, core and subsystem reasons alike; subsystems: index and name of
+   * enum skb_drop_reason_subsys (OPENVSWITCH, MAC80211_UNUSABLE), for codes nothing names.
+   */
   constructor(
     pairs: Iterable<[number, string]>,
     readonly source: ReasonSource,
+    subsystems: Iterable<[number, string]> = [],
   ) {
     for (const [code, name] of pairs) {
       if (!this.byCode.has(code)) this.byCode.set(code, name);
       this.byName.set(name, code);
     }
+    for (const [i, name] of subsystems) {
+      this.subsystems.set(i, name);
+      this.subsystemCodes.set(name, i);
+    }
+  }
+
+  /** index → name of the reason subsystems this kernel has (for recordings) */
+  subsystemEntries(): Array<[number, string]> {
+    return [...this.subsystems.entries()];
   }
 
   get size(): number {
     return this.byCode.size;
   }
 
-  /** The name, or the bare number for a code this kernel does not name. */
+  /**
+   * The name; for a code this kernel does not name, the bare number, or SUBSYS:code for a
+   * subsystem reason (OPENVSWITCH:3; SUBSYS7:3 when even the subsystem has no name): never
+   * another reason's name.
+   */
   name(code: number): string {
-    return this.byCode.get(code) ?? String(code);
+    const n = this.byCode.get(code);
+    if (n !== undefined) return n;
+    const sub = code >>> SUBSYS_SHIFT;
+    if (!sub) return String(code);
+    return `${this.subsystems.get(sub) ?? `SUBSYS${sub}`}:${code & 0xffff}`;
   }
 
   known(code: number): boolean {
@@ -42,6 +69,12 @@ export class ReasonTable {
    */
   code(name: string): number | undefined {
     if (/^\d+$/.test(name)) return Number(name);
+    const sub = /^([A-Z0-9_]+):(\d+)$/i.exec(name);
+    if (sub) {
+      const i = /^SUBSYS(\d+)$/i.exec(sub[1]) ? Number(sub[1].slice(6)) : this.subsystemCodes.get(sub[1].toUpperCase());
+      const low = Number(sub[2]);
+      return i !== undefined && i > 0 && low <= 0xffff ? ((i << SUBSYS_SHIFT) | low) >>> 0 : undefined;
+    }
     const n = name.toUpperCase().replace(/^SKB_DROP_REASON_/, '').replace(/^SKB_/, '');
     return this.byName.get(n);
   }
@@ -81,8 +114,8 @@ export const TRACEFS_FORMATS = [
 ];
 
 /** Loads the table: BTF pairs if given, else the first readable tracefs format file. */
-export function loadReasons(btfPairs: Array<[number, string]> | null, formats = TRACEFS_FORMATS): ReasonTable {
-  if (btfPairs && btfPairs.length) return new ReasonTable(btfPairs, 'btf');
+export function loadReasons(btfPairs: Array<[number, string]> | null, formats = TRACEFS_FORMATS, subsystems: Array<[number, string]> = []): ReasonTable {
+  if (btfPairs && btfPairs.length) return new ReasonTable(btfPairs, 'btf', subsystems);
   for (const f of formats) {
     try {
       const pairs = parseTracefsFormat(readFileSync(f, 'utf8'));
