@@ -13,6 +13,7 @@ import type { SymbolLookup } from '../model/kallsyms.js';
 import type { Naming } from '../model/naming.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { Aggregator } from './aggregate.js';
+import { formatStacks, StackCounts } from './stacks.js';
 import type { RawToRecord } from './snapshot.js';
 import { ReplayFeed } from './replay.js';
 
@@ -23,6 +24,11 @@ export class AggregateConsumer implements Consumer {
   private toRecord: RawToRecord = () => {
     throw new Error('no capture attached');
   };
+
+  /** with --stack: the kernel stacks of the events, per drop site */
+  stacks: StackCounts | null = null;
+  private frames = new Map<number, bigint[]>();
+  private run: RunControl | null = null;
 
   constructor(
     readonly events: boolean,
@@ -35,6 +41,9 @@ export class AggregateConsumer implements Consumer {
 
   /** A new tracer (also after a filter change) counts from zero: so does a new aggregator. */
   attached(run: RunControl): void {
+    this.run = run;
+    this.stacks = run.config.stack ? new StackCounts() : null;
+    this.frames.clear();
     const offset = run.wallOffset;
     this.wallOffsetMs = Number(offset / 1_000_000n);
     this.toRecord = (buf, i, stride) => toRecord(decodeEvent(buf, i, stride), this.syms, this.reasons, offset);
@@ -44,6 +53,28 @@ export class AggregateConsumer implements Consumer {
 
   batch(b: EventBatch): void {
     this.agg.addBatch(b.buf, b.stride, b.count, this.wallOffsetMs, this.toRecord);
+    this.stacks?.add(b.buf, b.stride, b.count, this.run?.config.sample ?? 1);
+  }
+
+  /** The stacks seen at a drop site (its symbol, as rows name it), as text; null without --stack. */
+  stackText(site: string): string | null {
+    if (!this.stacks || !this.run) return null;
+    const run = this.run;
+    const sites = this.stacks.sites(this.syms, (id) => {
+      let f = this.frames.get(id);
+      if (!f) {
+        const buf = run.tracer.stack(id);
+        f = [];
+        for (let o = 0; o + 8 <= buf.length; o += 8) {
+          const a = buf.readBigUInt64LE(o);
+          if (a) f.push(a);
+        }
+        this.frames.set(id, f);
+      }
+      return f;
+    });
+    const mine = sites.filter((x) => x.site === site);
+    return mine.length ? formatStacks(mine) : 'no stack seen at this site yet';
   }
 
   finish(s: CaptureSummary): void {
@@ -77,6 +108,8 @@ export interface Feed {
   setFilters(text: string): Promise<string | null>;
   /** a replay that has played everything */
   finished(): boolean;
+  /** the kernel stacks seen at a drop site (live --stack), as text; null when not recorded */
+  stacks?(site: string): string | null;
   /** resolves with the final exact count when the feed ends (stop(), --duration, Ctrl-C); note: what a damaged recording lacks */
   readonly done: Promise<FeedEnd>;
   stop(): void;
@@ -126,6 +159,7 @@ export function kernelFeed(o: KernelFeedOptions): Feed {
       }
     },
     finished: () => false,
+    stacks: (site) => consumer.stackText(site),
     done: run.done.then((s) => ({ exact: s.exact, counts: s.counts, note: null })),
     stop: () => run.stop(),
   };

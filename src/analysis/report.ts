@@ -9,6 +9,7 @@ import { benignLine } from '../model/benign.js';
 import { toRecord } from '../model/drop.js';
 import { hintFor, reasonHint, functionHint } from '../model/hints.js';
 import { rowContext } from './context.js';
+import { formatStacks, StackCounts, type SiteStacks } from './stacks.js';
 import { makeNaming } from '../model/naming.js';
 import { decodeEvent } from '../model/decode.js';
 import { RecordedSymbols, recordingReasons, recordNs, type RecordingReader } from '../formats/recording.js';
@@ -20,6 +21,8 @@ export interface ReportOptions {
   until?: number;
   /** show drops a healthy node makes (src/model/benign.ts) as rows instead of one folded line */
   all?: boolean;
+  /** count the recorded kernel stacks per drop site (record --stack) */
+  stacks?: boolean;
 }
 
 /** Benign drops folded out of a report's rows. */
@@ -61,6 +64,8 @@ export interface Report {
   rows: ReportRow[];
   /** benign drops folded out of rows (empty with `all`) */
   benign: ReportBenign[];
+  /** with `stacks`: the recorded stacks per drop site, from events in the window */
+  stacks?: SiteStacks[];
 }
 
 function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): ReportRow {
@@ -108,6 +113,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const wallOffsetMs = Number(offset / 1_000_000n);
   const rawToRecord = (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), syms, reasons, offset);
   const msOf = (ns: bigint) => Number((ns + offset) / 1_000_000n);
+  const stacks = opts.stacks ? new StackCounts() : null;
   for (const it of reader.items()) {
     if (it.kind === 'counts') {
       const c = it.snapshot;
@@ -134,6 +140,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
     }
     events += hi - lo;
     agg.addBatch(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, wallOffsetMs, rawToRecord);
+    stacks?.add(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, t.meta.sample ?? 1);
   }
   if (!cleared) agg.clear(to);
   for (const [ns, ifindex, name] of t.interfaces) agg.learnInterface(ns, ifindex, name);
@@ -142,7 +149,9 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const seconds = Math.max(0, (to - from) / 1000);
   const benign = snap.benign.map((f) => ({ rule: f.rule, title: f.title, total: f.total, interfaces: f.interfaces.map((i) => ({ key: i.key })), locations: f.locations.map((l) => l.key) }));
   const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) + benign.reduce((n, f) => n + f.total, 0) : snap.total;
-  return { by: opts.by, from, to, seconds, total, events, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
+  const rep: Report = { by: opts.by, from, to, seconds, total, events, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
+  if (stacks) rep.stacks = stacks.sites(syms, (id) => t.stacks.get(id) ?? null);
+  return rep;
 }
 
 export type Change = 'appeared' | 'vanished' | 'up' | 'down' | 'same';
@@ -200,6 +209,10 @@ export function formatReport(rep: Report, top: number): string {
   const folded = benignLine(rep.benign);
   if (folded) lines.push(folded);
   if (rep.rows.some((r) => !r.exact)) lines.push('~ counted from events (flows): lost events are missing from these rows');
+  if (rep.stacks) {
+    lines.push('', 'Kernel stacks by drop site (innermost frame first):');
+    lines.push(rep.stacks.length ? formatStacks(rep.stacks) : '  none: the recording has no stacks (record --stack)');
+  }
   const hinted = rep.rows.slice(0, 3).filter((r) => r.hint);
   if (hinted.length) {
     lines.push('', 'What they mean (droptrace diagnose adds evidence and commands):');

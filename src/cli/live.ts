@@ -20,6 +20,7 @@ interface Options extends TraceOptions {
   replay?: string;
   speed: string;
   all?: boolean;
+  stack?: boolean;
 }
 
 export function liveCommand(): Command {
@@ -34,6 +35,7 @@ export function liveCommand(): Command {
     .option('-d, --duration <seconds>', 'stop after this many seconds')
     .option('--replay <file>', 'show a recording (droptrace record) instead of the kernel: no root needed')
     .option('--speed <x>', 'with --replay: play this many times faster', '1')
+    .option('--stack', 'also take the kernel stack of each drop: the detail view (Enter) lists them per drop site')
     .option('--all', 'show the drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line (key b toggles)');
   addTraceOptions(cmd);
   addSampleOption(cmd);
@@ -63,6 +65,7 @@ const CAPTURE_ONLY: Array<[keyof Options, string]> = [
   ['reason', '--reason'],
   ['excludeReason', '--exclude-reason'],
   ['sample', '--sample'],
+  ['stack', '--stack'],
 ];
 
 function openFeed(opts: Options, duration: number | undefined): Feed {
@@ -76,7 +79,7 @@ function openFeed(opts: Options, duration: number | undefined): Feed {
   }
   const { config, reasons, syms, pods } = prepareTracing(opts);
   const naming = nodeNaming(syms, reasons, pods);
-  return kernelFeed({ config, filters: opts, events: opts.events, naming, syms, reasons, duration, readyFile: opts.readyFile });
+  return kernelFeed({ config: { ...config, stack: !!opts.stack }, filters: opts, events: opts.events, naming, syms, reasons, duration, readyFile: opts.readyFile });
 }
 
 async function run(opts: Options): Promise<void> {

@@ -13,6 +13,7 @@ interface Options {
   until?: string;
   json?: boolean;
   all?: boolean;
+  stacks?: boolean;
 }
 
 export function reportCommand(): Command {
@@ -24,6 +25,7 @@ export function reportCommand(): Command {
     .option('--since <time>', 'start of the window: seconds after the recording started, or an ISO-8601 time')
     .option('--until <time>', 'end of the window, same forms')
     .option('--json', 'print the report as JSON')
+    .option('--stacks', 'also list the kernel stacks recorded per drop site (record --stack), and who a generic free function freed for')
     .option('--all', 'show drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line')
     .addHelpText(
       'after',
@@ -35,14 +37,15 @@ line that says how many there were; --all lists them as rows (marked "benign" in
 
 Examples:
   droptrace report drops.dtr
-  droptrace report drops.dtr --by reason --since 30 --until 90`,
+  droptrace report drops.dtr --by reason --since 30 --until 90
+  droptrace report drops.dtr --stacks          # a recording made with record --stack`,
     )
     .action((file: string, opts: Options) => {
       const top = Number(opts.top);
       if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
       const rec = openRecording(file);
       const start = Date.parse(rec.meta.startTime);
-      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until'), all: opts.all });
+      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until'), all: opts.all, stacks: opts.stacks });
       const t = rec.tables;
       const damage = damageNote(t);
       const m = t.meta;

@@ -135,7 +135,7 @@ export function layoutColumns(width: number, group: GroupBy, rows: readonly Grou
 }
 
 /** The detail text of one row. */
-export function detailText(r: GroupRow, group: GroupBy, hint: string | null): string {
+export function detailText(r: GroupRow, group: GroupBy, hint: string | null, stacks: string | null = null): string {
   const when = (t: number) => new Date(t).toISOString().replace('T', ' ').slice(0, 19);
   const list = (title: string, items: { key: string; count: number }[]) =>
     items.length ? `${title}:\n${items.map((i) => `  ${String(i.count).padStart(8)}  ${i.key}`).join('\n')}` : '';
@@ -151,6 +151,7 @@ export function detailText(r: GroupRow, group: GroupBy, hint: string | null): st
     list('Network namespaces', r.netns),
     list('Flows (from events)', r.flows),
     hint ? `\nWhat to check:\n${hint}` : '',
+    stacks ? `\nKernel stacks (innermost frame first):\n${stacks}` : '',
     '',
     'Esc to go back',
   ]
