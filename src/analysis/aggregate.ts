@@ -261,6 +261,16 @@ export class Aggregator {
   }
 
   /** Names an interface known from elsewhere (a recording's NAMES block, /sys/class/net). */
+  /** Every count key's drops since the last clear: namespace, interface name, reason name. */
+  keyTotals(): Array<{ netns: number; iface: string; reason: string; packets: number }> {
+    const out: Array<{ netns: number; iface: string; reason: string; packets: number }> = [];
+    for (const b of this.bases.values()) {
+      const packets = b.packets - b.zeroPackets;
+      if (packets > 0) out.push({ netns: b.netns, iface: this.interfaceName(b.netns, b.ifindex), reason: this.naming.reason(b.reason), packets });
+    }
+    return out;
+  }
+
   learnInterface(netns: number, ifindex: number, name: string): void {
     this.ifnames.set(`${netns}|${ifindex}`, name);
   }

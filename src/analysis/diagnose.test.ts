@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rankFindings, siteKey, type Finding } from './diagnose.js';
+import { evidenceFor, formatVerdict, rankFindings, siteKey, type EvidenceInput, type Finding } from './diagnose.js';
 
 function finding(over: Partial<Finding> & { location: string }): Finding {
   return {
@@ -22,6 +22,8 @@ function finding(over: Partial<Finding> & { location: string }): Finding {
     benign: null,
     baseline: null,
     impact: { class: 'other', why: '' },
+    cause: null,
+    counter: null,
     ...over,
   };
 }
@@ -72,5 +74,48 @@ describe('ranking findings by impact', () => {
     expect(ranked[0].impact.why).toBe('30 TCP connection attempts (SYN) dropped; grew from 0.50/s at rest');
     expect(ranked[1].impact.why).toBe('new: not in the baseline');
     expect(ranked[2].impact.why).toBe('as at rest: 20.00/s in the baseline');
+  });
+});
+
+describe('the verdict follows the evidence', () => {
+  const netfilter = () =>
+    finding({ location: 'nf_hook_slow+0x9a', reason: 'NETFILTER_DROP', syn: 4, hint: { id: 'reason/NETFILTER_DROP', title: 'a firewall rule on this host dropped it', explain: 'x', causes: [], checks: [] } });
+  const input = (over: Partial<EvidenceInput>): EvidenceInput => ({
+    where: 'ns1', before: { rules: [], snmp: new Map() }, after: { rules: [], snmp: new Map() }, softnetDrops: null, listeners: null, rpFilter: null,
+    routeToSource: null, routeToDest: null, conntrack: null, mtu: null, ...over,
+  });
+
+  it('conntrack full and no rule moved: the headline is the full table, not "a firewall rule"', () => {
+    const f = netfilter();
+    f.evidence = evidenceFor(f, input({ conntrack: { count: 20, max: 20 } }));
+    expect(f.evidence.map((e) => e.verdict)).toEqual(['refutes', 'confirms']);
+    const [ranked] = rankFindings([f], null);
+    expect(ranked.cause).toBe('the conntrack table is full (20 of 20 entries): new connections are dropped');
+    const text = formatVerdict([ranked], 'head', []);
+    expect(text).toMatch(/^#1  the conntrack table is full \(20 of 20 entries\)/m);
+    expect(text).not.toMatch(/^#1  a firewall rule/m);
+    expect(text).toMatch(/meaning:  NETFILTER_DROP in general: a firewall rule on this host dropped it/);
+  });
+
+  it('nothing confirmed: the reason\'s meaning stays the headline', () => {
+    const f = netfilter();
+    f.evidence = evidenceFor(f, input({ conntrack: { count: 3, max: 20 } }));
+    const [ranked] = rankFindings([f], null);
+    expect(ranked.cause).toBeNull();
+    expect(formatVerdict([ranked], 'head', [])).toMatch(/^#1  a firewall rule on this host dropped it/m);
+  });
+
+  it('a drop only a counter saw outranks noise and other drops by its own class', () => {
+    const overflow = finding({
+      location: 'TcpExt:ListenOverflows', function: null, reason: null, count: 72, interfaces: [],
+      counter: { key: 'TcpExt:ListenOverflows', delta: 72, impact: 'failing-connections' }, cause: "a listening socket's accept queue overflowed: new connections were dropped",
+      evidence: [{ verdict: 'confirms', text: 'TcpExt:ListenOverflows rose by 72' }],
+    });
+    const mld = finding({ location: 'ip6_mc_input+0x15e', count: 400, benign: { rule: 'ipv6-multicast-not-joined', title: 'IPv6 multicast' } });
+    const other = finding({ location: 'mystery+0x10', count: 90, unicast: 90 });
+    const ranked = rankFindings([mld, other, overflow], null);
+    expect(ranked.map((f) => f.location)).toEqual(['TcpExt:ListenOverflows', 'mystery+0x10', 'ip6_mc_input+0x15e']);
+    expect(ranked[0].impact.why).toMatch(/72 counted by TcpExt:ListenOverflows and never traced/);
+    expect(formatVerdict(ranked, 'head', [])).toMatch(/^#1  a listening socket's accept queue overflowed/m);
   });
 });

@@ -9,11 +9,14 @@ import { benignLine, benignRule } from '../model/benign.js';
 import { movedCounters, movedDropRules, parseListeners, type NsSnapshot } from '../host/netns.js';
 import { filledHint, type DropContext, type Hint } from '../model/hints.js';
 import { rowContext } from './context.js';
+import type { SiteStacks } from './stacks.js';
 
 export interface Evidence {
   /** confirms the finding, refutes it, or is context */
   verdict: 'confirms' | 'refutes' | 'info';
   text: string;
+  /** a confirmation that names the cause: becomes the finding's headline */
+  cause?: string;
 }
 
 export interface Finding {
@@ -42,6 +45,16 @@ export interface Finding {
   baseline: { rate: number } | null;
   /** why it ranks where it does */
   impact: Impact;
+  /**
+   * the cause the evidence established (conntrack full, a rule that counted them, a listener
+   * bound elsewhere, strict rp_filter): the finding's headline, in place of the reason's
+   * generic meaning; null when nothing confirmed one
+   */
+  cause: string | null;
+  /** a drop only a counter saw (never freed through kfree_skb with a reason), or null for traced drops */
+  counter: { key: string; delta: number; impact: 'failing-connections' | 'unicast' | 'other' } | null;
+  /** with --stack, for a generic free function: who it freed for, by drops */
+  callers?: Array<{ function: string; count: number }>;
 }
 
 /**
@@ -100,6 +113,8 @@ export function buildFindings(snap: Snapshot, seconds: number, nsPrefix: (inode:
         benign: rule ? { rule: rule.id, title: rule.title } : null,
         baseline: null,
         impact: { class: 'other', why: '' },
+        cause: null,
+        counter: null,
       };
     });
 }
@@ -107,6 +122,7 @@ export function buildFindings(snap: Snapshot, seconds: number, nsPrefix: (inode:
 /** The class of a finding, from its evidence, its packets and the baseline. Pure. */
 export function impactOf(f: Finding): Impact {
   if (f.benign) return { class: 'benign', why: `expected on a healthy node: ${f.benign.title}` };
+  if (f.counter) return { class: f.counter.impact, why: `${f.counter.delta} counted by ${f.counter.key} and never traced: the kernel freed them without a drop reason` };
   const confirmed = f.evidence.find((e) => e.verdict === 'confirms');
   if (f.baseline && f.baseline.rate > 0 && f.rate <= 2 * f.baseline.rate && !confirmed) {
     return { class: 'at-baseline', why: `as at rest: ${f.baseline.rate.toFixed(2)}/s in the baseline` };
@@ -120,9 +136,26 @@ export function impactOf(f: Finding): Impact {
   return { class: 'other', why: grew ? grew.slice(2) : '' };
 }
 
+/**
+ * The headline a finding's evidence earns: the first confirmation that names a cause. A cause
+ * refuted by its own evidence is never the headline (the reason's generic meaning stays).
+ */
+export function causeOf(f: Finding): string | null {
+  return f.evidence.find((e) => e.verdict === 'confirms' && e.cause)?.cause ?? f.cause;
+}
+
+/** Names, for findings at a generic free function, the callers their stacks show. */
+export function addCallers(findings: Finding[], sites: readonly SiteStacks[]): void {
+  for (const f of findings) {
+    const s = sites.find((x) => x.site === f.location);
+    if (s?.callers.length) f.callers = s.callers;
+  }
+}
+
 /** Orders findings by impact class, then count; numbers their ranks. */
 export function rankFindings(findings: Finding[], baseline: Baseline | null): Finding[] {
   for (const f of findings) {
+    f.cause = causeOf(f);
     if (baseline) f.baseline = { rate: baseline.get(siteKey(f.location, f.reason, f.interfaces[0] ?? null)) ?? 0 };
     f.impact = impactOf(f);
   }
@@ -161,7 +194,7 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
     if (e.before?.rules && e.after?.rules) {
       const moved = movedDropRules(e.before.rules, e.after.rules);
       if (moved.length) {
-        for (const r of moved.slice(0, 3)) out.push({ verdict: 'confirms', text: `${r.table} ${r.rule} counted ${r.delta} packet(s) in ${e.where} during the window` });
+        for (const r of moved.slice(0, 3)) out.push({ verdict: 'confirms', text: `${r.table} ${r.rule} counted ${r.delta} packet(s) in ${e.where} during the window`, cause: `the firewall rule "${r.rule}" (${r.table}) dropped them` });
       } else {
         out.push({ verdict: 'refutes', text: `no DROP/REJECT iptables rule or policy in ${e.where} moved: the drop may come from an nftables table iptables does not show, or from conntrack` });
       }
@@ -171,7 +204,11 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
     }
     if (e.conntrack) {
       const full = e.conntrack.max > 0 && e.conntrack.count >= 0.9 * e.conntrack.max;
-      out.push({ verdict: full ? 'confirms' : 'info', text: `conntrack holds ${e.conntrack.count} of ${e.conntrack.max} entries${full ? ': nearly full, new flows are dropped' : ''}` });
+      out.push({
+        verdict: full ? 'confirms' : 'info',
+        text: `conntrack holds ${e.conntrack.count} of ${e.conntrack.max} entries${full ? ': nearly full, new flows are dropped' : ''}`,
+        ...(full ? { cause: `the conntrack table is full (${e.conntrack.count} of ${e.conntrack.max} entries): new connections are dropped` } : {}),
+      });
     }
   }
 
@@ -180,12 +217,16 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
     const list = e.listeners ? (udp ? e.listeners.udp : e.listeners.tcp) : null;
     if (list) {
       const onPort = list.filter((a) => a.endsWith(`:${port}`));
-      if (!onPort.length) out.push({ verdict: 'confirms', text: `nothing listens on ${udp ? 'UDP' : 'TCP'} port ${port} in ${e.where}` });
+      if (!onPort.length) out.push({ verdict: 'confirms', text: `nothing listens on ${udp ? 'UDP' : 'TCP'} port ${port} in ${e.where}`, cause: `nothing listens on ${udp ? 'UDP' : 'TCP'} port ${port}` });
       else {
         const wildcard = onPort.some((a) => /^(0\.0\.0\.0|\*|\[::\]|\[::ffff:0\.0\.0\.0\]):/.test(a));
         const matches = daddr && onPort.some((a) => a.startsWith(`${daddr}:`) || a.startsWith(`[${daddr}]:`));
         if (!wildcard && !matches) {
-          out.push({ verdict: 'confirms', text: `port ${port} in ${e.where} is bound only to ${onPort.join(', ')}: packets to ${daddr ?? 'other addresses'} find no socket` });
+          out.push({
+            verdict: 'confirms',
+            text: `port ${port} in ${e.where} is bound only to ${onPort.join(', ')}: packets to ${daddr ?? 'other addresses'} find no socket`,
+            cause: `the service on port ${port} listens only on ${onPort.join(', ')}, not on ${daddr ?? 'the address the packets went to'}`,
+          });
         } else {
           out.push({ verdict: 'refutes', text: `${onPort.join(', ')} listens on port ${port} in ${e.where} now: the service may have restarted during the window` });
         }
@@ -201,7 +242,11 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
     if (e.routeToSource) {
       const dev = /\bdev (\S+)/.exec(e.routeToSource)?.[1];
       const asym = dev && f.interfaces[0] && dev !== f.interfaces[0];
-      out.push({ verdict: asym ? 'confirms' : 'info', text: `the route back to ${f.context.saddr} leaves via ${dev ?? '?'}${asym ? `, not ${f.interfaces[0]} where the packet came in: asymmetric` : ''}` });
+      out.push({
+        verdict: asym ? 'confirms' : 'info',
+        text: `the route back to ${f.context.saddr} leaves via ${dev ?? '?'}${asym ? `, not ${f.interfaces[0]} where the packet came in: asymmetric` : ''}`,
+        ...(asym ? { cause: `reverse-path filtering: the route back to ${f.context.saddr} leaves via ${dev}, not ${f.interfaces[0]}` } : {}),
+      });
     }
   }
 
@@ -217,7 +262,7 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
   if ((reason === 'IP_INNOROUTES' || reason === 'IP_OUTNOROUTES') && daddr) {
     out.push(
       e.routeToDest === null
-        ? { verdict: 'confirms', text: `${e.where} has no route to ${daddr} ("ip route get" fails)` }
+        ? { verdict: 'confirms', text: `${e.where} has no route to ${daddr} ("ip route get" fails)`, cause: `no route to ${daddr}` }
         : { verdict: 'refutes', text: `${e.where} routes ${daddr} now: ${e.routeToDest.trim().split('\n')[0]}` },
     );
   }
@@ -246,12 +291,17 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
   }
   for (const f of findings) {
     lines.push('');
-    lines.push(`#${f.rank}  ${f.reason ?? 'no reason'} at ${f.location}: ${f.count} drop${f.count === 1 ? '' : 's'} (${(f.share * 100).toFixed(0)}%), ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
+    const what = f.counter ? `counter ${f.counter.key}` : `${f.reason ?? 'no reason'} at ${f.location}`;
+    lines.push(`#${f.rank}  ${f.cause ?? f.hint?.title ?? what}`);
+    lines.push(`    ${f.counter ? 'counted:' : 'dropped:'}  ${what}: ${f.count} drop${f.count === 1 ? '' : 's'}${f.counter ? '' : ` (${(f.share * 100).toFixed(0)}%)`}, ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
     if (f.impact.why) lines.push(`    impact:   ${f.impact.why}`);
+    if (f.callers?.length) lines.push(`    freed for: ${f.callers.slice(0, 3).map((c) => `${c.function} ×${c.count}`).join(', ')} (from the kernel stacks)`);
     lines.push(`    where:    ${f.interfaces.slice(0, 3).join(', ') || '-'} in netns ${f.netns.label}`);
     if (f.flows.length) lines.push(`    flows:    ${f.flows.slice(0, 3).map((x) => `${x.flow} ×${x.count}`).join('; ')}`);
     if (f.hint) {
-      lines.push(`    meaning:  ${f.hint.title}`);
+      // the reason's general meaning under a cause the evidence established
+      if (!f.cause) lines.push(`    meaning:  ${f.hint.title}`);
+      else if (f.cause !== f.hint.title) lines.push(`    meaning:  ${f.reason ?? 'the drop'} in general: ${f.hint.title}`);
       if (f.hint.title !== f.hint.explain) lines.push(`              ${f.hint.explain}`);
     }
     if (f.evidence.length) {

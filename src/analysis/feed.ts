@@ -7,7 +7,7 @@ import { buildFilters, describeFilters, parseFilterArgs, type FilterOptions } fr
 import { CaptureRun, Lifetime, type CaptureSummary, type Consumer, type EventBatch, type RunControl, type RunOptions } from '../capture/run.js';
 import type { TracerConfig } from '../capture/config.js';
 import { damageNote, recordingReasons, type RecordingReader } from '../formats/recording.js';
-import { decodeEvent, type CountRecord } from '../model/decode.js';
+import { decodeEvent, stackFrames, type CountRecord } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { Naming } from '../model/naming.js';
@@ -62,15 +62,7 @@ export class AggregateConsumer implements Consumer {
     const run = this.run;
     const sites = this.stacks.sites(this.syms, (id) => {
       let f = this.frames.get(id);
-      if (!f) {
-        const buf = run.tracer.stack(id);
-        f = [];
-        for (let o = 0; o + 8 <= buf.length; o += 8) {
-          const a = buf.readBigUInt64LE(o);
-          if (a) f.push(a);
-        }
-        this.frames.set(id, f);
-      }
+      if (!f) this.frames.set(id, (f = stackFrames(run.tracer.stack(id))));
       return f;
     });
     const mine = sites.filter((x) => x.site === site);

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../host/netns.js';
+import { counterRule } from '../model/counters.js';
 import { evidenceFor, parseLsListeners, type EvidenceInput, type Finding } from './diagnose.js';
 
 /** Namespaces snapshotted before the window: beyond this many named ones, only the drop's own are read after. */
@@ -19,6 +20,33 @@ function softnetTotal(): number | null {
   }
 }
 
+/** time_squeeze summed over CPUs (third column of /proc/net/softnet_stat, hex). */
+function softnetSqueezed(): number | null {
+  try {
+    return readFileSync('/proc/net/softnet_stat', 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .reduce((n, l) => n + parseInt(l.trim().split(/\s+/)[2] ?? '0', 16), 0);
+  } catch {
+    return null;
+  }
+}
+
+/** Drops traced in a window, by namespace: per interface, and per reason, to tell a counter's drops from the traced ones. */
+export interface TracedDrops {
+  onInterface(netns: number, iface: string, reasons?: readonly string[]): number;
+  withReason(netns: number, reasons: readonly string[]): number;
+}
+
+/** TracedDrops over the window's count keys (Aggregator.keyTotals()). */
+export function tracedDrops(keys: ReadonlyArray<{ netns: number; iface: string; reason: string; packets: number }>): TracedDrops {
+  const sum = (match: (k: (typeof keys)[number]) => boolean) => keys.reduce((n, k) => n + (match(k) ? k.packets : 0), 0);
+  return {
+    onInterface: (netns, iface, reasons) => sum((k) => k.netns === netns && k.iface === iface && (!reasons || reasons.includes(k.reason))),
+    withReason: (netns, reasons) => sum((k) => k.netns === netns && reasons.includes(k.reason)),
+  };
+}
+
 function mtuFromIp(text: string | null): number | null {
   const m = text ? /\bmtu (\d+)/.exec(text) : null;
   return m ? Number(m[1]) : null;
@@ -29,6 +57,8 @@ export class CounterWindow {
   readonly before = new Map<number, NsSnapshot>();
   private readonly softnetBefore = softnetTotal();
   private softnetAfter: number | null = null;
+  private readonly squeezedBefore = softnetSqueezed();
+  private squeezedAfter: number | null = null;
 
   /** netns: the one namespace in scope (--netns), else this one and the named ones */
   constructor(
@@ -49,6 +79,7 @@ export class CounterWindow {
   /** Ends the window for the machine-wide counters. */
   close(): void {
     this.softnetAfter = softnetTotal();
+    this.squeezedAfter = softnetSqueezed();
   }
 
   /** Backlog drops during the window, null when softnet_stat cannot be read. */
@@ -61,10 +92,70 @@ export class CounterWindow {
     return [`counters before and after in ${this.before.size} network namespace(s)`, this.softnetDrops === null ? 'softnet_stat unreadable' : `softnet_stat (${this.softnetDrops} backlog drops)`];
   }
 
+  /**
+   * Findings of drops only counters saw: in every namespace snapshotted before the window, a
+   * counter of a known drop (model/counters.ts) that moved by more than the drops traced for
+   * it there. One finding per rule and interface; its count is what the trace did not see.
+   */
+  counterFindings(traced: TracedDrops, seconds: number): Finding[] {
+    const out: Finding[] = [];
+    const moved = (ino: number, where: string, label: string, prefix: string, deltas: Array<[string, number]>) => {
+      const best = new Map<string, Finding>();
+      for (const [key, delta] of deltas) {
+        const hit = counterRule(key);
+        if (!hit || delta <= 0) continue;
+        const { rule, m } = hit;
+        const iface = rule.id.startsWith('counter/dev') || rule.id === 'counter/qdisc' || rule.id === 'counter/ethtool' ? m[1] : null;
+        const seen = iface ? traced.onInterface(ino, iface, rule.id === 'counter/qdisc' ? rule.reasons : undefined) : rule.reasons.length ? traced.withReason(ino, rule.reasons) : 0;
+        const count = delta - seen;
+        if (count <= 0) continue;
+        const id = `${rule.id}|${iface ?? ''}`;
+        if ((best.get(id)?.count ?? 0) >= count) continue;
+        const h = rule.hint(m, prefix);
+        best.set(id, {
+          rank: 0,
+          location: key,
+          function: null,
+          reason: null,
+          count,
+          share: 0,
+          rate: seconds > 0 ? count / seconds : 0,
+          avgLen: 0,
+          interfaces: iface ? [iface] : [],
+          netns: { inode: ino, label },
+          flows: [],
+          context: { reason: null, function: null, ifname: iface, nsPrefix: prefix, l4: null, saddr: null, daddr: null, dport: null },
+          hint: h,
+          evidence: [{ verdict: 'confirms', text: `${key} rose by ${delta} in ${where} during the window${seen ? `; ${seen} of them were traced` : ', and no drop was traced for it'}` }],
+          syn: 0,
+          unicast: 0,
+          topUnicast: null,
+          benign: null,
+          baseline: null,
+          impact: { class: rule.impact, why: '' },
+          cause: h.title,
+          counter: { key, delta: count, impact: rule.impact },
+        });
+      }
+      out.push(...best.values());
+    };
+    for (const [ino, before] of this.before) {
+      const sh = this.shell(ino);
+      if (!sh.reachable) continue;
+      const after = snapshotNetns(sh);
+      const deltas: Array<[string, number]> = [...after.snmp].map(([k, v]) => [k, v - (before.snmp.get(k) ?? v)]);
+      moved(ino, sh.label, `${ino} (${sh.label})`, sh.commandPrefix, deltas);
+    }
+    if (this.squeezedBefore !== null && this.squeezedAfter !== null) {
+      moved(0, 'this machine', '(machine-wide)', '', [['softnet:squeezed', this.squeezedAfter - this.squeezedBefore]]);
+    }
+    return out;
+  }
+
   /** Reads each finding's namespace now and sets its evidence (benign findings need none). */
   gather(findings: Finding[]): void {
     for (const f of findings) {
-      if (f.benign) continue;
+      if (f.benign || f.counter) continue;
       const sh = this.shell(f.netns.inode);
       const iface = f.interfaces[0];
       const ctx = f.context;

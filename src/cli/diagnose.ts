@@ -1,8 +1,9 @@
 /** `droptrace diagnose`: trace for a while, then a verdict with evidence and next steps. */
 import { Command } from 'commander';
-import { buildFindings, formatVerdict, rankFindings, siteKey, type Baseline } from '../analysis/diagnose.js';
+import { addCallers, buildFindings, formatVerdict, rankFindings, siteKey, type Baseline } from '../analysis/diagnose.js';
+import { stackFrames } from '../model/decode.js';
 import { AggregateConsumer } from '../analysis/feed.js';
-import { CounterWindow } from '../analysis/gather.js';
+import { CounterWindow, tracedDrops } from '../analysis/gather.js';
 import { buildReport } from '../analysis/report.js';
 import { describeFilters, UsageError } from '../capture/filters.js';
 import { CaptureRun } from '../capture/run.js';
@@ -17,6 +18,7 @@ interface Options extends TraceOptions {
   json?: boolean;
   all?: boolean;
   baseline?: string;
+  stack?: boolean;
 }
 
 export function diagnoseCommand(): Command {
@@ -26,6 +28,7 @@ export function diagnoseCommand(): Command {
     .option('--top <n>', 'findings to report', '5')
     .option('--json', 'print the verdict as JSON')
     .option('--all', 'rank the drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as findings too, instead of one folded line')
+    .option('--stack', 'also take kernel stacks: a drop in a generic free function (skb_release_data, kfree_skb_list_reason) is named by its caller')
     .option('--baseline <file>', 'a recording of this node at rest (droptrace record): sites that drop no faster than they did then rank below what is new or grew');
   addTraceOptions(cmd);
   addSampleOption(cmd);
@@ -43,7 +46,10 @@ makes are folded into one line.
 Each finding says where (function+offset, interface, namespace, flows) and why (drop reason),
 then checks it against the namespace's own counters: iptables rule counters that moved during
 the window, listening sockets on the dropped port, rp_filter and the reverse route, softnet_stat
-backlog drops, conntrack fill, routes and MTU, SNMP counters.`,
+backlog drops, conntrack fill, routes and MTU, SNMP counters. Drops the tracepoint never sees
+(a full accept queue, NIC and driver drops, qdisc drops, softnet squeezes) become findings of
+their own when a counter that counts them moved: TcpExt and Udp SNMP counters, every interface's
+rx/tx dropped and missed, tc qdisc drops, ethtool -S where the driver offers it.`,
   );
   cmd.action(async (opts: Options) => run(opts));
   return cmd;
@@ -54,7 +60,9 @@ async function run(opts: Options): Promise<void> {
   const top = Number(opts.top);
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
   const baseline = opts.baseline ? loadBaseline(opts.baseline) : null;
-  const { config, reasons, syms } = prepareTracing(opts);
+  const prepared = prepareTracing(opts);
+  const { reasons, syms } = prepared;
+  const config = { ...prepared.config, stack: !!opts.stack };
   const names = netnsNames();
   const window = new CounterWindow(names, config.netns);
   const tally = new AggregateConsumer(true, makeNaming(syms, reasons, names), syms, reasons);
@@ -69,6 +77,9 @@ async function run(opts: Options): Promise<void> {
   // evidence for more candidates than are shown: a small site whose rule counter moved outranks a big one
   const candidates = buildFindings(snap, seconds, (ino) => window.shell(ino).commandPrefix).slice(0, Math.max(3 * top, 12));
   window.gather(candidates);
+  // drops only the counters saw (accept queues, NIC rings, qdiscs) rank with the traced ones
+  candidates.push(...window.counterFindings(tracedDrops(tally.agg.keyTotals()), seconds));
+  if (tally.stacks) addCallers(candidates, tally.stacks.sites(syms, (id) => stackFrames(capture.tracer.stack(id))));
   const findings = rankFindings(candidates, baseline).slice(0, top);
 
   const lost = summary.stats.lost + summary.stats.droppedInProcess;
@@ -89,3 +100,4 @@ function loadBaseline(file: string): Baseline {
   for (const r of rep.rows) out.set(siteKey(r.key, r.reasons[0] ?? null, r.interfaces[0] ?? null), r.rate);
   return out;
 }
+

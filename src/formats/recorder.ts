@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
-import { decodeCounts, EV, ifnameAt, totalPackets, u32 } from '../model/decode.js';
+import { decodeCounts, EV, ifnameAt, stackFrames, totalPackets, u32 } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { FORMAT_VERSION, type RecordingWriter, type SymbolEntry } from './record.js';
@@ -145,10 +145,8 @@ export class Recorder implements Consumer {
       const stackId = buf.readInt32LE(o + EV.stack_id);
       if (stackId >= 0 && !this.seenStacks.has(stackId)) {
         this.seenStacks.add(stackId);
-        const frames = this.run!.tracer.stack(stackId);
         const addrs: string[] = [];
-        for (let f = 0; f + 8 <= frames.length; f += 8) {
-          const a = frames.readBigUInt64LE(f);
+        for (const a of stackFrames(this.run!.tracer.stack(stackId))) {
           addrs.push(`0x${a.toString(16)}`);
           location(a);
         }

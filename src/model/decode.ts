@@ -331,6 +331,16 @@ function capLen(buf: Buffer, o: number, stride: number): number {
   return Math.min(buf.readUInt16LE(o + EV.cap_len), stride - EVENT_SIZE);
 }
 
+/** The frames of a kernel stack as the addon returns it (u64 little-endian, 0 past the end). */
+export function stackFrames(buf: Buffer): bigint[] {
+  const out: bigint[] = [];
+  for (let o = 0; o + 8 <= buf.length; o += 8) {
+    const a = buf.readBigUInt64LE(o);
+    if (a) out.push(a);
+  }
+  return out;
+}
+
 /** Number of whole records in a batch. */
 export function eventCount(buf: Buffer, stride = EVENT_SIZE): number {
   return Math.floor(buf.length / stride);

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { parseEthtoolStats, parseLinkStats, parseQdiscDrops } from './netns.js';
+
+describe('device drop counters', () => {
+  it('rtnetlink stats64 of every interface, from ip -s -s -j link', () => {
+    const json = JSON.stringify([
+      { ifname: 'lo', stats64: { rx: { dropped: 0, over_errors: 0, missed_errors: 0, fifo_errors: 0 }, tx: { dropped: 0, errors: 0, carrier_errors: 0 } } },
+      { ifname: 'eth0', stats64: { rx: { dropped: 16390, missed_errors: 12 }, tx: { dropped: 3 } } },
+    ]);
+    const m = parseLinkStats(json);
+    expect(m.get('dev:eth0:rx_dropped')).toBe(16390);
+    expect(m.get('dev:eth0:rx_missed')).toBe(12);
+    expect(m.get('dev:eth0:tx_dropped')).toBe(3);
+    expect(m.get('dev:lo:rx_dropped')).toBe(0);
+    expect(parseLinkStats('not json').size).toBe(0);
+  });
+
+  it('qdisc drops summed per interface, from tc -s -j qdisc', () => {
+    const json = JSON.stringify([{ kind: 'tbf', dev: 'eth0', drops: 5 }, { kind: 'fq_codel', dev: 'eth0', parent: '1:', drops: 2 }, { kind: 'noqueue', dev: 'lo', drops: 0 }]);
+    expect([...parseQdiscDrops(json)]).toEqual([['qdisc:eth0', 7], ['qdisc:lo', 0]]);
+  });
+
+  it('the drop-like statistics of ethtool -S, and nothing else', () => {
+    const text = 'NIC statistics:\n     rx_packets: 100\n     rx_missed_errors: 7\n     rx_no_buffer_count: 2\n     tx_dropped: 1\n     rx_queue_0_drops: 4\n';
+    expect([...parseEthtoolStats('eth0', text)]).toEqual([['ethtool:eth0:rx_missed_errors', 7], ['ethtool:eth0:rx_no_buffer_count', 2], ['ethtool:eth0:tx_dropped', 1], ['ethtool:eth0:rx_queue_0_drops', 4]]);
+  });
+});
