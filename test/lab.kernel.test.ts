@@ -34,6 +34,9 @@ const nsList = () =>
 const rootLinks = () => spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.trim().split('\n').length;
 
 interface Finding {
+  location: string;
+  cause: string | null;
+  counter: { key: string; delta: number } | null;
   function: string | null;
   reason: string | null;
   interfaces: string[];
@@ -137,6 +140,61 @@ describe.skipIf(!canRun)('the fault lab, diagnosed', () => {
       tmux.kill();
       lab('clear');
     }
+  });
+
+  // drops the tracepoint never sees, and causes a reason alone does not tell: the finding must
+  // name the cause its evidence established
+  const COUNTED = [
+    {
+      fault: 'accept-overflow',
+      check(top: Finding) {
+        expect(top.counter?.key).toMatch(/^TcpExt:(ListenOverflows|ListenDrops)$/);
+        expect(top.hint?.id).toBe('counter/ListenOverflows');
+        expect(top.netns.label).toContain(`(${A})`);
+        expect(top.cause).toMatch(/accept queue overflowed/);
+        expect(top.evidence.find((e) => e.verdict === 'confirms')?.text).toMatch(/TcpExt:Listen\w+ rose by \d+ in .*hostA/);
+      },
+    },
+    {
+      fault: 'conntrack-full',
+      check(top: Finding) {
+        expect(top.reason).toBe('NETFILTER_DROP');
+        expect(top.interfaces[0]).toBe('cni0');
+        expect(top.netns.label).toContain(`(${A})`);
+        expect(top.flows.map((f) => f.flow)).toContain('TCP 10.244.1.2 > 10.244.1.1:2483');
+        expect(top.hint?.id).toBe('reason/NETFILTER_DROP');
+        expect(top.evidence.filter((e) => e.verdict === 'confirms').map((e) => e.text).join('\n')).toMatch(/conntrack holds \d+ of 20 entries/);
+        // the rule counters refute "a firewall rule": the headline is the table
+        expect(top.cause).toMatch(/^the conntrack table is full/);
+      },
+    },
+    {
+      fault: 'udp-rcvbuf',
+      check(top: Finding) {
+        expect(top.reason).toBe('SOCKET_RCVBUFF');
+        expect(top.netns.label).toContain(`(${PREFIX}-podA1)`);
+        expect(top.flows.map((f) => f.flow)).toContain('UDP 10.244.2.2 > 10.244.1.2:7000');
+        expect(top.hint?.id).toBe('reason/SOCKET_RCVBUFF');
+        expect(top.evidence.filter((e) => e.verdict === 'confirms').map((e) => e.text).join('\n')).toMatch(/Udp:RcvbufErrors \+\d+/);
+        expect(top.cause).toMatch(/does not read fast enough/);
+      },
+    },
+  ];
+
+  it.each(COUNTED)('$fault, unfiltered: the top finding names the cause its evidence established', async (c) => {
+    const ctMax = spawnSync('sysctl', ['-n', 'net.netfilter.nf_conntrack_max'], { encoding: 'utf8' }).stdout.trim();
+    lab('fault', c.fault);
+    let verdict: Awaited<ReturnType<typeof diagnose>>;
+    try {
+      verdict = await diagnose(c.fault);
+    } finally {
+      lab('clear');
+    }
+    // a global setting a fault changed is back
+    expect(spawnSync('sysctl', ['-n', 'net.netfilter.nf_conntrack_max'], { encoding: 'utf8' }).stdout.trim()).toBe(ctMax);
+    const { findings } = verdict;
+    expect(findings.filter((f) => f.benign)).toEqual([]);
+    c.check(findings[0]);
   });
 
   it('lab down leaves no namespace, link, process or program behind', async () => {

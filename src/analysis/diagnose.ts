@@ -17,6 +17,8 @@ export interface Evidence {
   text: string;
   /** a confirmation that names the cause: becomes the finding's headline */
   cause?: string;
+  /** the command that shows that cause, put first under "next" */
+  next?: string;
 }
 
 export interface Finding {
@@ -144,6 +146,13 @@ export function causeOf(f: Finding): string | null {
   return f.evidence.find((e) => e.verdict === 'confirms' && e.cause)?.cause ?? f.cause;
 }
 
+/** The finding's hint with the command that shows its established cause first. */
+function withCauseFirst(f: Finding): Finding['hint'] {
+  const next = f.evidence.find((e) => e.verdict === 'confirms' && e.cause)?.next;
+  if (!next || !f.hint) return f.hint;
+  return { ...f.hint, checks: [next, ...f.hint.checks.filter((c) => c !== next)] };
+}
+
 /** Names, for findings at a generic free function, the callers their stacks show. */
 export function addCallers(findings: Finding[], sites: readonly SiteStacks[]): void {
   for (const f of findings) {
@@ -156,6 +165,7 @@ export function addCallers(findings: Finding[], sites: readonly SiteStacks[]): v
 export function rankFindings(findings: Finding[], baseline: Baseline | null): Finding[] {
   for (const f of findings) {
     f.cause = causeOf(f);
+    f.hint = withCauseFirst(f);
     if (baseline) f.baseline = { rate: baseline.get(siteKey(f.location, f.reason, f.interfaces[0] ?? null)) ?? 0 };
     f.impact = impactOf(f);
   }
@@ -207,7 +217,12 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
       out.push({
         verdict: full ? 'confirms' : 'info',
         text: `conntrack holds ${e.conntrack.count} of ${e.conntrack.max} entries${full ? ': nearly full, new flows are dropped' : ''}`,
-        ...(full ? { cause: `the conntrack table is full (${e.conntrack.count} of ${e.conntrack.max} entries): new connections are dropped` } : {}),
+        ...(full
+          ? {
+              cause: `the conntrack table is full (${e.conntrack.count} of ${e.conntrack.max} entries): new connections are dropped`,
+              next: `${f.context.nsPrefix}sh -c "cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max"; dmesg | grep -i "table full"`,
+            }
+          : {}),
       });
     }
   }
@@ -248,6 +263,19 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
         ...(asym ? { cause: `reverse-path filtering: the route back to ${f.context.saddr} leaves via ${dev}, not ${f.interfaces[0]}` } : {}),
       });
     }
+  }
+
+  if ((reason === 'SOCKET_RCVBUFF' || reason === 'PROTO_MEM') && e.before && e.after) {
+    const grew = movedCounters(e.before.snmp, e.after.snmp, /^(Udp|Udp6|UdpLite|UdpLite6):RcvbufErrors$|^TcpExt:TCPRcvQDrop$/);
+    const sum = grew.reduce((n, [, d]) => n + d, 0);
+    if (sum > 0) {
+      out.push({
+        verdict: 'confirms',
+        text: `${grew.map(([k, d]) => `${k} +${d}`).join(', ')} in ${e.where} during the window`,
+        cause: `the socket${port ? ` on ${f.context.l4 ?? ''} port ${port}`.replace('  ', ' ') : ''} in ${e.where} does not read fast enough: its receive buffer was full`,
+        next: `${f.context.nsPrefix}ss -${f.context.l4 === 'TCP' ? 't' : 'u'}anm${port ? ` sport = :${port}` : ''}   # skmem r (queued) at rb (buffer): full`,
+      });
+    } else out.push({ verdict: 'refutes', text: `no receive-buffer counter (RcvbufErrors, TCPRcvQDrop) moved in ${e.where}` });
   }
 
   if (reason === 'CPU_BACKLOG' || /^enqueue_to_backlog/.test(fn)) {
