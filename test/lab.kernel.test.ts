@@ -197,6 +197,23 @@ describe.skipIf(!canRun)('the fault lab, diagnosed', () => {
     c.check(findings[0]);
   });
 
+  it('accept-overflow on the live screen: the overflow shows as counted, not traced', async () => {
+    const tmux = new Tmux();
+    lab('fault', 'accept-overflow');
+    try {
+      tmux.start(['--interval', '0.5'], 'NO_COLOR=1', [160, 40]);
+      await tmux.ready();
+      lab('traffic', 'accept-overflow');
+      // counters are compared every 5 s
+      const screen = await tmux.waitFor((s) => /◆ counted, not traced: TcpExt:Listen\w+ \+\d+ in \d+ \(.*hostA\)/.test(s), 'the counted overflow', 15_000);
+      expect(screen).toMatch(/accept queue overflowed/);
+      tmux.keys('q');
+    } finally {
+      tmux.kill();
+      lab('clear');
+    }
+  });
+
   it('lab down leaves no namespace, link, process or program behind', async () => {
     lab('down');
     expect(nsList()).toEqual([]);

@@ -73,6 +73,28 @@ describe.skipIf(!canRun)('droptrace record and what reads recordings', () => {
     expect(hidden.stdout).toMatch(/\s20\s+100\.0%\s+\S+\s+__udp4_lib_rcv\+0x[0-9a-f]+\s+NO_SOCKET\s+lo/);
   });
 
+  it('record --stack, report --stacks: each drop site\'s stacks start at the site, named from the recording', async () => {
+    const ns = lab.netns('stk');
+    const out = join(dir, 'stk.dtr');
+    const t = start(['record', '-o', out, '--netns', ns, '--port', '9', '--stack']);
+    await t.ready();
+    lab.udp(ns, '127.0.0.1', 9, 6);
+    expect((await t.stop('SIGINT')).code).toBe(0);
+    const rep = await dt(['report', out, '--stacks', '--json']);
+    expect(rep.code).toBe(0);
+    const stacks: Array<{ site: string; total: number; callers: unknown[]; stacks: Array<{ count: number; frames: string[] }> }> = JSON.parse(rep.stdout).report.stacks;
+    expect(stacks).toHaveLength(1);
+    expect(stacks[0].site).toMatch(/^__udp4_lib_rcv\+0x[0-9a-f]+$/);
+    expect(stacks[0].total).toBe(6);
+    // a specific site: no caller to name
+    expect(stacks[0].callers).toEqual([]);
+    expect(stacks[0].stacks.reduce((n, x) => n + x.count, 0)).toBe(6);
+    expect(stacks[0].stacks[0].frames[0]).toBe(stacks[0].site);
+    expect(stacks[0].stacks[0].frames).toEqual(expect.arrayContaining([expect.stringMatching(/^(udp_rcv|ip_protocol_deliver_rcu|ip_local_deliver_finish)\+0x/)]));
+    const text = await dt(['report', out, '--stacks']);
+    expect(text.stdout).toMatch(/Kernel stacks by drop site \(innermost frame first\):\n__udp4_lib_rcv\+0x[0-9a-f]+: 6 drops with a stack\n  \d+ ×\n      __udp4_lib_rcv\+0x/);
+  });
+
   it('a quiet recording (no drop at all) ends cleanly and reports zero', async () => {
     // the counts written each second are empty then: once, that crashed the recorder
     const ns = lab.netns('quiet');

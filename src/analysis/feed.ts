@@ -102,6 +102,8 @@ export interface Feed {
   finished(): boolean;
   /** the kernel stacks seen at a drop site (live --stack), as text; null when not recorded */
   stacks?(site: string): string | null;
+  /** the one namespace in scope (--netns), else undefined: where counters are read */
+  readonly netns?: number;
   /** resolves with the final exact count when the feed ends (stop(), --duration, Ctrl-C); note: what a damaged recording lacks */
   readonly done: Promise<FeedEnd>;
   stop(): void;
@@ -152,6 +154,7 @@ export function kernelFeed(o: KernelFeedOptions): Feed {
     },
     finished: () => false,
     stacks: (site) => consumer.stackText(site),
+    netns: o.config.netns,
     done: run.done.then((s) => ({ exact: s.exact, counts: s.counts, note: null })),
     stop: () => run.stop(),
   };

@@ -179,3 +179,49 @@ export class CounterWindow {
     }
   }
 }
+
+/** The key of a traced count: namespace, interface name, reason name. */
+type KeyTotal = { netns: number; iface: string; reason: string; packets: number };
+
+/**
+ * Counter findings for a running view (live): a CounterWindow per period (every `everyMs`),
+ * compared with the drops traced in that same period. Each snapshot runs a few commands per
+ * namespace, hence a period of seconds, not the screen's interval.
+ */
+export class CounterWatch {
+  private window: CounterWindow;
+  private since: number;
+  private tracedAt: KeyTotal[];
+  /** the counter findings of the last whole period */
+  latest: Finding[] = [];
+
+  constructor(
+    private readonly names: () => Map<number, string>,
+    private readonly netns: number | undefined,
+    keys: KeyTotal[],
+    now: number,
+    private readonly everyMs = 5000,
+  ) {
+    this.window = new CounterWindow(names(), netns);
+    this.since = now;
+    this.tracedAt = keys;
+  }
+
+  /** Ends a period when it is due: its findings become `latest`; returns whether it did. */
+  tick(now: number, keys: KeyTotal[]): boolean {
+    if (now - this.since < this.everyMs) return false;
+    const before = new Map(this.tracedAt.map((k) => [`${k.netns}|${k.iface}|${k.reason}`, k.packets]));
+    const during = keys.map((k) => ({ ...k, packets: k.packets - (before.get(`${k.netns}|${k.iface}|${k.reason}`) ?? 0) }));
+    this.window.close();
+    this.latest = this.window.counterFindings(tracedDrops(during), (now - this.since) / 1000);
+    this.window = new CounterWindow(this.names(), this.netns);
+    this.since = now;
+    this.tracedAt = keys;
+    return true;
+  }
+}
+
+/** One line of a counter finding: "TcpExt:ListenOverflows +54 in dtlab-hostA: a listening socket's accept queue overflowed". */
+export function countedLine(f: Finding): string {
+  return `${f.counter?.key ?? f.location} +${f.count} in ${f.netns.label}: ${f.cause ?? f.hint?.title ?? ''}`;
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeEvent, EV, EVENT_SIZE, widenV1 } from '../model/decode.js';
-import { endpoint, innerText, toRecord, type DropRecord } from '../model/drop.js';
+import { endpoint, icmpName, innerText, toRecord, type DropRecord } from '../model/drop.js';
 import { SymbolTable } from '../model/kallsyms.js';
 import { ReasonTable } from '../model/reasons.js';
 import { eventRecord as event } from '../../test/helpers/events.js';
@@ -21,7 +21,10 @@ function formatLine(r: DropRecord, ipver: number): string {
   if (r.l4) flow += ` ${r.l4}`;
   if (r.saddr) flow += ` ${at(r.saddr, r.sport)} > ${at(r.daddr, r.dport)}`;
   if (r.tcpFlags) flow += ` [${r.tcpFlags}]`;
-  if (r.icmpType !== null) flow += ` type ${r.icmpType} code ${r.icmpCode}`;
+  if (r.icmpType !== null) {
+    const name = icmpName(r.l4 === 'ICMPv6' ? 58 : 1, r.icmpType, r.icmpCode ?? 0);
+    flow += ` type ${r.icmpType} code ${r.icmpCode}${name.startsWith('type ') ? '' : ` (${name})`}`;
+  }
   if (r.inner) flow += ` [${innerText(r.inner)}]`;
   parts.push(flow, `len ${r.len}`);
   if (r.pod) parts.push(`pod ${r.namespace ?? '?'}/${r.pod}`);

@@ -10,7 +10,7 @@
  * byte what the record model says; apart, each would need the other's.
  */
 import { addrAt, commAt, EV, FLAG, ifnameAt, innerAt, TUNNEL, u16, u32 } from '../model/decode.js';
-import { dropSite, innerFlow, innerText, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
+import { dropSite, icmpName, innerFlow, innerText, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import type { ByteSink } from './sink.js';
@@ -99,10 +99,22 @@ const J = {
 const NO_POD = enc('"namespace":null,"pod":null,"container":null}\n');
 /** from tcpFlags to "len": by TCP flags byte, 256 when there are no TCP flags */
 const TO_LEN = Array.from({ length: 257 }, (_, f) => enc(`,"tcpFlags":${f < 256 ? JSON.stringify(tcpFlagLetters(f)) : 'null'},"icmpType":null,"icmpCode":null,"len":`));
-const T = { len: ' len ', arrow: ' > ', type: ' type ', code: ' code ', pod: ' pod ' };
+const T = { len: ' len ', arrow: ' > ', pod: ' pod ' };
 const TCP_TEXT = Array.from({ length: 256 }, (_, f) => enc(` [${tcpFlagLetters(f)}]`));
 const podTails = new WeakMap<PodFields, Buffer>();
 const NO_INNER = enc('"inner":null,');
+
+/** " type 143 code 0 (MLDv2 report)": built once per protocol, type and code. */
+const icmpTexts = new Map<number, Buffer>();
+function icmpText(proto: number, type: number, code: number): Buffer {
+  const k = (proto << 16) | (type << 8) | code;
+  let b = icmpTexts.get(k);
+  if (!b) {
+    const name = icmpName(proto, type, code);
+    icmpTexts.set(k, (b = enc(` type ${type} code ${code}${name.startsWith('type ') ? '' : ` (${name})`}`)));
+  }
+  return b;
+}
 
 /** `"inner":{…},` of a tunnelled record (rare: built per line), else the constant null member. */
 function innerJson(buf: Buffer, o: number): Buffer {
@@ -357,10 +369,7 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   }
   if (isPorts && l4proto === 6) out.bytes(TCP_TEXT[buf[o + EV.tcp_flags]]);
   if (isIcmp) {
-    out.ascii(T.type);
-    out.uint(buf[o + EV.icmp_type]);
-    out.ascii(T.code);
-    out.uint(buf[o + EV.icmp_code]);
+    out.bytes(icmpText(l4proto, buf[o + EV.icmp_type], buf[o + EV.icmp_code]));
   }
   if (inner) out.bytes(inner);
   out.ascii(T.len);

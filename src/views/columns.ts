@@ -5,7 +5,7 @@
  * (screen.ts) only places what these return.
  */
 import type { GroupBy, GroupRow } from '../analysis/snapshot.js';
-import { endpoint, innerText, type DropRecord } from '../model/drop.js';
+import { endpoint, icmpName, innerText, type DropRecord } from '../model/drop.js';
 
 const SPARKS = '▁▂▃▄▅▆▇█';
 
@@ -45,7 +45,8 @@ export function fit(s: string, w: number): string {
 export function recentLine(d: DropRecord): string {
   const ver = d.protocol === 'IPv6' ? 6 : 4;
   const ep = (a: string | null, p: number | null) => (a === null ? '?' : endpoint(a, ver, p));
-  const flow = d.saddr ? `${d.l4 ?? d.protocol} ${ep(d.saddr, d.sport)} > ${ep(d.daddr, d.dport)}${d.tcpFlags ? ` [${d.tcpFlags}]` : ''}` : d.protocol;
+  const icmp = d.icmpType !== null ? ` ${icmpName(d.l4 === 'ICMPv6' ? 58 : 1, d.icmpType, d.icmpCode ?? 0)}` : '';
+  const flow = d.saddr ? `${d.l4 ?? d.protocol} ${ep(d.saddr, d.sport)} > ${ep(d.daddr, d.dport)}${d.tcpFlags ? ` [${d.tcpFlags}]` : ''}${icmp}` : d.protocol;
   // a tunnelled drop: the pod flow inside is what the reader is looking for
   const inner = d.inner ? ` [${innerText(d.inner)}]` : '';
   return `${d.time.slice(11, 23)} ${d.symbol} ${d.reason ?? '-'} ${d.ifname ?? '-'} ${flow}${inner}`;

@@ -7,6 +7,8 @@ import { hostname, release } from 'node:os';
 import type { GroupBy, SortBy } from '../analysis/snapshot.js';
 import { rowHint, rowVerdict } from '../analysis/context.js';
 import type { Feed } from '../analysis/feed.js';
+import { countedLine, CounterWatch } from '../analysis/gather.js';
+import { netnsNames } from '../host/netns.js';
 import type { CountRecord } from '../model/decode.js';
 import { formatPlain, intervalDrops } from './plain.js';
 import type { LiveScreen } from './screen.js';
@@ -32,6 +34,10 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
     if (lines.length) process.stdout.write(lines.map((l) => formatPlain(l, feed.naming, feed.agg.interfaceName(l.netns, l.ifindex), feed.hasReasons)).join('\n') + '\n');
   };
 
+  // drops the tracepoint never sees, from the counters (the kernel only: a recording has none)
+  const watch = feed.source === 'kernel' ? new CounterWatch(netnsNames, feed.netns, feed.agg.keyTotals(), Date.now()) : null;
+  const counted = () => (watch ? watch.latest.map(countedLine) : []);
+
   let screen: LiveScreen | null = null;
   if (mode === 'screen') {
     // blessed is loaded only for the screen: --plain and --json stay lean
@@ -45,6 +51,7 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
         setFilters: (text) => feed.setFilters(text),
         hint: rowHint,
         verdict: rowVerdict,
+        counted,
         stacks: (row, g) => {
           const site = g === 'location' ? row.key : row.locations[0]?.key;
           return site && feed.stacks ? feed.stacks(site) : null;
@@ -65,11 +72,14 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
   const tick = () => {
     const now = feed.now();
     const counts = feed.sample(now);
-    if (mode === 'plain') emitPlain(counts);
-    else if (mode === 'json') {
+    const period = watch?.tick(Date.now(), feed.agg.keyTotals()) ?? false;
+    if (mode === 'plain') {
+      emitPlain(counts);
+      if (period && watch!.latest.length) process.stdout.write(watch!.latest.map((f) => `counted, not traced: ${countedLine(f)}`).join('\n') + '\n');
+    } else if (mode === 'json') {
       const { recent: _recent, ...rest } = feed.agg.snapshot(now, opts.group, opts.sort, benign);
       const st = feed.stats();
-      process.stdout.write(JSON.stringify({ ...rest, delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
+      process.stdout.write(JSON.stringify({ ...rest, counted: counted(), delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
     } else screen!.refresh();
     // a replay ends by itself where a script reads it; the screen waits for q
     if (feed.finished()) {

@@ -20,6 +20,8 @@ export interface Controller {
   setFilters(text: string): Promise<string | null>;
   quit(): void;
   hint?(row: GroupRow, group: GroupBy): string | null;
+  /** drops only counters saw in the last period (accept queues, NIC rings, qdiscs), one line each */
+  counted?(): string[];
   /** the kernel stacks of the row's top drop site (live --stack), as text */
   stacks?(row: GroupRow, group: GroupBy): string | null;
   /** one line: what the row's drops mean and the first command to run (diagnose's verdict, short) */
@@ -239,7 +241,9 @@ export class LiveScreen {
     const idx = keep ? snap.rows.findIndex((r) => r.key === keep) : 0;
     this.table.select(Math.max(0, idx));
     this.selectedKey = snap.rows[Math.max(0, idx)]?.key ?? null;
-    const recentHead = folded ? [fit(`+ ${folded}`, width)] : [];
+    // counted by the kernel, never traced: above the recent drops, marked as such
+    const counted = (this.ctl.counted?.() ?? []).map((l) => fit(`◆ counted, not traced: ${l}`, width));
+    const recentHead = [...counted, ...(folded ? [fit(`+ ${folded}`, width)] : [])];
     const room = Math.max(0, (this.recent.height as number) - 1 - recentHead.length);
     const recentLines = (room ? snap.recent.slice(-room) : [])
       .reverse()
