@@ -205,7 +205,7 @@ describe.skipIf(!canRun)('the fault lab, diagnosed', () => {
       await tmux.ready();
       lab('traffic', 'accept-overflow');
       // counters are compared every 5 s
-      const screen = await tmux.waitFor((s) => /◆ counted, not traced: TcpExt:Listen\w+ \+\d+ in \d+ \(.*hostA\)/.test(s), 'the counted overflow', 15_000);
+      const screen = await tmux.waitFor((s) => /■ counted, not traced: TcpExt:Listen\w+ \+\d+ in \d+ \(.*hostA\)/.test(s), 'the counted overflow', 15_000);
       expect(screen).toMatch(/accept queue overflowed/);
       tmux.keys('q');
     } finally {

@@ -185,6 +185,7 @@ export class Aggregator {
       l4proto: d.l4proto,
       daddr: d.daddr,
       ipver: d.ipver,
+      device: d.ifindex !== 0,
       dport: d.dport,
       icmpType: d.icmpType,
     });

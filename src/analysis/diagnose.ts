@@ -204,7 +204,7 @@ export function evidenceFor(f: Finding, e: EvidenceInput): Evidence[] {
     if (e.before?.rules && e.after?.rules) {
       const moved = movedDropRules(e.before.rules, e.after.rules);
       if (moved.length) {
-        for (const r of moved.slice(0, 3)) out.push({ verdict: 'confirms', text: `${r.table} ${r.rule} counted ${r.delta} packet(s) in ${e.where} during the window`, cause: `the firewall rule "${r.rule}" (${r.table}) dropped them` });
+        for (const r of moved.slice(0, 3)) out.push({ verdict: 'confirms', text: `${r.table} ${r.rule} counted ${r.delta} packet(s) in ${e.where} during the window`, cause: `a firewall rule dropped them: ${r.rule} (table ${r.table})` });
       } else {
         out.push({ verdict: 'refutes', text: `no DROP/REJECT iptables rule or policy in ${e.where} moved: the drop may come from an nftables table iptables does not show, or from conntrack` });
       }
@@ -324,13 +324,14 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
     lines.push(`    ${f.counter ? 'counted:' : 'dropped:'}  ${what}: ${f.count} drop${f.count === 1 ? '' : 's'}${f.counter ? '' : ` (${(f.share * 100).toFixed(0)}%)`}, ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
     if (f.impact.why) lines.push(`    impact:   ${f.impact.why}`);
     if (f.callers?.length) lines.push(`    freed for: ${f.callers.slice(0, 3).map((c) => `${c.function} ×${c.count}`).join(', ')} (from the kernel stacks)`);
-    lines.push(`    where:    ${f.interfaces.slice(0, 3).join(', ') || '-'} in netns ${f.netns.label}`);
+    lines.push(`    where:    ${f.interfaces.length ? `${f.interfaces.slice(0, 3).join(', ')} in ` : ''}netns ${f.netns.label}`);
     if (f.flows.length) lines.push(`    flows:    ${f.flows.slice(0, 3).map((x) => `${x.flow} ×${x.count}`).join('; ')}`);
     if (f.hint) {
       // the reason's general meaning under a cause the evidence established
-      if (!f.cause) lines.push(`    meaning:  ${f.hint.title}`);
-      else if (f.cause !== f.hint.title) lines.push(`    meaning:  ${f.reason ?? 'the drop'} in general: ${f.hint.title}`);
-      if (f.hint.title !== f.hint.explain) lines.push(`              ${f.hint.explain}`);
+      const explain = f.hint.title !== f.hint.explain ? f.hint.explain : null;
+      if (!f.cause) lines.push(`    meaning:  ${f.hint.title}`, ...(explain ? [`              ${explain}`] : []));
+      else if (f.cause !== f.hint.title) lines.push(`    meaning:  ${f.reason ?? 'the drop'} in general: ${f.hint.title}`, ...(explain ? [`              ${explain}`] : []));
+      else if (explain) lines.push(`    meaning:  ${explain}`);
     }
     if (f.evidence.length) {
       lines.push('    evidence:');

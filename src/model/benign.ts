@@ -26,6 +26,8 @@ export interface DropShape {
   daddr: string | null;
   /** the IP version of that header (4, 6; 0 when none was read) */
   ipver?: number;
+  /** whether the skb had a device (false: a socket's own buffer, such as a netlink message) */
+  device?: boolean;
   dport: number | null;
   icmpType: number | null;
 }
@@ -130,6 +132,13 @@ export const BENIGN_RULES: readonly BenignRule[] = [
     why: 'MAC control frames are consumed by the NIC or dropped by the stack: they carry no data for the host',
     shapeFree: true,
     test: (s) => s.reason === 'MAC_IEEE_MAC_CONTROL',
+  },
+  {
+    id: 'socket-queue-unread',
+    title: "messages left unread in a socket's queue when it closed (netlink replies to ip, tc, iptables)",
+    why: 'closing a socket purges what is still queued on it: a netlink dump that ip, tc, iptables-save or a CNI plugin closed before reading its last reply is freed as QUEUE_PURGE, with no device and no IP header; droptrace itself does this when it reads counters',
+    shapeFree: false,
+    test: (s) => (s.reason === 'QUEUE_PURGE' || fnIs(s, 'skb_queue_purge_reason', 'skb_queue_purge', '__skb_queue_purge')) && s.device === false && s.ethertype !== ETH_IPV4 && s.ethertype !== ETH_IPV6,
   },
   {
     id: 'ipv6-disabled',

@@ -242,7 +242,7 @@ export class LiveScreen {
     this.table.select(Math.max(0, idx));
     this.selectedKey = snap.rows[Math.max(0, idx)]?.key ?? null;
     // counted by the kernel, never traced: above the recent drops, marked as such
-    const counted = (this.ctl.counted?.() ?? []).map((l) => fit(`◆ counted, not traced: ${l}`, width));
+    const counted = (this.ctl.counted?.() ?? []).map((l) => fit(`■ counted, not traced: ${l}`, width));
     const recentHead = [...counted, ...(folded ? [fit(`+ ${folded}`, width)] : [])];
     const room = Math.max(0, (this.recent.height as number) - 1 - recentHead.length);
     const recentLines = (room ? snap.recent.slice(-room) : [])
