@@ -108,7 +108,10 @@ export class CounterWindow {
         const iface = rule.id.startsWith('counter/dev') || rule.id === 'counter/qdisc' || rule.id === 'counter/ethtool' ? m[1] : null;
         const seen = iface ? traced.onInterface(ino, iface, rule.id === 'counter/qdisc' ? rule.reasons : undefined) : rule.reasons.length ? traced.withReason(ino, rule.reasons) : 0;
         const count = delta - seen;
-        if (count <= 0) continue;
+        // a counter that moved with traced drops is those drops; what the trace missed is a
+        // finding of its own only when it outnumbers them (the snapshots and the attach are
+        // not the same instant: a drop or two falls between them)
+        if (count <= 0 || (seen > 0 && count <= seen)) continue;
         const id = `${rule.id}|${iface ?? ''}`;
         if ((best.get(id)?.count ?? 0) >= count) continue;
         const h = rule.hint(m, prefix);

@@ -1,4 +1,5 @@
 /** `droptrace diagnose`: trace for a while, then a verdict with evidence and next steps. */
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { addCallers, buildFindings, formatVerdict, rankFindings, siteKey, type Baseline } from '../analysis/diagnose.js';
 import { stackFrames } from '../model/decode.js';
@@ -64,9 +65,12 @@ async function run(opts: Options): Promise<void> {
   const { reasons, syms } = prepared;
   const config = { ...prepared.config, stack: !!opts.stack };
   const names = netnsNames();
-  const window = new CounterWindow(names, config.netns);
   const tally = new AggregateConsumer(true, makeNaming(syms, reasons, names), syms, reasons);
-  const capture = CaptureRun.start(config, [tally], { duration, readyFile: opts.readyFile });
+  const capture = CaptureRun.start(config, [tally], { duration });
+  // the counters' window opens once the trace is attached, so what they count is what it could
+  // see; ready (for scripts) only after both
+  const window = new CounterWindow(names, config.netns);
+  if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
   const started = Date.now();
   process.stderr.write(`droptrace: watching drops via ${capture.tracer.path} for ${duration}s (filters: ${describeFilters(opts)}); Ctrl-C to stop early\n`);
   const summary = await capture.done;
