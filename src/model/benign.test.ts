@@ -38,6 +38,7 @@ describe('benign drops', () => {
     ['LLDP', shape({ reason: 'UNHANDLED_PROTO', function: '__netif_receive_skb_core', ethertype: 0x88cc }), 'unhandled-l2-protocol'],
     ['PAUSE frame', shape({ reason: 'MAC_IEEE_MAC_CONTROL', function: '__netif_receive_skb_core', ethertype: 0x8808 }), 'pause-frames'],
     ['IPv6 on an interface with IPv6 off', shape({ reason: 'IPV6DISABLED', function: 'ipv6_rcv', ethertype: 0x86dd }), 'ipv6-disabled'],
+    ["an IGMPv3 report a pod's input routing does not take", shape({ reason: 'NOT_SPECIFIED', function: 'ip_rcv_finish_core', l4proto: 2, daddr: '224.0.0.22' }), 'igmp-not-joined'],
     ['netlink replies purged at socket close (ip, tc, iptables-save)', shape({ reason: 'QUEUE_PURGE', function: 'skb_queue_purge_reason', ethertype: 0, device: false }), 'socket-queue-unread'],
     ['an .isra copy of the function', shape({ reason: 'NO_TX_TARGET', function: 'vxlan_xmit_one.isra.0', daddr: 'ff02::1', ethertype: 0x86dd }), 'tunnel-multicast-no-target'],
   ])('%s → %s', (_name, s, id) => {

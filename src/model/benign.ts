@@ -115,9 +115,9 @@ export const BENIGN_RULES: readonly BenignRule[] = [
   {
     id: 'igmp-not-joined',
     title: 'IGMP for groups nobody on this host joined',
-    why: 'igmp_rcv frees reports and queries for groups the host is not a member of',
+    why: 'igmp_rcv frees reports and queries for groups the host is not a member of; a report to a link-local group (224.0.0.22, IGMPv3) that input routing will not take is the same chatter',
     shapeFree: false,
-    test: (s) => fnIs(s, 'igmp_rcv') && s.l4proto === IPPROTO_IGMP,
+    test: (s) => (fnIs(s, 'igmp_rcv') || isGroupAddress(s.daddr, s.ipver ?? 0)) && s.l4proto === IPPROTO_IGMP,
   },
   {
     id: 'unhandled-l2-protocol',
