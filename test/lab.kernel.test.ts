@@ -9,23 +9,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, start } from './helpers/cli.js';
+import { start } from './helpers/cli.js';
 import { ourProgramsSettled } from './helpers/netns.js';
+import { labScript, LAB } from './helpers/lab.js';
 import { Tmux } from './helpers/tmux.js';
 
 const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
 if (!canRun) console.warn('skipping lab tests: they need root and /sys/kernel/btf/vmlinux');
 
 const PREFIX = `dl${process.pid % 100000}`;
-const LAB = join(ROOT, 'scripts', 'lab');
-const env = { ...process.env, DT_LAB_PREFIX: PREFIX, NODE: process.execPath };
-const lab = (...args: string[]) => {
-  const r = spawnSync(LAB, args, { env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`lab ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
+const { run: lab, env } = labScript(PREFIX);
 const nsList = () =>
   spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .stdout.split('\n')

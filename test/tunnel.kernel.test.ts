@@ -13,20 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DropRecord } from '../src/model/drop.js';
-import { BIN, jsonLines, kernelCount, ROOT, run, start } from './helpers/cli.js';
+import { BIN, jsonLines, kernelCount, run, start } from './helpers/cli.js';
 import { Lab } from './helpers/netns.js';
+import { labScript, LAB } from './helpers/lab.js';
 import { Tmux } from './helpers/tmux.js';
 
 const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
 
 const PREFIX = `dn${process.pid % 100000}`;
-const LAB = join(ROOT, 'scripts', 'lab');
-const env = { ...process.env, DT_LAB_PREFIX: PREFIX, NODE: process.execPath };
-const lab = (...args: string[]) => {
-  const r = spawnSync(LAB, args, { env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`lab ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
+const { run: lab, env } = labScript(PREFIX);
 const A = `${PREFIX}-hostA`;
 const POD_FLOW = 'TCP 10.244.2.2 > 10.244.1.1:2483 in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)';
 

@@ -84,8 +84,21 @@ export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8 } as const;
 export const u32 = (b: Buffer, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
 export const u16 = (b: Buffer, at: number): number => b[at] | (b[at + 1] << 8);
 
+/** One IP flow's headers as the BPF side read them: the packet's, or a tunnelled packet's inner one. */
+export interface RawFlow {
+  ipver: 0 | 4 | 6;
+  l4proto: number | null;
+  saddr: string | null;
+  daddr: string | null;
+  sport: number | null;
+  dport: number | null;
+  tcpFlags: number | null;
+  icmpType: number | null;
+  icmpCode: number | null;
+}
+
 /** One drop as the kernel saw it. Addresses are bigint: kernel text is above 2^53. */
-export interface RawDrop {
+export interface RawDrop extends RawFlow {
   tsNs: bigint;
   location: bigint;
   reason: number;
@@ -98,15 +111,6 @@ export interface RawDrop {
   netns: number;
   mark: number;
   ethertype: number;
-  ipver: 0 | 4 | 6;
-  l4proto: number | null;
-  saddr: string | null;
-  daddr: string | null;
-  sport: number | null;
-  dport: number | null;
-  tcpFlags: number | null;
-  icmpType: number | null;
-  icmpCode: number | null;
   ifname: string;
   comm: string;
   /** kernel stack id (--stack), or null */
@@ -121,20 +125,35 @@ export interface RawDrop {
 }
 
 /** What the BPF side read inside a tunnelled packet. */
-export interface RawInner {
+export interface RawInner extends RawFlow {
   tunnel: 'vxlan' | 'geneve';
   vni: number;
   /** false: the inner headers lay beyond the linear data and were not read */
   read: boolean;
-  ipver: 0 | 4 | 6;
-  l4proto: number | null;
-  saddr: string | null;
-  daddr: string | null;
-  sport: number | null;
-  dport: number | null;
-  tcpFlags: number | null;
-  icmpType: number | null;
-  icmpCode: number | null;
+}
+
+/** Where one flow's fields sit in struct dt_event: the packet's own, or the inner ones. */
+type FlowOffsets = Record<'saddr' | 'daddr' | 'sport' | 'dport' | 'tcp' | 'icmpType' | 'icmpCode', number>;
+const OUTER: FlowOffsets = { saddr: EV.saddr, daddr: EV.daddr, sport: EV.sport, dport: EV.dport, tcp: EV.tcp_flags, icmpType: EV.icmp_type, icmpCode: EV.icmp_code };
+const INNER: FlowOffsets = { saddr: EV.inner_saddr, daddr: EV.inner_daddr, sport: EV.inner_sport, dport: EV.inner_dport, tcp: EV.inner_tcp_flags, icmpType: EV.inner_icmp_type, icmpCode: EV.inner_icmp_code };
+
+/** One flow's fields of the record at byte offset o, given what its flags say was read. */
+function flowAt(buf: Buffer, o: number, at: FlowOffsets, l3: boolean, l4: boolean, ipver: number, l4proto: number, v6: (b: Buffer, off: number) => string): RawFlow {
+  const proto = l3 ? l4proto : null;
+  const isPorts = l4 && (proto === 6 || proto === 17);
+  const isIcmp = l4 && (proto === 1 || proto === 58);
+  const addr = (off: number) => (!l3 ? null : ipver === 4 ? ipv4(buf, o + off) : v6(buf, o + off));
+  return {
+    ipver: (l3 ? ipver : 0) as 0 | 4 | 6,
+    l4proto: proto,
+    saddr: addr(at.saddr),
+    daddr: addr(at.daddr),
+    sport: isPorts ? buf.readUInt16LE(o + at.sport) : null,
+    dport: isPorts ? buf.readUInt16LE(o + at.dport) : null,
+    tcpFlags: isPorts && proto === 6 ? buf[o + at.tcp] : null,
+    icmpType: isIcmp ? buf[o + at.icmpType] : null,
+    icmpCode: isIcmp ? buf[o + at.icmpCode] : null,
+  };
 }
 
 /** The inner flow of the record at byte offset o, or null when it is not a tunnelled packet. */
@@ -142,26 +161,11 @@ export function innerAt(buf: Buffer, o: number): RawInner | null {
   const t = buf[o + EV.tunnel];
   if (t !== TUNNEL.VXLAN && t !== TUNNEL.GENEVE) return null;
   const f = buf[o + EV.inner_flags];
-  const l3 = (f & IFLAG.L3) !== 0;
-  const l4 = (f & IFLAG.L4) !== 0;
-  const ipver = (l3 ? buf[o + EV.inner_ipver] : 0) as 0 | 4 | 6;
-  const l4proto = l3 ? buf[o + EV.inner_l4proto] : null;
-  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
-  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
-  const addr = (at: number) => (!l3 ? null : ipver === 4 ? ipv4(buf, o + at) : ipv6(buf, o + at));
   return {
     tunnel: t === TUNNEL.VXLAN ? 'vxlan' : 'geneve',
     vni: buf.readUInt32LE(o + EV.tunnel_id),
     read: (f & IFLAG.NOT_LINEAR) === 0,
-    ipver,
-    l4proto,
-    saddr: addr(EV.inner_saddr),
-    daddr: addr(EV.inner_daddr),
-    sport: isPorts ? buf.readUInt16LE(o + EV.inner_sport) : null,
-    dport: isPorts ? buf.readUInt16LE(o + EV.inner_dport) : null,
-    tcpFlags: isPorts && l4proto === 6 ? buf[o + EV.inner_tcp_flags] : null,
-    icmpType: isIcmp ? buf[o + EV.inner_icmp_type] : null,
-    icmpCode: isIcmp ? buf[o + EV.inner_icmp_code] : null,
+    ...flowAt(buf, o, INNER, (f & IFLAG.L3) !== 0, (f & IFLAG.L4) !== 0, buf[o + EV.inner_ipver], buf[o + EV.inner_l4proto], ipv6),
   };
 }
 
@@ -245,13 +249,6 @@ export function addrAt(buf: Buffer, o: number, at: number, ipver: number): strin
 export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
   const o = i * stride;
   const flags = buf[o + EV.flags];
-  const ipver = buf[o + EV.ipver] as 0 | 4 | 6;
-  const l3 = (flags & FLAG.L3) !== 0;
-  const l4 = (flags & FLAG.L4) !== 0;
-  const l4proto = l3 ? buf[o + EV.l4proto] : null;
-  const isPorts = l4 && (l4proto === 6 || l4proto === 17);
-  const isIcmp = l4 && (l4proto === 1 || l4proto === 58);
-  const addr = (at: number) => (!l3 ? null : addrAt(buf, o, at, ipver));
   const cap = capLen(buf, o, stride);
   return {
     tsNs: buf.readBigUInt64LE(o + EV.ts_ns),
@@ -266,15 +263,7 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
     netns: buf.readUInt32LE(o + EV.netns),
     mark: buf.readUInt32LE(o + EV.mark),
     ethertype: buf.readUInt16LE(o + EV.ethertype),
-    ipver: l3 ? ipver : 0,
-    l4proto,
-    saddr: addr(EV.saddr),
-    daddr: addr(EV.daddr),
-    sport: isPorts ? buf.readUInt16LE(o + EV.sport) : null,
-    dport: isPorts ? buf.readUInt16LE(o + EV.dport) : null,
-    tcpFlags: isPorts && l4proto === 6 ? buf[o + EV.tcp_flags] : null,
-    icmpType: isIcmp ? buf[o + EV.icmp_type] : null,
-    icmpCode: isIcmp ? buf[o + EV.icmp_code] : null,
+    ...flowAt(buf, o, OUTER, (flags & FLAG.L3) !== 0, (flags & FLAG.L4) !== 0, buf[o + EV.ipver], buf[o + EV.l4proto], cachedIpv6),
     ifname: ifnameAt(buf, o),
     comm: commAt(buf, o),
     stackId: nonNegative(buf.readInt32LE(o + EV.stack_id)),

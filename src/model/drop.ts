@@ -8,8 +8,23 @@ import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 import { hintId } from './hints.js';
 
-/** One line of `droptrace trace --json`. Field names are a public format: add, never rename. */
-export interface DropRecord {
+/** A flow's header fields as `trace --json` writes them (the drop's own, or `inner`). */
+export interface FlowRecord {
+  l4: string | null;
+  saddr: string | null;
+  daddr: string | null;
+  sport: number | null;
+  dport: number | null;
+  tcpFlags: string | null;
+  icmpType: number | null;
+  icmpCode: number | null;
+}
+
+/**
+ * One line of `droptrace trace --json`. Field names are a public format: add, never rename;
+ * the order of the members is toRecord's.
+ */
+export interface DropRecord extends FlowRecord {
   time: string;
   location: string;
   symbol: string;
@@ -23,14 +38,6 @@ export interface DropRecord {
   iif: number;
   netns: number;
   protocol: string;
-  l4: string | null;
-  saddr: string | null;
-  daddr: string | null;
-  sport: number | null;
-  dport: number | null;
-  tcpFlags: string | null;
-  icmpType: number | null;
-  icmpCode: number | null;
   len: number;
   mark: number;
   cpu: number;
@@ -47,20 +54,12 @@ export interface DropRecord {
 }
 
 /** The inner flow of a tunnelled drop, as `trace --json` writes it. */
-export interface InnerFlow {
+export interface InnerFlow extends FlowRecord {
   tunnel: 'vxlan' | 'geneve';
   vni: number;
-  /** false: the inner headers were beyond the packet's linear data, so not read (the fields below are null) */
+  /** false: the inner headers were beyond the packet's linear data, so not read (the flow's fields are null) */
   read: boolean;
   protocol: 'IPv4' | 'IPv6' | null;
-  l4: string | null;
-  saddr: string | null;
-  daddr: string | null;
-  sport: number | null;
-  dport: number | null;
-  tcpFlags: string | null;
-  icmpType: number | null;
-  icmpCode: number | null;
 }
 
 export function innerFlow(r: RawInner | null): InnerFlow | null {
