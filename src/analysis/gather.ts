@@ -60,15 +60,16 @@ export class CounterWindow {
   private readonly squeezedBefore = softnetSqueezed();
   private squeezedAfter: number | null = null;
 
-  /** netns: the one namespace in scope (--netns), else this one and the named ones */
+  /** netns: the one namespace in scope (--netns), else this one and the named ones; rules: false for counters only */
   constructor(
     private readonly names: Map<number, string>,
     netns?: number,
+    private readonly opts: { rules?: boolean } = {},
   ) {
     const targets = netns ? [netns] : [ownNetns(), ...[...names.keys()].slice(0, MAX_PRESNAPSHOT)];
     for (const ino of targets) {
       const sh = this.shell(ino);
-      if (sh.reachable) this.before.set(ino, snapshotNetns(sh));
+      if (sh.reachable) this.before.set(ino, snapshotNetns(sh, opts));
     }
   }
 
@@ -145,7 +146,7 @@ export class CounterWindow {
     for (const [ino, before] of this.before) {
       const sh = this.shell(ino);
       if (!sh.reachable) continue;
-      const after = snapshotNetns(sh);
+      const after = snapshotNetns(sh, this.opts);
       const deltas: Array<[string, number]> = [...after.snmp].map(([k, v]) => [k, v - (before.snmp.get(k) ?? v)]);
       moved(ino, sh.label, `${ino} (${sh.label})`, sh.commandPrefix, deltas);
     }
@@ -189,7 +190,8 @@ type KeyTotal = { netns: number; iface: string; reason: string; packets: number 
 /**
  * Counter findings for a running view (live): a CounterWindow per period (every `everyMs`),
  * compared with the drops traced in that same period. Each snapshot runs a few commands per
- * namespace, hence a period of seconds, not the screen's interval.
+ * namespace (~15 ms each here; no iptables-save), hence a period of seconds, not the screen's
+ * interval.
  */
 export class CounterWatch {
   private window: CounterWindow;
@@ -205,7 +207,7 @@ export class CounterWatch {
     now: number,
     private readonly everyMs = 5000,
   ) {
-    this.window = new CounterWindow(names(), netns);
+    this.window = new CounterWindow(names(), netns, { rules: false });
     this.since = now;
     this.tracedAt = keys;
   }
@@ -217,7 +219,7 @@ export class CounterWatch {
     const during = keys.map((k) => ({ ...k, packets: k.packets - (before.get(`${k.netns}|${k.iface}|${k.reason}`) ?? 0) }));
     this.window.close();
     this.latest = this.window.counterFindings(tracedDrops(during), (now - this.since) / 1000);
-    this.window = new CounterWindow(this.names(), this.netns);
+    this.window = new CounterWindow(this.names(), this.netns, { rules: false });
     this.since = now;
     this.tracedAt = keys;
     return true;

@@ -332,8 +332,9 @@ export function parseEthtoolStats(iface: string, text: string): Map<string, numb
 
 let ethtoolHere: boolean | undefined;
 
-export function snapshotNetns(sh: NetnsShell): NsSnapshot {
-  const save = sh.run(['iptables-save', '-c']);
+/** rules: false leaves out iptables-save (the counters alone: a running view's periodic read). */
+export function snapshotNetns(sh: NetnsShell, opts: { rules?: boolean } = {}): NsSnapshot {
+  const save = opts.rules === false ? null : sh.run(['iptables-save', '-c']);
   const snmp = new Map<string, number>();
   for (const f of ['/proc/net/snmp', '/proc/net/netstat']) {
     const t = sh.read(f);
