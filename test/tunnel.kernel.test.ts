@@ -96,6 +96,8 @@ describe.skipIf(!canRun)('the pod flow inside a VXLAN tunnel (lab fault vxlan-bl
     const t = start(['trace', '--json', '--netns', A]);
     await t.ready();
     lab('traffic', 'pod-restart');
+    // the reports follow the links coming up after a random delay of up to a second or two
+    for (let i = 0; i < 50 && !t.stdout.includes('"daddr":"ff02::16"'); i++) await new Promise((r) => setTimeout(r, 100));
     const drops = jsonLines<DropRecord>((await t.stop()).stdout).filter((d) => d.daddr === 'ff02::16');
     expect(drops.length).toBeGreaterThan(0);
     for (const d of drops) expect([d.l4, d.icmpType]).toEqual(['ICMPv6', 143]);
