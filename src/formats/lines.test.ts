@@ -82,6 +82,7 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
       inner: { tunnel: 1, vni: 7, flags: 4, ipver: 0, l4: 0, sport: 0, dport: 0, tcp: 0, saddr: [], daddr: [] } }),
   ];
   shapes[9][EV.inner_icmp_type] = 143; // MLDv2 report
+  shapes[4][EV.tunnel] = 7; // a tunnel kind this droptrace does not know: no inner flow
   shapes[2].fill(0, EV.saddr, EV.saddr + 32);
   shapes[2][EV.saddr + 15] = 1; // ::1
   shapes[2][EV.icmp_type] = 135;

@@ -119,7 +119,8 @@ function icmpText(proto: number, type: number, code: number): Buffer {
 /** `"inner":{…},` of a tunnelled record (rare: built per line), else the constant null member. */
 function innerJson(buf: Buffer, o: number): Buffer {
   if (buf[o + EV.tunnel] === TUNNEL.NONE) return NO_INNER;
-  return enc(`"inner":${JSON.stringify(innerFlow(innerAt(buf, o)))},`);
+  const inner = innerFlow(innerAt(buf, o));
+  return inner ? enc(`"inner":${JSON.stringify(inner)},`) : NO_INNER;
 }
 
 /** the start of a line up to the milliseconds, for one second: text "HH:MM:SS.", JSON {"time":"YYYY-MM-DDTHH:MM:SS. */
@@ -356,7 +357,8 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
     podText = podTexts.get(pod) ?? null;
     if (!podText) podTexts.set(pod, (podText = enc(` pod ${pod.namespace ?? '?'}/${pod.pod}`)));
   }
-  const inner = buf[o + EV.tunnel] === TUNNEL.NONE ? null : enc(` [${innerText(innerFlow(innerAt(buf, o))!)}]`);
+  const flow = buf[o + EV.tunnel] === TUNNEL.NONE ? null : innerFlow(innerAt(buf, o));
+  const inner = flow ? enc(` [${innerText(flow)}]`) : null;
   out.room(head.length + (podText ? podText.length : 0) + (inner ? inner.length : 0) + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), true);
   out.bytes(head);
