@@ -24,7 +24,8 @@ export interface TraceOptions extends FilterOptions {
   genevePorts: string;
 }
 
-export function addTraceOptions(cmd: Command): Command {
+/** ringSize: the default of --ring-size (record takes a larger one: it exists to keep every event). */
+export function addTraceOptions(cmd: Command, defaults: { ringSize?: string } = {}): Command {
   return cmd
     .option('--netns <ns>', 'only drops in this network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`')
     .option('--iface <name>', 'only drops whose skb->dev is this interface (any namespace)')
@@ -38,7 +39,7 @@ export function addTraceOptions(cmd: Command): Command {
         .choices(Object.keys(ATTACH))
         .default('auto'),
     )
-    .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M); it only absorbs the reader being late, JavaScript falling behind is absorbed by the batches queued after it', '2M')
+    .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M); it only absorbs the reader being late, JavaScript falling behind is absorbed by the batches queued after it', defaults.ringSize ?? '2M')
     .option('--count-entries <n>', 'distinct (site, reason, interface, netns) keys the exact-count map holds; drops of keys past it are counted as "map full"', '16384')
     .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
     .option('--vxlan-ports <list>', 'UDP destination ports whose packets are decoded as VXLAN, to show and filter their inner flow (up to 4)', '4789,8472')
