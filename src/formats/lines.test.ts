@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, EV, EVENT_SIZE, widenV1 } from '../model/decode.js';
+import { decodeEvent, EV, EVENT_SIZE } from '../model/decode.js';
 import { endpoint, icmpName, innerText, toRecord, type DropRecord } from '../model/drop.js';
 import { SymbolTable } from '../model/kallsyms.js';
 import { ReasonTable } from '../model/reasons.js';
 import { eventRecord as event } from '../../test/helpers/events.js';
 import { WallClock, writeJsonLine, writeTextLine, type PodFields } from './lines.js';
 import { BLOCK } from './record.js';
+import { widenV1 } from './recording.js';
 import { scanRecording } from './scan.js';
 import { ByteSink } from './sink.js';
 

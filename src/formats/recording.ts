@@ -4,7 +4,7 @@
  * reasons, interfaces, namespaces, stacks of the machine that recorded).
  * Pure: give it the scanned blocks.
  */
-import { decodeCounts, decodeEvent, EVENT_SIZE, EVENT_SIZE_V1, widenV1, type CountRecord, type RawDrop } from '../model/decode.js';
+import { decodeCounts, decodeEvent, EVENT_SIZE, EVENT_SIZE_V1, type CountRecord, type RawDrop } from '../model/decode.js';
 import type { Resolved, SymbolLookup } from '../model/kallsyms.js';
 import { BLOCK, type RecordingMeta, type StatsBlock, type SymbolEntry } from './record.js';
 import { bufferSource, fileVersion, scanBlocks, type ByteSource, type RawBlock, type ScanDamage } from './scan.js';
@@ -233,4 +233,19 @@ export function damageNote(r: { damage: RecordingDamage }): string | null {
   if (d.corrupted) parts.push(`${d.corrupted} damaged place(s) skipped (${d.skippedBytes} bytes)`);
   if (d.badBlocks) parts.push(`${d.badBlocks} unreadable block(s) skipped`);
   return parts.length ? parts.join('; ') : null;
+}
+
+/**
+ * Records of recording format 1 (136 bytes + snaplen) as this format's (184 + snaplen): the
+ * inner-flow fields zeroed (not a tunnel), the packet bytes moved behind them.
+ */
+export function widenV1(buf: Buffer, count: number, stride: number): { buf: Buffer; stride: number } {
+  const snap = stride - EVENT_SIZE_V1;
+  const wide = EVENT_SIZE + snap;
+  const out = Buffer.alloc(count * wide);
+  for (let i = 0; i < count; i++) {
+    buf.copy(out, i * wide, i * stride, i * stride + EVENT_SIZE_V1);
+    if (snap > 0) buf.copy(out, i * wide + EVENT_SIZE, i * stride + EVENT_SIZE_V1, (i + 1) * stride);
+  }
+  return { buf: out, stride: wide };
 }

@@ -3,6 +3,8 @@
  * struct dt_count_rec in native/include/droptrace.h). Offsets are written
  * out here and checked against the addon's own offsetof() by
  * src/capture/layout.test.ts, so the two sides cannot drift silently.
+ * Over 350 lines because it is the one place the record's layout is read: offsets, the
+ * drop and its inner flow, the count records, the cached string reads of the hot path.
  */
 
 /** sizeof(struct dt_event); a record is this plus the tracer's snaplen. */
@@ -169,20 +171,6 @@ export function innerAt(buf: Buffer, o: number): RawInner | null {
   };
 }
 
-/**
- * Records of recording format 1 (136 bytes + snaplen) as this format's (184 + snaplen): the
- * inner-flow fields zeroed (not a tunnel), the packet bytes moved behind them.
- */
-export function widenV1(buf: Buffer, count: number, stride: number): { buf: Buffer; stride: number } {
-  const snap = stride - EVENT_SIZE_V1;
-  const wide = EVENT_SIZE + snap;
-  const out = Buffer.alloc(count * wide);
-  for (let i = 0; i < count; i++) {
-    buf.copy(out, i * wide, i * stride, i * stride + EVENT_SIZE_V1);
-    if (snap > 0) buf.copy(out, i * wide + EVENT_SIZE, i * stride + EVENT_SIZE_V1, (i + 1) * stride);
-  }
-  return { buf: out, stride: wide };
-}
 
 /** The per-(location, reason, ifindex, netns) exact count. */
 export interface CountRecord {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEthtoolStats, parseLinkStats, parseQdiscDrops } from './netns.js';
+import { parseEthtoolStats, parseLinkStats, parseQdiscDrops } from './devices.js';
 
 describe('device drop counters', () => {
   it('rtnetlink stats64 of every interface, from ip -s -s -j link', () => {

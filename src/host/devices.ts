@@ -1,0 +1,52 @@
+/**
+ * The drop counters of network devices, from the tools that print them: rtnetlink stats64
+ * (`ip -s -s -j link`), qdisc drops (`tc -s -j qdisc`) and a driver's `ethtool -S`. Keys are
+ * those model/counters.ts knows ("dev:IFACE:field", "qdisc:IFACE", "ethtool:IFACE:name"). Pure.
+ */
+/** Drop counters of every interface: rtnetlink stats64 from `ip -s -s -j link`, as "dev:IFACE:field". */
+export function parseLinkStats(json: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let links: Array<{ ifname: string; stats64?: { rx?: Record<string, number>; tx?: Record<string, number> } }>;
+  try {
+    links = JSON.parse(json);
+  } catch {
+    return out;
+  }
+  for (const l of links) {
+    const rx = l.stats64?.rx ?? {};
+    const tx = l.stats64?.tx ?? {};
+    const put = (field: string, v: number | undefined) => v !== undefined && out.set(`dev:${l.ifname}:${field}`, v);
+    put('rx_dropped', rx.dropped);
+    put('rx_missed', rx.missed_errors);
+    put('rx_over_errors', rx.over_errors);
+    put('rx_fifo_errors', rx.fifo_errors);
+    put('tx_dropped', tx.dropped);
+    put('tx_errors', tx.errors);
+    put('tx_carrier_errors', tx.carrier_errors);
+  }
+  return out;
+}
+
+/** Drops of every qdisc, summed per interface, from `tc -s -j qdisc show`, as "qdisc:IFACE". */
+export function parseQdiscDrops(json: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let qs: Array<{ dev?: string; drops?: number; parent?: string }>;
+  try {
+    qs = JSON.parse(json);
+  } catch {
+    return out;
+  }
+  for (const q of qs) if (q.dev && typeof q.drops === 'number') out.set(`qdisc:${q.dev}`, (out.get(`qdisc:${q.dev}`) ?? 0) + q.drops);
+  return out;
+}
+
+/** The drop-like statistics of `ethtool -S IFACE` ("rx_missed: 12"), as "ethtool:IFACE:name". */
+export function parseEthtoolStats(iface: string, text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^\s*([\w.[\]-]+):\s*(\d+)\s*$/.exec(line);
+    if (m && /drop|discard|miss|no_buf|nobuf|fifo|overrun/i.test(m[1])) out.set(`ethtool:${iface}:${m[1]}`, Number(m[2]));
+  }
+  return out;
+}
+
