@@ -145,7 +145,9 @@ describe.skipIf(!canRun)('the fault lab, diagnosed', () => {
         expect(top.counter?.key).toMatch(/^TcpExt:(ListenOverflows|ListenDrops)$/);
         expect(top.hint?.id).toBe('counter/ListenOverflows');
         expect(top.netns.label).toContain(`(${A})`);
-        expect(top.cause).toMatch(/accept queue overflowed/);
+        // the listener whose queue is full is named
+        expect(top.cause).toMatch(/^the accept queue of 0\.0\.0\.0:2483 is full \(\d+ waiting, backlog 1\)/);
+        expect(top.evidence.map((e) => e.text).join('\n')).toMatch(/0\.0\.0\.0:2483 in .*hostA has \d+ connection\(s\) waiting for accept\(\) with a backlog of 1/);
         expect(top.evidence.find((e) => e.verdict === 'confirms')?.text).toMatch(/TcpExt:Listen\w+ rose by \d+ in .*hostA/);
       },
     },
@@ -200,7 +202,7 @@ describe.skipIf(!canRun)('the fault lab, diagnosed', () => {
       lab('traffic', 'accept-overflow');
       // counters are compared every 5 s
       const screen = await tmux.waitFor((s) => /■ counted, not traced: TcpExt:Listen\w+ \+\d+ in \d+ \(.*hostA\)/.test(s), 'the counted overflow', 15_000);
-      expect(screen).toMatch(/accept queue overflowed/);
+      expect(screen).toMatch(/the accept queue of 0\.0\.0\.0:2483 is full/);
       tmux.keys('q');
     } finally {
       tmux.kill();

@@ -330,7 +330,7 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
       // the reason's general meaning under a cause the evidence established
       const explain = f.hint.title !== f.hint.explain ? f.hint.explain : null;
       if (!f.cause) lines.push(`    meaning:  ${f.hint.title}`, ...(explain ? [`              ${explain}`] : []));
-      else if (f.cause !== f.hint.title) lines.push(`    meaning:  ${f.reason ?? 'the drop'} in general: ${f.hint.title}`, ...(explain ? [`              ${explain}`] : []));
+      else if (f.cause !== f.hint.title) lines.push(`    meaning:  ${f.reason ?? f.counter?.key ?? 'the drop'} in general: ${f.hint.title}`, ...(explain ? [`              ${explain}`] : []));
       else if (explain) lines.push(`    meaning:  ${explain}`);
     }
     if (f.evidence.length) {

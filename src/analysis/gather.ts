@@ -5,7 +5,7 @@
  * rp_filter on its interface, routes to both ends, conntrack fill, MTU).
  */
 import { readFileSync } from 'node:fs';
-import { NetnsShell, ownNetns, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../host/netns.js';
+import { NetnsShell, ownNetns, parseFullListeners, parseSoftnetDrops, snapshotNetns, type NsSnapshot } from '../host/netns.js';
 import { counterRule } from '../model/counters.js';
 import { evidenceFor, parseLsListeners, type EvidenceInput, type Finding } from './diagnose.js';
 
@@ -140,6 +140,15 @@ export class CounterWindow {
           cause: h.title,
           counter: { key, delta: count, impact: rule.impact },
         });
+      }
+      // an overflowing accept queue names its listener: the one whose queue is full now
+      for (const f of best.values()) {
+        if (f.hint?.id !== 'counter/ListenOverflows') continue;
+        const full = parseFullListeners(this.shell(ino).run(['ss', '-ltnH']) ?? '');
+        for (const l of full) {
+          f.evidence.push({ verdict: 'confirms', text: `${l.local} in ${where} has ${l.queued} connection(s) waiting for accept() with a backlog of ${l.backlog}` });
+        }
+        if (full.length) f.cause = `the accept queue of ${full.map((l) => l.local).join(', ')} is full (${full[0].queued} waiting, backlog ${full[0].backlog}): the service is not accepting, new connections are dropped`;
       }
       out.push(...best.values());
     };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseEthtoolStats, parseLinkStats, parseQdiscDrops } from './devices.js';
+import { parseFullListeners } from './netns.js';
 
 describe('device drop counters', () => {
   it('rtnetlink stats64 of every interface, from ip -s -s -j link', () => {
@@ -23,5 +24,13 @@ describe('device drop counters', () => {
   it('the drop-like statistics of ethtool -S, and nothing else', () => {
     const text = 'NIC statistics:\n     rx_packets: 100\n     rx_missed_errors: 7\n     rx_no_buffer_count: 2\n     tx_dropped: 1\n     rx_queue_0_drops: 4\n';
     expect([...parseEthtoolStats('eth0', text)]).toEqual([['ethtool:eth0:rx_missed_errors', 7], ['ethtool:eth0:rx_no_buffer_count', 2], ['ethtool:eth0:tx_dropped', 1], ['ethtool:eth0:rx_queue_0_drops', 4]]);
+  });
+});
+
+describe('full accept queues', () => {
+  it('a listener whose Recv-Q (waiting connections) exceeds its Send-Q (backlog)', () => {
+    const text = 'LISTEN 2      1      0.0.0.0:2483      0.0.0.0:*\nLISTEN 0      4096   127.0.0.1:9090    0.0.0.0:*\n';
+    expect(parseFullListeners(text)).toEqual([{ local: '0.0.0.0:2483', queued: 2, backlog: 1 }]);
+    expect(parseFullListeners('0 128 [::]:22 [::]:*\n5 4 [::]:8080 [::]:*\n')).toEqual([{ local: '[::]:8080', queued: 5, backlog: 4 }]);
   });
 });

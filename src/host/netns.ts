@@ -89,6 +89,24 @@ export function parseListeners(text: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * Listening TCP sockets whose accept queue is full, from `ss -ltnH`: for a listener, Recv-Q is
+ * the connections waiting for accept() and Send-Q the backlog.
+ */
+export function parseFullListeners(text: string): Array<{ local: string; queued: number; backlog: number }> {
+  const out: Array<{ local: string; queued: number; backlog: number }> = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // "LISTEN 2 1 0.0.0.0:2483 0.0.0.0:*" (state first), or without the state column
+    const at = /^\d+$/.test(f[1] ?? '') && /^\d+$/.test(f[2] ?? '') ? 1 : /^\d+$/.test(f[0] ?? '') ? 0 : -1;
+    if (at < 0 || f.length < at + 3) continue;
+    const queued = Number(f[at]);
+    const backlog = Number(f[at + 1]);
+    if (queued > backlog) out.push({ local: f[at + 2], queued, backlog });
+  }
+  return out;
+}
+
 /** `ip -o link show` → ifindex → name ("veth1@if3" becomes "veth1"). */
 export function parseIpLink(text: string): Map<number, string> {
   const out = new Map<number, string>();
