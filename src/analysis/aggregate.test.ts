@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Aggregator } from './aggregate.js';
-import { flowKey } from './flows.js';
+import { rawFlowKey } from './flows.js';
 import { sparkline } from '../views/columns.js';
 import type { Naming } from '../model/naming.js';
 import { decodeEvent, EVENT_SIZE, type CountRecord } from '../model/decode.js';
@@ -170,21 +170,24 @@ describe('Aggregator', () => {
 });
 
 describe('helpers', () => {
+  const v6 = (hex: string) => [...Buffer.from(hex, 'hex')];
+  const drop = (over: Partial<Parameters<typeof eventRecord>[0]>) =>
+    decodeEvent(eventRecord({ location: 0xffffffff81000000n, reason: 3, flags: 1 | 2, ipver: 4, l4: 6, sport: 40000, dport: 80, tcp: 0, ifname: 'eth0', ...over }));
   it.each([
-    [{ l4: 'TCP', protocol: 'IPv4', saddr: '10.0.0.1', daddr: '10.0.0.2', dport: 80 }, 'TCP 10.0.0.1 > 10.0.0.2:80'],
-    [{ l4: 'UDP', protocol: 'IPv6', saddr: 'fd00::1', daddr: 'fd00::2', dport: 53 }, 'UDP fd00::1 > [fd00::2]:53'],
-    [{ l4: 'UDP', protocol: 'IPv6', saddr: '::ffff:10.0.0.1', daddr: '::ffff:10.0.0.2', dport: 53 }, 'UDP ::ffff:10.0.0.1 > [::ffff:10.0.0.2]:53'],
-    [{ l4: 'ICMP', protocol: 'IPv4', saddr: '10.0.0.1', daddr: '10.0.0.2', dport: null }, 'ICMP 10.0.0.1 > 10.0.0.2'],
-    [{ l4: null, protocol: 'ARP', saddr: null, daddr: null, dport: null }, 'ARP'],
-  ])('flowKey %j', (r, key) => {
-    expect(flowKey({ ...r, inner: null })).toBe(key);
+    ['TCP over IPv4', drop({ saddr: [10, 0, 0, 1], daddr: [10, 0, 0, 2] }), 'TCP 10.0.0.1 > 10.0.0.2:80'],
+    ['UDP over IPv6', drop({ ethertype: 0x86dd, ipver: 6, l4: 17, dport: 53, saddr: v6('fd000000000000000000000000000001'), daddr: v6('fd000000000000000000000000000002') }), 'UDP fd00::1 > [fd00::2]:53'],
+    ['v4-mapped IPv6', drop({ ethertype: 0x86dd, ipver: 6, l4: 17, dport: 53, saddr: v6('00000000000000000000ffff0a000001'), daddr: v6('00000000000000000000ffff0a000002') }), 'UDP ::ffff:10.0.0.1 > [::ffff:10.0.0.2]:53'],
+    ['ICMP', drop({ l4: 1, saddr: [10, 0, 0, 1], daddr: [10, 0, 0, 2] }), 'ICMP 10.0.0.1 > 10.0.0.2'],
+    ['ARP', drop({ ethertype: 0x0806, flags: 0, ipver: 0 }), 'ARP'],
+  ])('rawFlowKey of %s', (_name, d, key) => {
+    expect(rawFlowKey(d)).toBe(key);
   });
 
-  it('flowKey of a tunnelled drop: the inner flow, then the tunnel and the outer flow', () => {
-    const inner = { tunnel: 'vxlan' as const, vni: 1, read: true, protocol: 'IPv4' as const, l4: 'TCP', saddr: '10.244.2.2', daddr: '10.244.1.1', sport: 40000, dport: 2483, tcpFlags: 'S', icmpType: null, icmpCode: null };
-    const outer = { l4: 'UDP', protocol: 'IPv4', saddr: '192.168.1.11', daddr: '192.168.1.10', dport: 8472 };
-    expect(flowKey({ ...outer, inner })).toBe('TCP 10.244.2.2 > 10.244.1.1:2483 in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)');
-    expect(flowKey({ ...outer, inner: { ...inner, read: false, saddr: null, daddr: null } })).toBe('inner headers not read in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)');
+  it('rawFlowKey of a tunnelled drop: the inner flow, then the tunnel and the outer flow', () => {
+    const inner = { tunnel: 1, vni: 1, flags: 1 | 2, ipver: 4, l4: 6, sport: 40000, dport: 2483, tcp: 0x02, saddr: [10, 244, 2, 2], daddr: [10, 244, 1, 1] };
+    const outer = { l4: 17, dport: 8472, saddr: [192, 168, 1, 11], daddr: [192, 168, 1, 10] };
+    expect(rawFlowKey(drop({ ...outer, inner }))).toBe('TCP 10.244.2.2 > 10.244.1.1:2483 in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)');
+    expect(rawFlowKey(drop({ ...outer, inner: { ...inner, flags: 4, ipver: 0 } }))).toBe('inner headers not read in vxlan 1 (UDP 192.168.1.11 > 192.168.1.10:8472)');
   });
 
   it.each([

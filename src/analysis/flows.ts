@@ -6,7 +6,7 @@
  */
 import type { BenignRule } from '../model/benign.js';
 import type { RawDrop } from '../model/decode.js';
-import { endpoint, l4Name, protocolName, type DropRecord } from '../model/drop.js';
+import { endpoint, l4Name, protocolName } from '../model/drop.js';
 import { bump, decayedRate, HISTORY, top, type FlowFields, type GroupRow } from './snapshot.js';
 
 const MAX_FLOWS = 5000;
@@ -34,15 +34,6 @@ export function rawFlowFields(d: RawDrop): FlowFields {
   return { l4: l4Name(d.l4proto), saddr: d.saddr, daddr: d.daddr, dport: d.dport };
 }
 
-/** The same key from a record's fields. */
-export function flowKey(r: Pick<DropRecord, 'l4' | 'protocol' | 'saddr' | 'daddr' | 'dport' | 'inner'>): string {
-  const ipver = r.protocol === 'IPv6' ? 6 : 4;
-  const outer = r.saddr ? flowKeyOf(r.l4 ?? r.protocol, r.saddr, r.daddr, r.dport, ipver) : r.protocol;
-  const i = r.inner;
-  if (!i) return outer;
-  const inner = i.saddr ? flowKeyOf(i.l4 ?? '?', i.saddr, i.daddr, i.dport, i.protocol === 'IPv6' ? 6 : 4) : i.read ? 'no inner IP' : 'inner headers not read';
-  return `${inner} in ${i.tunnel} ${i.vni} (${outer})`;
-}
 
 interface Flow {
   total: number;
