@@ -461,6 +461,20 @@ export function hintedReasons(): string[] {
   return Object.keys(REASONS);
 }
 
+/**
+ * The hint table against a pinned list of reasons (a kernel's enum kept in the repo) and the
+ * running kernel's: `missing` are pinned reasons without an entry (a defect of the table);
+ * `added` are reasons the running kernel has beyond the pinned ones, with the hint they get
+ * (their family's, or none): news to report, never a failure.
+ */
+export function hintCoverage(pinned: readonly string[], running: readonly string[]): { missing: string[]; added: Array<{ reason: string; hint: string | null }> } {
+  const pin = new Set(pinned);
+  return {
+    missing: pinned.filter((n) => !NOT_DROPS.has(n) && !reasonHint(n)),
+    added: running.filter((n) => !pin.has(n) && !NOT_DROPS.has(n)).map((reason) => ({ reason, hint: hintFor({ reason })?.id ?? null })),
+  };
+}
+
 const idCache = new Map<string, string | null>();
 
 /** The hint id for a reason/function pair, memoized: trace --json asks once per event. */
