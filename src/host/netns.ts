@@ -1,50 +1,15 @@
 /**
- * The kernel's own counters that confirm or refute a finding: netfilter
- * rule counters, SNMP/netstat counters, softnet_stat, conntrack fill,
- * rp_filter, listening sockets, routes. Parsers are pure; `NetnsShell`
- * runs the few commands needed inside the namespace a drop happened in.
+ * Network namespaces and what they count: `NetnsShell` runs a command inside the namespace a
+ * drop happened in; the snapshot of its counters (SNMP/netstat, devices, qdiscs, xfrm_stat)
+ * and rule sets (iptables, ip6tables, nftables) taken before and after a window; listening
+ * sockets, softnet_stat, interface names and veth peers. Parsers are pure.
  */
 import { spawnSync } from 'node:child_process';
 import { parseEthtoolStats, parseLinkStats, parseQdiscDrops } from './devices.js';
+import { iptablesTables, parseIptablesSave, type RuleCounter } from './iptables.js';
+import { nativeNft, parseNftJson, type NftRuleset } from './nft.js';
+import { parseXfrmStat } from './xfrm.js';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-
-/** One rule (or chain policy) from `iptables-save -c`, with its counters. */
-export interface RuleCounter {
-  table: string;
-  /** the rule as iptables-save prints it, without counters ("-A INPUT -p tcp … -j DROP"), or "policy FORWARD DROP" */
-  rule: string;
-  packets: number;
-  bytes: number;
-  /** the rule or policy drops or rejects */
-  drops: boolean;
-}
-
-export function parseIptablesSave(text: string): RuleCounter[] {
-  const out: RuleCounter[] = [];
-  let table = '';
-  for (const line of text.split('\n')) {
-    if (line.startsWith('*')) table = line.slice(1).trim();
-    let m = /^:(\S+) (\S+) \[(\d+):(\d+)\]/.exec(line);
-    if (m) {
-      if (m[2] !== '-') out.push({ table, rule: `policy ${m[1]} ${m[2]}`, packets: Number(m[3]), bytes: Number(m[4]), drops: m[2] === 'DROP' });
-      continue;
-    }
-    m = /^\[(\d+):(\d+)\] (-A .*)$/.exec(line);
-    if (m) out.push({ table, rule: m[3], packets: Number(m[1]), bytes: Number(m[2]), drops: /-j (DROP|REJECT)\b/.test(m[3]) });
-  }
-  return out;
-}
-
-/** Dropping rules whose packet counters went up between two snapshots. */
-export function movedDropRules(before: RuleCounter[], after: RuleCounter[]): Array<RuleCounter & { delta: number }> {
-  const key = (r: RuleCounter) => `${r.table} ${r.rule}`;
-  const prev = new Map(before.map((r) => [key(r), r.packets]));
-  return after
-    .filter((r) => r.drops)
-    .map((r) => ({ ...r, delta: r.packets - (prev.get(key(r)) ?? 0) }))
-    .filter((r) => r.delta > 0)
-    .sort((a, b) => b.delta - a.delta);
-}
 
 /** /proc/net/snmp or /proc/net/netstat: "Group:Field" → value. */
 export function parseSnmp(text: string): Map<string, number> {
@@ -251,10 +216,16 @@ export class NetnsShell {
   }
 
   run(cmd: string[]): string | null {
+    const r = this.exec(cmd);
+    return r?.status === 0 ? r.stdout : null;
+  }
+
+  /** Runs a command whose failure says something (`ip route get` answers with an error): status, stdout and stderr. */
+  exec(cmd: string[]): { status: number | null; stdout: string; stderr: string } | null {
     if (!this.prefix) return null;
     const argv = [...this.prefix, ...cmd];
     const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 5000 });
-    return r.status === 0 ? r.stdout : null;
+    return r.error ? null : { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
   read(path: string): string | null {
@@ -297,34 +268,65 @@ export function pidInNetns(inode: number): number | null {
 
 /** What we snapshot in a namespace before and after the window. */
 export interface NsSnapshot {
-  rules: RuleCounter[] | null;
-  /** SNMP/netstat counters ("TcpExt:ListenOverflows"), and the devices' drop counters (model/counters.ts keys) */
-  snmp: Map<string, number>;
+  /** SNMP/netstat counters ("TcpExt:ListenOverflows"), the devices' drop counters and xfrm_stat (model/counters.ts keys) */
+  counters: Map<string, number>;
+  /** iptables and ip6tables rules with counters; null when not read (or neither tool is installed) */
+  iptables: RuleCounter[] | null;
+  /** nftables' own tables, iptables-nft's left out; null when not read or nft is not installed */
+  nft: NftRuleset | null;
 }
 
-let ethtoolHere: boolean | undefined;
+const tools = new Map<string, boolean>();
+/** Whether a tool is installed here (asked once). */
+export function hasTool(name: string, arg = '--version'): boolean {
+  let v = tools.get(name);
+  if (v === undefined) tools.set(name, (v = spawnSync(name, [arg], { stdio: 'ignore' }).status === 0));
+  return v;
+}
 
-/** rules: false leaves out iptables-save (the counters alone: a running view's periodic read). */
-export function snapshotNetns(sh: NetnsShell, opts: { rules?: boolean } = {}): NsSnapshot {
-  const save = opts.rules === false ? null : sh.run(['iptables-save', '-c']);
-  const snmp = new Map<string, number>();
+/** The namespace's drop counters: SNMP/netstat, rtnetlink stats64, qdiscs, ethtool -S where the driver offers it, xfrm_stat. */
+export function readCounters(sh: NetnsShell): Map<string, number> {
+  const out = new Map<string, number>();
   for (const f of ['/proc/net/snmp', '/proc/net/netstat']) {
     const t = sh.read(f);
-    if (t) for (const [k, v] of parseSnmp(t)) snmp.set(k, v);
+    if (t) for (const [k, v] of parseSnmp(t)) out.set(k, v);
   }
+  const xfrm = sh.read('/proc/net/xfrm_stat');
+  if (xfrm) for (const [k, v] of parseXfrmStat(xfrm)) out.set(k, v);
   const links = parseLinkStats(sh.run(['ip', '-s', '-s', '-j', 'link', 'show']) ?? '[]');
-  for (const [k, v] of links) snmp.set(k, v);
-  for (const [k, v] of parseQdiscDrops(sh.run(['tc', '-s', '-j', 'qdisc', 'show']) ?? '[]')) snmp.set(k, v);
-  // NIC statistics where the driver offers them (veth and lo offer none worth reading)
-  ethtoolHere ??= spawnSync('ethtool', ['--version']).status === 0;
-  if (ethtoolHere) {
+  for (const [k, v] of links) out.set(k, v);
+  for (const [k, v] of parseQdiscDrops(sh.run(['tc', '-s', '-j', 'qdisc', 'show']) ?? '[]')) out.set(k, v);
+  if (hasTool('ethtool')) {
     for (const key of links.keys()) {
       const iface = key.split(':')[1];
       if (iface === 'lo' || !key.endsWith(':rx_dropped')) continue;
-      for (const [k, v] of parseEthtoolStats(iface, sh.run(['ethtool', '-S', iface]) ?? '')) snmp.set(k, v);
+      for (const [k, v] of parseEthtoolStats(iface, sh.run(['ethtool', '-S', iface]) ?? '')) out.set(k, v);
     }
   }
-  return { rules: save === null ? null : parseIptablesSave(save), snmp };
+  return out;
+}
+
+/** iptables and ip6tables rules with their counters; null when neither tool answers. */
+export function readIptables(sh: NetnsShell): RuleCounter[] | null {
+  const v4 = sh.run(['iptables-save', '-c']);
+  const v6 = sh.run(['ip6tables-save', '-c']);
+  if (v4 === null && v6 === null) return null;
+  return [...parseIptablesSave(v4 ?? '', 'iptables'), ...parseIptablesSave(v6 ?? '', 'ip6tables')];
+}
+
+/** nftables' own tables with their counters and rule texts; null without nft. */
+export function readNft(sh: NetnsShell, iptables: readonly RuleCounter[] | null): NftRuleset | null {
+  if (!hasTool('nft')) return null;
+  const rs = parseNftJson(sh.run(['nft', '-j', 'list', 'ruleset']) ?? '', sh.run(['nft', '-a', 'list', 'ruleset']));
+  return rs ? nativeNft(rs, iptablesTables(iptables ?? [])) : null;
+}
+
+/** rules: false leaves out the rule sets (the counters alone: a running view's periodic read). */
+export function snapshotNetns(sh: NetnsShell, opts: { rules?: boolean } = {}): NsSnapshot {
+  const counters = readCounters(sh);
+  if (opts.rules === false) return { counters, iptables: null, nft: null };
+  const iptables = readIptables(sh);
+  return { counters, iptables, nft: readNft(sh, iptables) };
 }
 
 /** Inode → name of the namespaces `ip netns` knows (/run/netns). */
