@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evidenceFor, formatVerdict, rankFindings, siteKey, type EvidenceInput, type Finding } from './diagnose.js';
+import { formatVerdict, rankFindings, siteKey } from './diagnose.js';
+import { judge, type Facts } from './evidence.js';
+import type { Finding } from './finding.js';
 
 function finding(over: Partial<Finding> & { location: string }): Finding {
   return {
@@ -13,6 +15,7 @@ function finding(over: Partial<Finding> & { location: string }): Finding {
     interfaces: ['eth0'],
     netns: { inode: 1, label: '1' },
     flows: [],
+    flow: null,
     context: { reason: null, function: null, ifname: null, nsPrefix: '', l4: null, saddr: null, daddr: null, dport: null },
     hint: null,
     evidence: [],
@@ -49,7 +52,7 @@ describe('ranking findings by impact', () => {
       [5, 'mystery+0x10', 'other'],
       [6, 'ip6_mc_input+0x15e', 'benign'],
     ]);
-    expect(ranked[0].impact.why).toBe("3 TCP connection attempts (SYN) dropped; the node's own counters confirm the cause");
+    expect(ranked[0].impact.why).toBe("3 TCP connection attempts (SYN) dropped; the node's own state confirms the cause");
     expect(ranked[2].impact.why).toBe('the same flow dropped 2 times (UDP a > b:7000)');
   });
 
@@ -80,14 +83,11 @@ describe('ranking findings by impact', () => {
 describe('the verdict follows the evidence', () => {
   const netfilter = () =>
     finding({ location: 'nf_hook_slow+0x9a', reason: 'NETFILTER_DROP', syn: 4, hint: { id: 'reason/NETFILTER_DROP', title: 'a firewall rule on this host dropped it', explain: 'x', causes: [], checks: [] } });
-  const input = (over: Partial<EvidenceInput>): EvidenceInput => ({
-    where: 'ns1', before: { rules: [], snmp: new Map() }, after: { rules: [], snmp: new Map() }, softnetDrops: null, listeners: null, rpFilter: null,
-    routeToSource: null, routeToDest: null, conntrack: null, mtu: null, ...over,
-  });
+  const input = (over: Partial<Facts>): Facts => ({ where: 'ns1', iptables: { before: [], after: [] }, counters: { before: new Map(), after: new Map() }, ...over });
 
   it('conntrack full and no rule moved: the headline is the full table, not "a firewall rule"', () => {
     const f = netfilter();
-    f.evidence = evidenceFor(f, input({ conntrack: { count: 20, max: 20 } }));
+    f.evidence = judge(f, input({ conntrack: { count: 20, max: 20 } }));
     expect(f.evidence.map((e) => e.verdict)).toEqual(['refutes', 'confirms']);
     const [ranked] = rankFindings([f], null);
     expect(ranked.cause).toBe('the conntrack table is full (20 of 20 entries): new connections are dropped');
@@ -99,7 +99,7 @@ describe('the verdict follows the evidence', () => {
 
   it('nothing confirmed: the reason\'s meaning stays the headline', () => {
     const f = netfilter();
-    f.evidence = evidenceFor(f, input({ conntrack: { count: 3, max: 20 } }));
+    f.evidence = judge(f, input({ conntrack: { count: 3, max: 20 } }));
     const [ranked] = rankFindings([f], null);
     expect(ranked.cause).toBeNull();
     expect(formatVerdict([ranked], 'head', [])).toMatch(/^#1  a firewall rule on this host dropped it/m);

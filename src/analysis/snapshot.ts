@@ -7,6 +7,8 @@ import type { DropRecord } from '../model/drop.js';
 
 /** What a flow is about, as fields (never parsed back from its key text). */
 export interface FlowFields {
+  /** 4 or 6, or null when no IP header was read */
+  ipver: 4 | 6 | null;
   l4: string | null;
   saddr: string | null;
   daddr: string | null;

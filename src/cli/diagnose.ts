@@ -1,7 +1,7 @@
 /** `droptrace diagnose`: trace for a while, then a verdict with evidence and next steps. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { addCallers, buildFindings, formatVerdict, rankFindings, siteKey, type Baseline } from '../analysis/diagnose.js';
+import { addCallers, buildFindings, formatVerdict, rankFindings, siteKey, withoutClaimed, type Baseline } from '../analysis/diagnose.js';
 import { stackFrames } from '../model/decode.js';
 import { AggregateConsumer } from '../analysis/feed.js';
 import { CounterWindow, tracedDrops } from '../analysis/gather.js';
@@ -80,11 +80,11 @@ async function run(opts: Options): Promise<void> {
 
   // evidence for more candidates than are shown: a small site whose rule counter moved outranks a big one
   const candidates = buildFindings(snap, seconds, (ino) => window.shell(ino).commandPrefix).slice(0, Math.max(3 * top, 12));
-  window.gather(candidates);
   // drops only the counters saw (accept queues, NIC rings, qdiscs) rank with the traced ones
   candidates.push(...window.counterFindings(tracedDrops(tally.agg.keyTotals()), seconds));
+  window.gather(candidates);
   if (tally.stacks) addCallers(candidates, tally.stacks.sites(syms, (id) => stackFrames(capture.tracer.stack(id))));
-  const findings = rankFindings(candidates, baseline).slice(0, top);
+  const findings = rankFindings(withoutClaimed(candidates), baseline).slice(0, top);
 
   const lost = summary.stats.lost + summary.stats.droppedInProcess;
   const head = `droptrace diagnose: ${summary.exact} drop${summary.exact === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (filters: ${describeFilters(opts)}), ${findings.length} finding${findings.length === 1 ? '' : 's'}${lost ? `; ${lost} events lost (counts are exact, flows may miss some)` : ''}`;
