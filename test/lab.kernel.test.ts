@@ -10,9 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start } from './helpers/cli.js';
 import { ourProgramsSettled } from './helpers/netns.js';
-import { labScript, LAB } from './helpers/lab.js';
+import { labDiagnose, labScript, LAB, type LabFinding as Finding } from './helpers/lab.js';
 import { Tmux } from './helpers/tmux.js';
 
 const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
@@ -20,37 +19,13 @@ if (!canRun) console.warn('skipping lab tests: they need root and /sys/kernel/bt
 
 const PREFIX = `dl${process.pid % 100000}`;
 const { run: lab, env } = labScript(PREFIX);
+const diagnose = (fault: string) => labDiagnose(lab, fault);
 const nsList = () =>
   spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' })
     .stdout.split('\n')
     .map((l) => l.split(' ')[0])
     .filter((n) => n.startsWith(`${PREFIX}-`));
 const rootLinks = () => spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.trim().split('\n').length;
-
-interface Finding {
-  location: string;
-  cause: string | null;
-  counter: { key: string; delta: number } | null;
-  function: string | null;
-  reason: string | null;
-  interfaces: string[];
-  netns: { label: string };
-  flows: Array<{ flow: string }>;
-  hint: { id: string } | null;
-  evidence: Array<{ verdict: string; text: string }>;
-  benign: { rule: string } | null;
-}
-
-/** Runs an unfiltered diagnose while the pods restart and the fault's traffic flows. */
-async function diagnose(fault: string): Promise<{ findings: Finding[]; benign: Array<{ rule: string; total: number }> }> {
-  const t = start(['diagnose', '--json', '--duration', '4']);
-  await t.ready();
-  lab('traffic', 'pod-restart');
-  lab('traffic', fault);
-  const res = await t.exited;
-  if (res.code !== 0) throw new Error(`diagnose exited ${res.code}: ${res.stderr}`);
-  return JSON.parse(res.stdout);
-}
 
 const A = `${PREFIX}-hostA`;
 const B = `${PREFIX}-hostB`;
