@@ -98,6 +98,8 @@ export function addCallers(findings: Finding[], sites: readonly SiteStacks[]): v
   for (const f of findings) {
     const s = sites.find((x) => x.site === f.location);
     if (s?.callers.length) f.callers = s.callers;
+    // a site no table explains is explained by who called it
+    else if (s?.stacks.length && (!f.hint || f.hint.id === 'reason/NOT_SPECIFIED')) f.calledFrom = s.stacks[0].frames.slice(1, 6);
   }
 }
 
@@ -142,6 +144,7 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
     lines.push(`    ${f.counter ? 'counted:' : 'dropped:'}  ${what}: ${f.count} drop${f.count === 1 ? '' : 's'}${f.counter ? '' : ` (${(f.share * 100).toFixed(0)}%)`}, ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
     if (f.impact.why) lines.push(`    impact:   ${f.impact.why}`);
     if (f.callers?.length) lines.push(`    freed for: ${f.callers.slice(0, 3).map((c) => `${c.function} ×${c.count}`).join(', ')} (from the kernel stacks)`);
+    if (f.calledFrom?.length) lines.push(`    called from: ${f.calledFrom.join(' ← ')} (its most frequent kernel stack)`);
     lines.push(`    where:    ${f.interfaces.length ? `${f.interfaces.slice(0, 3).join(', ')} in ` : ''}netns ${f.netns.label}`);
     if (f.flows.length) lines.push(`    flows:    ${f.flows.slice(0, 3).map((x) => `${x.flow} ×${x.count}`).join('; ')}`);
     if (f.hint) {

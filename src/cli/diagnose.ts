@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { addCallers, buildFindings, formatVerdict, rankFindings, siteKey, withoutClaimed, type Baseline } from '../analysis/diagnose.js';
 import { stackFrames } from '../model/decode.js';
 import { AggregateConsumer } from '../analysis/feed.js';
+import { EVIDENCE_RULES } from '../analysis/evidence.js';
 import { CounterWindow, tracedDrops } from '../analysis/gather.js';
 import { buildReport } from '../analysis/report.js';
 import { describeFilters, UsageError } from '../capture/filters.js';
@@ -29,7 +30,7 @@ export function diagnoseCommand(): Command {
     .option('--top <n>', 'findings to report', '5')
     .option('--json', 'print the verdict as JSON')
     .option('--all', 'rank the drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as findings too, instead of one folded line')
-    .option('--stack', 'also take kernel stacks: a drop in a generic free function (skb_release_data, kfree_skb_list_reason) is named by its caller')
+    .option('--no-stack', 'take no kernel stacks (by default they name the caller of a drop in a generic free function such as skb_release_data, and the code path of a site no table explains)')
     .option('--baseline <file>', 'a recording of this node at rest (droptrace record): sites that drop no faster than they did then rank below what is new or grew');
   addTraceOptions(cmd);
   addSampleOption(cmd);
@@ -37,7 +38,7 @@ export function diagnoseCommand(): Command {
     'after',
     `
 Run it while the problem happens, e.g. while the pod retries. No filter is needed: findings
-are ranked by impact (a cause the counters confirm, then failing connections such as dropped
+are ranked by impact (a cause the host confirms, then failing connections such as dropped
 TCP SYNs or a flow retried, then other unicast), not by count, and the drops every healthy node
 makes are folded into one line.
   droptrace diagnose --duration 10
@@ -45,12 +46,14 @@ makes are folded into one line.
   droptrace record -o rest.dtr -d 120; droptrace diagnose --baseline rest.dtr
 
 Each finding says where (function+offset, interface, namespace, flows) and why (drop reason),
-then checks it against the namespace's own counters: iptables rule counters that moved during
-the window, listening sockets on the dropped port, rp_filter and the reverse route, softnet_stat
-backlog drops, conntrack fill, routes and MTU, SNMP counters. Drops the tracepoint never sees
-(a full accept queue, NIC and driver drops, qdisc drops, softnet squeezes) become findings of
-their own when a counter that counts them moved: TcpExt and Udp SNMP counters, every interface's
-rx/tx dropped and missed, tc qdisc drops, ethtool -S where the driver offers it.`,
+then checks it on the host: every rule below that applies to the finding reads only what it
+needs in the drop's namespace, and a confirmation that names a cause (the rule, route, policy or
+program) becomes the finding's headline.
+${EVIDENCE_RULES.map((r) => `  ${r.id.padEnd(20)} ${r.checks}`).join('\n')}
+Drops the tracepoint never sees (a full accept queue, NIC and driver drops, qdisc drops, softnet
+squeezes, IPsec errors) become findings of their own when a counter that counts them moved:
+TcpExt and Udp SNMP counters, every interface's rx/tx dropped and missed, tc qdisc drops,
+ethtool -S where the driver offers it, /proc/net/xfrm_stat.`,
   );
   cmd.action(async (opts: Options) => run(opts));
   return cmd;
@@ -63,7 +66,7 @@ async function run(opts: Options): Promise<void> {
   const baseline = opts.baseline ? loadBaseline(opts.baseline) : null;
   const prepared = prepareTracing(opts);
   const { reasons, syms } = prepared;
-  const config = { ...prepared.config, stack: !!opts.stack };
+  const config = { ...prepared.config, stack: opts.stack !== false };
   const names = netnsNames();
   const tally = new AggregateConsumer(true, makeNaming(syms, reasons, names), syms, reasons);
   const capture = CaptureRun.start(config, [tally], { duration });

@@ -5,7 +5,8 @@
  * reasons are the same drops (so a drop seen both ways is one finding, the traced one).
  * Counter keys: "Group:Name" of /proc/net/snmp and /proc/net/netstat, "dev:IFACE:field" of an
  * interface's rtnetlink stats64, "qdisc:IFACE" drops of its qdiscs, "ethtool:IFACE:name" where
- * the driver offers ethtool statistics, "softnet:squeezed" machine-wide.
+ * the driver offers ethtool statistics, "xfrm_stat:XfrmInPolBlock" of /proc/net/xfrm_stat, "softnet:squeezed"
+ * machine-wide.
  */
 import type { Hint } from './hints.js';
 
@@ -119,6 +120,20 @@ export const COUNTER_RULES: readonly CounterRule[] = [
         'A NIC or driver statistic of dropped or missed packets moved: drops in hardware or in the driver, before the kernel sees a packet.',
         ['RX ring or buffer exhaustion', 'hardware flow control or a NIC queue stalled'],
         [`${ns}ethtool -S ${m[1]}`, `${ns}ethtool -g ${m[1]}`],
+      ),
+  },
+  {
+    id: 'counter/xfrm',
+    key: /^xfrm_stat:(Xfrm(In|Fwd|Out)\w+)$/,
+    reasons: ['XFRM_POLICY'],
+    impact: 'unicast',
+    hint: (m, ns) =>
+      hint(
+        'counter/xfrm',
+        `IPsec refused packets (${m[1]})`,
+        'An xfrm (IPsec) check failed: a policy blocks the flow, requires a transform the packet did not go through (it came in clear), no state (SA) matches, or the SA is expired or replayed. Several of these free the packet without a drop reason.',
+        ['a block policy, or a policy that requires ESP from a peer still sending in clear (an encryption rollout half done)', 'a missing or expired SA: the key exchange daemon (strongSwan, libreswan, a CNI\'s encryption) is down', 'a policy left behind by a removed tunnel'],
+        [`${ns}cat /proc/net/xfrm_stat`, `${ns}ip -s xfrm policy`, `${ns}ip -s xfrm state`],
       ),
   },
   {
