@@ -1,17 +1,15 @@
 /**
- * Reading the host for diagnose's findings: the counters and rule sets of the namespaces the
- * drops happened in, before the window and after it, and for each finding only the facts
- * its evidence rules ask for (analysis/evidence.ts), each read once per namespace or per
- * question. Drops only counters saw become findings of their own here too.
+ * The window of counters around a capture: the counters and rule sets of the namespaces the
+ * drops happened in, before the window and after it; drops only counters saw as findings of
+ * their own; and each finding's evidence, judged by the rules of evidence.ts on what
+ * facts.ts reads for them.
  */
 import { readFileSync } from 'node:fs';
-import { countTcFilters, parseBpftoolNet, parseCgroupTree, parseLinkXdp, parseProgInfo, parseTcFilters } from '../host/bpfprogs.js';
-import { hasTool, NetnsShell, ownNetns, parseFullListeners, parseListeners, parseSoftnetDrops, readCounters, readIptables, readNft, snapshotNetns, type NsSnapshot } from '../host/netns.js';
-import { parseLocalAddrs, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
-import { parseXfrmPolicies } from '../host/xfrm.js';
+import { NetnsShell, ownNetns, parseSoftnetDrops, readCounters, snapshotNetns, type NsSnapshot } from '../host/netns.js';
 import { counterRule } from '../model/counters.js';
 import { causeOf } from './diagnose.js';
-import { factsNeeded, judge, type FactKind, type Facts } from './evidence.js';
+import { factsNeeded, judge } from './evidence.js';
+import { FactReader } from './facts.js';
 import type { Finding } from './finding.js';
 
 /** Namespaces snapshotted before the window: beyond this many named ones, only the drop's own are read after. */
@@ -52,51 +50,47 @@ export function tracedDrops(keys: ReadonlyArray<{ netns: number; iface: string; 
   };
 }
 
-function mtuFromIp(text: string | null): number | null {
-  const m = text ? /\bmtu (\d+)/.exec(text) : null;
-  return m ? Number(m[1]) : null;
-}
-
-/** What has been read in one namespace after the window, each at most once. */
-interface NsReads {
-  counters?: Map<string, number>;
-  iptables?: ReturnType<typeof readIptables>;
-  nft?: ReturnType<typeof readNft>;
-  local?: string[];
-  /** `ip rule` per address family */
-  rules?: Map<string, string | null>;
-  xfrm?: string | null;
-  progs?: NonNullable<Facts['progs']>['attached'];
-}
-
 /** The counters of a window: taken before it starts, compared after it ends. */
 export class CounterWindow {
-  readonly before = new Map<number, NsSnapshot>();
-  private readonly softnetBefore = softnetTotal();
+  private readonly shells = new Map<number, NetnsShell>();
   private softnetAfter: number | null = null;
-  private readonly squeezedBefore = softnetSqueezed();
   private squeezedAfter: number | null = null;
-  private readonly after = new Map<number, NsReads>();
-  private progInfo: ReturnType<typeof parseProgInfo> | undefined;
-  private cgroupProgs: Facts['cgroupProgs'] | undefined;
-  /** every fact read after the window, by kind: what "checked" reports */
-  readonly read = new Map<FactKind, number>();
+  private readonly countersAfter = new Map<number, Promise<Map<string, number>>>();
+  private readonly reader: FactReader;
 
-  /** netns: the one namespace in scope (--netns), else this one and the named ones; rules: false for counters only */
-  constructor(
+  private constructor(
     private readonly names: Map<number, string>,
-    netns?: number,
-    opts: { rules?: boolean } = {},
+    readonly before: Map<number, NsSnapshot>,
+    private readonly softnetBefore: number | null,
+    private readonly squeezedBefore: number | null,
   ) {
-    const targets = netns ? [netns] : [ownNetns(), ...[...names.keys()].slice(0, MAX_PRESNAPSHOT)];
-    for (const ino of targets) {
-      const sh = this.shell(ino);
-      if (sh.reachable) this.before.set(ino, snapshotNetns(sh, opts));
-    }
+    this.reader = new FactReader({
+      shell: (ino) => this.shell(ino),
+      before: (ino) => this.before.get(ino) ?? null,
+      countersAfter: (ino) => this.counters(ino),
+      softnetDrops: () => this.softnetDrops,
+    });
   }
 
+  /**
+   * Opens a window: snapshots this namespace and the named ones (or only `netns`), all at
+   * once; rules: false for counters only.
+   */
+  static async open(names: Map<number, string>, netns?: number, opts: { rules?: boolean } = {}): Promise<CounterWindow> {
+    const softnet = softnetTotal();
+    const squeezed = softnetSqueezed();
+    const targets = netns ? [netns] : [ownNetns(), ...[...names.keys()].slice(0, MAX_PRESNAPSHOT)];
+    const w = new CounterWindow(names, new Map(), softnet, squeezed);
+    const snaps = await Promise.all(targets.map((ino) => (w.shell(ino).reachable ? snapshotNetns(w.shell(ino), opts) : null)));
+    targets.forEach((ino, i) => snaps[i] && w.before.set(ino, snaps[i]));
+    return w;
+  }
+
+  /** The namespace's shell, made once: finding a process in an unnamed namespace scans /proc. */
   shell(inode: number): NetnsShell {
-    return new NetnsShell(inode, this.names);
+    let sh = this.shells.get(inode);
+    if (!sh) this.shells.set(inode, (sh = new NetnsShell(inode, this.names)));
+    return sh;
   }
 
   /** Ends the window for the machine-wide counters. */
@@ -112,7 +106,7 @@ export class CounterWindow {
 
   /** What "checked" says of this window. */
   describe(): string[] {
-    const read = [...this.read.keys()];
+    const read = [...this.reader.read.keys()];
     return [
       `counters before and after in ${this.before.size} network namespace(s)`,
       this.softnetDrops === null ? 'softnet_stat unreadable' : `softnet_stat (${this.softnetDrops} backlog drops)`,
@@ -120,16 +114,11 @@ export class CounterWindow {
     ];
   }
 
-  private reads(ino: number): NsReads {
-    let r = this.after.get(ino);
-    if (!r) this.after.set(ino, (r = {}));
-    return r;
-  }
-
   /** The namespace's counters after the window, read once. */
-  private countersAfter(ino: number): Map<string, number> {
-    const r = this.reads(ino);
-    return (r.counters ??= readCounters(this.shell(ino)));
+  private counters(ino: number): Promise<Map<string, number>> {
+    let p = this.countersAfter.get(ino);
+    if (!p) this.countersAfter.set(ino, (p = readCounters(this.shell(ino))));
+    return p;
   }
 
   /**
@@ -137,7 +126,7 @@ export class CounterWindow {
    * counter of a known drop (model/counters.ts) that moved by more than the drops traced for
    * it there. One finding per rule and interface; its count is what the trace did not see.
    */
-  counterFindings(traced: TracedDrops, seconds: number): Finding[] {
+  async counterFindings(traced: TracedDrops, seconds: number): Promise<Finding[]> {
     const out: Finding[] = [];
     const moved = (ino: number, where: string, label: string, prefix: string, deltas: Array<[string, number]>) => {
       const best = new Map<string, Finding>();
@@ -183,13 +172,13 @@ export class CounterWindow {
       }
       out.push(...best.values());
     };
-    for (const [ino, before] of this.before) {
+    const spaces = [...this.before].filter(([ino]) => this.shell(ino).reachable);
+    const afters = await Promise.all(spaces.map(([ino]) => this.counters(ino)));
+    spaces.forEach(([ino, before], i) => {
       const sh = this.shell(ino);
-      if (!sh.reachable) continue;
-      const after = this.countersAfter(ino);
-      const deltas: Array<[string, number]> = [...after].map(([k, v]) => [k, v - (before.counters.get(k) ?? v)]);
+      const deltas: Array<[string, number]> = [...afters[i]].map(([k, v]) => [k, v - (before.counters.get(k) ?? v)]);
       moved(ino, sh.label, `${ino} (${sh.label})`, sh.commandPrefix, deltas);
-    }
+    });
     if (this.squeezedBefore !== null && this.squeezedAfter !== null) {
       moved(0, 'this machine', '(machine-wide)', '', [['softnet:squeezed', this.squeezedAfter - this.squeezedBefore]]);
     }
@@ -198,100 +187,20 @@ export class CounterWindow {
 
   /**
    * Sets each finding's evidence from the rules that apply to it (benign findings need none),
-   * reading in its namespace only what those rules ask for; a counter finding's cause then
-   * follows its evidence.
+   * reading in its namespace only what those rules ask for, every finding at once; a counter
+   * finding's cause then follows its evidence.
    */
-  gather(findings: Finding[]): void {
-    for (const f of findings) {
-      if (f.benign) continue;
-      const needs = factsNeeded(f);
-      if (!needs.size) continue;
-      const evidence = judge(f, this.facts(f, needs));
-      f.evidence = f.counter ? [...f.evidence, ...evidence] : evidence;
-      if (f.counter) f.cause = causeOf(f);
-    }
-  }
-
-  /** Reads the facts a finding's rules need, in its namespace. */
-  facts(f: Finding, needs: ReadonlySet<FactKind>): Facts {
-    const ino = f.netns.inode;
-    const sh = this.shell(ino);
-    const x: Facts = { where: sh.label };
-    if (!sh.reachable) return x;
-    const r = this.reads(ino);
-    const before = this.before.get(ino) ?? null;
-    const ctx = f.context;
-    const iface = f.interfaces[0];
-    const v6 = f.flow?.ipver === 6;
-    for (const need of needs) this.read.set(need, (this.read.get(need) ?? 0) + 1);
-    if (needs.has('counters')) x.counters = before ? { before: before.counters, after: this.countersAfter(ino) } : null;
-    if (needs.has('iptables') || needs.has('nft')) {
-      r.iptables ??= readIptables(sh);
-      x.iptables = r.iptables ? { before: before?.iptables ?? null, after: r.iptables } : null;
-    }
-    if (needs.has('nft')) {
-      if (r.nft === undefined) r.nft = readNft(sh, r.iptables ?? null);
-      x.nft = r.nft ? { before: before?.nft ?? null, after: r.nft } : null;
-    }
-    if (needs.has('local')) {
-      r.local ??= parseLocalAddrs(sh.run(['ip', '-j', 'addr', 'show']) ?? '[]');
-      x.local = ctx.daddr && r.local.length ? r.local.includes(ctx.daddr) : null;
-    }
-    if (needs.has('conntrack')) {
-      const c = sh.read('/proc/sys/net/netfilter/nf_conntrack_count');
-      const m = sh.read('/proc/sys/net/netfilter/nf_conntrack_max');
-      x.conntrack = c && m ? { count: Number(c), max: Number(m) } : null;
-    }
-    if (needs.has('listeners') && ctx.dport) {
-      const tcp = sh.run(['ss', '-ltnH', `sport = :${ctx.dport}`]);
-      const udp = sh.run(['ss', '-lunH', `sport = :${ctx.dport}`]);
-      x.listeners = tcp === null && udp === null ? null : { tcp: parseListeners(tcp ?? ''), udp: parseListeners(udp ?? '') };
-    }
-    if (needs.has('fullListeners')) x.fullListeners = parseFullListeners(sh.run(['ss', '-ltnH']) ?? '');
-    if (needs.has('rpFilter') && iface) x.rpFilter = { all: sh.read('/proc/sys/net/ipv4/conf/all/rp_filter')?.trim() ?? null, iface: sh.read(`/proc/sys/net/ipv4/conf/${iface}/rp_filter`)?.trim() ?? null };
-    if (needs.has('routeToSource') && ctx.saddr) x.routeToSource = sh.run(['ip', 'route', 'get', ctx.saddr]);
-    if ((needs.has('routeToDest') || needs.has('mtu')) && ctx.daddr) x.routeToDest = sh.run(['ip', 'route', 'get', ctx.daddr]);
-    if (needs.has('mtu') && x.routeToDest) {
-      const dev = /\bdev (\S+)/.exec(x.routeToDest)?.[1];
-      if (dev) x.mtu = Number(sh.read(`/sys/class/net/${dev}/mtu`) ?? NaN) || mtuFromIp(sh.run(['ip', 'link', 'show', dev]));
-    }
-    if (needs.has('softnetDrops')) x.softnetDrops = this.softnetDrops;
-    if (needs.has('routing') && ctx.daddr) {
-      const fam = v6 ? ['-6'] : ['-4'];
-      // the question the dropped packet asked: input routing from its source on its interface
-      const input = f.reason === 'IP_OUTNOROUTES' || !ctx.saddr || !iface ? [] : ['from', ctx.saddr, 'iif', iface];
-      const got = sh.exec(['ip', ...fam, '-j', 'route', 'get', ctx.daddr, ...input]);
-      r.rules ??= new Map();
-      if (!r.rules.has(fam[0])) r.rules.set(fam[0], sh.run(['ip', ...fam, '-j', 'rule', 'show']));
-      x.routing = got
-        ? {
-            answer: parseRouteGet(got.status, got.stdout, got.stderr),
-            rules: parsePolicyRules(r.rules.get(fam[0]) ?? '[]'),
-            covering: parseRouteList(sh.run(['ip', ...fam, '-j', 'route', 'show', 'table', 'all', 'match', ctx.daddr]) ?? '[]'),
-            forwarding: iface ? (sh.read(`/proc/sys/net/ipv${v6 ? 6 : 4}/conf/${iface}/forwarding`)?.trim() ?? null) : null,
-          }
-        : null;
-    }
-    if (needs.has('xfrmPolicies')) {
-      if (r.xfrm === undefined) r.xfrm = sh.run(['ip', 'xfrm', 'policy', 'list']);
-      x.xfrmPolicies = r.xfrm === null ? null : parseXfrmPolicies(r.xfrm);
-    }
-    if (needs.has('progs')) {
-      const bpftool = hasTool('bpftool', 'version');
-      r.progs ??= bpftool ? parseBpftoolNet(sh.run(['bpftool', '-j', 'net', 'show'])) : parseLinkXdp(sh.run(['ip', '-j', '-d', 'link', 'show']));
-      const filters = (dir: 'ingress' | 'egress') => (iface ? sh.run(['tc', '-j', 'filter', 'show', 'dev', iface, dir]) : null);
-      const fin = filters('ingress');
-      const feg = filters('egress');
-      const attached = bpftool || !iface ? r.progs : [...r.progs, ...parseTcFilters(iface, 'ingress', fin), ...parseTcFilters(iface, 'egress', feg)];
-      // program names, tags, pinned paths and owners are machine-wide: read once
-      this.progInfo ??= bpftool ? parseProgInfo(new NetnsShell(ownNetns(), this.names).run(['bpftool', '-j', '-f', 'prog', 'show'])) : new Map();
-      x.progs = { attached, info: this.progInfo, filters: { ingress: fin === null ? null : countTcFilters(fin), egress: feg === null ? null : countTcFilters(feg) } };
-    }
-    if (needs.has('cgroupProgs')) {
-      this.cgroupProgs ??= hasTool('bpftool', 'version') ? parseCgroupTree(new NetnsShell(ownNetns(), this.names).run(['bpftool', '-j', 'cgroup', 'tree'])) : null;
-      x.cgroupProgs = this.cgroupProgs;
-    }
-    return x;
+  async gather(findings: Finding[]): Promise<void> {
+    await Promise.all(
+      findings.map(async (f) => {
+        if (f.benign) return;
+        const needs = factsNeeded(f);
+        if (!needs.size) return;
+        const evidence = judge(f, await this.reader.facts(f, needs));
+        f.evidence = f.counter ? [...f.evidence, ...evidence] : evidence;
+        if (f.counter) f.cause = causeOf(f);
+      }),
+    );
   }
 }
 
@@ -301,13 +210,15 @@ type KeyTotal = { netns: number; iface: string; reason: string; packets: number 
 /**
  * Counter findings for a running view (live): a CounterWindow per period (every `everyMs`),
  * compared with the drops traced in that same period. Each snapshot runs a few commands per
- * namespace (~15 ms each here; no iptables-save), hence a period of seconds, not the screen's
- * interval.
+ * namespace (no rule sets), hence a period of seconds, not the screen's interval; the reads
+ * run beside the screen, never blocking it.
  */
 export class CounterWatch {
-  private window: CounterWindow;
+  private window: Promise<CounterWindow>;
   private since: number;
   private tracedAt: KeyTotal[];
+  private busy = false;
+  private fresh = false;
   /** the counter findings of the last whole period */
   latest: Finding[] = [];
 
@@ -318,23 +229,35 @@ export class CounterWatch {
     now: number,
     private readonly everyMs = 5000,
   ) {
-    this.window = new CounterWindow(names(), netns, { rules: false });
+    this.window = CounterWindow.open(names(), netns, { rules: false });
     this.since = now;
     this.tracedAt = keys;
   }
 
-  /** Ends a period when it is due: its findings become `latest`; returns whether it did. */
+  /** Ends a period when it is due (its findings become `latest` once read); returns whether `latest` is new since the last call. */
   tick(now: number, keys: KeyTotal[]): boolean {
-    if (now - this.since < this.everyMs) return false;
-    const before = new Map(this.tracedAt.map((k) => [`${k.netns}|${k.iface}|${k.reason}`, k.packets]));
-    const during = keys.map((k) => ({ ...k, packets: k.packets - (before.get(`${k.netns}|${k.iface}|${k.reason}`) ?? 0) }));
-    this.window.close();
-    this.latest = this.window.counterFindings(tracedDrops(during), (now - this.since) / 1000);
-    this.window.gather(this.latest);
-    this.window = new CounterWindow(this.names(), this.netns, { rules: false });
-    this.since = now;
-    this.tracedAt = keys;
-    return true;
+    if (!this.busy && now - this.since >= this.everyMs) {
+      const before = new Map(this.tracedAt.map((k) => [`${k.netns}|${k.iface}|${k.reason}`, k.packets]));
+      const during = keys.map((k) => ({ ...k, packets: k.packets - (before.get(`${k.netns}|${k.iface}|${k.reason}`) ?? 0) }));
+      const seconds = (now - this.since) / 1000;
+      const ending = this.window;
+      this.busy = true;
+      this.since = now;
+      this.tracedAt = keys;
+      this.window = CounterWindow.open(this.names(), this.netns, { rules: false });
+      void ending
+        .then(async (w) => {
+          w.close();
+          const found = await w.counterFindings(tracedDrops(during), seconds);
+          await w.gather(found);
+          this.latest = found;
+          this.fresh = true;
+        })
+        .finally(() => (this.busy = false));
+    }
+    const fresh = this.fresh;
+    this.fresh = false;
+    return fresh;
   }
 }
 

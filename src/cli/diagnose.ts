@@ -72,7 +72,7 @@ async function run(opts: Options): Promise<void> {
   const capture = CaptureRun.start(config, [tally], { duration });
   // the counters' window opens once the trace is attached, so what they count is what it could
   // see; ready (for scripts) only after both
-  const window = new CounterWindow(names, config.netns);
+  const window = await CounterWindow.open(names, config.netns);
   if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
   const started = Date.now();
   process.stderr.write(`droptrace: watching drops via ${capture.tracer.path} for ${duration}s (filters: ${describeFilters(opts)}); Ctrl-C to stop early\n`);
@@ -84,8 +84,8 @@ async function run(opts: Options): Promise<void> {
   // evidence for more candidates than are shown: a small site whose rule counter moved outranks a big one
   const candidates = buildFindings(snap, seconds, (ino) => window.shell(ino).commandPrefix).slice(0, Math.max(3 * top, 12));
   // drops only the counters saw (accept queues, NIC rings, qdiscs) rank with the traced ones
-  candidates.push(...window.counterFindings(tracedDrops(tally.agg.keyTotals()), seconds));
-  window.gather(candidates);
+  candidates.push(...(await window.counterFindings(tracedDrops(tally.agg.keyTotals()), seconds)));
+  await window.gather(candidates);
   if (tally.stacks) addCallers(candidates, tally.stacks.sites(syms, (id) => stackFrames(capture.tracer.stack(id))));
   const findings = rankFindings(withoutClaimed(candidates), baseline).slice(0, top);
 

@@ -4,7 +4,8 @@
  * and rule sets (iptables, ip6tables, nftables) taken before and after a window; listening
  * sockets, softnet_stat, interface names and veth peers. Parsers are pure.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { parseEthtoolStats, parseLinkStats, parseQdiscDrops } from './devices.js';
 import { iptablesTables, parseIptablesSave, type RuleCounter } from './iptables.js';
 import { nativeNft, parseNftJson, type NftRuleset } from './nft.js';
@@ -238,6 +239,31 @@ export class NetnsShell {
     }
     return this.run(['cat', path]);
   }
+
+  /** run(), without blocking: a window's reads in many namespaces go out at once. */
+  async runAsync(cmd: string[]): Promise<string | null> {
+    const r = await this.execAsync(cmd);
+    return r?.status === 0 ? r.stdout : null;
+  }
+
+  /** exec(), without blocking. */
+  execAsync(cmd: string[]): Promise<{ status: number | null; stdout: string; stderr: string } | null> {
+    return new Promise((resolve) => {
+      if (!this.prefix) return resolve(null);
+      const argv = [...this.prefix, ...cmd];
+      execFile(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 5000, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+        // a number is the command's exit status; anything else (ENOENT, a timeout) is no answer
+        if (err && typeof err.code !== 'number') resolve(null);
+        else resolve({ status: err ? (err.code as number) : 0, stdout, stderr });
+      });
+    });
+  }
+
+  /** read(), without blocking. */
+  async readAsync(path: string): Promise<string | null> {
+    if (this.prefix && this.prefix.length === 0) return readFile(path, 'utf8').catch(() => null);
+    return this.runAsync(['cat', path]);
+  }
 }
 
 export function ownNetns(): number {
@@ -285,48 +311,54 @@ export function hasTool(name: string, arg = '--version'): boolean {
 }
 
 /** The namespace's drop counters: SNMP/netstat, rtnetlink stats64, qdiscs, ethtool -S where the driver offers it, xfrm_stat. */
-export function readCounters(sh: NetnsShell): Map<string, number> {
+export async function readCounters(sh: NetnsShell): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const f of ['/proc/net/snmp', '/proc/net/netstat']) {
-    const t = sh.read(f);
-    if (t) for (const [k, v] of parseSnmp(t)) out.set(k, v);
-  }
-  const xfrm = sh.read('/proc/net/xfrm_stat');
+  const [snmp, netstat, xfrm, linkJson, qdiscJson] = await Promise.all([
+    sh.readAsync('/proc/net/snmp'),
+    sh.readAsync('/proc/net/netstat'),
+    sh.readAsync('/proc/net/xfrm_stat'),
+    sh.runAsync(['ip', '-s', '-s', '-j', 'link', 'show']),
+    sh.runAsync(['tc', '-s', '-j', 'qdisc', 'show']),
+  ]);
+  for (const t of [snmp, netstat]) if (t) for (const [k, v] of parseSnmp(t)) out.set(k, v);
   if (xfrm) for (const [k, v] of parseXfrmStat(xfrm)) out.set(k, v);
-  const links = parseLinkStats(sh.run(['ip', '-s', '-s', '-j', 'link', 'show']) ?? '[]');
+  const links = parseLinkStats(linkJson ?? '[]');
   for (const [k, v] of links) out.set(k, v);
-  for (const [k, v] of parseQdiscDrops(sh.run(['tc', '-s', '-j', 'qdisc', 'show']) ?? '[]')) out.set(k, v);
+  for (const [k, v] of parseQdiscDrops(qdiscJson ?? '[]')) out.set(k, v);
   if (hasTool('ethtool')) {
-    for (const key of links.keys()) {
-      const iface = key.split(':')[1];
-      if (iface === 'lo' || !key.endsWith(':rx_dropped')) continue;
-      for (const [k, v] of parseEthtoolStats(iface, sh.run(['ethtool', '-S', iface]) ?? '')) out.set(k, v);
-    }
+    const ifaces = [...links.keys()].filter((k) => k.endsWith(':rx_dropped')).map((k) => k.split(':')[1]).filter((i) => i !== 'lo');
+    const stats = await Promise.all(ifaces.map((i) => sh.runAsync(['ethtool', '-S', i])));
+    ifaces.forEach((iface, n) => {
+      for (const [k, v] of parseEthtoolStats(iface, stats[n] ?? '')) out.set(k, v);
+    });
   }
   return out;
 }
 
 /** iptables and ip6tables rules with their counters; null when neither tool answers. */
-export function readIptables(sh: NetnsShell): RuleCounter[] | null {
-  const v4 = sh.run(['iptables-save', '-c']);
-  const v6 = sh.run(['ip6tables-save', '-c']);
+export async function readIptables(sh: NetnsShell): Promise<RuleCounter[] | null> {
+  const [v4, v6] = await Promise.all([sh.runAsync(['iptables-save', '-c']), sh.runAsync(['ip6tables-save', '-c'])]);
   if (v4 === null && v6 === null) return null;
   return [...parseIptablesSave(v4 ?? '', 'iptables'), ...parseIptablesSave(v6 ?? '', 'ip6tables')];
 }
 
-/** nftables' own tables with their counters and rule texts; null without nft. */
-export function readNft(sh: NetnsShell, iptables: readonly RuleCounter[] | null): NftRuleset | null {
+/**
+ * nftables' own tables with their counters; null without nft. texts: also each rule's text as
+ * nft prints it (a second listing), which only what is shown needs, not a snapshot.
+ */
+export async function readNft(sh: NetnsShell, iptables: Promise<readonly RuleCounter[] | null>, texts: boolean): Promise<NftRuleset | null> {
   if (!hasTool('nft')) return null;
-  const rs = parseNftJson(sh.run(['nft', '-j', 'list', 'ruleset']) ?? '', sh.run(['nft', '-a', 'list', 'ruleset']));
-  return rs ? nativeNft(rs, iptablesTables(iptables ?? [])) : null;
+  const [json, text, ipt] = await Promise.all([sh.runAsync(['nft', '-j', 'list', 'ruleset']), texts ? sh.runAsync(['nft', '-a', 'list', 'ruleset']) : null, iptables]);
+  const rs = parseNftJson(json ?? '', text);
+  return rs ? nativeNft(rs, iptablesTables(ipt ?? [])) : null;
 }
 
 /** rules: false leaves out the rule sets (the counters alone: a running view's periodic read). */
-export function snapshotNetns(sh: NetnsShell, opts: { rules?: boolean } = {}): NsSnapshot {
-  const counters = readCounters(sh);
-  if (opts.rules === false) return { counters, iptables: null, nft: null };
+export async function snapshotNetns(sh: NetnsShell, opts: { rules?: boolean } = {}): Promise<NsSnapshot> {
+  if (opts.rules === false) return { counters: await readCounters(sh), iptables: null, nft: null };
   const iptables = readIptables(sh);
-  return { counters, iptables, nft: readNft(sh, iptables) };
+  const [counters, ipt, nft] = await Promise.all([readCounters(sh), iptables, readNft(sh, iptables, false)]);
+  return { counters, iptables: ipt, nft };
 }
 
 /** Inode → name of the namespaces `ip netns` knows (/run/netns). */
