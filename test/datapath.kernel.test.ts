@@ -43,6 +43,11 @@ const CASES: Array<{
     evidence: /covers 10\.244\.9\.9; "ip route get 10\.244\.9\.9 from 10\.244\.1\.2 iif cni0" answers: RTNETLINK answers: Invalid argument/,
   },
   {
+    fault: 'unreachable-route', reason: /^(NOT_SPECIFIED|IP_INADDRERRORS)$/, fn: /^ip_error/, iface: 'cni0', ns: A, flow: /^UDP 10\.244\.1\.2 > 10\.244\.9\.9:7000$/,
+    cause: /^an unreachable route \(unreachable 10\.244\.9\.0\/24\) discards packets to 10\.244\.9\.9$/,
+    evidence: /No route to host/,
+  },
+  {
     fault: 'prohibit-rule', reason: /^(NOT_SPECIFIED|IP_INADDRERRORS)$/, fn: /^ip_error/, iface: 'cni0', ns: A, flow: /^UDP 10\.244\.1\.2 > 10\.244\.2\.2:7000$/,
     cause: /^the policy routing rule "1000: from 10\.244\.1\.2 to 10\.244\.2\.0\/24 prohibit" refuses packets from 10\.244\.1\.2 to 10\.244\.2\.2$/,
     evidence: /Permission denied/,
@@ -56,6 +61,11 @@ const CASES: Array<{
     fault: 'ipsec-cleartext', reason: /^XFRM_POLICY$/, fn: /^(udp_queue_rcv_one_skb|__udp4_lib_rcv)/, iface: 'eth0', ns: A, flow: / in vxlan 1 \(UDP 192\.168\.1\.11 > 192\.168\.1\.10:8472\)$/,
     cause: /^the IPsec policy "src 192\.168\.1\.11\/32 dst 192\.168\.1\.10\/32 proto udp dport 8472 dir in" requires esp transport and they arrived without it$/,
     evidence: /XfrmInTmplMismatch \+\d+ during the window/,
+  },
+  {
+    fault: 'ipsec-block', reason: /^(XFRM_POLICY|NOT_SPECIFIED)$/, fn: /^tcp_v4_rcv/, iface: 'eth0', ns: A, flow: /^TCP 192\.168\.1\.11 > 192\.168\.1\.10:2483$/,
+    cause: /^the IPsec policy "src 192\.168\.1\.11\/32 dst 192\.168\.1\.10\/32 proto tcp dport 2483 dir in action block" blocks them$/,
+    evidence: /XfrmInPolBlock \+\d+ during the window/,
   },
   {
     fault: 'xdp-prefilter', reason: /^(NOT_SPECIFIED|XDP)$/, fn: /xdp/, iface: 'eth0', ns: A, flow: / in vxlan 1 \(UDP 192\.168\.1\.11 > 192\.168\.1\.10:8472\)$/,

@@ -256,7 +256,7 @@ function judgeRouting(f: Finding, x: Facts): Evidence[] {
   }
   if (covering && (refusal === 'blackhole' || refusal === 'prohibit' || refusal === 'unreachable' || covering.type === 'throw')) {
     const what = `${covering.type} ${covering.dst}${covering.table !== 'main' ? ` table ${covering.table}` : ''}`;
-    return [{ verdict: 'confirms', text: `the route "${what}" in ${x.where} covers ${daddr}; ${said}`, cause: covering.type === 'throw' ? `the throw route "${what}" ends the lookup for ${daddr} and no later table routes it` : `a ${covering.type} route (${what}) discards packets to ${daddr}`, next: `${ns}ip${six} route show table all match ${daddr}` }];
+    return [{ verdict: 'confirms', text: `the route "${what}" in ${x.where} covers ${daddr}; ${said}`, cause: covering.type === 'throw' ? `the throw route "${what}" ends the lookup for ${daddr} and no later table routes it` : `${/^[aeiou]/.test(covering.type) ? 'an' : 'a'} ${covering.type} route (${what}) discards packets to ${daddr}`, next: `${ns}ip${six} route show table all match ${daddr}` }];
   }
   if (refusal === 'no-route') return [{ verdict: 'confirms', text: `${x.where} has no route to ${daddr} (${said})`, cause: `no route to ${daddr}`, next: `${ns}ip${six} route show table all match ${daddr}` }];
   return refusal || r.answer.error ? [{ verdict: 'info', text: said }] : [];
