@@ -8,7 +8,8 @@
  */
 import { countTcFilters, parseBpftoolNet, parseCgroupTree, parseLinkXdp, parseProgInfo, parseTcFilters, type AttachedProg, type ProgInfo } from '../host/bpfprogs.js';
 import type { RuleCounter } from '../host/iptables.js';
-import { hasTool, NetnsShell, ownNetns, parseFullListeners, parseListeners, readIptables, readNft, type NsSnapshot } from '../host/netns.js';
+import { NetnsShell, ownNetns, parseFullListeners, parseListeners } from '../host/netns.js';
+import { hasTool, readIptables, readNft, type NsSnapshot } from '../host/snapshot.js';
 import type { NftRuleset } from '../host/nft.js';
 import { parseLocalAddrs, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
 import { parseXfrmPolicies } from '../host/xfrm.js';

@@ -5,7 +5,8 @@
  * facts.ts reads for them.
  */
 import { readFileSync } from 'node:fs';
-import { NetnsShell, ownNetns, parseSoftnetDrops, readCounters, snapshotNetns, type NsSnapshot } from '../host/netns.js';
+import { NetnsShell, ownNetns, parseSoftnetDrops } from '../host/netns.js';
+import { readCounters, snapshotNetns, type NsSnapshot } from '../host/snapshot.js';
 import { counterRule } from '../model/counters.js';
 import { causeOf } from './diagnose.js';
 import { factsNeeded, judge } from './evidence.js';
