@@ -53,6 +53,26 @@ describe.skipIf(!canRun)('droptrace trace on the running kernel', () => {
     expect(res.stderr).toMatch(new RegExp(`${N} delivered, 0 lost`));
   });
 
+  // a subsystem reason (code above 255) goes through the command line, the config, the settings'
+  // short list and the program's filter; this kernel drops none, so the core reason beside it
+  // must still be counted exactly and the subsystem one alone must attach and count nothing
+  it.each([
+    [['NO_SOCKET,SUBSYS1:2'], 12],
+    [['SUBSYS1:2', '--reason', 'NO_SOCKET'], 12],
+    [['SUBSYS1:2'], 0],
+  ])('--reason %j: attaches and keeps exactly the NO_SOCKET drops (%i)', async (reasons, want) => {
+    const ns = lab.netns(`sub${want}${reasons.length}`);
+    const t = start(['trace', '--json', '--netns', ns, '--port', '9996', '--reason', ...reasons]);
+    await t.ready();
+    lab.udp(ns, '127.0.0.1', 9996, 12);
+    const res = await t.stop('SIGINT');
+    expect(res.code).toBe(0);
+    const drops = jsonLines<Drop>(res.stdout);
+    expect(drops).toHaveLength(want);
+    expect(drops.every((d) => d.reason === 'NO_SOCKET')).toBe(true);
+    expect(kernelCount(res.stderr)).toBe(want);
+  });
+
   it('a reader that goes away (| head) ends the trace with its summary and exit 0', async () => {
     const ns = lab.netns('pipe');
     const t = start(['trace', '--json', '--netns', ns, '--port', '9997']);

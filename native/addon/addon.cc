@@ -86,25 +86,19 @@ Napi::Value ThrowError(Napi::Env env, int err, const char *phase, const std::str
 }
 
 /*
- * Every key Tracer(config) reads, with its type. configKeys() exports the
- * table and src/capture/config.test.ts holds the TypeScript TracerConfig to
- * it, so a key added on one side only, or misspelt, fails a test instead of
- * reading as 0.
+ * Tracer(options, onBatch?) takes how to open the tracer and the program's settings as the
+ * bytes of struct dt_settings, which TypeScript encoded (src/capture/settings.ts) by the
+ * layout settingsLayout() reads from the program's BTF. An unknown key or a value of the wrong
+ * type is a TypeError, never read as 0.
  */
-enum KeyKind { KEY_U32, KEY_BOOL, KEY_STRING, KEY_BYTES, KEY_CODES };
-struct ConfigKey {
+enum KeyKind { KEY_U32, KEY_BOOL, KEY_SETTINGS };
+struct OpenKey {
 	const char *name;
 	KeyKind kind;
 };
-const ConfigKey kConfigKeys[] = {
-	{ "attach", KEY_U32 },	    { "ringBytes", KEY_U32 },	{ "countEntries", KEY_U32 }, { "wakeupBytes", KEY_U32 },
-	{ "verbose", KEY_BOOL },    { "snaplen", KEY_U32 },	{ "stack", KEY_BOOL },	     { "sample", KEY_U32 },
-	{ "hotSlots", KEY_U32 },    { "netns", KEY_U32 },	{ "ifname", KEY_STRING },    { "ethertype", KEY_U32 },
-	{ "l4proto", KEY_U32 },	    { "hostVersion", KEY_U32 }, { "hostAddr", KEY_BYTES },   { "hostMask", KEY_BYTES },
-	{ "port", KEY_U32 },	    { "include", KEY_CODES },	{ "exclude", KEY_CODES },
-	{ "vxlanPorts", KEY_CODES }, { "genevePorts", KEY_CODES },
+const OpenKey kOpenKeys[] = {
+	{ "attach", KEY_U32 }, { "ringBytes", KEY_U32 }, { "countEntries", KEY_U32 }, { "verbose", KEY_BOOL }, { "settings", KEY_SETTINGS },
 };
-const char *const kKindNames[] = { "u32", "bool", "string", "bytes", "codes" };
 
 bool IsU32(const Napi::Value &v)
 {
@@ -114,60 +108,34 @@ bool IsU32(const Napi::Value &v)
 	return d >= 0 && d <= 4294967295.0 && d == (double)(uint32_t)d;
 }
 
-bool KindMatches(const Napi::Value &v, KeyKind kind)
-{
-	switch (kind) {
-	case KEY_U32:
-		return IsU32(v);
-	case KEY_BOOL:
-		return v.IsBoolean();
-	case KEY_STRING:
-		return v.IsString();
-	case KEY_BYTES:
-		return v.IsBuffer() && v.As<Napi::Buffer<uint8_t>>().Length() == 16;
-	case KEY_CODES: {
-		if (!v.IsArray())
-			return false;
-		auto arr = v.As<Napi::Array>();
-		for (uint32_t i = 0; i < arr.Length(); i++)
-			if (!IsU32(arr.Get(i)))
-				return false;
-		return true;
-	}
-	}
-	return false;
-}
-
-/* Throws a TypeError for an unknown key or a value of the wrong type (undefined means unset). */
-bool CheckConfig(Napi::Env env, const Napi::Object &o)
+/* Throws a TypeError for an unknown key, a value of the wrong type, or settings of another size. */
+bool CheckOptions(Napi::Env env, const Napi::Object &o)
 {
 	Napi::Array names = o.GetPropertyNames();
 	for (uint32_t i = 0; i < names.Length(); i++) {
 		std::string name = names.Get(i).ToString();
-		const ConfigKey *key = nullptr;
-		for (const ConfigKey &k : kConfigKeys)
+		const OpenKey *key = nullptr;
+		for (const OpenKey &k : kOpenKeys)
 			if (name == k.name)
 				key = &k;
 		if (!key) {
-			Napi::TypeError::New(env, "Tracer config: unknown key \"" + name + "\"").ThrowAsJavaScriptException();
+			Napi::TypeError::New(env, "Tracer options: unknown key \"" + name + "\"").ThrowAsJavaScriptException();
 			return false;
 		}
 		Napi::Value v = o.Get(name);
-		if (!v.IsUndefined() && !KindMatches(v, key->kind)) {
-			Napi::TypeError::New(env, "Tracer config: " + name + " must be " + kKindNames[key->kind])
+		bool ok = v.IsUndefined() || (key->kind == KEY_U32 ? IsU32(v) : key->kind == KEY_BOOL ? v.IsBoolean() : false);
+		if (key->kind == KEY_SETTINGS)
+			ok = v.IsBuffer() && v.As<Napi::Buffer<uint8_t>>().Length() == sizeof(struct dt_settings);
+		if (!ok) {
+			Napi::TypeError::New(env, "Tracer options: " + name + " must be " +
+							  (key->kind == KEY_U32	   ? std::string("a u32")
+							   : key->kind == KEY_BOOL ? std::string("a boolean")
+										   : "a Buffer of " + std::to_string(sizeof(struct dt_settings)) + " bytes (struct dt_settings)"))
 				.ThrowAsJavaScriptException();
 			return false;
 		}
 	}
 	return true;
-}
-
-Napi::Value ConfigKeys(const Napi::CallbackInfo &info)
-{
-	Napi::Object o = Napi::Object::New(info.Env());
-	for (const ConfigKey &k : kConfigKeys)
-		o.Set(k.name, kKindNames[k.kind]);
-	return o;
 }
 
 uint32_t U32(const Napi::Object &o, const char *key, uint32_t def = 0)
@@ -176,43 +144,31 @@ uint32_t U32(const Napi::Object &o, const char *key, uint32_t def = 0)
 	return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
 }
 
-void Bytes(const Napi::Object &o, const char *key, void *dst, size_t len)
+/* settingsLayout(): { size, fields: { name: [offset, element size, elements] } } of struct dt_settings. */
+Napi::Value SettingsLayout(const Napi::CallbackInfo &info)
 {
-	Napi::Value v = o.Get(key);
-	if (v.IsBuffer()) {
-		auto b = v.As<Napi::Buffer<uint8_t>>();
-		memcpy(dst, b.Data(), b.Length() < len ? b.Length() : len);
-	}
-}
-
-/* Codes below 256 into the bitmap, the rest (subsystem reasons) into the short list. */
-void Bitmap(const Napi::Object &o, const char *key, uint64_t set[4], uint32_t hi[DT_REASON_HI], int *any)
-{
-	Napi::Value v = o.Get(key);
-	if (!v.IsArray())
-		return;
-	auto arr = v.As<Napi::Array>();
-	uint32_t nhi = 0;
-	for (uint32_t i = 0; i < arr.Length(); i++) {
-		uint32_t code = arr.Get(i).As<Napi::Number>().Uint32Value();
-		if (code < 256)
-			set[code >> 6] |= 1ull << (code & 63);
-		else if (nhi < DT_REASON_HI)
-			hi[nhi++] = code;
-		*any = 1;
-	}
-}
-
-/* A list of UDP ports; absent keeps the program's defaults (has = 0). */
-void Ports(const Napi::Object &o, const char *key, uint16_t ports[DT_TUN_PORTS], int *has)
-{
-	Napi::Value v = o.Get(key);
-	if (!v.IsArray())
-		return;
-	auto arr = v.As<Napi::Array>();
-	*has = 1;
-	for (uint32_t i = 0; i < arr.Length() && i < DT_TUN_PORTS; i++)
-		ports[i] = (uint16_t)arr.Get(i).As<Napi::Number>().Uint32Value();
+	Napi::Env env = info.Env();
+	Napi::Object fields = Napi::Object::New(env);
+	struct Ctx {
+		Napi::Env env;
+		Napi::Object fields;
+	} ctx{ env, fields };
+	int size = dt_settings_layout(
+		[](void *p, const char *name, uint32_t offset, uint32_t esize, uint32_t count) {
+			Ctx *c = static_cast<Ctx *>(p);
+			Napi::Array a = Napi::Array::New(c->env, 3);
+			a.Set(0u, offset);
+			a.Set(1u, esize);
+			a.Set(2u, count);
+			c->fields.Set(name, a);
+		},
+		&ctx);
+	if (size < 0)
+		return ThrowError(env, -size, "addon", "the program's BTF does not describe struct dt_settings", "", "");
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("size", size);
+	o.Set("fields", fields);
+	return o;
 }
 
 struct Batch {
@@ -248,36 +204,26 @@ public:
 			return;
 		}
 		Napi::Object o = info[0].As<Napi::Object>();
-		if (!CheckConfig(env, o))
+		if (!CheckOptions(env, o))
 			return;
+		bool onBatch = info.Length() > 1 && info[1].IsFunction();
 		dt_config cfg;
 		memset(&cfg, 0, sizeof(cfg));
 		cfg.attach = (int)U32(o, "attach");
-		cfg.emit_events = info.Length() > 1 && info[1].IsFunction() ? 1 : 0;
 		cfg.ring_bytes = U32(o, "ringBytes");
 		cfg.count_entries = U32(o, "countEntries");
-		cfg.wakeup_bytes = U32(o, "wakeupBytes");
 		cfg.verbose = o.Get("verbose").ToBoolean();
-		cfg.snaplen = U32(o, "snaplen");
-		cfg.stack = o.Get("stack").ToBoolean();
-		cfg.sample = U32(o, "sample");
-		cfg.hot_slots = U32(o, "hotSlots", DT_HOT_SLOTS);
-		cfg.netns = U32(o, "netns");
-		Napi::Value ifn = o.Get("ifname");
-		if (ifn.IsString()) {
-			std::string s = ifn.As<Napi::String>();
-			strncpy(cfg.ifname, s.c_str(), DT_IFNAMSIZ - 1);
+		Napi::Value settings = o.Get("settings");
+		if (!settings.IsBuffer()) {
+			Napi::TypeError::New(env, "Tracer options: settings is required").ThrowAsJavaScriptException();
+			return;
 		}
-		cfg.ethertype = (uint16_t)U32(o, "ethertype");
-		cfg.l4proto = (uint8_t)U32(o, "l4proto");
-		cfg.host_ver = (uint8_t)U32(o, "hostVersion");
-		Bytes(o, "hostAddr", cfg.host_addr, 16);
-		Bytes(o, "hostMask", cfg.host_mask, 16);
-		cfg.port = (uint16_t)U32(o, "port");
-		Bitmap(o, "include", cfg.include, cfg.include_hi, &cfg.has_include);
-		Bitmap(o, "exclude", cfg.exclude, cfg.exclude_hi, &cfg.has_exclude);
-		Ports(o, "vxlanPorts", cfg.vxlan_ports, &cfg.has_vxlan_ports);
-		Ports(o, "genevePorts", cfg.geneve_ports, &cfg.has_geneve_ports);
+		memcpy(&cfg.settings, settings.As<Napi::Buffer<uint8_t>>().Data(), sizeof(cfg.settings));
+		if (!!cfg.settings.emit_events != onBatch) {
+			Napi::TypeError::New(env, "Tracer: settings.emit_events must be set exactly when a batch callback is given")
+				.ThrowAsJavaScriptException();
+			return;
+		}
 
 		dt_error err;
 		char tried[1024];
@@ -291,7 +237,7 @@ public:
 		path_ = dt_tracer_path(t_);
 		target_ = dt_tracer_target(t_);
 		Live().insert(this);
-		if (cfg.emit_events) {
+		if (cfg.settings.emit_events) {
 			tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "droptrace-reader",
 							      8 /* batches queued before the reader blocks */, 1, this,
 							      [](Napi::Env, Tracer *self) { self->Finished(); });
@@ -707,7 +653,29 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	flags.Set("L4", DT_F_L4);
 	flags.Set("REASON", DT_F_REASON);
 	flags.Set("SK", DT_F_SK);
+	/* every constant TypeScript mirrors, so layout.test.ts can hold each side to the other */
+	auto consts = [&](std::initializer_list<std::pair<const char *, int>> kv) {
+		Napi::Object c = Napi::Object::New(env);
+		for (auto &p : kv)
+			c.Set(p.first, p.second);
+		return c;
+	};
+	Napi::Object constants = Napi::Object::New(env);
+	constants.Set("TUNNEL", consts({ { "NONE", DT_TUN_NONE }, { "VXLAN", DT_TUN_VXLAN }, { "GENEVE", DT_TUN_GENEVE } }));
+	constants.Set("IFLAG", consts({ { "L3", DT_IF_L3 }, { "L4", DT_IF_L4 }, { "NOT_LINEAR", DT_IF_NOT_LINEAR } }));
+	constants.Set("CAP", consts({ { "NONE", DT_CAP_NONE }, { "MAC", DT_CAP_MAC }, { "NETWORK", DT_CAP_NETWORK } }));
+	constants.Set("ATTACH", consts({ { "auto", DT_ATTACH_AUTO },
+					  { "tracepoint", DT_ATTACH_TRACEPOINT },
+					  { "fentry", DT_ATTACH_FENTRY },
+					  { "kprobe", DT_ATTACH_KPROBE },
+					  { "tp_btf", DT_ATTACH_TP_BTF },
+					  { "raw_tp", DT_ATTACH_RAW_TP } }));
+	constants.Set("SLOTS", consts({ { "subsystemReasons", DT_REASON_HI },
+					 { "tunnelPorts", DT_TUN_PORTS },
+					 { "hot", DT_HOT_SLOTS },
+					 { "maxSnaplen", DT_MAX_SNAPLEN } }));
 	Napi::Object o = Napi::Object::New(env);
+	o.Set("constants", constants);
 	o.Set("eventSize", Napi::Number::New(env, sizeof(dt_event)));
 	o.Set("event", ev);
 	o.Set("countSize", Napi::Number::New(env, sizeof(dt_count_rec)));
@@ -731,7 +699,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("reasons", Napi::Function::New(env, Reasons));
 	exports.Set("reasonSubsystems", Napi::Function::New(env, ReasonSubsystems));
 	exports.Set("layout", Napi::Function::New(env, Layout));
-	exports.Set("configKeys", Napi::Function::New(env, ConfigKeys));
+	exports.Set("settingsLayout", Napi::Function::New(env, SettingsLayout));
 	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
 	napi_add_env_cleanup_hook(env, Tracer::CleanupHook, nullptr);
 	return exports;

@@ -324,6 +324,47 @@ int dt_reason_subsystems(void (*fn)(void *ctx, int value, const char *name), voi
 	return 0;
 }
 
+int dt_settings_layout(void (*fn)(void *ctx, const char *name, uint32_t offset, uint32_t size, uint32_t count), void *ctx)
+{
+	/* opening parses the embedded object only: no kernel call, no privilege */
+	struct droptrace_bpf *skel = droptrace_bpf__open();
+	const struct btf *btf;
+	const struct btf_type *st;
+	int id, i, ret = 0;
+
+	if (!skel)
+		return -errno;
+	btf = bpf_object__btf(skel->obj);
+	id = btf ? btf__find_by_name_kind(btf, "dt_settings", BTF_KIND_STRUCT) : -ENOENT;
+	if (id < 0) {
+		ret = id;
+		goto out;
+	}
+	st = btf__type_by_id(btf, id);
+	for (i = 0; i < btf_vlen(st); i++) {
+		const struct btf_member *m = btf_members(st) + i;
+		int tid = btf__resolve_type(btf, m->type);
+		const struct btf_type *t = btf__type_by_id(btf, tid);
+		uint32_t count = 1;
+		__s64 size;
+
+		if (btf_is_array(t)) {
+			count = btf_array(t)->nelems;
+			tid = btf__resolve_type(btf, btf_array(t)->type);
+		}
+		size = btf__resolve_size(btf, tid);
+		if (size < 0) {
+			ret = (int)size;
+			goto out;
+		}
+		fn(ctx, btf__name_by_offset(btf, m->name_off), btf_member_bit_offset(st, i) / 8, (uint32_t)size, count);
+	}
+	ret = (int)st->size;
+out:
+	droptrace_bpf__destroy(skel);
+	return ret;
+}
+
 /*
  * Address of a kernel function from /proc/kallsyms, 0 when hidden or absent.
  * fentry needs it to find the traced function's own frame in the stack.
@@ -358,38 +399,15 @@ static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg
 	ro->targ_tp_has_reason = k->tp_has_reason;
 	ro->targ_fn_kind = k->fn_kind < 0 ? DT_FN_KFREE_SKB : k->fn_kind;
 	ro->targ_consumed_reason = k->consumed_reason;
-	ro->targ_emit_events = cfg->emit_events ? 1 : 0;
-	ro->targ_wakeup_bytes = cfg->wakeup_bytes;
-	ro->targ_netns = cfg->netns;
-	ro->targ_has_ifname = cfg->ifname[0] != 0;
-	memcpy((void *)ro->targ_ifname, cfg->ifname, DT_IFNAMSIZ);
-	ro->targ_ethertype = cfg->ethertype;
-	ro->targ_l4proto = cfg->l4proto;
-	ro->targ_host_ver = cfg->host_ver;
-	memcpy((void *)ro->targ_host_addr, cfg->host_addr, 16);
-	memcpy((void *)ro->targ_host_mask, cfg->host_mask, 16);
-	ro->targ_port = cfg->port;
-	ro->targ_has_include = cfg->has_include ? 1 : 0;
-	ro->targ_has_exclude = cfg->has_exclude ? 1 : 0;
-	memcpy((void *)ro->targ_include, cfg->include, sizeof(cfg->include));
-	memcpy((void *)ro->targ_exclude, cfg->exclude, sizeof(cfg->exclude));
-	memcpy((void *)ro->targ_include_hi, cfg->include_hi, sizeof(cfg->include_hi));
-	memcpy((void *)ro->targ_exclude_hi, cfg->exclude_hi, sizeof(cfg->exclude_hi));
-	if (cfg->has_vxlan_ports)
-		memcpy((void *)ro->targ_vxlan_ports, cfg->vxlan_ports, sizeof(cfg->vxlan_ports));
-	if (cfg->has_geneve_ports)
-		memcpy((void *)ro->targ_geneve_ports, cfg->geneve_ports, sizeof(cfg->geneve_ports));
-	ro->targ_snaplen = cfg->snaplen;
-	ro->targ_stack = cfg->stack ? 1 : 0;
-	ro->targ_sample = cfg->sample;
-	ro->targ_hot = cfg->hot_slots ? 1 : 0;
-	ro->targ_hot_mask = cfg->hot_slots ? cfg->hot_slots - 1 : 0;
-	if (cfg->stack)
-		bpf_map__set_max_entries(skel->maps.dt_stacks, 4096);
+	/* the user's settings: one assignment (a struct copy; rodata's const volatile is cast away
+	 * as libbpf-tools' loaders do for their targ_ arrays) */
+	*(struct dt_settings *)&ro->CFG = cfg->settings;
 
+	if (cfg->settings.stack)
+		bpf_map__set_max_entries(skel->maps.dt_stacks, 4096);
 	if (cfg->ring_bytes)
 		bpf_map__set_max_entries(skel->maps.dt_events, cfg->ring_bytes);
-	if (!cfg->emit_events)
+	if (!cfg->settings.emit_events)
 		bpf_map__set_max_entries(skel->maps.dt_events, 4096); /* unused, keep it small */
 	if (cfg->count_entries)
 		bpf_map__set_max_entries(skel->maps.dt_counts, cfg->count_entries);
@@ -664,9 +682,10 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 	if (tried_len)
 		tried[0] = 0;
 	*out = NULL;
-	if (cfg->hot_slots > DT_HOT_SLOTS || (cfg->hot_slots & (cfg->hot_slots - 1)))
-		return dt_fail(err, EINVAL, "open", "hot slots must be 0 or a power of two, at most %d", DT_HOT_SLOTS);
-	if (cfg->snaplen > DT_MAX_SNAPLEN || cfg->snaplen % 8)
+	/* what the program's memory safety rests on, whatever the caller sent */
+	if (cfg->settings.hot_mask >= DT_HOT_SLOTS || (cfg->settings.hot_mask & (cfg->settings.hot_mask + 1)))
+		return dt_fail(err, EINVAL, "open", "hot_mask must be a power of two minus one, below %d", DT_HOT_SLOTS);
+	if (cfg->settings.snaplen > DT_MAX_SNAPLEN || cfg->settings.snaplen % 8)
 		return dt_fail(err, EINVAL, "open", "snaplen must be a multiple of 8, at most %d", DT_MAX_SNAPLEN);
 
 	if (dt_probe_kernel(&k) || !k.has_btf)
@@ -752,8 +771,8 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		return ret;
 	}
 
-	t->rec_size = sizeof(struct dt_event) + cfg->snaplen;
-	if (cfg->emit_events) {
+	t->rec_size = sizeof(struct dt_event) + cfg->settings.snaplen;
+	if (cfg->settings.emit_events) {
 		int rerr = dt_ring_open(&t->ring, bpf_map__fd(t->skel->maps.dt_events));
 		if (rerr) {
 			int e = -rerr;
@@ -799,7 +818,7 @@ static unsigned long dt_ring_avail(const struct dt_ring *r)
 
 int dt_tracer_poll(struct dt_tracer *t, void *buf, size_t cap, int timeout_ms)
 {
-	unsigned long batch = t->skel->rodata->targ_wakeup_bytes;
+	unsigned long batch = t->skel->rodata->CFG.wakeup_bytes;
 	struct epoll_event ev;
 	size_t n;
 

@@ -25,33 +25,20 @@ enum dt_attach {
 	DT_ATTACH_RAW_TP = 5,     /* only raw_tp */
 };
 
+/* How to open a tracer: the attach path and the maps' sizes here, the program's own settings
+ * as they go into its .rodata (struct dt_settings, droptrace.h). */
 struct dt_config {
-	int attach;               /* enum dt_attach */
-	int emit_events;          /* 0: exact counts only */
-	uint32_t ring_bytes;      /* ring buffer size, power of two */
-	uint32_t count_entries;   /* max keys in the count map */
-	uint64_t wakeup_bytes;    /* see droptrace.bpf.c */
-	int verbose;              /* keep libbpf debug output, incl. verifier log */
-	uint32_t snaplen;         /* packet bytes per event: multiple of 8, <= DT_MAX_SNAPLEN */
-	int stack;                /* record kernel stacks */
-	uint32_t hot_slots;       /* dt_hot slots to use: 0 none, else a power of two <= DT_HOT_SLOTS */
-	uint32_t sample;          /* > 1: one event per N drops of each CPU (counts stay exact) */
-	/* filters */
-	uint32_t netns;
-	char ifname[DT_IFNAMSIZ];
-	uint16_t ethertype;
-	uint8_t l4proto;
-	uint8_t host_ver;
-	uint8_t host_addr[16];
-	uint8_t host_mask[16];
-	uint16_t port;
-	int has_include, has_exclude;
-	uint64_t include[4], exclude[4];
-	uint32_t include_hi[DT_REASON_HI], exclude_hi[DT_REASON_HI]; /* codes >= 256 */
-	/* UDP ports decoded as VXLAN / Geneve; has_*: replace the program's defaults */
-	int has_vxlan_ports, has_geneve_ports;
-	uint16_t vxlan_ports[DT_TUN_PORTS], geneve_ports[DT_TUN_PORTS];
+	int attach;                   /* enum dt_attach */
+	uint32_t ring_bytes;          /* ring buffer size, power of two; 0: the program's default */
+	uint32_t count_entries;       /* max keys in the count map; 0: the program's default */
+	int verbose;                  /* keep libbpf debug output, incl. verifier log */
+	struct dt_settings settings;  /* copied whole into the program's CFG */
 };
+
+/* Calls fn(name, offset, element size, elements) for each member of struct dt_settings, as the
+ * program's BTF describes it: what TypeScript encodes the settings by. Returns the struct's size,
+ * or a negative errno. */
+int dt_settings_layout(void (*fn)(void *ctx, const char *name, uint32_t offset, uint32_t size, uint32_t count), void *ctx);
 
 /* What the kernel offers, from BTF and sysfs; no privileges needed. */
 struct dt_kernel {
@@ -80,9 +67,9 @@ int dt_reasons(void (*fn)(void *ctx, int value, const char *name), void *ctx);
 /* Subsystems of drop reasons (enum skb_drop_reason_subsys, 6.5+) above CORE: index, name. */
 int dt_reason_subsystems(void (*fn)(void *ctx, int value, const char *name), void *ctx);
 
-/* Tries the attach paths the config allows, best first. On success *path
- * names the one in use ("tp_btf", "raw_tp", "fentry", "kprobe") and
- * tried[] says why better ones were skipped. */
+/* Tries the attach paths the config allows, best first. On success
+ * dt_tracer_path() names the one in use ("tp_btf", "raw_tp", "fentry",
+ * "kprobe") and tried[] says why better ones were skipped. */
 int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct dt_error *err,
 		   char *tried, size_t tried_len);
 const char *dt_tracer_path(const struct dt_tracer *t);

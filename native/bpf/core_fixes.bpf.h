@@ -10,28 +10,32 @@
 #include <bpf/bpf_core_read.h>
 
 /*
+ * What the loader probes in the kernel and sets between open and load (never the user's
+ * settings: those are struct dt_settings CFG).
+ *
  * The kfree_skb tracepoint's arguments:
  *   < 5.17   (skb, location)                        commit c504e5c2f964 added reason
  *   5.17+    (skb, location, reason)
  *   6.11+    (skb, location, reason, rx_sk)          commit c53795d48ee8 added rx_sk
- * The loader reads the tracepoint's BTF prototype and sets targ_tp_has_reason;
- * the verifier prunes the ctx[2] read on kernels where it would be out of bounds.
+ * The loader reads the tracepoint's BTF prototype; the verifier prunes the ctx[2] read on
+ * kernels where it would be out of bounds.
  */
+const volatile __u8 targ_tp_has_reason = 1;
 
 /*
- * The function a drop goes through, for the fentry/kprobe paths:
+ * The function a drop goes through, for the fentry/kprobe paths (DT_FN_* in droptrace.h):
  *   < 5.17   kfree_skb(skb)                          DT_FN_KFREE_SKB
  *   5.17+    kfree_skb_reason(skb, reason)           DT_FN_KFREE_SKB_REASON
  *   6.11+    sk_skb_reason_drop(sk, skb, reason)     DT_FN_SK_SKB_REASON_DROP
  *            (commit ba8de796baf4: kfree_skb_reason became an inline wrapper)
+ * and, for fentry, that function's address, to find its caller's frame in the stack.
  */
-/* DT_FN_* live in droptrace.h: the loader picks one, the program obeys. */
+const volatile __u8 targ_fn_kind = DT_FN_SK_SKB_REASON_DROP;
+const volatile __u64 targ_fn_addr = 0;
 
-/*
- * struct net_device::nd_net and sock_common::skc_net are possible_net_t on
- * every kernel we support; with CONFIG_NET_NS off the net pointer is absent,
- * and there is only init_net: report 0 (unknown) rather than fail to load.
- */
+/* SKB_CONSUMED's value on this kernel (from BTF; -1 where it has none): a free that is no drop. */
+const volatile __s32 targ_consumed_reason = -1;
+
 /*
  * tp_btf and fentry programs receive BTF-typed pointers the verifier lets us
  * load from directly (one JITed load, faults handled); raw_tp and kprobe get
@@ -41,6 +45,11 @@
  */
 #define DT_RD(direct, p, f) ((direct) ? (p)->f : BPF_CORE_READ(p, f))
 
+/*
+ * struct net_device::nd_net and sock_common::skc_net are possible_net_t on
+ * every kernel we support; with CONFIG_NET_NS off the net pointer is absent,
+ * and there is only init_net: report 0 (unknown) rather than fail to load.
+ */
 static __always_inline __u32 dt_dev_netns(struct net_device *dev, bool direct)
 {
 	if (!dev)

@@ -22,37 +22,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define IPPROTO_UDP_ 17
 #define IPPROTO_ICMPV6_ 58
 
-/* ---- configuration, set by the loader between open and load ---- */
-const volatile __u8 targ_tp_has_reason = 1;   /* tracepoint carries a reason argument */
-const volatile __u8 targ_fn_kind = DT_FN_SK_SKB_REASON_DROP; /* fentry/kprobe target shape */
-const volatile __u64 targ_fn_addr = 0; /* fentry: the traced function's address, to find its caller's frame */
-const volatile __s32 targ_consumed_reason = -1; /* SKB_CONSUMED on this kernel: not a drop */
-const volatile __u8 targ_emit_events = 1;     /* 0: count only, no ring-buffer traffic */
-const volatile __u64 targ_wakeup_bytes = 0;   /* wake the reader once this much is queued */
-
-const volatile __u32 targ_netns = 0;          /* 0: any */
-const volatile __u8 targ_has_ifname = 0;
-const volatile char targ_ifname[DT_IFNAMSIZ] = {};
-const volatile __u16 targ_ethertype = 0;      /* 0: any */
-const volatile __u8 targ_l4proto = 0;         /* 0: any; implies an IP header */
-const volatile __u8 targ_host_ver = 0;        /* 0: no host filter, else 4 or 6 */
-const volatile __u8 targ_host_addr[16] = {};  /* already masked */
-const volatile __u8 targ_host_mask[16] = {};
-const volatile __u16 targ_port = 0;           /* 0: any; either direction */
-/* UDP destination ports decoded as tunnels (0: unused slot) */
-const volatile __u16 targ_vxlan_ports[DT_TUN_PORTS] = { 4789, 8472 };
-const volatile __u16 targ_geneve_ports[DT_TUN_PORTS] = { 6081 };
-const volatile __u8 targ_has_include = 0;     /* reason include list in use */
-const volatile __u8 targ_has_exclude = 0;
-const volatile __u64 targ_include[4] = {};    /* bitmap over reason codes 0..255 */
-const volatile __u64 targ_exclude[4] = {};
-const volatile __u32 targ_include_hi[DT_REASON_HI] = {}; /* codes >= 256 (subsystem reasons); 0: unused */
-const volatile __u32 targ_exclude_hi[DT_REASON_HI] = {};
-const volatile __u32 targ_snaplen = 0;        /* packet bytes per event, multiple of 8, <= DT_MAX_SNAPLEN */
-const volatile __u8 targ_stack = 0;           /* record a kernel stack id per event */
-const volatile __u32 targ_hot_mask = DT_HOT_SLOTS - 1; /* dt_hot slots in use - 1 */
-const volatile __u8 targ_hot = 1;             /* 0: count in the hash only (tests) */
-const volatile __u32 targ_sample = 0;         /* > 1: send every Nth drop of each CPU as an event */
+/* ---- what the user asked for: struct dt_settings (droptrace.h), written whole by the loader;
+ * what the loader probed in the kernel is in core_fixes.bpf.h ---- */
+const volatile struct dt_settings CFG = {};
 
 /* ---- maps ---- */
 struct {
@@ -260,9 +232,9 @@ static __always_inline void dt_parse_tunnel(const unsigned char *head, __u32 udp
 	__u32 off = udp + 16;
 	__u16 proto = 0x6558; /* transparent Ethernet bridging */
 
-	if (dt_port_in(targ_vxlan_ports, p->o.dport))
+	if (dt_port_in(CFG.vxlan_ports, p->o.dport))
 		kind = DT_TUN_VXLAN;
-	else if (dt_port_in(targ_geneve_ports, p->o.dport))
+	else if (dt_port_in(CFG.geneve_ports, p->o.dport))
 		kind = DT_TUN_GENEVE;
 	else
 		return;
@@ -343,9 +315,9 @@ static __always_inline bool dt_host_match(const __u8 *a)
 {
 	int i;
 	for (i = 0; i < 16; i++) {
-		if (targ_host_ver == 4 && i >= 4)
+		if (CFG.host_ver == 4 && i >= 4)
 			break;
-		if ((a[i] & targ_host_mask[i]) != targ_host_addr[i])
+		if ((a[i] & CFG.host_mask[i]) != CFG.host_addr[i])
 			return false;
 	}
 	return true;
@@ -355,7 +327,7 @@ static __always_inline bool dt_host_match(const __u8 *a)
 static __always_inline __u32 dt_hot_slot(const struct dt_count_key *key)
 {
 	__u64 h = key->location ^ ((__u64)key->reason << 32) ^ ((__u64)key->ifindex << 16) ^ key->netns;
-	return (__u32)((h * 0x9E3779B97F4A7C15ULL) >> 56) & targ_hot_mask & (DT_HOT_SLOTS - 1);
+	return (__u32)((h * 0x9E3779B97F4A7C15ULL) >> 56) & CFG.hot_mask & (DT_HOT_SLOTS - 1);
 }
 
 /*
@@ -369,7 +341,7 @@ static __always_inline __u32 dt_hot_slot(const struct dt_count_key *key)
 static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
 {
 	__u32 slot = dt_hot_slot(key);
-	struct dt_count_rec *h = targ_hot && key->location ? bpf_map_lookup_elem(&dt_hot, &slot) : NULL;
+	struct dt_count_rec *h = CFG.hot && key->location ? bpf_map_lookup_elem(&dt_hot, &slot) : NULL;
 
 	if (h) {
 		if (h->key.location == key->location && h->key.reason == key->reason &&
@@ -419,7 +391,7 @@ static __always_inline void dt_count(struct dt_count_key *key, __u32 len)
 }
 
 /*
- * Copies the first targ_snaplen bytes of the packet after the event: from
+ * Copies the first CFG.snaplen bytes of the packet after the event: from
  * the Ethernet header when the device has one and it is set, else from the
  * IP header. cap_len says how many of them are packet (the rest is zero).
  */
@@ -444,7 +416,7 @@ static __always_inline void dt_capture(struct sk_buff *skb, struct net_device *d
 	}
 	avail = tail > start ? tail - start : 0;
 	e->orig_len = DT_RD(direct, skb, len) + (DT_RD(direct, skb, data) - head) - start;
-	cap = avail < targ_snaplen ? avail : targ_snaplen;
+	cap = avail < CFG.snaplen ? avail : CFG.snaplen;
 	cap &= DT_MAX_SNAPLEN * 2 - 1; /* a bound the verifier can see */
 	if (cap > DT_MAX_SNAPLEN)
 		cap = DT_MAX_SNAPLEN;
@@ -457,9 +429,9 @@ static __always_inline bool dt_reason_wanted(__u32 reason, bool has_reason)
 {
 	if (has_reason && targ_consumed_reason >= 0 && reason == (__u32)targ_consumed_reason)
 		return false;
-	if (targ_has_include && !dt_reason_in(targ_include, targ_include_hi, reason))
+	if (CFG.has_include && !dt_reason_in(CFG.include, CFG.include_hi, reason))
 		return false;
-	if (targ_has_exclude && dt_reason_in(targ_exclude, targ_exclude_hi, reason))
+	if (CFG.has_exclude && dt_reason_in(CFG.exclude, CFG.exclude_hi, reason))
 		return false;
 	return true;
 }
@@ -482,17 +454,17 @@ static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct dt_where
 		w->netns = dt_sk_netns(DT_RD(direct, skb, sk), direct);
 		w->from_sk = w->netns != 0;
 	}
-	if (targ_netns && w->netns != targ_netns)
+	if (CFG.netns && w->netns != CFG.netns)
 		return false;
 
-	if (targ_has_ifname) {
+	if (CFG.has_ifname) {
 		char name[DT_IFNAMSIZ] = {};
 		int i;
 		if (!w->dev)
 			return false;
 		bpf_probe_read_kernel(name, sizeof(name), w->dev->name);
 		for (i = 0; i < DT_IFNAMSIZ; i++) {
-			if (name[i] != targ_ifname[i])
+			if (name[i] != CFG.ifname[i])
 				return false;
 			if (!name[i])
 				break;
@@ -500,22 +472,22 @@ static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct dt_where
 	}
 
 	w->ethertype = bpf_ntohs(DT_RD(direct, skb, protocol));
-	return !targ_ethertype || w->ethertype == targ_ethertype;
+	return !CFG.ethertype || w->ethertype == CFG.ethertype;
 }
 
 /* The protocol, host and port filters on one flow's headers. */
 static __always_inline bool dt_flow_wanted(const struct dt_flow *f)
 {
-	if (targ_l4proto && f->l4proto != targ_l4proto)
+	if (CFG.l4proto && f->l4proto != CFG.l4proto)
 		return false;
-	if (targ_host_ver) {
-		if (f->ipver != targ_host_ver)
+	if (CFG.host_ver) {
+		if (f->ipver != CFG.host_ver)
 			return false;
 		if (!dt_host_match(f->saddr) && !dt_host_match(f->daddr))
 			return false;
 	}
-	if (targ_port) {
-		if (!f->l4ok || (f->sport != targ_port && f->dport != targ_port) ||
+	if (CFG.port) {
+		if (!f->l4ok || (f->sport != CFG.port && f->dport != CFG.port) ||
 		    (f->l4proto != IPPROTO_TCP_ && f->l4proto != IPPROTO_UDP_))
 			return false;
 	}
@@ -525,7 +497,7 @@ static __always_inline bool dt_flow_wanted(const struct dt_flow *f)
 /* A tunnelled packet is wanted when its outer or its inner flow matches all the filters. */
 static __always_inline bool dt_pkt_wanted(const struct dt_pkt *pkt)
 {
-	if (!targ_l4proto && !targ_host_ver && !targ_port)
+	if (!CFG.l4proto && !CFG.host_ver && !CFG.port)
 		return true;
 	return dt_flow_wanted(&pkt->o) || ((pkt->inner_flags & DT_IF_L3) && dt_flow_wanted(&pkt->in));
 }
@@ -533,12 +505,12 @@ static __always_inline bool dt_pkt_wanted(const struct dt_pkt *pkt)
 /* With --sample N, true for all but every Nth of this CPU's drops (those are only counted). */
 static __always_inline bool dt_sampled_out(void)
 {
-	if (targ_sample > 1) {
+	if (CFG.sample > 1) {
 		__u32 idx = DT_STAT_SEEN;
 		__u64 *seen = bpf_map_lookup_elem(&dt_stats, &idx);
 		if (!seen)
 			return true;
-		if ((*seen)++ % targ_sample) {
+		if ((*seen)++ % CFG.sample) {
 			dt_stat_inc(DT_STAT_SAMPLED);
 			return true;
 		}
@@ -552,7 +524,7 @@ static __always_inline bool dt_sampled_out(void)
 static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct dt_where *w, const struct dt_pkt *pkt,
 				    const struct dt_count_key *key, __u32 len, bool has_reason, bool direct)
 {
-	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e) + targ_snaplen, 0);
+	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e) + CFG.snaplen, 0);
 	if (!e) {
 		dt_stat_inc(DT_STAT_RB_LOST);
 		return;
@@ -598,7 +570,7 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 		e->ifname[0] = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->stack_id = -1;
-	if (targ_stack) {
+	if (CFG.stack) {
 		e->stack_id = bpf_get_stackid(ctx, &dt_stacks, 0);
 		if (e->stack_id < 0)
 			dt_stat_inc(DT_STAT_STACK_FAIL);
@@ -607,7 +579,7 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 	e->cap_from = DT_CAP_NONE;
 	e->pad1 = 0;
 	e->orig_len = 0;
-	if (targ_snaplen) {
+	if (CFG.snaplen) {
 		/* ring-buffer memory is not zeroed: clear what the copy may not fill */
 		__builtin_memset((void *)(e + 1), 0, 8);
 		dt_capture(skb, w->dev, e, direct);
@@ -621,14 +593,14 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 	 * kernel 85%.
 	 */
 	__u64 flags = 0;
-	if (targ_wakeup_bytes) {
+	if (CFG.wakeup_bytes) {
 		flags = BPF_RB_NO_WAKEUP;
 		if (dt_reader_armed) {
 			/* queued bytes, this record included: header and padding to 8 */
 			__u64 avail = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
-			__u64 mine = (sizeof(*e) + targ_snaplen + 8 + 7) & ~7ULL;
+			__u64 mine = (sizeof(*e) + CFG.snaplen + 8 + 7) & ~7ULL;
 
-			if (avail >= targ_wakeup_bytes || avail <= mine) {
+			if (avail >= CFG.wakeup_bytes || avail <= mine) {
 				dt_reader_armed = 0;
 				flags = BPF_RB_FORCE_WAKEUP;
 			}
@@ -653,7 +625,7 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	if (!dt_where_wanted(skb, &w, direct))
 		return 0;
 	/* parse only when a filter or the event needs the headers */
-	if (targ_emit_events || targ_l4proto || targ_host_ver || targ_port)
+	if (CFG.emit_events || CFG.l4proto || CFG.host_ver || CFG.port)
 		dt_parse(skb, w.ethertype, &pkt, direct);
 	if (!dt_pkt_wanted(&pkt))
 		return 0;
@@ -669,7 +641,7 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	};
 	dt_count(&key, len);
 	/* counting only: the count map is the whole answer */
-	if (!targ_emit_events || dt_sampled_out())
+	if (!CFG.emit_events || dt_sampled_out())
 		return 0;
 	dt_emit(ctx, skb, &w, &pkt, &key, len, has_reason, direct);
 	return 0;

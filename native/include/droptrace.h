@@ -137,4 +137,41 @@ struct dt_count_rec {
 	struct dt_count_val val;
 };
 
+/*
+ * What the program is set to: one struct in its .rodata (`const volatile struct dt_settings
+ * CFG` in droptrace.bpf.c), written whole by the loader between open and load, so the verifier
+ * sees every value as a constant and prunes every filter that is off (pwru's CFG). The bytes
+ * come from TypeScript (src/capture/settings.ts encodes them from one table, by the member
+ * offsets the addon reads from this struct's BTF); no default lives here. Every member is
+ * fixed width and naturally aligned, and the tail is padded to 8 bytes, so the layout has no
+ * implicit padding.
+ */
+struct dt_settings {
+	__u64 wakeup_bytes;               /* wake the reader once this many bytes are queued; 0: the kernel decides */
+	__u64 include[4];                 /* reason codes 0..255 to keep, as a bitmap (has_include) */
+	__u64 exclude[4];                 /* reason codes 0..255 to leave out (has_exclude) */
+	__u32 include_hi[DT_REASON_HI];   /* reason codes above 255 (subsystem reasons) to keep; 0: unused */
+	__u32 exclude_hi[DT_REASON_HI];   /* ... to leave out */
+	__u32 netns;                      /* only drops in this network namespace (inode); 0: any */
+	__u32 snaplen;                    /* packet bytes after each event: a multiple of 8, <= DT_MAX_SNAPLEN */
+	__u32 sample;                     /* > 1: one event per N drops of each CPU (counts stay exact) */
+	__u32 hot_mask;                   /* dt_hot slots in use - 1: a power of two - 1, < DT_HOT_SLOTS */
+	__u16 ethertype;                  /* only this ethertype; 0: any */
+	__u16 port;                       /* only TCP/UDP from or to this port, outer or inner flow; 0: any */
+	__u16 vxlan_ports[DT_TUN_PORTS];  /* UDP destination ports whose payload is VXLAN; 0: unused */
+	__u16 geneve_ports[DT_TUN_PORTS]; /* ... whose payload is Geneve */
+	__u8 host_addr[16];               /* only packets from or to this address (host_ver), already masked */
+	__u8 host_mask[16];
+	char ifname[DT_IFNAMSIZ];         /* only drops whose skb->dev has this name (has_ifname) */
+	__u8 l4proto;                     /* only this IP protocol, outer or inner; 0: any (implies an IP header) */
+	__u8 host_ver;                    /* 0: no host filter, else 4 or 6 */
+	__u8 has_ifname;                  /* 1: the ifname filter is on */
+	__u8 has_include;                 /* 1: keep only the reasons of include/include_hi */
+	__u8 has_exclude;                 /* 1: leave out the reasons of exclude/exclude_hi */
+	__u8 emit_events;                 /* 0: count only, nothing goes to the ring buffer */
+	__u8 stack;                       /* 1: record a kernel stack id per event */
+	__u8 hot;                         /* 1: count in the dt_hot slots before the hash; 0: the hash only */
+	__u8 pad[4];                      /* to a multiple of 8 bytes; zero */
+};
+
 #endif /* DROPTRACE_H */

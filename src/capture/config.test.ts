@@ -1,27 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { checkConfig, CONFIG_KEYS, FILTER_KEYS, type TracerConfig } from './config.js';
-import { loadAddon } from './native.js';
+import { loadAddon, settingsLayout } from './native.js';
+import { encodeSettings } from './settings.js';
 
 describe('the tracer config seam', () => {
-  it('TypeScript and the addon name the same keys with the same types', () => {
-    expect(loadAddon().configKeys()).toEqual({ ...CONFIG_KEYS });
-  });
-
   it('the filter keys are config keys', () => {
     for (const k of FILTER_KEYS) expect(CONFIG_KEYS).toHaveProperty(k);
   });
 
-  it('the addon refuses an unknown key and a value of the wrong type, instead of reading 0', () => {
-    const { Tracer } = loadAddon() as unknown as { Tracer: new (c: object) => unknown };
-    expect(() => new Tracer({ attach: 0, prot: 2483 })).toThrow(/unknown key "prot"/);
-    expect(() => new Tracer({ attach: 0, port: '2483' })).toThrow(/port must be u32/);
-    expect(() => new Tracer({ attach: 0, port: -1 })).toThrow(/port must be u32/);
-    expect(() => new Tracer({ attach: 0, hostAddr: Buffer.alloc(4) })).toThrow(/hostAddr must be bytes/);
-    expect(() => new Tracer({ attach: 0, include: [1, 'x'] })).toThrow(/include must be codes/);
+  it('the addon refuses an unknown key, a value of the wrong type, and settings of another size, instead of reading 0', () => {
+    const { Tracer } = loadAddon() as unknown as { Tracer: new (c: object, cb?: () => void) => unknown };
+    const settings = encodeSettings({ attach: 0, emitEvents: false }, settingsLayout());
+    expect(() => new Tracer({ attach: 0, settings, prot: 2483 })).toThrow(/unknown key "prot"/);
+    expect(() => new Tracer({ attach: '0', settings })).toThrow(/attach must be a u32/);
+    expect(() => new Tracer({ attach: 0, ringBytes: -1, settings })).toThrow(/ringBytes must be a u32/);
+    expect(() => new Tracer({ attach: 0, settings: Buffer.alloc(8) })).toThrow(new RegExp(`settings must be a Buffer of ${settingsLayout().size} bytes`));
+    expect(() => new Tracer({ attach: 0 })).toThrow(/settings is required/);
+    // events are wanted exactly when there is someone to hand them to
+    expect(() => new Tracer({ attach: 0, settings }, () => {})).toThrow(/emit_events must be set exactly when a batch callback is given/);
   });
 
   it('checkConfig names the key that is unknown, mistyped or out of range', () => {
-    const ok: TracerConfig = { attach: 1, ringBytes: 1 << 20, snaplen: 128, hotSlots: 16, port: 2483, include: [2, 3] };
+    const ok: TracerConfig = { attach: 1, ringBytes: 1 << 20, snaplen: 128, hotSlots: 16, port: 2483, include: [2, 3], exclude: [65538] };
     expect(checkConfig(ok)).toBe(ok);
     const bad = (c: object, re: RegExp) => expect(() => checkConfig(c as TracerConfig)).toThrow(re);
     bad({ attach: 1, prot: 1 }, /prot is not a key/);
@@ -33,6 +33,6 @@ describe('the tracer config seam', () => {
     bad({ attach: 0, port: 1.5 }, /port must be u32/);
     bad({ attach: 0, hostVersion: 4 }, /hostAddr and hostMask are needed/);
     bad({ attach: 0, ifname: 'a-very-long-interface' }, /ifname is longer/);
-    bad({ attach: 0, exclude: [300] }, /exclude holds a reason code above 255/);
+    bad({ attach: 0, include: [-1] }, /include must be codes/);
   });
 });

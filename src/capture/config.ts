@@ -1,14 +1,25 @@
 /**
- * What the tracer is configured with (struct dt_config), as one typed
- * object checked once, in checkConfig(), before it crosses into C. The
- * addon exports the keys it reads (configKeys()); config.test.ts holds
- * CONFIG_KEYS to that list, so neither side can add, drop or misspell a key
- * alone. Command-line text is parsed into it elsewhere (cli/common.ts,
- * filters.ts), where a bad value can be named by its flag.
+ * What the tracer is opened with, as one typed object checked once, in checkConfig(), before
+ * it crosses into C: how to open it (attach path, map sizes, verbosity) and what the program
+ * does (filters, events, stacks, sampling), which settings.ts encodes as struct dt_settings.
+ * Command-line text is parsed into it elsewhere (cli/common.ts, filters.ts), where a bad value
+ * can be named by its flag.
  */
 
+/** UDP ports decoded as tunnels when the config names none. */
+export const DEFAULT_VXLAN_PORTS = [4789, 8472] as const;
+export const DEFAULT_GENEVE_PORTS = [6081] as const;
+
 /**
- * Attach paths: numbers match enum dt_attach in native/addon/loader.h.
+ * How many values the program's lists hold (DT_REASON_HI, DT_TUN_PORTS), for the command line
+ * to refuse more with the flag's name; the per-CPU count slots in front of the hash
+ * (DT_HOT_SLOTS: the most, and the default); the most packet bytes an event carries
+ * (DT_MAX_SNAPLEN). layout.test.ts holds them to the C constants.
+ */
+export const SLOTS = { subsystemReasons: 8, tunnelPorts: 4, hot: 256, maxSnaplen: 1024 } as const;
+
+/**
+ * Attach paths: numbers match enum dt_attach in native/addon/loader.h (layout.test.ts holds them).
  * `tracepoint` is tp_btf with raw_tp as its fallback; tp_btf and raw_tp
  * name one program type exactly.
  */
@@ -37,25 +48,25 @@ export interface TracerConfig {
   hostAddr?: Buffer;
   hostMask?: Buffer;
   port?: number;
-  /** reason codes (0..255) to keep, or to leave out */
+  /** reason codes to keep, or to leave out: core reasons (0..255) in a bitmap, subsystem reasons (above 255) in a short list */
   include?: number[];
   exclude?: number[];
-  /** packet bytes carried by each event: a multiple of 8, at most 1024 */
+  /** packet bytes carried by each event: a multiple of 8, at most SLOTS.maxSnaplen */
   snaplen?: number;
   /** record a kernel stack id per event */
   stack?: boolean;
-  /** slots of the per-CPU array in front of the count hash: 0 none, else a power of two <= 256 (default 256) */
+  /** slots of the per-CPU array in front of the count hash: 0 none, else a power of two up to SLOTS.hot (its default) */
   hotSlots?: number;
   /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
   sample?: number;
-  /** UDP destination ports whose payload is decoded as VXLAN / Geneve (at most 4 each; default 4789, 8472 / 6081) */
+  /** UDP destination ports whose payload is decoded as VXLAN / Geneve (at most SLOTS.tunnelPorts each; defaults in settings.ts) */
   vxlanPorts?: number[];
   genevePorts?: number[];
 }
 
 export type KeyKind = 'u32' | 'bool' | 'string' | 'bytes' | 'codes';
 
-/** Every key of TracerConfig with the type the addon reads it as (its configKeys()). */
+/** Every key of TracerConfig with the type it must have. */
 export const CONFIG_KEYS: { readonly [K in keyof Required<TracerConfig>]: KeyKind } = {
   attach: 'u32',
   ringBytes: 'u32',
@@ -107,8 +118,8 @@ export function checkConfig(c: TracerConfig): TracerConfig {
   if (!Object.values(ATTACH).includes(c.attach as never)) bad('attach', `${c.attach} is not a value of ATTACH`);
   if (c.ringBytes !== undefined && (!pow2(c.ringBytes) || c.ringBytes < 4096)) bad('ringBytes', 'must be a power of two, at least 4096');
   if (c.countEntries !== undefined && (c.countEntries < 64 || c.countEntries > 1 << 22)) bad('countEntries', 'must be 64..4194304');
-  if (c.snaplen !== undefined && (c.snaplen % 8 || c.snaplen > 1024)) bad('snaplen', 'must be a multiple of 8, at most 1024');
-  if (c.hotSlots !== undefined && (c.hotSlots > 256 || (c.hotSlots && !pow2(c.hotSlots)))) bad('hotSlots', 'must be 0 or a power of two up to 256');
+  if (c.snaplen !== undefined && (c.snaplen % 8 || c.snaplen > SLOTS.maxSnaplen)) bad('snaplen', `must be a multiple of 8, at most ${SLOTS.maxSnaplen}`);
+  if (c.hotSlots !== undefined && (c.hotSlots > SLOTS.hot || (c.hotSlots && !pow2(c.hotSlots)))) bad('hotSlots', `must be 0 or a power of two up to ${SLOTS.hot}`);
   if (c.sample !== undefined && c.sample < 1) bad('sample', 'must be 1 or more');
   if (c.port !== undefined && c.port > 65535) bad('port', 'must be 0..65535');
   if (c.ethertype !== undefined && c.ethertype > 0xffff) bad('ethertype', 'must be 0..0xffff');
@@ -116,6 +127,5 @@ export function checkConfig(c: TracerConfig): TracerConfig {
   if (c.hostVersion !== undefined && ![0, 4, 6].includes(c.hostVersion)) bad('hostVersion', 'must be 0, 4 or 6');
   if (c.hostVersion && (!c.hostAddr || !c.hostMask)) bad('hostAddr', 'and hostMask are needed with hostVersion');
   if (c.ifname !== undefined && Buffer.byteLength(c.ifname) > 15) bad('ifname', 'is longer than an interface name (15 bytes)');
-  for (const k of ['include', 'exclude'] as const) if (c[k]?.some((code) => code > 255)) bad(k, 'holds a reason code above 255 (the filter bitmap covers 0..255)');
   return c;
 }

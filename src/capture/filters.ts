@@ -5,7 +5,9 @@
  */
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { addrBytes } from '../model/addr.js';
 import type { ReasonTable } from '../model/reasons.js';
+import { SLOTS } from './config.js';
 import type { TracerConfig } from './config.js';
 
 /** A bad command-line value: exit code 2. */
@@ -58,11 +60,7 @@ export function parseHost(value: string): { version: 4 | 6; addr: Buffer; mask: 
     throw new UsageError(`--host ${value}: prefix length must be 0..${bits}`);
   }
   const addr = Buffer.alloc(16);
-  if (version === 4) {
-    ip.split('.').forEach((o, i) => (addr[i] = Number(o)));
-  } else {
-    ipv6Bytes(ip).copy(addr);
-  }
+  addrBytes(ip)!.copy(addr);
   const mask = Buffer.alloc(16);
   for (let i = 0; i < bits / 8; i++) {
     const b = Math.max(0, Math.min(8, len - i * 8));
@@ -70,22 +68,6 @@ export function parseHost(value: string): { version: 4 | 6; addr: Buffer; mask: 
   }
   for (let i = 0; i < 16; i++) addr[i] &= mask[i];
   return { version, addr, mask };
-}
-
-function ipv6Bytes(ip: string): Buffer {
-  let text = ip;
-  const out = Buffer.alloc(16);
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const o = v4[1].split('.').map(Number);
-    text = text.slice(0, -v4[1].length) + `${((o[0] << 8) | o[1]).toString(16)}:${((o[2] << 8) | o[3]).toString(16)}`;
-  }
-  const [head, tail] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail ? tail.split(':') : [];
-  const words = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  words.forEach((w, i) => out.writeUInt16BE(parseInt(w, 16), i * 2));
-  return out;
 }
 
 function parsePort(value: string): number {
@@ -108,13 +90,10 @@ function reasonCodes(names: string[] | undefined, reasons: ReasonTable, flag: st
         throw new UsageError(`${flag} ${n}: this kernel has no such drop reason${hint}; \`droptrace check --reasons\` lists them`);
       }
       // the program keeps a bitmap of the core codes (0..255) and a short list of subsystem ones
-      if (code > 255 && ++high > DT_REASON_HI) throw new UsageError(`${flag}: at most ${DT_REASON_HI} subsystem reasons (codes above 255) in one list`);
+      if (code > 255 && ++high > SLOTS.subsystemReasons) throw new UsageError(`${flag}: at most ${SLOTS.subsystemReasons} subsystem reasons (codes above 255) in one list`);
       return code;
     });
 }
-
-/** Subsystem reason codes (above 255) one --reason or --exclude-reason list can hold (DT_REASON_HI). */
-const DT_REASON_HI = 8;
 
 /** Builds the filter part of the tracer configuration. */
 export function buildFilters(

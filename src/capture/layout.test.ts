@@ -4,7 +4,8 @@
  * drift without this failing.
  */
 import { describe, expect, it } from 'vitest';
-import { COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG } from '../model/decode.js';
+import { CAP, COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG, IFLAG, TUNNEL } from '../model/decode.js';
+import { ATTACH, SLOTS } from './config.js';
 import { loadAddon } from './native.js';
 
 describe('event layout', () => {
@@ -30,5 +31,15 @@ describe('event layout', () => {
 
   it('agrees on flag bits', () => {
     expect(layout.flags).toEqual(FLAG);
+  });
+
+  it.each([
+    ['TUNNEL', TUNNEL],
+    ['IFLAG', IFLAG],
+    ['CAP', CAP],
+    ['ATTACH', ATTACH],
+    ['SLOTS', SLOTS],
+  ])('agrees on every %s constant, both ways', (name, ts) => {
+    expect(layout.constants[name]).toEqual({ ...ts });
   });
 });

@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkConfig, type KeyKind, type TracerConfig } from './config.js';
+import { checkConfig, type TracerConfig } from './config.js';
+import { encodeSettings, type SettingsLayout } from './settings.js';
 
 export type Phase = 'open' | 'load' | 'attach' | 'read' | 'privilege' | 'addon';
 
@@ -86,6 +87,8 @@ export interface KernelProbe {
 }
 
 export interface Layout {
+  /** the C constants TypeScript mirrors, by group */
+  constants: Record<string, Record<string, number>>;
   eventSize: number;
   event: Record<string, [offset: number, size: number]>;
   countSize: number;
@@ -93,15 +96,24 @@ export interface Layout {
   flags: Record<string, number>;
 }
 
+/** How the addon opens a tracer: the path and map sizes, and the program's settings as struct dt_settings. */
+export interface OpenOptions {
+  attach: number;
+  ringBytes?: number;
+  countEntries?: number;
+  verbose?: boolean;
+  settings: Buffer;
+}
+
 interface Addon {
-  Tracer: new (config: TracerConfig, onBatch?: (batch: Buffer) => void) => NativeTracer;
+  Tracer: new (options: OpenOptions, onBatch?: (batch: Buffer) => void) => NativeTracer;
   probe(): KernelProbe;
   reasons(): Array<[number, string]> | null;
   /** index and name of enum skb_drop_reason_subsys above CORE (6.5+), or null */
   reasonSubsystems(): Array<[number, string]> | null;
   layout(): Layout;
-  /** every key Tracer(config) reads, with its type */
-  configKeys(): Record<string, KeyKind>;
+  /** struct dt_settings as the program's BTF describes it */
+  settingsLayout(): SettingsLayout;
   setErrorClass(cls: unknown): void;
 }
 
@@ -186,5 +198,14 @@ export function requirePrivileges(): void {
 export function openTracer(config: TracerConfig, onBatch?: (batch: Buffer) => void): NativeTracer {
   requirePrivileges();
   const a = loadAddon();
-  return new a.Tracer(checkConfig(config), onBatch);
+  const c = checkConfig(config);
+  const settings = encodeSettings({ ...c, emitEvents: !!onBatch }, settingsLayout());
+  return new a.Tracer({ attach: c.attach, ringBytes: c.ringBytes, countEntries: c.countEntries, verbose: c.verbose, settings }, onBatch);
+}
+
+let layout: SettingsLayout | undefined;
+
+/** struct dt_settings's layout, read from the program once. */
+export function settingsLayout(): SettingsLayout {
+  return (layout ??= loadAddon().settingsLayout());
 }

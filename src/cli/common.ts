@@ -1,6 +1,6 @@
 /** Options shared by every command that traces: filters, attach path, sizes. */
 import { Command, Option } from 'commander';
-import { ATTACH, type AttachMode, type TracerConfig } from '../capture/config.js';
+import { ATTACH, DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS, SLOTS, type AttachMode, type TracerConfig } from '../capture/config.js';
 import { buildFilters, describeFilters, UsageError, type FilterOptions } from '../capture/filters.js';
 import { loadLocalSymbols, localReasons } from '../capture/local.js';
 import { requirePrivileges, type NativeTracer } from '../capture/native.js';
@@ -42,8 +42,8 @@ export function addTraceOptions(cmd: Command, defaults: { ringSize?: string } = 
     .option('--ring-size <bytes>', 'ring-buffer size for the event stream (power of two, e.g. 8M); it only absorbs the reader being late, JavaScript falling behind is absorbed by the batches queued after it', defaults.ringSize ?? '2M')
     .option('--count-entries <n>', 'distinct (site, reason, interface, netns) keys the exact-count map holds; drops of keys past it are counted as "map full"', '16384')
     .option('-v, --verbose', 'libbpf debug output, including the verifier log on failure')
-    .option('--vxlan-ports <list>', 'UDP destination ports whose packets are decoded as VXLAN, to show and filter their inner flow (up to 4)', '4789,8472')
-    .option('--geneve-ports <list>', 'UDP destination ports decoded as Geneve (up to 4)', '6081')
+    .option('--vxlan-ports <list>', `UDP destination ports whose packets are decoded as VXLAN, to show and filter their inner flow (up to ${SLOTS.tunnelPorts})`, DEFAULT_VXLAN_PORTS.join(','))
+    .option('--geneve-ports <list>', `UDP destination ports decoded as Geneve (up to ${SLOTS.tunnelPorts})`, DEFAULT_GENEVE_PORTS.join(','))
     .option('--node-root <dir>', "the node's root filesystem, for /proc and pod logs (e.g. /host in a DaemonSet)", '/')
     .option('--pod-logs <dir>', 'the kubelet pod log directory, relative to --node-root or absolute', 'var/log/pods')
     .addOption(new Option('--ready-file <path>', 'write this file once attached (for scripts and tests)').hideHelp())
@@ -88,22 +88,22 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
   let hotSlots: number | undefined;
   if (opts.hotSlots !== undefined) {
     hotSlots = Number(opts.hotSlots);
-    if (!Number.isInteger(hotSlots) || hotSlots < 0 || hotSlots > 256 || (hotSlots & (hotSlots - 1))) throw new UsageError(`--hot-slots ${opts.hotSlots}: 0 or a power of two up to 256`);
+    if (!Number.isInteger(hotSlots) || hotSlots < 0 || hotSlots > SLOTS.hot || (hotSlots & (hotSlots - 1))) throw new UsageError(`--hot-slots ${opts.hotSlots}: 0 or a power of two up to ${SLOTS.hot}`);
   }
   const countEntries = Number(opts.countEntries);
   if (!Number.isInteger(countEntries) || countEntries < 64 || countEntries > 1 << 22) throw new UsageError(`--count-entries ${opts.countEntries}: expected a whole number from 64 to 4194304`);
-  const vxlanPorts = parsePorts(opts.vxlanPorts ?? '4789,8472', '--vxlan-ports');
-  const genevePorts = parsePorts(opts.genevePorts ?? '6081', '--geneve-ports');
+  const vxlanPorts = parsePorts(opts.vxlanPorts ?? DEFAULT_VXLAN_PORTS.join(','), '--vxlan-ports');
+  const genevePorts = parsePorts(opts.genevePorts ?? DEFAULT_GENEVE_PORTS.join(','), '--geneve-ports');
   // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
   return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots, countEntries, vxlanPorts, genevePorts };
 }
 
-/** "4789,8472" → ports; "" or "none" → none (no decoding). At most 4: the program's slots. */
+/** "4789,8472" → ports; "" or "none" → none (no decoding). At most the program's slots. */
 function parsePorts(text: string, flag: string): number[] {
   if (text === '' || text === 'none') return [];
   const ports = text.split(',').map((p) => p.trim());
   for (const p of ports) if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new UsageError(`${flag} ${text}: expected ports 1..65535, comma-separated, or none`);
-  if (ports.length > 4) throw new UsageError(`${flag} ${text}: at most 4 ports`);
+  if (ports.length > SLOTS.tunnelPorts) throw new UsageError(`${flag} ${text}: at most ${SLOTS.tunnelPorts} ports`);
   return ports.map(Number);
 }
 
