@@ -18,7 +18,8 @@ import { prefixLen, type PolicyRule, type RouteAnswer, type RouteEntry } from '.
 import type { XfrmPolicy } from '../host/xfrm.js';
 import { progLabel, type AttachedProg, type CgroupProg, type ProgInfo } from '../host/bpfprogs.js';
 import type { Evidence, Finding } from './finding.js';
-import { hooksFor, inPrefix, matchRule, type DroppedFlow, type Match } from './nft-match.js';
+import { inPrefix } from '../model/addr.js';
+import { hooksFor, matchRule, type DroppedFlow, type Match } from './nft-match.js';
 
 /** What a rule may ask to be read in a finding's namespace; each is read once per namespace (or per question). */
 export interface Facts {

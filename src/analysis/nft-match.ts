@@ -6,6 +6,7 @@
  * 'match' only when every expression is known to match. Pure.
  */
 import type { NftExpr, NftRule, NftRuleset } from '../host/nft.js';
+import { addrBytes, inPrefix } from '../model/addr.js';
 
 /** The dropped packet as far as the trace knows it. */
 export interface DroppedFlow {
@@ -29,31 +30,6 @@ function l4Of(flow: DroppedFlow): string | null {
   return flow.l4 ? flow.l4.toLowerCase().replace(/^icmpv6$/, 'ipv6-icmp') : null;
 }
 
-/** IPv4 or IPv6 text → a big integer and its bit width; null when not an address. */
-function addrBits(addr: string): { v: bigint; bits: number } | null {
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(addr)) {
-    const p = addr.split('.').map(Number);
-    if (p.some((x) => x > 255)) return null;
-    return { v: p.reduce((n, x) => (n << 8n) | BigInt(x), 0n), bits: 32 };
-  }
-  if (!addr.includes(':')) return null;
-  const [head, tail = ''] = addr.split('::');
-  const hs = head ? head.split(':') : [];
-  const ts = addr.includes('::') ? (tail ? tail.split(':') : []) : [];
-  const groups = addr.includes('::') ? [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts] : hs;
-  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return null;
-  return { v: groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n), bits: 128 };
-}
-
-/** Whether addr falls in prefix/len. */
-export function inPrefix(addr: string, prefix: string, len: number): boolean {
-  const a = addrBits(addr);
-  const p = addrBits(prefix);
-  if (!a || !p || a.bits !== p.bits) return false;
-  const shift = BigInt(a.bits - len);
-  return a.v >> shift === p.v >> shift;
-}
-
 /** Does one value of the flow equal, or fall in, one element of a rule's right-hand side? */
 function valueIn(v: string | number, right: unknown, sets: NftRuleset['sets'], rule: NftRule): boolean | null {
   if (typeof right === 'string' && right.startsWith('@')) {
@@ -63,7 +39,8 @@ function valueIn(v: string | number, right: unknown, sets: NftRuleset['sets'], r
   if (typeof right === 'number' || typeof right === 'string') {
     if (typeof v === 'number') return typeof right === 'number' ? v === right : L4_NUMBERS[right] !== undefined ? v === L4_NUMBERS[right] : null;
     if (typeof right === 'number') return L4_NUMBERS[v] === right;
-    return v === right || (addrBits(v) && addrBits(right) ? addrBits(v)!.v === addrBits(right)!.v : false);
+    const [a, b] = [addrBytes(v), addrBytes(right)];
+    return v === right || (a !== null && b !== null && a.equals(b));
   }
   if (Array.isArray(right)) return valueIn(v, { set: right }, sets, rule);
   if (right && typeof right === 'object') {

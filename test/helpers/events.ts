@@ -1,8 +1,10 @@
 /**
- * Builds one dt_event record the way the BPF program fills it (a constructed
- * record for unit tests; real ones come from the kernel tests and fixtures).
+ * Builds one dt_event record for unit tests from the few fields a test cares about, through
+ * the model's own encoder (src/model/encode.ts); real records come from the kernel tests and
+ * fixtures.
  */
-import { EV, EVENT_SIZE } from '../../src/model/decode.js';
+import { ipv4, ipv6, type RawDrop, type RawInner } from '../../src/model/decode.js';
+import { encodeEvent } from '../../src/model/encode.js';
 
 export interface EventFields {
   location: bigint;
@@ -27,39 +29,38 @@ export interface EventFields {
   inner?: { tunnel: number; vni: number; flags: number; ipver: number; l4: number; sport: number; dport: number; tcp: number; saddr: number[]; daddr: number[] };
 }
 
+/** Address bytes as the record holds them (16 for IPv6, the rest zero) → the decoder's text. */
+const text = (bytes: number[], ipver: number) => {
+  const b = Buffer.alloc(16);
+  Buffer.from(bytes).copy(b);
+  return ipver === 6 ? ipv6(b, 0) : ipv4(b, 0);
+};
+
+/** flags as the program sets them: bit 0 an IP header read, bit 1 the ports or ICMP type, bit 2 a reason */
 export function eventRecord(f: EventFields): Buffer {
-  const b = Buffer.alloc(EVENT_SIZE);
-  b.writeBigUInt64LE(f.tsNs ?? 1_000_000_000n, EV.ts_ns);
-  b.writeBigUInt64LE(f.location, EV.location);
-  b.writeUInt32LE(f.reason, EV.reason);
-  b.writeUInt32LE(60, EV.len);
-  b.writeUInt32LE(f.ifindex ?? 0, EV.ifindex);
-  b.writeUInt32LE(f.netns ?? 4026532001, EV.netns);
-  b.writeUInt16LE(f.ethertype ?? 0x0800, EV.ethertype);
-  b[EV.l4proto] = f.l4;
-  b[EV.ipver] = f.ipver;
-  b.writeUInt16LE(f.sport, EV.sport);
-  b.writeUInt16LE(f.dport, EV.dport);
-  b[EV.tcp_flags] = f.tcp;
-  b[EV.flags] = f.flags;
-  Buffer.from(f.saddr ?? [10, 244, 1, 2]).copy(b, EV.saddr);
-  Buffer.from(f.daddr ?? [10, 244, 1, 1]).copy(b, EV.daddr);
-  if (f.icmpType !== undefined) b[EV.icmp_type] = f.icmpType;
-  b.write(f.ifname, EV.ifname, 'latin1');
-  b.write('swapper/0', EV.comm, 'latin1');
-  b.writeInt32LE(-1, EV.stack_id);
+  const l3 = (f.flags & 1) !== 0;
+  const l4 = (f.flags & 2) !== 0;
+  const ports = l4 && (f.l4 === 6 || f.l4 === 17);
+  const icmp = l4 && (f.l4 === 1 || f.l4 === 58);
+  let inner: RawInner | null = null;
   if (f.inner) {
     const n = f.inner;
-    b[EV.tunnel] = n.tunnel;
-    b.writeUInt32LE(n.vni, EV.tunnel_id);
-    b[EV.inner_flags] = n.flags;
-    b[EV.inner_ipver] = n.ipver;
-    b[EV.inner_l4proto] = n.l4;
-    b.writeUInt16LE(n.sport, EV.inner_sport);
-    b.writeUInt16LE(n.dport, EV.inner_dport);
-    b[EV.inner_tcp_flags] = n.tcp;
-    Buffer.from(n.saddr).copy(b, EV.inner_saddr);
-    Buffer.from(n.daddr).copy(b, EV.inner_daddr);
+    const nl3 = (n.flags & 1) !== 0;
+    const nports = (n.flags & 2) !== 0 && (n.l4 === 6 || n.l4 === 17);
+    inner = {
+      tunnel: n.tunnel === 2 ? 'geneve' : 'vxlan', vni: n.vni, read: (n.flags & 4) === 0,
+      ipver: (nl3 ? n.ipver : 0) as 0 | 4 | 6, l4proto: nl3 ? n.l4 : null, saddr: nl3 ? text(n.saddr, n.ipver) : null, daddr: nl3 ? text(n.daddr, n.ipver) : null,
+      sport: nports ? n.sport : null, dport: nports ? n.dport : null, tcpFlags: nports && n.l4 === 6 ? n.tcp : null, icmpType: null, icmpCode: null,
+    };
   }
-  return b;
+  const d: RawDrop = {
+    tsNs: f.tsNs ?? 1_000_000_000n, location: f.location, reason: f.reason, hasReason: (f.flags & 4) !== 0, cpu: 0, pid: 0, len: 60,
+    ifindex: f.ifindex ?? 0, iif: 0, netns: f.netns ?? 4026532001, mark: 0, ethertype: f.ethertype ?? 0x0800,
+    ipver: (l3 ? f.ipver : 0) as 0 | 4 | 6, l4proto: l3 ? f.l4 : null,
+    saddr: l3 ? text(f.saddr ?? [10, 244, 1, 2], f.ipver) : null, daddr: l3 ? text(f.daddr ?? [10, 244, 1, 1], f.ipver) : null,
+    sport: ports ? f.sport : null, dport: ports ? f.dport : null, tcpFlags: ports && f.l4 === 6 ? f.tcp : null,
+    icmpType: icmp ? (f.icmpType ?? 0) : null, icmpCode: icmp ? 0 : null,
+    ifname: f.ifname, comm: 'swapper/0', stackId: null, packet: null, capFrom: 0, origLen: 0, inner,
+  };
+  return encodeEvent(d);
 }
