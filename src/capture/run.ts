@@ -12,7 +12,7 @@ import { openTracer, type NativeTracer, type TracerStats } from './native.js';
 import { FILTER_KEYS, type TracerConfig } from './config.js';
 
 /**
- * One batch the addon delivered: count records of stride bytes in buf, read
+ * One batch the addon delivered: `count` event records of `stride` bytes in buf, read
  * in place by every consumer (model/decode.ts says where each field is).
  * buf lives for the call only (its memory is freed when the call returns,
  * and a reference kept reads as empty): copy what you keep.

@@ -99,7 +99,7 @@ const J = {
 const NO_POD = enc('"namespace":null,"pod":null,"container":null}\n');
 /** from tcpFlags to "len": by TCP flags byte, 256 when there are no TCP flags */
 const TO_LEN = Array.from({ length: 257 }, (_, f) => enc(`,"tcpFlags":${f < 256 ? JSON.stringify(tcpFlagLetters(f)) : 'null'},"icmpType":null,"icmpCode":null,"len":`));
-const T = { len: ' len ', arrow: ' > ', pod: ' pod ' };
+const T = { len: ' len ', arrow: ' > ' };
 const TCP_TEXT = Array.from({ length: 256 }, (_, f) => enc(` [${tcpFlagLetters(f)}]`));
 const podTails = new WeakMap<PodFields, Buffer>();
 const NO_INNER = enc('"inner":null,');
