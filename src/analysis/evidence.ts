@@ -19,6 +19,7 @@ import type { XfrmPolicy } from '../host/xfrm.js';
 import { progLabel, type AttachedProg, type CgroupProg, type ProgInfo } from '../host/bpfprogs.js';
 import type { Evidence, Finding } from './finding.js';
 import { inPrefix } from '../model/addr.js';
+import { baseFunction } from '../model/functions.js';
 import { hooksFor, matchRule, type DroppedFlow, type Match } from './nft-match.js';
 
 /** What a rule may ask to be read in a finding's namespace; each is read once per namespace (or per question). */
@@ -64,7 +65,7 @@ export interface EvidenceRule {
   judge(f: Finding, x: Facts): Evidence[];
 }
 
-const fnIs = (f: Finding, re: RegExp) => re.test((f.function ?? '').replace(/\.(isra|constprop|part|cold|lto_priv)(\.\d+)?/g, ''));
+const fnIs = (f: Finding, re: RegExp) => re.test(baseFunction(f.function ?? ''));
 const reasonIn = (f: Finding, ...rs: string[]) => rs.includes(f.reason ?? '');
 const unspecified = (f: Finding) => f.reason === null || f.reason === 'NOT_SPECIFIED';
 

@@ -5,18 +5,8 @@
  * Frames are resolved through a lookup (the live tracer, or a recording's STACKS blocks).
  */
 import { EV } from '../model/decode.js';
+import { isGenericFree } from '../model/functions.js';
 import { formatSymbol, type SymbolLookup } from '../model/kallsyms.js';
-
-/**
- * Functions that free a packet on someone else's behalf: a drop site among them is named by
- * the first frame below that is not one of them.
- */
-export const GENERIC_FREE = new Set([
-  'kfree_skb', 'kfree_skb_reason', 'sk_skb_reason_drop', '__kfree_skb', 'kfree_skb_list', 'kfree_skb_list_reason',
-  'skb_release_data', 'skb_release_all', '__kfree_skb_reason', 'consume_skb', 'skb_free_head', 'kfree_skbmem',
-  'skb_release_head_state', 'napi_consume_skb', '__dev_kfree_skb_any', 'dev_kfree_skb_any_reason', '__dev_kfree_skb_irq',
-  'dev_kfree_skb_irq_reason', 'skb_queue_purge', 'skb_queue_purge_reason', '__skb_queue_purge', '__skb_queue_purge_reason',
-]);
 
 const MAX_STACKS = 10_000;
 
@@ -36,11 +26,10 @@ export interface SiteStacks {
   stacks: StackRow[];
 }
 
-const bare = (fn: string) => fn.split('.')[0];
 
 /** The first function of a stack (innermost first) that is not a generic free function. */
 export function callerOf(functions: readonly (string | null)[]): string | null {
-  for (const f of functions) if (f && !GENERIC_FREE.has(bare(f))) return f;
+  for (const f of functions) if (f && !isGenericFree(f)) return f;
   return null;
 }
 
@@ -73,7 +62,7 @@ export class StackCounts {
     for (const [loc, ids] of this.bySite) {
       const r = syms?.lookup(loc) ?? null;
       const fn = r && !r.implausible ? r.name : null;
-      const generic = fn !== null && GENERIC_FREE.has(bare(fn));
+      const generic = fn !== null && isGenericFree(fn);
       const callers = new Map<string, number>();
       // stacks that differ only in the tracing frames above the drop site are one stack
       const byFrames = new Map<string, StackRow>();

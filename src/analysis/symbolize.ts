@@ -22,6 +22,7 @@
  * judge.ts; the text tables are views/symbolize.ts.
  */
 import { F, FAST, fastDropwatch, parseLine, type LogDrop, type LogKind } from '../formats/droplog.js';
+import { isGenericFree } from '../model/functions.js';
 import { hintId } from '../model/hints.js';
 import type { SymbolTable } from '../model/kallsyms.js';
 import { bump } from './snapshot.js';
@@ -98,26 +99,6 @@ export interface SymbolizeOutput {
 
 /** Lines held back, when each line is printed, while the slide is not decided. */
 export const HOLD_LINES = 100_000;
-
-/** Free functions where the drop's real site is the caller: their stacks name it. */
-const GENERIC = new Set([
-  'kfree_skb',
-  'kfree_skb_reason',
-  'sk_skb_reason_drop',
-  'kfree_skb_list',
-  'kfree_skb_list_reason',
-  'skb_release_data',
-  'skb_release_all',
-  '__kfree_skb',
-  'kfree_skbmem',
-  'consume_skb',
-  '__consume_stateless_skb',
-  'skb_release_head_state',
-  'kfree_skb_partial',
-  'skb_queue_purge',
-  'skb_queue_purge_reason',
-]);
-const baseName = (fn: string) => fn.replace(/\.(isra|constprop|part|cold|lto_priv)(\.\d+)?/g, '');
 
 type Site = LogSite;
 
@@ -292,7 +273,7 @@ export class Symbolizer {
     }
     this.recognised++;
     // the first frame that is not a free function (nor the drop site itself) is who dropped it
-    if (name && this.frameCount >= 0 && !GENERIC.has(baseName(name)) && name !== s.name) {
+    if (name && this.frameCount >= 0 && !isGenericFree(name) && name !== s.name) {
       bump(s.callers, name, 1);
       this.frameCount = -1;
     } else if (this.frameCount >= 0) this.frameCount++;
@@ -450,7 +431,7 @@ export class Symbolizer {
           share: drops ? a.count / drops : 0,
           module: a.module,
           reasons: sorted(a.reasons).map(([r]) => r),
-          callers: GENERIC.has(baseName(key.replace(/\+0x[0-9a-f]+$/, ''))) ? sorted(a.callers).map(([name, count]) => ({ name, count })) : [],
+          callers: isGenericFree(key.replace(/\+0x[0-9a-f]+$/, '')) ? sorted(a.callers).map(([name, count]) => ({ name, count })) : [],
           firstLine: a.first,
           lastLine: a.last,
           ...(withAddress ? { address: a.address } : {}),

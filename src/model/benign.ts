@@ -11,6 +11,7 @@
  * never matches a drop seen only as a count (no event): unknown is shown.
  * docs/DESIGN.md lists the rules with the kernel code they come from.
  */
+import { baseFunction } from './functions.js';
 
 /** What a rule may look at: one drop, or one flow of drops at one site. */
 export interface DropShape {
@@ -67,7 +68,7 @@ export function isGroupAddress(addr: string | null, ipver: number): boolean {
 }
 
 // .isra/.constprop/.cold copies are the same function
-const fnIs = (s: DropShape, ...names: string[]) => s.function !== null && names.includes(s.function.split('.')[0]);
+const fnIs = (s: DropShape, ...names: string[]) => s.function !== null && names.includes(baseFunction(s.function));
 
 export const BENIGN_RULES: readonly BenignRule[] = [
   {

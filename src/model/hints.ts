@@ -9,6 +9,7 @@
  * drop function, each a few lines of text. The matching code is the last
  * eighty lines.
  */
+import { baseFunction } from './functions.js';
 
 export interface Hint {
   /** stable id, carried by `trace --json` (e.g. "reason/NETFILTER_DROP") */
@@ -444,7 +445,7 @@ export function reasonHint(reason: string): Hint | null {
 
 /** The hint for a drop function (suffixes such as .isra.0 and .cold ignored). */
 export function functionHint(fn: string): Hint | null {
-  const base = fn.replace(/\.(isra|constprop|part|cold|lto_priv)(\.\d+)?/g, '');
+  const base = baseFunction(fn);
   const e = FUNCTIONS[base];
   return e ? build(`function/${base}`, e) : null;
 }
