@@ -83,13 +83,18 @@ function top(m: Map<bigint, Set<string>>): [bigint, number] {
   return [best, n];
 }
 
+/** A line whose name is at an offset no function has (old dropwatch misnamed module addresses so): its address is the evidence. */
+export function misnamed(s: LogSite): boolean {
+  return s.address !== null && s.name !== null && s.offset !== null && !s.hardware && s.offset > MAX_FUNCTION_SIZE;
+}
+
 export function judge(sites: readonly LogSite[], table: SymbolTable): Judgement {
   const core = new Map<bigint, Set<string>>();
   const coreVoters = new Set<string>();
   const mods = new Map<string, Map<bigint, Set<string>>>();
   for (const s of sites) {
     // an offset no function has is a misnamed line (old dropwatch): no evidence
-    if (s.address === null || s.name === null || s.offset === null || s.hardware || s.offset > MAX_FUNCTION_SIZE) continue;
+    if (s.address === null || s.name === null || s.offset === null || s.hardware || misnamed(s)) continue;
     for (const b of table.symbolsNamed(s.name)) {
       const slide = s.address - (b.start + BigInt(s.offset));
       if (b.module === null) {
@@ -107,7 +112,13 @@ export function judge(sites: readonly LogSite[], table: SymbolTable): Judgement 
   const j: Judgement = { verdict: 'unchecked', slide: 0n, moduleSlides: new Map(), agreement: { agree, of }, slideSource: 'none needed', warnings: [] };
   for (const [mod, votes] of mods) j.moduleSlides.set(mod, top(votes)[0]);
   const bare = sites.some((s) => s.address !== null && s.name === null);
-  if (of === 0) return j;
+  if (of === 0) {
+    if (sites.some((s) => misnamed(s)))
+      j.warnings.push(
+        "nothing vouches for this kallsyms: no line of the log names a function with its address (a name at an offset no function has, old dropwatch's __brk_limit+0x…, is no evidence); addresses are resolved by the table as it is, unverified",
+      );
+    return j;
+  }
   if (agree >= 2 && agree * 4 >= of * 3) {
     j.verdict = 'matches';
     j.slide = best;
@@ -168,7 +179,10 @@ export class Resolver {
       return;
     }
     const trusted = verdict === 'matches';
-    const named = s.name !== null;
+    // a name no function can have is no name: unless the table is shown not to be the log's,
+    // the address decides (unverified where nothing vouches for the table)
+    const byAddress = misnamed(s) && verdict !== 'mismatch';
+    const named = s.name !== null && !byAddress;
     if (s.address !== null) {
       if (verdict === 'mismatch' && !named) {
         res.symbol = `0x${s.address.toString(16)}`;
@@ -196,7 +210,10 @@ export class Resolver {
       res.offset = r.offset;
       res.module = r.module;
       res.symbol = `${r.name}+0x${r.offset.toString(16)}`;
-      if (named && trusted && !this.table.namesAt(r).includes(s.name!)) {
+      if (byAddress) {
+        res.logNameWrong = trusted;
+        if (!trusted) res.unresolved = `the log's name is at an offset no function has: resolved by address, unverified`;
+      } else if (named && trusted && !this.table.namesAt(r).includes(s.name!)) {
         res.logNameWrong = true;
       } else if (named) {
         // the log was right: say it its way (an alias it printed)

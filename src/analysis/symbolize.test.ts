@@ -119,6 +119,16 @@ describe('the snapshot is checked before a name is replaced', () => {
     expect(report.warnings.join()).toMatch(/dropwatch before 1\.5\.5/);
   });
 
+  it('a misnamed line with no other named line is resolved by its address, and the table said to be unverified', () => {
+    const log = ['3 drops at __brk_limit+36c27a68 (0xffffffffc0a01010)', '2 drops at 0xffffffff82046f4c'].join('\n');
+    const { entries, report } = run(withModules, log);
+    expect(report.snapshot).toBe('unchecked');
+    expect(entries[0]).toMatchObject({ symbol: 'nft_do_chain_ipv4+0x10', module: 'nf_tables', logSymbol: '__brk_limit+36c27a68', logNameWrong: false });
+    expect(entries[0].unresolved).toMatch(/resolved by address, unverified/);
+    expect(report.byFunction.map((f) => f.key)).not.toContain('__brk_limit');
+    expect(report.warnings.join('\n')).toMatch(/nothing vouches for this kallsyms/);
+  });
+
   it('the same misnamed line against a kernel that is not the log\'s stays as the log printed it', () => {
     const { report } = run(vm, readFileSync(fixture('test/fixtures/logs/dropwatch-clearlinux-1043.txt'), 'utf8'));
     expect(report.snapshot).toBe('mismatch');
