@@ -6,7 +6,7 @@
  * plays the DaemonSet's pod template as a Pod.
  * podman here: runc and no default ulimits (deploy/podman/containers.conf says why).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +15,9 @@ import { parse, stringify } from 'yaml';
 import { jsonLines, ROOT, run } from './helpers/cli.js';
 import { Lab } from './helpers/netns.js';
 import { pack } from './helpers/pack.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux') && has('podman') && has('buildah') && has('mmdebstrap');
-if (!canRun) console.warn('skipping the image tests: they need root, BTF, podman, buildah and mmdebstrap (scripts/setup --test)');
+const canRun = canRunKernelTests('the image tests', ['podman', 'buildah', 'mmdebstrap']);
 
 const env = { ...process.env, CONTAINERS_CONF: join(ROOT, 'deploy', 'podman', 'containers.conf') };
 const podman = (args: string[]) => run(['podman', ...args], { env });

@@ -4,15 +4,12 @@
  * on every attach path it offers against its own counters. Needs root, qemu-system-x86,
  * busybox-static and cpio (scripts/setup --test), and reaches Debian's mirror through apt.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, run } from './helpers/cli.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux') && has('qemu-system-x86_64') && has('cpio');
-if (!canRun) console.warn('skipping the kernel matrix: it needs root, qemu-system-x86 and cpio (scripts/setup --test installs them)');
+const canRun = canRunKernelTests('the kernel matrix', ['qemu-system-x86_64', 'cpio']);
 
 describe.skipIf(!canRun)('the kernel matrix', () => {
   it('5.10, 6.1, 6.12 and the host kernel trace every drop on every attach path they offer', async () => {

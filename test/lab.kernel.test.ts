@@ -8,14 +8,13 @@
  * is gone. Then `lab down` leaves nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ourProgramsSettled } from './helpers/netns.js';
 import { labDiagnose, labScript, LAB, type LabFinding as Finding } from './helpers/lab.js';
 import { Tmux } from './helpers/tmux.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
-if (!canRun) console.warn('skipping lab tests: they need root and /sys/kernel/btf/vmlinux');
+const canRun = canRunKernelTests('the lab tests');
 
 const PREFIX = `dl${process.pid % 100000}`;
 const { run: lab, env } = labScript(PREFIX);

@@ -3,16 +3,15 @@
  * scenario that drops at a known site; and `--plain` read back by the
  * dropwatch parser. Needs root, BTF and tmux.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseLine } from '../src/formats/droplog.js';
 import { start } from './helpers/cli.js';
 import { sleep, Tmux } from './helpers/tmux.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux') && spawnSync('tmux', ['-V']).status === 0;
-if (!canRun) console.warn('skipping live tests: they need root, /sys/kernel/btf/vmlinux and tmux');
+const canRun = canRunKernelTests('the live tests', ['tmux']);
 
 describe.skipIf(!canRun)('droptrace live', () => {
   const lab = new Lab();

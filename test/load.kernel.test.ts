@@ -4,7 +4,7 @@
  * the exact counts equal the namespace's Udp NoPorts counter.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -12,9 +12,9 @@ import { CaptureRun } from '../src/capture/run.js';
 import { baseTracerConfig, type TraceOptions } from '../src/cli/common.js';
 import { ROOT, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
-if (!canRun) console.warn('skipping load tests: they need root and /sys/kernel/btf/vmlinux');
+const canRun = canRunKernelTests('the load tests');
 
 describe.skipIf(!canRun)('under a flood', () => {
   const lab = new Lab();

@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, kernelCount, run, startBin } from './helpers/cli.js';
 import { Lab } from './helpers/netns.js';
 import { installInto, pack, pathWithoutBuildTools } from './helpers/pack.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
+const canRun = canRunKernelTests('the package tests');
 
 describe.skipIf(!canRun)('the npm package', () => {
   const lab = new Lab();

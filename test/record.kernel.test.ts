@@ -4,15 +4,15 @@
  * the pcapng check needs tshark.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BIN, run, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
-if (!canRun) console.warn('skipping record tests: they need root and /sys/kernel/btf/vmlinux');
+const canRun = canRunKernelTests('the record tests');
 const hasTshark = spawnSync('tshark', ['--version']).status === 0;
 
 const dt = (args: string[]) => run([process.execPath, BIN, ...args]);

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, run, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
-if (!canRun) console.warn('skipping scale tests: they need root and /sys/kernel/btf/vmlinux');
+const canRun = canRunKernelTests('the scale tests');
 
 const dt = (args: string[], opts = {}) => run([process.execPath, BIN, ...args], opts);
 

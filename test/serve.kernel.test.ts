@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { jsonLines, ROOT, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
-if (!canRun) console.warn('skipping serve tests: they need root and /sys/kernel/btf/vmlinux');
+const canRun = canRunKernelTests('the serve tests');
 const hasPrometheus = spawnSync('prometheus', ['--version']).status === 0 && spawnSync('promtool', ['--version']).status === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const port = () => 20000 + Math.floor(Math.random() * 20000);

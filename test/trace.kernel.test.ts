@@ -4,16 +4,13 @@
  * Needs root, BTF and a kernel with skb:kfree_skb (every kernel since 2.6.x
  * has the tracepoint; tp_btf needs 5.5). Skips only when those truly lack.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DropRecord } from '../src/model/drop.js';
 import { jsonLines, kernelCount, run, start, BIN } from './helpers/cli.js';
 import { Lab, ourLinks, ourPrograms, ourProgramsSettled } from './helpers/netns.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
-if (!canRun) {
-  console.warn('skipping kernel tests: they need root and /sys/kernel/btf/vmlinux');
-}
+const canRun = canRunKernelTests('the trace tests');
 
 type Drop = DropRecord;
 

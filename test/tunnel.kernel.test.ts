@@ -8,7 +8,7 @@
  * first) that restarted pods send.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,8 +17,9 @@ import { BIN, jsonLines, kernelCount, run, start } from './helpers/cli.js';
 import { Lab } from './helpers/netns.js';
 import { labScript, LAB } from './helpers/lab.js';
 import { Tmux } from './helpers/tmux.js';
+import { canRunKernelTests } from './helpers/kernel.js';
 
-const canRun = process.getuid?.() === 0 && existsSync('/sys/kernel/btf/vmlinux');
+const canRun = canRunKernelTests('the tunnel tests');
 
 const PREFIX = `dn${process.pid % 100000}`;
 const { run: lab, env } = labScript(PREFIX);
