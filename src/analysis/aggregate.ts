@@ -11,6 +11,7 @@
  * themselves (flows.ts), batch folding (fold.ts) and the snapshot's shape
  * (snapshot.ts) are apart.
  */
+import { InterfaceNames } from '../model/interfaces.js';
 import type { Naming } from '../model/naming.js';
 import { benignRule, classify, classifySite, isGroupAddress, type BenignRule } from '../model/benign.js';
 import type { CountRecord, RawDrop } from '../model/decode.js';
@@ -81,7 +82,7 @@ export class Aggregator {
   private readonly bases = new Map<string, Base>();
   private readonly flows = new FlowTable();
   private readonly flowFields = new Map<string, FlowFields>();
-  private readonly ifnames = new Map<string, string>();
+  private readonly ifnames = new InterfaceNames();
   private readonly folder = new BatchFolder();
   private samples: Sample[] = [];
   private recent: DropRecord[] = [];
@@ -207,7 +208,7 @@ export class Aggregator {
   private addFlow(d: RawDrop, ifname: string | null, fk: string, t: number, n: number, len: number): void {
     const { location, ifindex, netns } = d;
     const reason = d.hasReason ? d.reason : 0;
-    if (ifname) this.ifnames.set(`${netns}|${ifindex}`, ifname);
+    if (ifname) this.ifnames.learn(netns, ifindex, ifname);
     const bk = baseKey(location, reason, ifindex, netns);
     let b = this.bases.get(bk);
     if (!b) {
@@ -273,17 +274,16 @@ export class Aggregator {
   }
 
   learnInterface(netns: number, ifindex: number, name: string): void {
-    this.ifnames.set(`${netns}|${ifindex}`, name);
+    this.ifnames.learn(netns, ifindex, name);
   }
 
   interfaceName(netns: number, ifindex: number): string {
     if (!ifindex) return '-';
-    const k = `${netns}|${ifindex}`;
-    let name = this.ifnames.get(k);
-    if (name === undefined) {
+    let name = this.ifnames.known(netns, ifindex);
+    if (name === null) {
       // asked once: a miss (the interface is gone) stays ifN rather than being asked every refresh
       name = this.naming.interface?.(netns, ifindex) ?? `if${ifindex}`;
-      this.ifnames.set(k, name);
+      this.ifnames.learn(netns, ifindex, name);
     }
     return name;
   }

@@ -7,7 +7,8 @@
 import client from 'prom-client';
 import type { TracerStats } from '../capture/native.js';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
-import { InterfaceNames, netnsNames, VethPeers } from '../host/netns.js';
+import { askInterfaces, netnsNames, VethPeers } from '../host/netns.js';
+import { InterfaceNames } from '../model/interfaces.js';
 import { podOfDrop, type PodResolver } from '../host/pods.js';
 import { decodeCounts, encodeCountKeys, EV, ifnameAt } from '../model/decode.js';
 import type { Naming } from '../model/naming.js';
@@ -26,7 +27,7 @@ export class MetricsConsumer implements Consumer {
   readonly events: boolean;
   readonly metrics: DropMetrics;
   private run: RunControl | null = null;
-  private readonly ifnames = new InterfaceNames(netnsNames);
+  private readonly ifnames = new InterfaceNames(askInterfaces(netnsNames));
   private readonly peers = new VethPeers(netnsNames);
 
   constructor(private readonly o: ServingOptions) {

@@ -7,13 +7,14 @@
 import type { SymbolLookup } from '../model/kallsyms.js';
 import { makeNaming, type Naming } from '../model/naming.js';
 import type { ReasonTable } from '../model/reasons.js';
-import { InterfaceNames, netnsNames, VethPeers } from './netns.js';
+import { InterfaceNames } from '../model/interfaces.js';
+import { askInterfaces, netnsNames, VethPeers } from './netns.js';
 import { podName, podOfDrop, type PodResolver } from './pods.js';
 
 export function nodeNaming(syms: SymbolLookup | null, reasons: ReasonTable, pods: PodResolver): Naming {
   const peers = new VethPeers(netnsNames);
   const naming = makeNaming(syms, reasons, netnsNames(), (ns, ifi) => podName(podOfDrop(pods, peers, ns, ifi)) ?? (pods.isHost(ns) ? '(host)' : null));
-  const ifnames = new InterfaceNames(netnsNames);
+  const ifnames = new InterfaceNames(askInterfaces(netnsNames));
   naming.interface = (ns, ifi) => ifnames.name(ns, ifi);
   // namespaces made after the start (a pod, a lab) get their names too: look again on a miss, at most every 2 s
   let names = netnsNames();

@@ -1,9 +1,10 @@
 /**
  * Network namespaces: `NetnsShell` runs a command inside the namespace a drop happened in;
  * SNMP/netstat, softnet_stat and listening sockets as they print them; interface names and
- * veth peers, asked once per namespace. Parsers are pure.
+ * veth peers, asked from the namespace. Parsers are pure.
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { MAX_NAMESPACES } from '../model/interfaces.js';
 import { readFile } from 'node:fs/promises';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
@@ -78,45 +79,12 @@ export function parseIpLink(text: string): Map<number, string> {
   return out;
 }
 
-/** Namespaces a name cache remembers before it starts over (pods come and go for weeks). */
-const MAX_NAMESPACES = 4096;
-
-/** Interface names of other namespaces, asked once per namespace and again on a miss. */
-export class InterfaceNames {
-  private readonly byNetns = new Map<number, Map<number, string>>();
-  constructor(private readonly names: () => Map<number, string>) {}
-
-  /** Learned from an event: no command needed. */
-  learn(netns: number, ifindex: number, name: string): void {
-    let m = this.byNetns.get(netns);
-    if (!m) {
-      if (this.byNetns.size >= MAX_NAMESPACES) this.byNetns.clear();
-      this.byNetns.set(netns, (m = new Map()));
-    }
-    m.set(ifindex, name);
-  }
-
-  /** The name if known, without asking the namespace. */
-  known(netns: number, ifindex: number): string | null {
-    return this.byNetns.get(netns)?.get(ifindex) ?? null;
-  }
-
-  /** Namespaces that are gone need no names. */
-  forget(netns: number): void {
-    this.byNetns.delete(netns);
-  }
-
-  name(netns: number, ifindex: number): string | null {
-    if (!ifindex) return null;
-    let m = this.byNetns.get(netns);
-    if (!m?.has(ifindex)) {
-      if (!m && this.byNetns.size >= MAX_NAMESPACES) this.byNetns.clear();
-      const out = new NetnsShell(netns, this.names()).run(['ip', '-o', 'link', 'show']);
-      m = out ? parseIpLink(out) : new Map();
-      this.byNetns.set(netns, m);
-    }
-    return m.get(ifindex) ?? null;
-  }
+/** The asker of model/interfaces.ts's InterfaceNames: every interface of a namespace, from `ip -o link show` there. */
+export function askInterfaces(names: () => Map<number, string>): (netns: number) => Map<number, string> | null {
+  return (netns) => {
+    const out = new NetnsShell(netns, names()).run(['ip', '-o', 'link', 'show']);
+    return out ? parseIpLink(out) : null;
+  };
 }
 
 /**
