@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Node glue for loader.c. Kernel work only: parsing, naming and printing
+ * Node glue for the loader (loader.h). Kernel work only: parsing, naming and printing
  * live in TypeScript.
  *
  * Events: one reader thread per tracer drains the ring buffer into batches
@@ -596,6 +596,7 @@ Napi::Value ReasonSubsystems(const Napi::CallbackInfo &info)
 		obj.Set(#f, pair);                                                              \
 	} while (0)
 
+/* A table: every field of the shared records and every constant TypeScript mirrors. */
 Napi::Value Layout(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Linear loader in the libbpf-bootstrap style: open → configure → load →
+ * attach, one message per phase; a failed attempt destroys its skeleton
+ * before it returns, dt_tracer_close() undoes a success. Tries attach paths
+ * best first and remembers why each better one failed.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "tracer.h"
+
+const char *const dt_path_names[] = {
+	[DT_PATH_TP_BTF] = "tp_btf",
+	[DT_PATH_RAW_TP] = "raw_tp",
+	[DT_PATH_FENTRY] = "fentry",
+	[DT_PATH_KPROBE] = "kprobe",
+};
+
+/* ---- libbpf's log: kept for the error, verifier log only when verbose ---- */
+static struct {
+	char *buf;
+	size_t len, cap;
+	int verbose;
+	int in_verifier_log;
+} g_log;
+
+static int dt_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	if (g_log.verbose) {
+		/* --verbose: everything, verifier log included, straight to stderr */
+		return vfprintf(stderr, fmt, ap);
+	}
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return 0;
+	if (strstr(line, "-- BEGIN PROG LOAD LOG --"))
+		g_log.in_verifier_log = 1;
+	if (g_log.in_verifier_log && !g_log.verbose) {
+		if (strstr(line, "-- END PROG LOAD LOG --"))
+			g_log.in_verifier_log = 0;
+		return 0;
+	}
+	if (strstr(line, "-- END PROG LOAD LOG --"))
+		g_log.in_verifier_log = 0;
+	if (!g_log.buf)
+		return 0;
+	size_t len = strlen(line);
+	if (g_log.len + len + 1 > g_log.cap)
+		len = g_log.cap > g_log.len + 1 ? g_log.cap - g_log.len - 1 : 0;
+	memcpy(g_log.buf + g_log.len, line, len);
+	g_log.len += len;
+	g_log.buf[g_log.len] = 0;
+	return 0;
+}
+
+static void dt_log_begin(struct dt_error *e, int verbose)
+{
+	e->log[0] = 0;
+	g_log.buf = e->log;
+	g_log.cap = sizeof(e->log);
+	g_log.len = 0;
+	g_log.verbose = verbose;
+	g_log.in_verifier_log = 0;
+	libbpf_set_print(dt_libbpf_print);
+}
+
+static void dt_log_end(void)
+{
+	g_log.buf = NULL;
+	libbpf_set_print(NULL);
+}
+
+int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...)
+{
+	va_list ap;
+	e->err = err < 0 ? -err : err;
+	e->phase = phase;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -e->err;
+}
+
+static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg, const struct dt_kernel *k)
+{
+	struct droptrace_bpf__rodata *ro = skel->rodata;
+
+	ro->targ_tp_has_reason = k->tp_has_reason;
+	ro->targ_fn_kind = k->fn_kind < 0 ? DT_FN_KFREE_SKB : k->fn_kind;
+	ro->targ_consumed_reason = k->consumed_reason;
+	/* the user's settings: one assignment (a struct copy; rodata's const volatile is cast away
+	 * as libbpf-tools' loaders do for their targ_ arrays) */
+	*(struct dt_settings *)&ro->CFG = cfg->settings;
+
+	if (cfg->settings.stack)
+		bpf_map__set_max_entries(skel->maps.dt_stacks, 4096);
+	if (cfg->ring_bytes)
+		bpf_map__set_max_entries(skel->maps.dt_events, cfg->ring_bytes);
+	if (!cfg->settings.emit_events)
+		bpf_map__set_max_entries(skel->maps.dt_events, 4096); /* unused, keep it small */
+	if (cfg->count_entries)
+		bpf_map__set_max_entries(skel->maps.dt_counts, cfg->count_entries);
+}
+
+/* CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON, from /proc/self/status. */
+static int dt_privileged(void)
+{
+	char line[256];
+	unsigned long long caps = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return geteuid() == 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	return (caps >> 21 & 1) || ((caps >> 39 & 1) && (caps >> 38 & 1));
+}
+
+/*
+ * True when a seccomp filter (a container runtime's profile) answers bpf() itself. A bpf command
+ * that does not exist reaches the kernel as EINVAL; a filter refuses it before, with EPERM.
+ */
+static int dt_bpf_filtered(void)
+{
+	char line[256];
+	int mode = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	if (mode != 2)
+		return 0;
+	return syscall(__NR_bpf, -1, NULL, 0) < 0 && errno == EPERM;
+}
+
+static const char *dt_load_sentence(int err, enum dt_path path)
+{
+	/* Privileged, yet refused before the verifier: containers/common's default profile (podman,
+	 * CRI-O) lets bpf() only to CAP_SYS_ADMIN; containerd's and Docker's let it to CAP_BPF. */
+	if ((err == EPERM || err == EACCES) && dt_privileged() && dt_bpf_filtered())
+		return "a seccomp profile refuses bpf() although we hold CAP_BPF (the default of podman and "
+		       "CRI-O allows it only with CAP_SYS_ADMIN): run with a profile that allows bpf to CAP_BPF "
+		       "(scripts/seccomp-profile writes one) or seccomp unconfined";
+	if ((err == EPERM || err == EACCES) && path == DT_PATH_FENTRY && dt_privileged()) {
+		/* Seen on a 6.18 VM whose ftrace function hooks are locked:
+		 * trampolines are refused before the verifier runs. */
+		int fd = open("/sys/kernel/tracing/available_filter_functions", O_RDONLY);
+		int ftrace_locked = fd < 0 && errno == EPERM;
+		if (fd >= 0)
+			close(fd);
+		return ftrace_locked ?
+			       "the kernel refuses fentry programs although we are privileged: BPF trampolines "
+			       "are blocked here (ftrace's function hooks are locked too): use --attach tracepoint" :
+			       "the kernel refuses fentry programs although we are privileged (lockdown, an LSM, "
+			       "or no BPF trampoline support): use --attach tracepoint, or --verbose for libbpf's log";
+	}
+	switch (err) {
+	case EPERM:
+	case EACCES:
+		return "the kernel refused to load the BPF program: run as root, or grant CAP_BPF and "
+		       "CAP_PERFMON (CAP_SYS_ADMIN before 5.8); if you are root, the verifier rejected it: "
+		       "rerun with --verbose for its log";
+	case ENOMEM:
+		return "the kernel could not allocate the BPF maps: raise the locked-memory limit "
+		       "(ulimit -l unlimited) or shrink --ring-size";
+	case E2BIG:
+	case EINVAL:
+		return "the kernel's verifier rejected the program: rerun with --verbose for its log";
+	default:
+		return NULL;
+	}
+}
+
+/* The skeleton's program for a path, the only one left to load. */
+static struct bpf_program *dt_pick(struct droptrace_bpf *skel, enum dt_path path)
+{
+	struct bpf_program *progs[] = {
+		[DT_PATH_TP_BTF] = skel->progs.droptrace_tp,
+		[DT_PATH_RAW_TP] = skel->progs.droptrace_raw,
+		[DT_PATH_FENTRY] = skel->progs.droptrace_fent,
+		[DT_PATH_KPROBE] = skel->progs.droptrace_kp,
+	};
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
+		bpf_program__set_autoload(progs[i], i == (size_t)path);
+	return progs[path];
+}
+
+/* One attempt at one path; fills err and returns negative on failure. */
+static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum dt_path path,
+		  struct dt_tracer *t, struct dt_error *err)
+{
+	struct droptrace_bpf *skel;
+	struct bpf_program *prog;
+	int ret;
+
+	skel = droptrace_bpf__open();
+	if (!skel)
+		return dt_fail(err, errno, "open", "opening the embedded BPF object failed");
+
+	prog = dt_pick(skel, path);
+	dt_configure(skel, cfg, k);
+
+	if (prog == skel->progs.droptrace_fent) {
+		skel->rodata->targ_fn_addr = dt_ksym_addr(k->fn_name);
+		ret = bpf_program__set_attach_target(prog, 0, k->fn_name);
+		if (ret) {
+			droptrace_bpf__destroy(skel);
+			return dt_fail(err, ret, "open", "fentry cannot target %s", k->fn_name);
+		}
+	}
+
+	/* the verifier abandons a check with EAGAIN when a signal is pending (a
+	 * profiler's SIGPROF every millisecond, a terminal resize): hold signals
+	 * for the few tens of milliseconds it runs */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = droptrace_bpf__load(skel);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		int e = -ret;
+		droptrace_bpf__destroy(skel);
+		const char *sentence = dt_load_sentence(e, path);
+		if (sentence)
+			return dt_fail(err, e, "load", "%s", sentence);
+		return dt_fail(err, e, "load", "loading the %s program failed: %s (rerun with --verbose for libbpf's log)", dt_path_names[path],
+			       strerror(e));
+	}
+
+	if (prog == skel->progs.droptrace_kp)
+		t->link = bpf_program__attach_kprobe(prog, false, k->fn_name);
+	else
+		t->link = bpf_program__attach(prog);
+	if (!t->link) {
+		int e = errno;
+		droptrace_bpf__destroy(skel);
+		return dt_fail(err, e, "attach", "attaching the %s program failed (%s)", dt_path_names[path], strerror(e));
+	}
+	t->skel = skel;
+	t->prog = prog;
+	t->path = dt_path_names[path];
+	t->target = (prog == skel->progs.droptrace_fent || prog == skel->progs.droptrace_kp) ?
+			    k->fn_name : "skb:kfree_skb";
+	return 0;
+}
+
+/* The paths --attach allows, best first; returns how many. */
+static int dt_paths_for(int attach, enum dt_path paths[4])
+{
+	switch (attach) {
+	case DT_ATTACH_TRACEPOINT:
+		paths[0] = DT_PATH_TP_BTF;
+		paths[1] = DT_PATH_RAW_TP;
+		return 2;
+	case DT_ATTACH_TP_BTF:
+		paths[0] = DT_PATH_TP_BTF;
+		return 1;
+	case DT_ATTACH_RAW_TP:
+		paths[0] = DT_PATH_RAW_TP;
+		return 1;
+	case DT_ATTACH_FENTRY:
+		paths[0] = DT_PATH_FENTRY;
+		return 1;
+	case DT_ATTACH_KPROBE:
+		paths[0] = DT_PATH_KPROBE;
+		return 1;
+	default:
+		paths[0] = DT_PATH_TP_BTF;
+		paths[1] = DT_PATH_RAW_TP;
+		paths[2] = DT_PATH_FENTRY;
+		paths[3] = DT_PATH_KPROBE;
+		return 4;
+	}
+}
+
+/* One path: refused up front when the kernel lacks what it needs, else tried. */
+static int dt_try_path(const struct dt_config *cfg, const struct dt_kernel *k, enum dt_path p, struct dt_tracer *t,
+		       struct dt_error *err)
+{
+	int ret, attempt = 0;
+
+	if (p == DT_PATH_TP_BTF && !k->has_tp_btf)
+		return dt_fail(err, ENOENT, "open", "the kernel's BTF has no skb:kfree_skb tracepoint type");
+	if ((p == DT_PATH_FENTRY || p == DT_PATH_KPROBE) && k->fn_kind < 0)
+		return dt_fail(err, ENOENT, "open", "the kernel has none of sk_skb_reason_drop, kfree_skb_reason or kfree_skb to hook");
+	if (p == DT_PATH_KPROBE && !k->has_kprobes)
+		return dt_fail(err, EOPNOTSUPP, "attach",
+			       "this kernel has no kprobes (built without CONFIG_KPROBES): use --attach tracepoint or --attach fentry");
+	/* the verifier gives up with EAGAIN when a signal arrives mid-check (a profiler's
+	 * SIGPROF, a terminal resize): that is worth retrying */
+	do
+		ret = dt_try(cfg, k, p, t, err);
+	while (ret == -EAGAIN && ++attempt < 20);
+	return ret;
+}
+
+/*
+ * Tries the paths in order until one attaches, adding why each failed to tried[]. When every
+ * path fails, err is the first failure that is not an absent feature: the preferred path's
+ * refusal says more than "no kprobes" at the end.
+ */
+static int dt_try_paths(const struct dt_config *cfg, const struct dt_kernel *k, const enum dt_path *paths, int n,
+			struct dt_tracer *t, struct dt_error *err, char *tried, size_t tried_len)
+{
+	struct dt_error headline = { 0 };
+	int ret = -ENOENT;
+
+	for (int i = 0; i < n; i++) {
+		ret = dt_try_path(cfg, k, paths[i], t, err);
+		if (!ret)
+			return 0;
+		if (tried_len) {
+			size_t used = strlen(tried);
+			snprintf(tried + used, tried_len - used, "%s%s: %s", used ? "; " : "", dt_path_names[paths[i]], err->msg);
+		}
+		if (!headline.err && err->err != ENOENT && err->err != EOPNOTSUPP) {
+			headline.err = err->err;
+			headline.phase = err->phase;
+			memcpy(headline.msg, err->msg, sizeof(headline.msg));
+		}
+		/* without privileges, or with bpf() filtered, the next path will not fare better */
+		if (err->err == EPERM && (!dt_privileged() || dt_bpf_filtered()))
+			break;
+	}
+	if (headline.err) {
+		err->err = headline.err;
+		err->phase = headline.phase;
+		memcpy(err->msg, headline.msg, sizeof(err->msg));
+		ret = -headline.err;
+	}
+	return ret;
+}
+
+int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct dt_error *err,
+		   char *tried, size_t tried_len)
+{
+	struct dt_kernel k;
+	enum dt_path paths[4];
+	struct dt_tracer *t;
+	int ret;
+
+	memset(err, 0, sizeof(*err));
+	if (tried_len)
+		tried[0] = 0;
+	*out = NULL;
+	/* what the program's memory safety rests on, whatever the caller sent */
+	if (cfg->settings.hot_mask >= DT_HOT_SLOTS || (cfg->settings.hot_mask & (cfg->settings.hot_mask + 1)))
+		return dt_fail(err, EINVAL, "open", "hot_mask must be a power of two minus one, below %d", DT_HOT_SLOTS);
+	if (cfg->settings.snaplen > DT_MAX_SNAPLEN || cfg->settings.snaplen % 8)
+		return dt_fail(err, EINVAL, "open", "snaplen must be a multiple of 8, at most %d", DT_MAX_SNAPLEN);
+	if (dt_probe_kernel(&k) || !k.has_btf)
+		return dt_fail(err, ENOENT, "open",
+			       "this kernel has no BTF at /sys/kernel/btf/vmlinux (it needs CONFIG_DEBUG_INFO_BTF=y, "
+			       "5.4 or newer): droptrace's CO-RE program cannot be placed without it");
+	if (!(t = calloc(1, sizeof(*t))))
+		return dt_fail(err, ENOMEM, "open", "out of memory");
+
+	dt_log_begin(err, cfg->verbose);
+	ret = dt_try_paths(cfg, &k, paths, dt_paths_for(cfg->attach, paths), t, err, tried, tried_len);
+	dt_log_end();
+	if (ret) {
+		free(t);
+		return ret;
+	}
+	t->rec_size = sizeof(struct dt_event) + cfg->settings.snaplen;
+	if (cfg->settings.emit_events && (ret = dt_ring_open(&t->ring, bpf_map__fd(t->skel->maps.dt_events)))) {
+		dt_tracer_close(t);
+		return dt_fail(err, ret, "open", "creating the ring-buffer reader failed (%s)", strerror(-ret));
+	}
+	err->log[0] = 0;
+	*out = t;
+	return 0;
+}
+
+const char *dt_tracer_path(const struct dt_tracer *t) { return t->path; }
+size_t dt_tracer_record_size(const struct dt_tracer *t) { return t->rec_size; }
+
+void dt_tracer_detach(struct dt_tracer *t)
+{
+	if (t && t->link) {
+		bpf_link__destroy(t->link);
+		t->link = NULL;
+	}
+}
+
+void dt_tracer_close(struct dt_tracer *t)
+{
+	if (!t)
+		return;
+	dt_tracer_detach(t);
+	dt_ring_close(&t->ring);
+	droptrace_bpf__destroy(t->skel);
+	free(t);
+}

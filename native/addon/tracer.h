@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What the loader's files share, and nothing else includes: the tracer and its ring, the
+ * attach paths, and the few helpers one job lends another. loader.h is the API.
+ *
+ *   probe.c     the kernel: BTF, drop reasons, the drop function, the settings' layout
+ *   attach.c    open → configure → load → attach, path by path, with a sentence per failure
+ *   ring.c      the ring buffer's reader: mapping, waiting, waking (drain.c copies records out;
+ *               drain_libbpf.c instead, in scripts/bench-ring's comparison build)
+ *   maps.c      the count, stats and stack maps
+ */
+#ifndef DROPTRACE_TRACER_H
+#define DROPTRACE_TRACER_H
+
+#include <stddef.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+#include "droptrace.skel.h"
+
+struct dt_ring {
+	int epfd;
+	int stopfd; /* eventfd: dt_tracer_interrupt() wakes a reader waiting without a timeout */
+	unsigned long *consumer_pos;
+	unsigned long *producer_pos;
+	unsigned char *data;
+	unsigned long mask;
+	size_t page, data_size;
+	void *variant; /* drain_libbpf.c's state; NULL with drain.c */
+};
+
+/* One program of the skeleton: what --attach names resolve to. */
+enum dt_path { DT_PATH_TP_BTF, DT_PATH_RAW_TP, DT_PATH_FENTRY, DT_PATH_KPROBE };
+extern const char *const dt_path_names[];
+
+struct dt_tracer {
+	struct droptrace_bpf *skel;
+	struct bpf_link *link;
+	struct dt_ring ring;
+	struct bpf_program *prog; /* the one program loaded and attached */
+	const char *path;
+	const char *target;
+	size_t rec_size;
+	int flooding; /* the last drain after a short sleep found a quarter batch or more */
+};
+
+/* attach.c: fills err, returns -errno */
+int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...);
+
+/* probe.c: a kernel function's address from /proc/kallsyms, 0 when hidden or absent */
+__u64 dt_ksym_addr(const char *name);
+
+/* ring.c */
+int dt_ring_open(struct dt_ring *r, int map_fd);
+void dt_ring_close(struct dt_ring *r);
+
+/* drain.c (or drain_libbpf.c): copies up to cap committed records into buf, returns how many */
+int dt_drain_open(struct dt_ring *r, int map_fd);
+void dt_drain_close(struct dt_ring *r);
+size_t dt_ring_drain(struct dt_ring *r, unsigned char *buf, size_t cap, size_t rec_size);
+
+#endif /* DROPTRACE_TRACER_H */
