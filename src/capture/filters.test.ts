@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildFilters, parseHost, resolveNetns, UsageError } from './filters.js';
+import { buildFilters, describeFilters, FILTER_FLAGS, parseFilterArgs, parseHost, resolveNetns, UsageError } from './filters.js';
 import { ReasonTable } from '../model/reasons.js';
 
 const reasons = new ReasonTable([[3, 'NO_SOCKET'], [12, 'NETFILTER_DROP'], [16, 'IP_RPFILTER']], 'btf');
@@ -83,5 +83,26 @@ describe('subsystem reasons in the in-kernel filter', () => {
   it('at most 8 of them in one list, said in one sentence', () => {
     const many = Array.from({ length: 9 }, (_, i) => `OPENVSWITCH:${i + 1}`);
     expect(() => buildFilters({ reason: many }, reasons)).toThrow(/at most 8 subsystem reasons/);
+  });
+});
+
+describe('the filter flags, declared once', () => {
+  const reasons = new ReasonTable([[2, 'NOT_SPECIFIED'], [3, 'NO_SOCKET'], [12, 'NETFILTER_DROP']], 'btf');
+  const sample: Record<string, string> = { '--netns': '4026531840', '--iface': 'cni0', '--proto': 'udp', '--host': '10.0.0.0/8', '--port': '2483', '--reason': 'NO_SOCKET', '--exclude-reason': 'NOT_SPECIFIED' };
+
+  it('every flag is typed at runtime as on the command line, described, and applied', () => {
+    expect(FILTER_FLAGS.map((f) => f.flag).sort()).toEqual(Object.keys(sample).sort());
+    const text = FILTER_FLAGS.map((f) => `${f.flag} ${sample[f.flag]}`).join(' ');
+    const opts = parseFilterArgs(text);
+    expect(opts).toEqual({ netns: '4026531840', iface: 'cni0', proto: 'udp', host: '10.0.0.0/8', port: '2483', reason: ['NO_SOCKET'], excludeReason: ['NOT_SPECIFIED'] });
+    expect(describeFilters(opts)).toBe('netns 4026531840, iface cni0, proto udp, host 10.0.0.0/8, port 2483, reason NO_SOCKET, not NOT_SPECIFIED');
+    const cfg = buildFilters(opts, reasons);
+    expect(cfg).toMatchObject({ netns: 4026531840, ifname: 'cni0', l4proto: 17, hostVersion: 4, port: 2483, include: [3], exclude: [2] });
+  });
+
+  it('a list flag repeats, and a flag that is not a filter names the ones that are', () => {
+    expect(parseFilterArgs('--reason NO_SOCKET --reason=NETFILTER_DROP').reason).toEqual(['NO_SOCKET', 'NETFILTER_DROP']);
+    expect(() => parseFilterArgs('--prot 2483')).toThrow(/--prot: not a filter \(use --netns, --iface, --proto, --host, --port, --reason, --exclude-reason\)/);
+    expect(() => parseFilterArgs('--port')).toThrow(/--port: needs a value/);
   });
 });

@@ -95,51 +95,104 @@ function reasonCodes(names: string[] | undefined, reasons: ReasonTable, flag: st
     });
 }
 
+/** What applying a filter needs beyond its value. */
+interface FilterContext {
+  reasons: ReasonTable;
+  stat?: (p: string) => { ino: number | bigint };
+}
+
+/** One filter flag, declared once: the command line, runtime parsing, the description and the config derive from it. */
+export interface FilterFlag {
+  flag: string;
+  key: keyof FilterOptions;
+  /** the value's placeholder in --help */
+  arg: string;
+  help: string;
+  /** a list: repeatable, or comma-separated */
+  list?: boolean;
+  /** how it shows in "filters: …" */
+  describe(value: string): string;
+  /** its part of the tracer config; throws a UsageError naming the flag */
+  apply(cfg: Partial<TracerConfig>, value: string, ctx: FilterContext): void;
+}
+
+function applyProto(cfg: Partial<TracerConfig>, value: string): void {
+  const p = value.toLowerCase();
+  if (p in L4_PROTOCOLS) cfg.l4proto = L4_PROTOCOLS[p];
+  else if (p in L3_PROTOCOLS) cfg.ethertype = L3_PROTOCOLS[p];
+  else if (/^\d+$/.test(p) && Number(p) < 256) cfg.l4proto = Number(p);
+  else throw new UsageError(`--proto ${value}: expected one of ${[...Object.keys(L4_PROTOCOLS), ...Object.keys(L3_PROTOCOLS)].join(', ')} or an IP protocol number`);
+}
+
+/** Every filter flag, in the order they are shown. */
+export const FILTER_FLAGS: readonly FilterFlag[] = [
+  {
+    flag: '--netns', key: 'netns', arg: '<ns>', help: 'only drops in this network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`',
+    describe: (v) => `netns ${v}`,
+    apply: (cfg, v, ctx) => void (cfg.netns = resolveNetns(v, ctx.stat)),
+  },
+  {
+    flag: '--iface', key: 'iface', arg: '<name>', help: 'only drops whose skb->dev is this interface (any namespace)',
+    describe: (v) => `iface ${v}`,
+    apply: (cfg, v) => {
+      if (v.length > 15) throw new UsageError(`--iface ${v}: interface names are at most 15 characters`);
+      cfg.ifname = v;
+    },
+  },
+  {
+    flag: '--proto', key: 'proto', arg: '<proto>', help: 'only this protocol: tcp, udp, icmp, icmp6, sctp, a number, or ipv4/ipv6/arp (a tunnelled packet matches by its outer or inner flow)',
+    describe: (v) => `proto ${v}`,
+    apply: applyProto,
+  },
+  {
+    flag: '--host', key: 'host', arg: '<addr[/len]>', help: 'only packets from or to this address or CIDR (outer or inner flow)',
+    describe: (v) => `host ${v}`,
+    apply: (cfg, v) => {
+      const h = parseHost(v);
+      cfg.hostVersion = h.version;
+      cfg.hostAddr = h.addr;
+      cfg.hostMask = h.mask;
+    },
+  },
+  {
+    flag: '--port', key: 'port', arg: '<n>', help: "only TCP/UDP packets from or to this port (outer or inner flow: --port 2483 finds a pod's connection inside VXLAN)",
+    describe: (v) => `port ${v}`,
+    apply: (cfg, v) => void (cfg.port = parsePort(v)),
+  },
+  {
+    flag: '--reason', key: 'reason', arg: '<name>', list: true, help: 'only this drop reason, e.g. NETFILTER_DROP or a subsystem one as OPENVSWITCH:3 (repeatable, or comma-separated)',
+    describe: (v) => `reason ${v}`,
+    apply: (cfg, v, ctx) => void (cfg.include = reasonCodes([v], ctx.reasons, '--reason')),
+  },
+  {
+    flag: '--exclude-reason', key: 'excludeReason', arg: '<name>', list: true, help: 'never this drop reason (repeatable, or comma-separated)',
+    describe: (v) => `not ${v}`,
+    apply: (cfg, v, ctx) => void (cfg.exclude = reasonCodes([v], ctx.reasons, '--exclude-reason')),
+  },
+];
+
+/** A list flag's values as one comma-separated value; a single one as it is; unset as undefined. */
+function valueOf(opts: FilterOptions, key: keyof FilterOptions): string | undefined {
+  const v = opts[key];
+  return Array.isArray(v) ? (v.length ? v.join(',') : undefined) : v;
+}
+
 /** Builds the filter part of the tracer configuration. */
-export function buildFilters(
-  opts: FilterOptions,
-  reasons: ReasonTable,
-  stat?: (p: string) => { ino: number | bigint },
-): Partial<TracerConfig> {
+export function buildFilters(opts: FilterOptions, reasons: ReasonTable, stat?: (p: string) => { ino: number | bigint }): Partial<TracerConfig> {
   const cfg: Partial<TracerConfig> = {};
-  if (opts.netns) cfg.netns = resolveNetns(opts.netns, stat);
-  if (opts.iface) {
-    if (opts.iface.length > 15) throw new UsageError(`--iface ${opts.iface}: interface names are at most 15 characters`);
-    cfg.ifname = opts.iface;
+  for (const f of FILTER_FLAGS) {
+    const v = valueOf(opts, f.key);
+    if (v !== undefined && v !== '') f.apply(cfg, v, { reasons, stat });
   }
-  if (opts.proto) {
-    const p = opts.proto.toLowerCase();
-    if (p in L4_PROTOCOLS) cfg.l4proto = L4_PROTOCOLS[p];
-    else if (p in L3_PROTOCOLS) cfg.ethertype = L3_PROTOCOLS[p];
-    else if (/^\d+$/.test(p) && Number(p) < 256) cfg.l4proto = Number(p);
-    else {
-      throw new UsageError(
-        `--proto ${opts.proto}: expected one of ${[...Object.keys(L4_PROTOCOLS), ...Object.keys(L3_PROTOCOLS)].join(', ')} or an IP protocol number`,
-      );
-    }
-  }
-  if (opts.host) {
-    const h = parseHost(opts.host);
-    cfg.hostVersion = h.version;
-    cfg.hostAddr = h.addr;
-    cfg.hostMask = h.mask;
-  }
-  if (opts.port) cfg.port = parsePort(opts.port);
-  cfg.include = reasonCodes(opts.reason, reasons, '--reason');
-  cfg.exclude = reasonCodes(opts.excludeReason, reasons, '--exclude-reason');
   return cfg;
 }
 
 /** Human summary of active filters, for headers and summaries. */
 export function describeFilters(opts: FilterOptions & { sample?: string }): string {
-  const parts: string[] = [];
-  if (opts.netns) parts.push(`netns ${opts.netns}`);
-  if (opts.iface) parts.push(`iface ${opts.iface}`);
-  if (opts.proto) parts.push(`proto ${opts.proto}`);
-  if (opts.host) parts.push(`host ${opts.host}`);
-  if (opts.port) parts.push(`port ${opts.port}`);
-  if (opts.reason?.length) parts.push(`reason ${opts.reason.join(',')}`);
-  if (opts.excludeReason?.length) parts.push(`not ${opts.excludeReason.join(',')}`);
+  const parts = FILTER_FLAGS.flatMap((f) => {
+    const v = valueOf(opts, f.key);
+    return v ? [f.describe(v)] : [];
+  });
   const filters = parts.length ? parts.join(', ') : 'none';
   return opts.sample && Number(opts.sample) > 1 ? `${filters}; events 1 in ${opts.sample}` : filters;
 }
@@ -147,16 +200,15 @@ export function describeFilters(opts: FilterOptions & { sample?: string }): stri
 /** Parses filter flags typed at runtime ("--port 2483 --iface cni0") into FilterOptions. */
 export function parseFilterArgs(text: string): FilterOptions {
   const words = text.trim().split(/\s+/).filter(Boolean);
-  const opts: FilterOptions = {};
-  const single: Record<string, keyof FilterOptions> = { '--netns': 'netns', '--iface': 'iface', '--proto': 'proto', '--host': 'host', '--port': 'port' };
+  const opts: Record<string, string | string[]> = {};
   for (let i = 0; i < words.length; i++) {
     const [flag, inline] = words[i].includes('=') ? words[i].split(/=(.*)/s, 2) : [words[i], undefined];
     const value = inline ?? words[++i];
+    const f = FILTER_FLAGS.find((x) => x.flag === flag);
+    if (!f) throw new UsageError(`${flag}: not a filter (use ${FILTER_FLAGS.map((x) => x.flag).join(', ')})`);
     if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag}: needs a value`);
-    if (flag in single) (opts as Record<string, string>)[single[flag]] = value;
-    else if (flag === '--reason') (opts.reason ??= []).push(value);
-    else if (flag === '--exclude-reason') (opts.excludeReason ??= []).push(value);
-    else throw new UsageError(`${flag}: not a filter (use --netns, --iface, --proto, --host, --port, --reason, --exclude-reason)`);
+    if (f.list) ((opts[f.key] as string[] | undefined) ?? (opts[f.key] = [])).push(value);
+    else opts[f.key] = value;
   }
-  return opts;
+  return opts as FilterOptions;
 }

@@ -1,7 +1,7 @@
 /** Options shared by every command that traces: filters, attach path, sizes. */
 import { Command, Option } from 'commander';
 import { ATTACH, DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS, SLOTS, type AttachMode, type TracerConfig } from '../capture/config.js';
-import { buildFilters, describeFilters, UsageError, type FilterOptions } from '../capture/filters.js';
+import { buildFilters, describeFilters, FILTER_FLAGS, UsageError, type FilterOptions } from '../capture/filters.js';
 import { loadLocalSymbols, localReasons } from '../capture/local.js';
 import { requirePrivileges, type NativeTracer } from '../capture/native.js';
 import { PodResolver } from '../host/pods.js';
@@ -26,14 +26,11 @@ export interface TraceOptions extends FilterOptions {
 
 /** ringSize: the default of --ring-size (record takes a larger one: it exists to keep every event). */
 export function addTraceOptions(cmd: Command, defaults: { ringSize?: string } = {}): Command {
+  for (const f of FILTER_FLAGS) {
+    if (f.list) cmd.option(`${f.flag} ${f.arg}`, f.help, collect);
+    else cmd.option(`${f.flag} ${f.arg}`, f.help);
+  }
   return cmd
-    .option('--netns <ns>', 'only drops in this network namespace: inode, /proc/PID/ns/net, or a name from `ip netns list`')
-    .option('--iface <name>', 'only drops whose skb->dev is this interface (any namespace)')
-    .option('--proto <proto>', 'only this protocol: tcp, udp, icmp, icmp6, sctp, a number, or ipv4/ipv6/arp (a tunnelled packet matches by its outer or inner flow)')
-    .option('--host <addr[/len]>', 'only packets from or to this address or CIDR (outer or inner flow)')
-    .option('--port <n>', 'only TCP/UDP packets from or to this port (outer or inner flow: --port 2483 finds a pod\'s connection inside VXLAN)')
-    .option('--reason <name>', 'only this drop reason, e.g. NETFILTER_DROP (repeatable, or comma-separated)', collect)
-    .option('--exclude-reason <name>', 'never this drop reason (repeatable, or comma-separated)', collect)
     .addOption(
       new Option('--attach <path>', 'how to hook the kernel: auto picks the best that loads and says which; tracepoint is tp_btf, else raw_tp')
         .choices(Object.keys(ATTACH))

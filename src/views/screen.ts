@@ -5,6 +5,7 @@
  * never samples anything itself; keys call back into a Controller, which
  * owns the data. The text of each part comes from columns.ts.
  */
+import { FILTER_FLAGS } from '../capture/filters.js';
 import blessed from 'blessed';
 import { GROUPS, SORTS, type BenignMode, type GroupBy, type GroupRow, type Snapshot, type SortBy } from '../analysis/snapshot.js';
 import { benignLine } from '../model/benign.js';
@@ -152,7 +153,7 @@ export class LiveScreen {
   private editFilters(): void {
     if (this.overlay) return;
     const prompt = blessed.prompt({ parent: this.screen, top: 'center', left: 'center', width: '80%', height: 8, padding: 1, tags: false, style: this.color ? { bg: 'blue', fg: 'white' } : { inverse: true } });
-    prompt.input('Filter options (as on the command line, e.g. --port 2483 --iface cni0; empty for none):', this.ctl.header().filters === 'none' ? '' : '', (err, value) => {
+    prompt.input(`Filters as on the command line (${FILTER_FLAGS.map((f) => f.flag).join(' ')}), e.g. --port 2483 --iface cni0; empty for none:`, this.ctl.header().filters === 'none' ? '' : '', (err, value) => {
       prompt.destroy();
       this.table.focus();
       if (err || value === null || value === undefined) return this.render();
