@@ -8,9 +8,12 @@
  * Over 350 lines because ingestion and the rows share one private state:
  * each count key's record (Base) carries the benign verdict and the flow
  * tallies that both addBatch and the row builders read and write. Flows by
- * themselves (flows.ts), batch folding (fold.ts) and the snapshot's shape
+ * themselves (flows.ts), batch folding (fold.ts), the recent drops (recent.ts),
+ * the counts over the last minute (history.ts) and the snapshot's shape
  * (snapshot.ts) are apart.
  */
+import { CountHistory, type Sample } from './history.js';
+import { RecentDrops } from './recent.js';
 import { InterfaceNames } from '../model/interfaces.js';
 import type { Naming } from '../model/naming.js';
 import { benignRule, classify, classifySite, isGroupAddress, type BenignRule } from '../model/benign.js';
@@ -42,11 +45,6 @@ interface Base extends CountRecord {
   siteRule?: BenignRule | null;
   /** flow key → the rule it matched, so each flow is classified once */
   classOf: Map<string, BenignRule | null>;
-}
-
-interface Sample {
-  t: number;
-  packets: Map<string, number>;
 }
 
 const MAX_FLOWS_PER_BASE = 32;
@@ -84,14 +82,8 @@ export class Aggregator {
   private readonly flowFields = new Map<string, FlowFields>();
   private readonly ifnames = new InterfaceNames();
   private readonly folder = new BatchFolder();
-  private samples: Sample[] = [];
-  private recent: DropRecord[] = [];
-  /**
-   * The raw bytes of the last recentSize records delivered and not yet shown,
-   * a ring (next: where the next record goes): one buffer for the whole run,
-   * not a copy per batch left for the GC.
-   */
-  private raw: { buf: Buffer; stride: number; next: number; count: number; toRecord: RawToRecord } | null = null;
+  private readonly history = new CountHistory();
+  private readonly recent: RecentDrops;
   private start: number | null = null;
 
   /**
@@ -100,9 +92,11 @@ export class Aggregator {
    */
   constructor(
     private readonly naming: Naming,
-    private readonly recentSize = 200,
+    recentSize = 200,
     private readonly weight = 1,
-  ) {}
+  ) {
+    this.recent = new RecentDrops(recentSize);
+  }
 
   /** Exact cumulative counts read from the kernel at time now (ms). */
   addCounts(now: number, records: CountRecord[]): void {
@@ -121,10 +115,7 @@ export class Aggregator {
     }
     const packets = new Map<string, number>();
     for (const [k, b] of this.bases) packets.set(k, b.packets - b.zeroPackets);
-    this.samples.push({ t: now, packets });
-    // keep a little more than the history window
-    const horizon = now - (HISTORY + 2) * 1000;
-    while (this.samples.length > 2 && this.samples[1].t < horizon) this.samples.shift();
+    this.history.add(now, packets);
   }
 
   /**
@@ -140,41 +131,8 @@ export class Aggregator {
         this.addFlow(d, d.ifname || null, rawFlowKey(d), wallMsOf(e.last), e.count * this.weight, e.bytes * this.weight);
       }
     });
-    // keep the raw bytes of the last few; they become records only when a snapshot shows them
-    const keep = Math.min(count, this.recentSize);
-    if (!keep) return;
-    let r = this.raw;
-    if (!r || r.stride !== stride) {
-      this.materialize();
-      r = this.raw = { buf: Buffer.alloc(this.recentSize * stride), stride, next: 0, count: 0, toRecord };
-    }
-    r.toRecord = toRecord;
-    // the last `keep` records, in at most two runs (the ring wraps once at most)
-    let from = count - keep;
-    while (from < count) {
-      const run = Math.min(count - from, this.recentSize - r.next);
-      buf.copy(r.buf, r.next * stride, from * stride, (from + run) * stride);
-      r.next = (r.next + run) % this.recentSize;
-      from += run;
-    }
-    r.count = Math.min(r.count + keep, this.recentSize);
-  }
-
-  private pushRecent(records: DropRecord[]): void {
-    // no push(...records): a spread of a long array overflows the call stack
-    for (const r of records) this.recent.push(r);
-    if (this.recent.length > this.recentSize) this.recent = this.recent.slice(-this.recentSize);
-  }
-
-  /** Turns the raw recent records kept by addBatch into records, oldest first. */
-  private materialize(): void {
-    const r = this.raw;
-    if (!r || !r.count) return;
-    const out: DropRecord[] = [];
-    const first = (r.next - r.count + this.recentSize) % this.recentSize;
-    for (let k = 0; k < r.count; k++) out.push(r.toRecord(r.buf, (first + k) % this.recentSize, r.stride));
-    r.count = 0;
-    this.pushRecent(out);
+    // the raw bytes of the last few become records only when a snapshot shows them
+    this.recent.add(buf, stride, count, toRecord);
   }
 
   /** The benign rule a drop with this raw shape matches. */
@@ -248,18 +206,9 @@ export class Aggregator {
       b.shapeRule = null;
     }
     this.flows.clear();
-    this.samples = [];
-    this.recent = [];
-    if (this.raw) this.raw.count = 0;
+    this.recent.clear();
     this.start = now;
-    const packets = new Map<string, number>();
-    for (const k of this.bases.keys()) packets.set(k, 0);
-    this.samples.push({ t: now, packets });
-  }
-
-  private recentRecords(): DropRecord[] {
-    this.materialize();
-    return this.recent;
+    this.history.clear(now, this.bases.keys());
   }
 
   /** Names an interface known from elsewhere (a recording's NAMES block, /sys/class/net). */
@@ -313,18 +262,8 @@ export class Aggregator {
     return name ? `${inode} (${name})` : String(inode);
   }
 
-  /** The newest sample taken at or before t (or the oldest there is). */
-  private sampleAt(t: number): Sample | undefined {
-    let found: Sample | undefined = this.samples[0];
-    for (const s of this.samples) {
-      if (s.t <= t) found = s;
-      else break;
-    }
-    return found;
-  }
-
   snapshot(now: number, groupBy: GroupBy = 'location', sortBy: SortBy = 'rate', benign: BenignMode = 'fold'): Snapshot {
-    const latest = this.samples[this.samples.length - 1];
+    const latest = this.history.latest;
     const fold = benign === 'fold';
     const rows =
       groupBy === 'flow'
@@ -354,17 +293,17 @@ export class Aggregator {
       rateAvg: all?.rateAvg ?? 0,
       rows,
       benign: folded,
-      recent: (fold ? this.recentRecords().filter((r) => !this.benignSite(r)) : this.recentRecords()).slice(-50),
+      recent: (fold ? this.recent.records().filter((r) => !this.benignSite(r)) : this.recent.records()).slice(-50),
     };
   }
 
   /** Rows of the sites keyOf puts in a group (null: in none). */
   private countRows(now: number, groupBy: GroupBy, latest: Sample | undefined, keyOf: (k: string, b: Base) => string | null): GroupRow[] {
     if (!latest) return [];
-    const s1 = this.sampleAt(now - 1000);
-    const s10 = this.sampleAt(now - 10_000);
+    const s1 = this.history.at(now - 1000);
+    const s10 = this.history.at(now - 10_000);
     const marks: Array<Sample | undefined> = [];
-    for (let i = HISTORY; i >= 0; i--) marks.push(this.sampleAt(now - i * 1000));
+    for (let i = HISTORY; i >= 0; i--) marks.push(this.history.at(now - i * 1000));
     type G = GroupRow & { locs: Map<string, number>; rs: Map<string, number>; ifs: Map<string, number>; nss: Map<string, number>; fls: Map<string, number>; rules: Set<string | null> };
     const groups = new Map<string, G>();
     for (const [k, b] of this.bases) {
