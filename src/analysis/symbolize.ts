@@ -14,19 +14,20 @@
  * line is printed (text or JSON entries), the first HOLD_LINES lines wait
  * for the slide to be decided; --summary decides over every line.
  *
- * Over 350 lines because it is one streaming state machine: a line's
- * meaning depends on the lines before it (a stack frame belongs to the drop
- * above, a packet-mode field to its block, a bare address is a drop only in
- * a list of addresses), and held lines, sites and counts are one state.
- * Whether the table is the log's kernel, and what a site resolves to, is
- * judge.ts; the text tables are views/symbolize.ts.
+ * This is the scanner, one streaming state machine: a line's meaning
+ * depends on the lines before it (a stack frame belongs to the drop above, a
+ * packet-mode field to its block, a bare address is a drop only in a list of
+ * addresses). The sites are log-sites.ts; whether the table is the log's
+ * kernel, and what a site resolves to, is judge.ts; the report is
+ * symbolize-report.ts; the text tables are views/symbolize.ts.
  */
 import { F, FAST, fastDropwatch, parseLine, type LogDrop, type LogKind } from '../formats/droplog.js';
 import { isGenericFree } from '../model/functions.js';
-import { hintId } from '../model/hints.js';
 import type { SymbolTable } from '../model/kallsyms.js';
+import { LogSites } from './log-sites.js';
 import { bump } from './snapshot.js';
-import { hexSigned, judge, Resolver, type Judgement, type LogSite, type Resolution, type SnapshotVerdict } from './judge.js';
+import { symbolizeReport, type Report } from './symbolize-report.js';
+import { judge, Resolver, type Judgement, type LogSite } from './judge.js';
 
 /** One recognised drop line, resolved. */
 export interface Entry {
@@ -47,43 +48,6 @@ export interface Entry {
   logNameWrong: boolean;
   /** why this line could not be resolved, or null */
   unresolved: string | null;
-}
-
-export interface Row {
-  key: string;
-  count: number;
-  share: number;
-  module: string | null;
-  reasons: string[];
-  /** for drops in generic free functions: the callers their stacks name, most drops first */
-  callers: Array<{ name: string; count: number }>;
-  firstLine: number;
-  lastLine: number;
-  address?: string | null;
-  /** what these drops mean (model/hints.ts id), or null */
-  hint: string | null;
-}
-
-export interface Report {
-  lines: number;
-  /** drop lines, stack frames and packet-mode fields */
-  recognised: number;
-  /** prompts, banners, comments, blank lines: part of the log, about no drop */
-  ignored: number;
-  unrecognised: number;
-  drops: number;
-  formats: Partial<Record<LogKind, number>>;
-  /** log address − table address (hex, signed): subtracted from every address before lookup */
-  slide: string;
-  slideSource: string;
-  snapshot: SnapshotVerdict;
-  /** distinct function names that agree on the slide, of those that voted */
-  agreement: { agree: number; of: number };
-  warnings: string[];
-  wrongNames: number;
-  unresolved: number;
-  byFunction: Row[];
-  byLocation: Row[];
 }
 
 export interface Emitted {
@@ -119,11 +83,7 @@ export class Symbolizer {
   private decided = false;
   private judgement: Judgement | null = null;
   private resolver: Resolver | null = null;
-  private readonly byLo = new Map<number, Site>();
-  private readonly byAddr = new Map<bigint, Site>();
-  private readonly byBare = new Map<bigint, Site>();
-  private readonly byName = new Map<string, Site>();
-  private readonly sites: Site[] = [];
+  private readonly sites = new LogSites();
   private readonly formats: Partial<Record<LogKind, number>> = {};
   private readonly warnings: string[] = [];
   /** the warnings already handed to onVerdict */
@@ -184,8 +144,7 @@ export class Symbolizer {
     const no = ++this.lineNo;
     const hi = FAST[F.hi];
     const lo = FAST[F.lo];
-    let s = this.byLo.get(lo);
-    if (s === undefined || s.hi !== hi) s = this.siteByAddress((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), hi, lo, 'dropwatch');
+    const s = this.sites.ofHalves(hi, lo, 'dropwatch');
     if (s.name === null && FAST[F.nameEnd] > FAST[F.nameStart]) {
       s.name = buf.toString('latin1', FAST[F.nameStart], FAST[F.nameEnd]);
       s.offset = FAST[F.offset];
@@ -239,7 +198,7 @@ export class Symbolizer {
       else this.ignored++;
     } else {
       const d = p as LogDrop;
-      site = this.siteOf(d);
+      site = this.sites.of(d);
       count = d.count;
       reason = d.reason;
       kind = d.kind;
@@ -291,46 +250,12 @@ export class Symbolizer {
     if (this.resolver && !s.res) s.res = this.resolver.resolve(s);
   }
 
-  private newSite(kind: LogKind, fields: Partial<Site>): Site {
-    const s: Site = { kind, address: null, hi: 0, lo: 0, name: null, offset: null, text: null, module: null, hardware: false, hashed: false, bare: kind === 'address', count: 0, lines: 0, first: 0, last: 0, reasons: new Map(), callers: new Map(), res: null, ...fields };
-    this.sites.push(s);
-    return s;
-  }
-
   /** Folds the fast path's tally into the per-kind counts. */
   private settleFast(): void {
     if (!this.fastLines) return;
     this.formats.dropwatch = (this.formats.dropwatch ?? 0) + this.fastLines;
     this.otherForms = true;
     this.fastLines = 0;
-  }
-
-  private siteByAddress(addr: bigint, hi: number, lo: number, kind: LogKind): Site {
-    let s = this.byAddr.get(addr);
-    if (!s) {
-      s = this.newSite(kind, { address: addr, hi: hi | 0, lo: lo | 0 });
-      this.byAddr.set(addr, s);
-      if (!this.byLo.has(lo | 0)) this.byLo.set(lo | 0, s);
-    }
-    return s;
-  }
-
-  private siteOf(d: LogDrop): Site {
-    if (d.address !== null && d.kind === 'address') {
-      let s = this.byBare.get(d.address);
-      if (!s) this.byBare.set(d.address, (s = this.newSite('address', { address: d.address })));
-      return s;
-    }
-    if (d.address !== null) {
-      const s = this.siteByAddress(d.address, Number(BigInt.asIntN(32, d.address >> 32n)), Number(BigInt.asIntN(32, d.address)), d.kind);
-      if (s.name === null && d.name !== null) Object.assign(s, { name: d.name, offset: d.offset, text: d.text });
-      if (s.module === null && d.module !== null) s.module = d.module;
-      return s;
-    }
-    const key = `${d.name}|${d.offset}|${d.module}|${d.hardware}|${d.hashed}`;
-    let s = this.byName.get(key);
-    if (!s) this.byName.set(key, (s = this.newSite(d.kind, { name: d.name, offset: d.offset, text: d.text, module: d.module, hardware: d.hardware, hashed: d.hashed })));
-    return s;
   }
 
   /** Bare addresses are drops only in a log that is nothing but addresses. */
@@ -342,15 +267,15 @@ export class Symbolizer {
   private decide(): void {
     this.settleFast();
     this.decided = true;
-    this.judgement = judge(this.sites, this.table);
+    this.judgement = judge(this.sites.all, this.table);
     this.resolver = new Resolver(this.table, this.judgement);
-    for (const s of this.sites) if (!s.res) s.res = this.resolver.resolve(s);
+    for (const s of this.sites.all) if (!s.res) s.res = this.resolver.resolve(s);
     const warn = [...this.judgement.warnings];
     const v = this.judgement.verdict;
     if (v === 'unchecked' || v === 'one name') {
       let addressed = 0;
       let wild = 0;
-      for (const s of this.sites) {
+      for (const s of this.sites.all) {
         if (s.address === null || s.name !== null) continue;
         addressed += s.lines;
         if (s.res?.unresolved) wild += s.lines;
@@ -400,86 +325,14 @@ export class Symbolizer {
   report(): Report {
     if (!this.decided) this.decide();
     this.settleFast();
-    const fns = new Map<string, Acc>();
-    const locs = new Map<string, Acc>();
-    let drops = 0;
-    let wrongNames = 0;
-    let unresolved = 0;
-    let bareLines = 0;
-    for (const s of this.sites) {
-      if (s.bare && !this.bareAsDrops) {
-        bareLines += s.lines;
-        continue;
-      }
-      const r = s.res!;
-      drops += s.count;
-      if (r.logNameWrong) wrongNames += s.lines;
-      if (r.unresolved) unresolved += s.lines;
-      const fn = r.function ?? r.symbol ?? '(unresolved)';
-      accumulate(fns, fn, s, r);
-      accumulate(locs, r.symbol ?? '(unresolved)', s, r);
-    }
-    const warnings = [...this.warnings];
-    if (wrongNames) {
-      warnings.push(`${wrongNames} line(s) printed a name that is none of the names at its address (dropwatch before 1.5.5 misnamed module addresses); the re-resolved name is shown`);
-    }
-    const rows = (m: Map<string, Acc>, withAddress: boolean): Row[] =>
-      [...m.entries()]
-        .map(([key, a]) => ({
-          key,
-          count: a.count,
-          share: drops ? a.count / drops : 0,
-          module: a.module,
-          reasons: sorted(a.reasons).map(([r]) => r),
-          callers: isGenericFree(key.replace(/\+0x[0-9a-f]+$/, '')) ? sorted(a.callers).map(([name, count]) => ({ name, count })) : [],
-          firstLine: a.first,
-          lastLine: a.last,
-          ...(withAddress ? { address: a.address } : {}),
-          hint: hintId(sorted(a.reasons)[0]?.[0] ?? null, key.startsWith('0x') || key.startsWith('(') ? null : key.replace(/\+0x[0-9a-f]+$/, '')),
-        }))
-        .sort((x, y) => y.count - x.count || x.key.localeCompare(y.key));
-    return {
+    return symbolizeReport(this.sites.all, this.judgement!, {
       lines: this.lineNo,
-      recognised: this.recognised - (this.bareAsDrops ? 0 : bareLines),
-      ignored: this.ignored + (this.bareAsDrops ? 0 : bareLines),
+      recognised: this.recognised,
+      ignored: this.ignored,
       unrecognised: this.unrecognised,
-      drops,
-      formats: Object.fromEntries(Object.entries(this.formats).filter(([k]) => k !== 'address' || this.bareAsDrops)),
-      slide: hexSigned(this.judgement!.slide),
-      slideSource: this.judgement!.slideSource,
-      snapshot: this.judgement!.verdict,
-      agreement: { ...this.judgement!.agreement },
-      warnings,
-      wrongNames,
-      unresolved,
-      byFunction: rows(fns, false),
-      byLocation: rows(locs, true),
-    };
+      formats: this.formats,
+      warnings: this.warnings,
+      bareAsDrops: this.bareAsDrops,
+    });
   }
 }
-
-interface Acc {
-  count: number;
-  module: string | null;
-  reasons: Map<string, number>;
-  callers: Map<string, number>;
-  first: number;
-  last: number;
-  address: string | null;
-}
-
-function accumulate(m: Map<string, Acc>, key: string, s: LogSite, r: Resolution): void {
-  let a = m.get(key);
-  if (!a) m.set(key, (a = { count: 0, module: r.module, reasons: new Map(), callers: new Map(), first: s.first, last: s.last, address: r.address }));
-  a.count += s.count;
-  a.first = Math.min(a.first, s.first);
-  a.last = Math.max(a.last, s.last);
-  for (const [k, n] of s.reasons) bump(a.reasons, k, n);
-  for (const [k, n] of s.callers) bump(a.callers, k, n);
-}
-
-
-function sorted(m: Map<string, number>): Array<[string, number]> {
-  return [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-}
-

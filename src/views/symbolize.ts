@@ -1,5 +1,5 @@
 /** What `droptrace symbolize` prints after the log: the verdict on the snapshot and the ranked tables, columns as wide as the data. */
-import type { Report, Row } from '../analysis/symbolize.js';
+import type { Report, Row } from '../analysis/symbolize-report.js';
 import type { SnapshotVerdict } from '../analysis/judge.js';
 import { functionHint, reasonHint } from '../model/hints.js';
 
