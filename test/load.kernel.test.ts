@@ -72,8 +72,10 @@ describe.skipIf(!canRun)('under a flood', () => {
   ])('%s unfiltered, default settings, under the flood: every event delivered', async (_name, args) => {
     // users start unfiltered: the reader must keep up with the whole machine's flood. Measured
     // here, stdout to /dev/null: 0 lost at 330-400k drops/s in most runs (trace --json at 62 % of
-    // a core, record 14 %), the text lines up to 1.6 % in some; the bound leaves that room on a
-    // noisy 2-vCPU VM and still fails a reader that falls behind (it lost up to 12.8 % before)
+    // a core, record 14 %); when the untraced flood reaches 500-600k drops/s on this 2-vCPU VM,
+    // trace and trace --json lose up to 3.9 % in some runs (the flood and the reader share the
+    // two cores). The bound leaves that room and still fails a reader that falls behind (one
+    // that woke per event lost 12.8 %)
     const ns = lab.netns('un');
     const rec = join(dir, 'unfiltered.dtr');
     rmSync(rec, { force: true });
@@ -88,7 +90,7 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(sent).toBeGreaterThan(10_000);
     expect(counted).toBeGreaterThanOrEqual(sent);
     expect(delivered + lost).toBe(counted);
-    expect(lost).toBeLessThanOrEqual(counted * 0.03);
+    expect(lost).toBeLessThanOrEqual(counted * 0.05);
   });
 
   it('events arrive in batches, not dribbles: one handoff to JavaScript per hundreds of drops', async () => {
