@@ -97,7 +97,8 @@ int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...
 	return -e->err;
 }
 
-static void dt_configure(struct droptrace_bpf *skel, const struct dt_config *cfg, const struct dt_kernel *k)
+/* Before load: the globals the kernel probe decides, the user's settings in one assignment, the maps' sizes. */
+static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, const struct dt_kernel *k)
 {
 	struct droptrace_bpf__rodata *ro = skel->rodata;
 
@@ -219,7 +220,7 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum d
 		return dt_fail(err, errno, "open", "opening the embedded BPF object failed");
 
 	prog = dt_pick(skel, path);
-	dt_configure(skel, cfg, k);
+	dt_prepare(skel, cfg, k);
 
 	if (prog == skel->progs.droptrace_fent) {
 		skel->rodata->targ_fn_addr = dt_ksym_addr(k->fn_name);
