@@ -108,8 +108,9 @@ describe.skipIf(!run)('faults on every datapath, diagnosed unfiltered', () => {
     expect(top.flows.map((f) => f.flow).join('\n')).toMatch(new RegExp(c.flow.source, 'm'));
     expect(top.cause).toMatch(c.cause);
     expect(top.evidence.filter((e) => e.verdict === 'confirms').map((e) => e.text).join('\n')).toMatch(new RegExp(c.evidence.source, 'm'));
-    // a counter that counted the same drops is not a second finding
-    expect(findings.filter((f) => f.counter && f.netns.label.includes(`(${c.ns})`)).map((f) => f.counter!.key)).toEqual([]);
+    // a counter that counted the same drops (xfrm_stat for IPsec, the driver's xdp_drops) is not
+    // a second finding; other counters may move with the pods' restart noise
+    expect(findings.filter((f) => f.counter && /^xfrm_stat:|xdp/.test(f.counter.key)).map((f) => f.counter!.key)).toEqual([]);
 
     const after = await labDiagnose(lab, c.fault);
     expect(after.findings.filter((f) => f.netns.label.includes(`(${c.ns})`) && f.function?.match(c.fn) && f.reason?.match(c.reason))).toEqual([]);
