@@ -192,6 +192,7 @@ public:
 					   InstanceAccessor("recordSize", &Tracer::RecordSize, nullptr),
 					   InstanceAccessor("path", &Tracer::Path, nullptr),
 					   InstanceAccessor("target", &Tracer::Target, nullptr),
+					   InstanceAccessor("pathTracepoints", &Tracer::PathTracepoints, nullptr),
 					   InstanceAccessor("tried", &Tracer::Tried, nullptr),
 				   });
 	}
@@ -236,6 +237,7 @@ public:
 		rec_size_ = dt_tracer_record_size(t_);
 		path_ = dt_tracer_path(t_);
 		target_ = dt_tracer_target(t_);
+		path_tps_ = dt_tracer_pkt_path_tps(t_);
 		Live().insert(this);
 		if (cfg.settings.emit_events) {
 			tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "droptrace-reader",
@@ -507,6 +509,7 @@ private:
 	Napi::Value Path(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path()); }
 	Napi::Value Target(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), target()); }
 	Napi::Value Tried(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), tried_); }
+	Napi::Value PathTracepoints(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path_tps_); }
 
 	std::string path()
 	{
@@ -522,6 +525,7 @@ private:
 	}
 
 	dt_tracer *t_ = nullptr;
+	std::string path_tps_;
 	size_t rec_size_ = sizeof(dt_event);
 	std::thread thread_;
 	std::atomic<bool> stop_{ false };

@@ -117,6 +117,29 @@ static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, 
 		bpf_map__set_max_entries(skel->maps.dt_events, 4096); /* unused, keep it small */
 	if (cfg->count_entries)
 		bpf_map__set_max_entries(skel->maps.dt_counts, cfg->count_entries);
+	/* skbs followed at once: 6 MB of LRU hash; the least recently stepped go first */
+	if (cfg->settings.pkt_path)
+		bpf_map__set_max_entries(skel->maps.dt_pkt_paths, 8192);
+}
+
+/* The two programs of each path tracepoint, in dt_pkt_path_tps order: tp_btf, raw_tp. */
+static void dt_pkt_path_progs(struct droptrace_bpf *skel, struct bpf_program *btf[DT_PKT_PATH_TPS],
+			      struct bpf_program *raw[DT_PKT_PATH_TPS])
+{
+#define DT_PP(i, tp)                          \
+	btf[i] = skel->progs.dt_tp_##tp;      \
+	raw[i] = skel->progs.dt_raw_##tp;
+	DT_PP(0, net_dev_queue)
+	DT_PP(1, net_dev_start_xmit)
+	DT_PP(2, netif_rx)
+	DT_PP(3, napi_gro_receive_entry)
+	DT_PP(4, netif_receive_skb)
+	DT_PP(5, qdisc_enqueue)
+	DT_PP(6, qdisc_dequeue)
+	DT_PP(7, fib_table_lookup)
+	DT_PP(8, fib6_table_lookup)
+	DT_PP(9, consume_skb)
+#undef DT_PP
 }
 
 /* CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON, from /proc/self/status. */
@@ -207,6 +230,47 @@ static struct bpf_program *dt_pick(struct droptrace_bpf *skel, enum dt_path path
 	return progs[path];
 }
 
+/*
+ * --path: the flavour of the drop program (tp_btf where BTF-typed pointers work, raw_tp beside
+ * a kprobe), for each tracepoint the kernel has; none without --path.
+ */
+static void dt_pick_pkt_path(struct droptrace_bpf *skel, const struct dt_config *cfg, const struct dt_kernel *k,
+			     enum dt_path path)
+{
+	struct bpf_program *btf[DT_PKT_PATH_TPS], *raw[DT_PKT_PATH_TPS];
+	int typed = path != DT_PATH_RAW_TP && path != DT_PATH_KPROBE;
+
+	dt_pkt_path_progs(skel, btf, raw);
+	for (int i = 0; i < DT_PKT_PATH_TPS; i++) {
+		int on = cfg->settings.pkt_path && (k->pkt_path_tps >> i & 1);
+		bpf_program__set_autoload(btf[i], on && typed);
+		bpf_program__set_autoload(raw[i], on && !typed);
+	}
+}
+
+/* Attaches the loaded path programs; a failure fails the tracer (a path with holes would mislead). */
+static int dt_attach_pkt_path(struct dt_tracer *t, struct dt_error *err)
+{
+	struct bpf_program *btf[DT_PKT_PATH_TPS], *raw[DT_PKT_PATH_TPS];
+
+	t->pkt_path_attached[0] = 0;
+	dt_pkt_path_progs(t->skel, btf, raw);
+	for (int i = 0; i < DT_PKT_PATH_TPS; i++) {
+		struct bpf_program *p = bpf_program__autoload(btf[i]) ? btf[i] : bpf_program__autoload(raw[i]) ? raw[i] : NULL;
+		size_t used = strlen(t->pkt_path_attached);
+
+		if (!p)
+			continue;
+		t->pkt_path_links[i] = bpf_program__attach(p);
+		if (!t->pkt_path_links[i])
+			return dt_fail(err, errno, "attach", "attaching the --path program to the %s tracepoint failed (%s)",
+				       dt_pkt_path_tps[i], strerror(errno));
+		snprintf(t->pkt_path_attached + used, sizeof(t->pkt_path_attached) - used, "%s%s", used ? "," : "",
+			 dt_pkt_path_tps[i]);
+	}
+	return 0;
+}
+
 /* One attempt at one path; fills err and returns negative on failure. */
 static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum dt_path path,
 		  struct dt_tracer *t, struct dt_error *err)
@@ -220,6 +284,7 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum d
 		return dt_fail(err, errno, "open", "opening the embedded BPF object failed");
 
 	prog = dt_pick(skel, path);
+	dt_pick_pkt_path(skel, cfg, k, path);
 	dt_prepare(skel, cfg, k);
 
 	if (prog == skel->progs.droptrace_fent) {
@@ -259,6 +324,12 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum d
 		return dt_fail(err, e, "attach", "attaching the %s program failed (%s)", dt_path_names[path], strerror(e));
 	}
 	t->skel = skel;
+	if ((ret = dt_attach_pkt_path(t, err))) {
+		dt_tracer_detach(t);
+		t->skel = NULL;
+		droptrace_bpf__destroy(skel);
+		return ret;
+	}
 	t->prog = prog;
 	t->path = dt_path_names[path];
 	t->target = (prog == skel->progs.droptrace_fent || prog == skel->progs.droptrace_kp) ?
@@ -384,7 +455,8 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		free(t);
 		return ret;
 	}
-	t->rec_size = sizeof(struct dt_event) + cfg->settings.snaplen;
+	t->rec_size = sizeof(struct dt_event) + cfg->settings.snaplen +
+		      (cfg->settings.pkt_path ? sizeof(struct dt_pkt_path) : 0);
 	if (cfg->settings.emit_events && (ret = dt_ring_open(&t->ring, bpf_map__fd(t->skel->maps.dt_events)))) {
 		dt_tracer_close(t);
 		return dt_fail(err, ret, "open", "creating the ring-buffer reader failed (%s)", strerror(-ret));
@@ -399,11 +471,19 @@ size_t dt_tracer_record_size(const struct dt_tracer *t) { return t->rec_size; }
 
 void dt_tracer_detach(struct dt_tracer *t)
 {
-	if (t && t->link) {
+	if (!t)
+		return;
+	if (t->link) {
 		bpf_link__destroy(t->link);
 		t->link = NULL;
 	}
+	for (int i = 0; i < DT_PKT_PATH_TPS; i++) {
+		bpf_link__destroy(t->pkt_path_links[i]);
+		t->pkt_path_links[i] = NULL;
+	}
 }
+
+const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t) { return t->pkt_path_attached; }
 
 void dt_tracer_close(struct dt_tracer *t)
 {

@@ -50,6 +50,7 @@ struct dt_kernel {
 	int has_kprobes;          /* kprobe PMU or tracefs kprobe_events exists */
 	int consumed_reason;      /* SKB_CONSUMED's value, -1 if none */
 	int reason_count;         /* values in enum skb_drop_reason, 0 if none */
+	unsigned pkt_path_tps;    /* bit i: the kernel has dt_pkt_path_tps[i] (a btf_trace_ type) */
 };
 
 struct dt_error {
@@ -74,6 +75,8 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		   char *tried, size_t tried_len);
 const char *dt_tracer_path(const struct dt_tracer *t);
 const char *dt_tracer_target(const struct dt_tracer *t);
+/* With --path: the path tracepoints attached, comma-separated ("" without --path). */
+const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t);
 
 /* Size of one record in the batches: sizeof(struct dt_event) + snaplen. */
 size_t dt_tracer_record_size(const struct dt_tracer *t);

@@ -20,6 +20,12 @@ static const char *const k_fn_names[] = {
 	[DT_FN_KFREE_SKB] = "kfree_skb",
 };
 
+/* qdisc_enqueue is 5.19+; the rest are in every kernel with BTF (5.4+). */
+const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS] = {
+	"net_dev_queue", "net_dev_start_xmit", "netif_rx",        "napi_gro_receive_entry", "netif_receive_skb",
+	"qdisc_enqueue", "qdisc_dequeue",      "fib_table_lookup", "fib6_table_lookup",      "consume_skb",
+};
+
 int dt_probe_kernel(struct dt_kernel *k)
 {
 	struct btf *btf;
@@ -46,6 +52,13 @@ int dt_probe_kernel(struct dt_kernel *k)
 		k->has_tp_btf = 1;
 		/* first parameter is the tracepoint's void *__data */
 		k->tp_has_reason = t && btf_is_func_proto(t) && btf_vlen(t) >= 4;
+	}
+
+	for (i = 0; i < DT_PKT_PATH_TPS; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "btf_trace_%s", dt_pkt_path_tps[i]);
+		if (btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF) > 0)
+			k->pkt_path_tps |= 1u << i;
 	}
 
 	for (i = 0; i < 3; i++) {

@@ -32,9 +32,15 @@ struct dt_ring {
 enum dt_path { DT_PATH_TP_BTF, DT_PATH_RAW_TP, DT_PATH_FENTRY, DT_PATH_KPROBE };
 extern const char *const dt_path_names[];
 
+/* probe.c: the tracepoints --path follows an skb through, bit i of dt_kernel.pkt_path_tps */
+#define DT_PKT_PATH_TPS 10
+extern const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS];
+
 struct dt_tracer {
 	struct droptrace_bpf *skel;
 	struct bpf_link *link;
+	struct bpf_link *pkt_path_links[DT_PKT_PATH_TPS]; /* --path: one per tracepoint the kernel has */
+	char pkt_path_attached[256];                      /* their names, comma-separated */
 	struct dt_ring ring;
 	struct bpf_program *prog; /* the one program loaded and attached */
 	const char *path;

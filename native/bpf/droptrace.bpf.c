@@ -278,10 +278,14 @@ static __always_inline void dt_parse_tunnel(const unsigned char *head, __u32 udp
 		p->inner_flags |= DT_IF_L4;
 }
 
-static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, struct dt_pkt *p, bool direct)
+/*
+ * The packet's headers, its IP header at head + nh: skb->network_header where the stack set
+ * it (the drop, transmit), skb->data - skb->head where a driver has just pulled the Ethernet
+ * header (the receive tracepoints of --path). ~0: no header to read.
+ */
+static __always_inline void dt_parse(struct sk_buff *skb, __u16 ethertype, __u16 nh, struct dt_pkt *p, bool direct)
 {
 	unsigned char *head = DT_RD(direct, skb, head);
-	__u16 nh = DT_RD(direct, skb, network_header);
 	__u32 l4;
 
 	if (nh == (__u16)~0U)
@@ -503,6 +507,8 @@ static __always_inline bool dt_pkt_wanted(const struct dt_pkt *pkt)
 	return dt_flow_wanted(&pkt->o) || ((pkt->inner_flags & DT_IF_L3) && dt_flow_wanted(&pkt->in));
 }
 
+#include "pkt_path.bpf.h"
+
 /* With --sample N, true for all but every Nth of this CPU's drops (those are only counted). */
 static __always_inline bool dt_sampled_out(void)
 {
@@ -530,7 +536,8 @@ static __always_inline bool dt_sampled_out(void)
 static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct dt_where *w, const struct dt_pkt *pkt,
 				    const struct dt_count_key *key, __u32 len, bool has_reason, bool direct)
 {
-	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, sizeof(*e) + CFG.snaplen, 0);
+	const __u32 size = sizeof(struct dt_event) + CFG.snaplen + (CFG.pkt_path ? sizeof(struct dt_pkt_path) : 0);
+	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, size, 0);
 	if (!e) {
 		dt_stat_inc(DT_STAT_RB_LOST);
 		return;
@@ -554,7 +561,7 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 	e->icmp_type = pkt->o.icmp_type;
 	e->icmp_code = pkt->o.icmp_code;
 	e->flags = (pkt->o.ipver ? DT_F_L3 : 0) | (pkt->o.l4ok ? DT_F_L4 : 0) |
-		   (has_reason ? DT_F_REASON : 0) | (w->from_sk ? DT_F_SK : 0);
+		   (has_reason ? DT_F_REASON : 0) | (w->from_sk ? DT_F_SK : 0) | (CFG.pkt_path ? DT_F_PATH : 0);
 	__builtin_memcpy(e->saddr, pkt->o.saddr, 16);
 	__builtin_memcpy(e->daddr, pkt->o.daddr, 16);
 	__builtin_memcpy(e->inner_saddr, pkt->in.saddr, 16);
@@ -590,6 +597,17 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 		__builtin_memset((void *)(e + 1), 0, 8);
 		dt_capture(skb, w->dev, e, direct);
 	}
+	if (CFG.pkt_path) {
+		/* the skb's path, or the zeroes of none: ring memory is not zeroed */
+		__u32 zero = 0;
+		const struct dt_pkt_path *path = dt_path_of(skb, direct);
+		if (!path)
+			path = bpf_map_lookup_elem(&dt_no_pkt_path, &zero);
+		struct dt_pkt_path *out = (void *)(e + 1) + CFG.snaplen;
+		if (!path || bpf_probe_read_kernel(out, sizeof(*out), path))
+			__builtin_memset(out, 0, 24);
+		dt_path_route(skb, out);
+	}
 
 	/*
 	 * Wake the reader only when it asked (armed) and either a batch has built
@@ -604,7 +622,7 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 		if (dt_reader_armed) {
 			/* queued bytes, this record included: header and padding to 8 */
 			__u64 avail = bpf_ringbuf_query(&dt_events, BPF_RB_AVAIL_DATA);
-			__u64 mine = (sizeof(*e) + CFG.snaplen + 8 + 7) & ~7ULL;
+			__u64 mine = (size + 8 + 7) & ~7ULL;
 
 			if (avail >= CFG.wakeup_bytes || avail <= mine) {
 				dt_reader_armed = 0;
@@ -620,8 +638,8 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
  * event. Each helper is inlined with `direct` a constant, so the verifier
  * sees one straight program per path and drops every filter that is off.
  */
-static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason,
-				     bool direct)
+static __always_inline int dt_handle_drop(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason,
+					  bool has_reason, bool direct)
 {
 	struct dt_where w = {};
 	struct dt_pkt pkt = {};
@@ -632,7 +650,7 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 		return 0;
 	/* parse only when a filter or the event needs the headers */
 	if (CFG.emit_events || CFG.l4proto || CFG.host_ver || CFG.port)
-		dt_parse(skb, w.ethertype, &pkt, direct);
+		dt_parse(skb, w.ethertype, DT_RD(direct, skb, network_header), &pkt, direct);
 	if (!dt_pkt_wanted(&pkt))
 		return 0;
 
@@ -650,6 +668,16 @@ static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 locat
 	if (!CFG.emit_events || dt_sampled_out())
 		return 0;
 	dt_emit(ctx, skb, &w, &pkt, &key, len, has_reason, direct);
+	return 0;
+}
+
+/* Every free the drop tracepoint sees ends the skb's path (--path), whatever the filters decide. */
+static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason,
+				     bool direct)
+{
+	dt_handle_drop(ctx, skb, location, reason, has_reason, direct);
+	if (CFG.pkt_path && skb)
+		dt_path_forget(skb);
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 #define DT_F_L4 (1u << 1)      /* sport/dport (TCP/UDP) or icmp type/code valid */
 #define DT_F_REASON (1u << 2)  /* reason came from the kernel (>= 5.17) */
 #define DT_F_SK (1u << 3)      /* netns came from the socket, not the device */
+#define DT_F_PATH (1u << 4)    /* a struct dt_pkt_path ends the record (--path) */
 
 /* dt_event.tunnel: what the outer UDP destination port said the payload is */
 #define DT_TUN_NONE 0
@@ -47,8 +48,9 @@
 /*
  * One dropped packet, as seen at the moment the kernel freed it. 184 bytes,
  * followed in the ring buffer (and in the batches the addon delivers) by
- * exactly snaplen bytes of packet data when --snaplen is set: every record
- * of one tracer has the same size, sizeof(struct dt_event) + snaplen.
+ * exactly snaplen bytes of packet data when --snaplen is set, then by a
+ * struct dt_pkt_path with --path (DT_F_PATH): every record of one tracer has the
+ * same size, sizeof(struct dt_event) + snaplen [+ sizeof(struct dt_pkt_path)].
  */
 struct dt_event {
 	__u64 ts_ns;            /* bpf_ktime_get_ns(): CLOCK_MONOTONIC at the drop */
@@ -94,6 +96,56 @@ struct dt_event {
 	__u8 inner_icmp_code;
 	__u8 inner_tcp_flags;
 	__u8 pad2;              /* always 0 */
+};
+
+/*
+ * The path of a dropped packet (--path): what the packet's skb met on its way to the drop,
+ * from tracepoints only (they exist wherever the drop tracepoint does). Kept per skb pointer
+ * in the "dt_pkt_paths" LRU hash; the drop copies it to the end of its event and forgets it.
+ */
+#define DT_STEPS 16     /* steps kept per skb: the first, then the latest 15 */
+
+/* dt_step.kind */
+#define DT_STEP_XMIT_QUEUE 1 /* net:net_dev_queue: handed to a device to send (dev_queue_xmit) */
+#define DT_STEP_XMIT 2       /* net:net_dev_start_xmit: the device's driver takes it: it leaves */
+#define DT_STEP_NETIF_RX 3   /* net:netif_rx: queued to a device's receive backlog (veth peer, tunnel decap) */
+#define DT_STEP_GRO 4        /* net:napi_gro_receive_entry: a driver hands over a received packet */
+#define DT_STEP_RX 5         /* net:netif_receive_skb: the stack receives it on a device */
+#define DT_STEP_QDISC_ENQ 6  /* qdisc:qdisc_enqueue (5.19+): queued in a qdisc; detail = handle */
+#define DT_STEP_QDISC_DEQ 7  /* qdisc:qdisc_dequeue: left a qdisc; detail = handle */
+#define DT_STEP_FIB 8        /* fib:fib_table_lookup for this packet: detail = table, result = 0 or -errno */
+#define DT_STEP_FIB6 9       /* fib6:fib6_table_lookup for this packet: detail = table, result = RTN_* */
+
+/* dt_step.flags */
+#define DT_SF_REVERSE (1u << 0) /* a FIB lookup from the packet's destination to its source: rp_filter's check */
+
+/* One step of a path. 48 bytes. */
+struct dt_step {
+	__u64 ts_ns;            /* bpf_ktime_get_ns(), as dt_event.ts_ns */
+	__u32 ifindex;          /* the device (FIB: the chosen next hop's device, 0 if none) */
+	__u32 netns;            /* inode of the device's netns (FIB: the skb's device's) */
+	__u32 detail;           /* DT_STEP_FIB*: table id; DT_STEP_QDISC_*: qdisc handle */
+	__s32 result;           /* DT_STEP_FIB: 0 or -errno; DT_STEP_FIB6: route type (RTN_*) */
+	__u16 cpu;              /* CPU the step ran on */
+	__u8 kind;              /* DT_STEP_* */
+	__u8 flags;             /* DT_SF_* */
+	__u32 pad;              /* always 0 */
+	char ifname[DT_IFNAMSIZ]; /* the device's name at the step (devices die) */
+};
+
+/*
+ * The steps of one skb, 24 + 16 * 48 = 792 bytes. steps says how many were seen: up to
+ * DT_STEPS are step[0..steps); beyond that step[0] is the first and the latest 15
+ * rotate through step[1..15] (the one seen at count n, n >= 1, is at 1 + (n - 1) % 15).
+ */
+struct dt_pkt_path {
+	__u32 steps;            /* steps seen for this skb; more than DT_STEPS means some were cut */
+	__u32 received;         /* 1: a DT_STEP_RX is in it (netif_receive_skb sets skb_iif, which stays
+				 * set: an skb with skb_iif 0 is a later one at the same address) */
+	__u64 dst_input;        /* at the drop: skb_dst(skb)->input, the routing decision as a function
+				 * (ip_local_deliver, ip_forward, ip_error, dst_discard, ...); 0: no route */
+	__u64 dst_output;       /* at the drop: skb_dst(skb)->output (ip_output, ...); 0: no route */
+	struct dt_step step[DT_STEPS];
 };
 
 /* Key of the exact in-kernel count map (per-CPU hash). 24 bytes. */
@@ -171,7 +223,8 @@ struct dt_settings {
 	__u8 emit_events;                 /* 0: count only, nothing goes to the ring buffer */
 	__u8 stack;                       /* 1: record a kernel stack id per event */
 	__u8 hot;                         /* 1: count in the dt_hot slots before the hash; 0: the hash only */
-	__u8 pad[4];                      /* to a multiple of 8 bytes; zero */
+	__u8 pkt_path;                    /* 1: follow skbs through the path tracepoints, a struct dt_pkt_path ends each event */
+	__u8 pad[3];                      /* to a multiple of 8 bytes; zero */
 };
 
 #endif /* DROPTRACE_H */

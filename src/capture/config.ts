@@ -55,6 +55,8 @@ export interface TracerConfig {
   snaplen?: number;
   /** record a kernel stack id per event */
   stack?: boolean;
+  /** follow each skb through the path tracepoints; each event ends with its path (struct dt_pkt_path) */
+  packetPath?: boolean;
   /** slots of the per-CPU array in front of the count hash: 0 none, else a power of two up to SLOTS.hot (its default) */
   hotSlots?: number;
   /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
@@ -75,6 +77,7 @@ export const CONFIG_KEYS: { readonly [K in keyof Required<TracerConfig>]: KeyKin
   verbose: 'bool',
   snaplen: 'u32',
   stack: 'bool',
+  packetPath: 'bool',
   sample: 'u32',
   hotSlots: 'u32',
   netns: 'u32',

@@ -60,7 +60,9 @@ export interface NativeTracer {
   readonly path: 'tp_btf' | 'raw_tp' | 'fentry' | 'kprobe';
   readonly target: string;
   readonly tried: string;
-  /** bytes per record in a batch: sizeof(struct dt_event) + snaplen */
+  /** packetPath: the path tracepoints attached, comma-separated ("" without) */
+  readonly pathTracepoints: string;
+  /** bytes per record in a batch: sizeof(struct dt_event) + snaplen (+ sizeof(struct dt_pkt_path) with packetPath) */
   readonly recordSize: number;
   /** frames (u64 little-endian) of a kernel stack recorded with `stack`; empty after close() */
   stack(id: number): Buffer;

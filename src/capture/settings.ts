@@ -57,6 +57,7 @@ export const SETTINGS: { readonly [member: string]: (c: SettingsInput) => Value 
   emit_events: (c) => (c.emitEvents ? 1 : 0),
   stack: (c) => (c.stack ? 1 : 0),
   hot: (c) => ((c.hotSlots ?? SLOTS.hot) > 0 ? 1 : 0),
+  pkt_path: (c) => (c.packetPath ? 1 : 0),
   pad: () => 0,
 };
 
