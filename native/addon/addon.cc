@@ -653,11 +653,29 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	FIELD(cr, dt_count_rec, key.netns);
 	FIELD(cr, dt_count_rec, val.packets);
 	FIELD(cr, dt_count_rec, val.bytes);
+	Napi::Object pp = Napi::Object::New(env);
+	FIELD(pp, dt_pkt_path, steps);
+	FIELD(pp, dt_pkt_path, received);
+	FIELD(pp, dt_pkt_path, dst_input);
+	FIELD(pp, dt_pkt_path, dst_output);
+	FIELD(pp, dt_pkt_path, step);
+	Napi::Object st = Napi::Object::New(env);
+	FIELD(st, dt_step, ts_ns);
+	FIELD(st, dt_step, ifindex);
+	FIELD(st, dt_step, netns);
+	FIELD(st, dt_step, detail);
+	FIELD(st, dt_step, result);
+	FIELD(st, dt_step, cpu);
+	FIELD(st, dt_step, kind);
+	FIELD(st, dt_step, flags);
+	FIELD(st, dt_step, pad);
+	FIELD(st, dt_step, ifname);
 	Napi::Object flags = Napi::Object::New(env);
 	flags.Set("L3", DT_F_L3);
 	flags.Set("L4", DT_F_L4);
 	flags.Set("REASON", DT_F_REASON);
 	flags.Set("SK", DT_F_SK);
+	flags.Set("PATH", DT_F_PATH);
 	/* every constant TypeScript mirrors, so layout.test.ts can hold each side to the other */
 	auto consts = [&](std::initializer_list<std::pair<const char *, int>> kv) {
 		Napi::Object c = Napi::Object::New(env);
@@ -675,16 +693,31 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 					  { "kprobe", DT_ATTACH_KPROBE },
 					  { "tp_btf", DT_ATTACH_TP_BTF },
 					  { "raw_tp", DT_ATTACH_RAW_TP } }));
+	constants.Set("STEP", consts({ { "XMIT_QUEUE", DT_STEP_XMIT_QUEUE },
+					{ "XMIT", DT_STEP_XMIT },
+					{ "NETIF_RX", DT_STEP_NETIF_RX },
+					{ "GRO", DT_STEP_GRO },
+					{ "RX", DT_STEP_RX },
+					{ "QDISC_ENQ", DT_STEP_QDISC_ENQ },
+					{ "QDISC_DEQ", DT_STEP_QDISC_DEQ },
+					{ "FIB", DT_STEP_FIB },
+					{ "FIB6", DT_STEP_FIB6 } }));
+	constants.Set("STEP_FLAG", consts({ { "REVERSE", DT_SF_REVERSE } }));
 	constants.Set("SLOTS", consts({ { "subsystemReasons", DT_REASON_HI },
 					 { "tunnelPorts", DT_TUN_PORTS },
 					 { "hot", DT_HOT_SLOTS },
-					 { "maxSnaplen", DT_MAX_SNAPLEN } }));
+					 { "maxSnaplen", DT_MAX_SNAPLEN },
+					 { "steps", DT_STEPS } }));
 	Napi::Object o = Napi::Object::New(env);
 	o.Set("constants", constants);
 	o.Set("eventSize", Napi::Number::New(env, sizeof(dt_event)));
 	o.Set("event", ev);
 	o.Set("countSize", Napi::Number::New(env, sizeof(dt_count_rec)));
 	o.Set("count", cr);
+	o.Set("pathSize", Napi::Number::New(env, sizeof(dt_pkt_path)));
+	o.Set("path", pp);
+	o.Set("stepSize", Napi::Number::New(env, sizeof(dt_step)));
+	o.Set("step", st);
 	o.Set("flags", flags);
 	return o;
 }

@@ -14,9 +14,10 @@ export const DEFAULT_GENEVE_PORTS = [6081] as const;
  * How many values the program's lists hold (DT_REASON_HI, DT_TUN_PORTS), for the command line
  * to refuse more with the flag's name; the per-CPU count slots in front of the hash
  * (DT_HOT_SLOTS: the most, and the default); the most packet bytes an event carries
- * (DT_MAX_SNAPLEN). layout.test.ts holds them to the C constants.
+ * (DT_MAX_SNAPLEN); the steps a packet path keeps (DT_STEPS). layout.test.ts holds them to the C
+ * constants.
  */
-export const SLOTS = { subsystemReasons: 8, tunnelPorts: 4, hot: 256, maxSnaplen: 1024 } as const;
+export const SLOTS = { subsystemReasons: 8, tunnelPorts: 4, hot: 256, maxSnaplen: 1024, steps: 16 } as const;
 
 /**
  * Attach paths: numbers match enum dt_attach in native/addon/loader.h (layout.test.ts holds them).

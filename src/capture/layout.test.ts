@@ -4,7 +4,7 @@
  * drift without this failing.
  */
 import { describe, expect, it } from 'vitest';
-import { CAP, COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG, IFLAG, TUNNEL } from '../model/decode.js';
+import { CAP, COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG, IFLAG, PATH_SIZE, PP, ST, STEP, STEP_FLAG, STEP_SIZE, TUNNEL } from '../model/decode.js';
 import { ATTACH, SLOTS } from './config.js';
 import { loadAddon } from './native.js';
 
@@ -14,11 +14,19 @@ describe('event layout', () => {
   it('has the record sizes the decoder assumes', () => {
     expect(layout.eventSize).toBe(EVENT_SIZE);
     expect(layout.countSize).toBe(COUNT_SIZE);
+    expect(layout.pathSize).toBe(PATH_SIZE);
+    expect(layout.stepSize).toBe(STEP_SIZE);
   });
 
   it('names the same fields on both sides', () => {
     expect(Object.keys(EV).sort()).toEqual(Object.keys(layout.event).sort());
     expect(Object.keys(CR).sort()).toEqual(Object.keys(layout.count).sort());
+    expect(Object.keys(PP).sort()).toEqual(Object.keys(layout.path).sort());
+    expect(Object.keys(ST).sort()).toEqual(Object.keys(layout.step).sort());
+  });
+
+  it.each([...Object.entries(PP).map(([k, v]) => ['dt_pkt_path', k, v] as const), ...Object.entries(ST).map(([k, v]) => ['dt_step', k, v] as const)])('%s.%s is at offset %i', (struct, name, offset) => {
+    expect((struct === 'dt_step' ? layout.step : layout.path)[name][0]).toBe(offset);
   });
 
   it.each(Object.entries(EV))('dt_event.%s is at offset %i', (name, offset) => {
@@ -37,6 +45,8 @@ describe('event layout', () => {
     ['TUNNEL', TUNNEL],
     ['IFLAG', IFLAG],
     ['CAP', CAP],
+    ['STEP', STEP],
+    ['STEP_FLAG', STEP_FLAG],
     ['ATTACH', ATTACH],
     ['SLOTS', SLOTS],
   ])('agrees on every %s constant, both ways', (name, ts) => {

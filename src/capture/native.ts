@@ -95,6 +95,10 @@ export interface Layout {
   event: Record<string, [offset: number, size: number]>;
   countSize: number;
   count: Record<string, [offset: number, size: number]>;
+  pathSize: number;
+  path: Record<string, [offset: number, size: number]>;
+  stepSize: number;
+  step: Record<string, [offset: number, size: number]>;
   flags: Record<string, number>;
 }
 

@@ -164,7 +164,8 @@ export class CaptureRun implements RunControl {
 
   private open(): void {
     const withEvents = this.consumers.filter((c) => c.events && c.batch);
-    const stride = EVENT_SIZE + (this.cfg.snaplen ?? 0);
+    // the addon's own record size: sizeof(struct dt_event) + snaplen (+ the path with packetPath)
+    let stride = EVENT_SIZE + (this.cfg.snaplen ?? 0);
     const onBatch = withEvents.length
       ? (buf: Buffer) => {
           const b = new EventBatch(buf, stride);
@@ -172,6 +173,7 @@ export class CaptureRun implements RunControl {
         }
       : undefined;
     this.current = openTracer(this.cfg, onBatch);
+    stride = this.current.recordSize;
     for (const c of this.consumers) c.attached?.(this);
   }
 

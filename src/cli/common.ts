@@ -12,6 +12,7 @@ const collect = (value: string, prev: string[] = []) => [...prev, value];
 
 export interface TraceOptions extends FilterOptions {
   sample?: string;
+  path?: boolean;
   hotSlots?: string;
   attach: AttachMode;
   verbose?: boolean;
@@ -55,6 +56,14 @@ export function addSampleOption(cmd: Command): Command {
   );
 }
 
+/** --path, for the commands that stream events. */
+export function addPathOption(cmd: Command): Command {
+  return cmd.option(
+    '--path',
+    "follow each packet through the devices, qdiscs and route lookups it passes (tracepoints: net_dev_queue, net_dev_start_xmit, netif_rx, napi_gro_receive_entry, netif_receive_skb, qdisc_enqueue/dequeue, fib(6)_table_lookup) and show the path of each dropped one; while on, every packet on the node costs a map lookup: narrow it with --port, --host or --proto (they pick which packets are followed; --netns and --iface only which drops are shown)",
+  );
+}
+
 /** "8M", "512k", "4194304" → bytes. */
 export function parseSize(text: string, flag: string): number {
   const m = /^(\d+)([kKmMgG]?)[iI]?[bB]?$/.exec(text.trim());
@@ -92,7 +101,10 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
   const vxlanPorts = parsePorts(opts.vxlanPorts ?? DEFAULT_VXLAN_PORTS.join(','), '--vxlan-ports');
   const genevePorts = parsePorts(opts.genevePorts ?? DEFAULT_GENEVE_PORTS.join(','), '--geneve-ports');
   // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
-  return { attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots, countEntries, vxlanPorts, genevePorts };
+  return {
+    attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots, countEntries, vxlanPorts, genevePorts,
+    ...(opts.path ? { packetPath: true } : {}),
+  };
 }
 
 /** "4789,8472" → ports; "" or "none" → none (no decoding). At most the program's slots. */
@@ -125,5 +137,6 @@ export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reas
 export function attachedLine(doing: string, t: NativeTracer, opts: TraceOptions & FilterOptions, reasons?: ReasonTable): string {
   let line = `droptrace: ${doing} via ${t.path} on ${t.target}; filters: ${describeFilters(opts)}${reasons ? `; reasons from ${reasons.source}` : ''}; Ctrl-C to stop\n`;
   if (opts.attach === 'auto' && t.tried) line += `droptrace: better paths unavailable: ${t.tried}\n`;
+  if (t.pathTracepoints) line += `droptrace: following packets through ${t.pathTracepoints.split(',').length} tracepoints: ${t.pathTracepoints}\n`;
   return line;
 }

@@ -5,7 +5,7 @@ import { TraceWriter } from '../formats/trace-writer.js';
 import { netnsNames, VethPeers } from '../host/netns.js';
 import { podOfDrop } from '../host/pods.js';
 import { lossReporter } from '../views/losses.js';
-import { addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addPathOption, addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
 interface Options extends TraceOptions {
   duration?: string;
@@ -23,6 +23,7 @@ export function traceCommand(): Command {
     .option('--no-pods', 'do not look up the Kubernetes pod of each network namespace');
   addTraceOptions(cmd);
   addSampleOption(cmd);
+  addPathOption(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -30,6 +31,7 @@ Examples:
   droptrace trace --port 2483                 # why are connections to 2483 dying?
   droptrace trace --netns pod1 --reason NETFILTER_DROP
   droptrace trace --host 10.244.0.0/16 --json | jq .symbol
+  droptrace trace --port 2483 --path           # and the devices and routes each one passed
 
 At the end (duration, count, Ctrl-C or SIGTERM) a summary on stderr gives the drops
 delivered, the events lost, and the exact in-kernel count for the same filters. While it

@@ -9,9 +9,10 @@
  * per segment of record words, per second of time) and must stay byte for
  * byte what the record model says; apart, each would need the other's.
  */
-import { addrAt, commAt, EV, FLAG, ifnameAt, innerAt, TUNNEL, u16, u32 } from '../model/decode.js';
+import { addrAt, commAt, EV, FLAG, ifnameAt, innerAt, pathAt, TUNNEL, u16, u32 } from '../model/decode.js';
 import { dropSite, icmpName, innerFlow, innerText, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
+import { pathLines, pathMembers, routeOf } from '../model/path.js';
 import type { ReasonTable } from '../model/reasons.js';
 import type { ByteSink } from './sink.js';
 
@@ -323,7 +324,12 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.bytes(who); // ,"pid": .. ,"comm":"..",
   out.bytes(j.hint);
   out.bytes(inner);
-  out.bytes(tail);
+  if (buf[o + EV.flags] & FLAG.PATH) {
+    // --path: the path members go before the closing brace (rare enough to build per line)
+    const members = JSON.stringify(pathMembers(pathAt(buf, o, stride)!, syms));
+    out.bytes(tail.subarray(0, tail.length - 2));
+    out.text(`,${members.slice(1)}\n`);
+  } else out.bytes(tail);
 }
 
 const podTexts = new WeakMap<PodFields, Buffer>();
@@ -378,4 +384,8 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.uint(u32(buf, o + EV.len));
   if (podText) out.bytes(podText);
   out.byte(0x0a);
+  if (buf[o + EV.flags] & FLAG.PATH) {
+    const path = pathAt(buf, o, stride)!;
+    out.text(`${pathLines(path, buf.readBigUInt64LE(o + EV.ts_ns), routeOf(path, syms)).join('\n')}\n`);
+  }
 }

@@ -63,6 +63,14 @@ export class ByteSink {
     this.pos = p;
   }
 
+  /** Any text, as UTF-8, with room made for it: for the rare long pieces (a --path). */
+  text(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
   byte(c: number): void {
     this.buf[this.pos++] = c;
   }

@@ -7,7 +7,7 @@
  * drop and its inner flow, the count records, the cached string reads of the hot path.
  */
 
-/** sizeof(struct dt_event); a record is this plus the tracer's snaplen. */
+/** sizeof(struct dt_event); a record is this plus the tracer's snaplen (plus PATH_SIZE with a path). */
 export const EVENT_SIZE = 184;
 /** sizeof(struct dt_event) in recording format 1: the record ended before the inner flow. */
 export const EVENT_SIZE_V1 = 136;
@@ -76,7 +76,17 @@ export const CR = {
   'val.bytes': 32,
 } as const;
 
-export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8 } as const;
+export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8, PATH: 16 } as const;
+
+/** sizeof(struct dt_pkt_path): it ends every record of a tracer opened with packetPath (FLAG.PATH). */
+export const PATH_SIZE = 792;
+export const STEP_SIZE = 48;
+/** Offsets into struct dt_pkt_path, and into each of its struct dt_step. */
+export const PP = { steps: 0, received: 4, dst_input: 8, dst_output: 16, step: 24 } as const;
+export const ST = { ts_ns: 0, ifindex: 8, netns: 12, detail: 16, result: 20, cpu: 24, kind: 26, flags: 27, pad: 28, ifname: 32 } as const;
+/** dt_step.kind, dt_step.flags */
+export const STEP = { XMIT_QUEUE: 1, XMIT: 2, NETIF_RX: 3, GRO: 4, RX: 5, QDISC_ENQ: 6, QDISC_DEQ: 7, FIB: 8, FIB6: 9 } as const;
+export const STEP_FLAG = { REVERSE: 1 } as const;
 
 /**
  * Little-endian reads of a record's fields without Buffer's argument checks,
@@ -124,6 +134,70 @@ export interface RawDrop extends RawFlow {
   origLen: number;
   /** the inner flow of a VXLAN or Geneve packet, or null */
   inner: RawInner | null;
+  /** what the skb met before the drop (packetPath), or null when the tracer did not follow paths */
+  path: RawPath | null;
+}
+
+/** One step of a packet's path, as struct dt_step holds it. */
+export interface RawStep {
+  tsNs: bigint;
+  /** a value of STEP */
+  kind: number;
+  ifindex: number;
+  netns: number;
+  ifname: string;
+  /** FIB: the table; qdisc: the qdisc's handle */
+  detail: number;
+  /** FIB: 0 or -errno; FIB6: the route type (RTN_*) */
+  result: number;
+  cpu: number;
+  /** a FIB lookup from the packet's destination back to its source (rp_filter) */
+  reverse: boolean;
+}
+
+/** The path of a dropped skb: its steps in the order seen, and the route it held at the drop. */
+export interface RawPath {
+  steps: RawStep[];
+  /** steps seen but not kept (the kernel keeps the first and the latest SLOTS.steps - 1) */
+  cut: number;
+  /** skb_dst(skb)->input / ->output at the drop (kernel addresses), 0n without a route */
+  dstInput: bigint;
+  dstOutput: bigint;
+}
+
+const STEPS_KEPT = (PATH_SIZE - PP.step) / STEP_SIZE;
+
+/** The path ending the record at byte offset o of a batch with this stride, or null when it has none. */
+export function pathAt(buf: Buffer, o: number, stride: number): RawPath | null {
+  if (!(buf[o + EV.flags] & FLAG.PATH)) return null;
+  const p = o + stride - PATH_SIZE;
+  const seen = buf.readUInt32LE(p + PP.steps);
+  // kept: step[0..seen) while they fit; then step[0] and the latest, rotating through step[1..]
+  const order: number[] = [];
+  if (seen <= STEPS_KEPT) for (let n = 0; n < seen; n++) order.push(n);
+  else {
+    order.push(0);
+    for (let n = seen - (STEPS_KEPT - 1); n < seen; n++) order.push(1 + ((n - 1) % (STEPS_KEPT - 1)));
+  }
+  return {
+    steps: order.map((i) => {
+      const s = p + PP.step + i * STEP_SIZE;
+      return {
+        tsNs: buf.readBigUInt64LE(s + ST.ts_ns),
+        kind: buf[s + ST.kind],
+        ifindex: buf.readUInt32LE(s + ST.ifindex),
+        netns: buf.readUInt32LE(s + ST.netns),
+        ifname: cstr(buf, s + ST.ifname, 16),
+        detail: buf.readUInt32LE(s + ST.detail),
+        result: buf.readInt32LE(s + ST.result),
+        cpu: buf.readUInt16LE(s + ST.cpu),
+        reverse: (buf[s + ST.flags] & STEP_FLAG.REVERSE) !== 0,
+      };
+    }),
+    cut: Math.max(0, seen - STEPS_KEPT),
+    dstInput: buf.readBigUInt64LE(p + PP.dst_input),
+    dstOutput: buf.readBigUInt64LE(p + PP.dst_output),
+  };
 }
 
 /** What the BPF side read inside a tunnelled packet. */
@@ -233,7 +307,7 @@ export function addrAt(buf: Buffer, o: number, at: number, ipver: number): strin
   return ipver === 4 ? ipv4(buf, o + at) : cachedIpv6(buf, o + at);
 }
 
-/** Decodes record i of a batch whose records are `stride` bytes (EVENT_SIZE + snaplen). */
+/** Decodes record i of a batch whose records are `stride` bytes (EVENT_SIZE + snaplen [+ PATH_SIZE]). */
 export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
   const o = i * stride;
   const flags = buf[o + EV.flags];
@@ -260,6 +334,7 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
     capFrom: buf[o + EV.cap_from],
     origLen: buf.readUInt32LE(o + EV.orig_len),
     inner: innerAt(buf, o),
+    path: pathAt(buf, o, stride),
   };
 }
 
@@ -305,7 +380,8 @@ function nonNegative(n: number): number | null {
 }
 
 function capLen(buf: Buffer, o: number, stride: number): number {
-  return Math.min(buf.readUInt16LE(o + EV.cap_len), stride - EVENT_SIZE);
+  const path = buf[o + EV.flags] & FLAG.PATH ? PATH_SIZE : 0;
+  return Math.max(0, Math.min(buf.readUInt16LE(o + EV.cap_len), stride - EVENT_SIZE - path));
 }
 
 /** The frames of a kernel stack as the addon returns it (u64 little-endian, 0 past the end). */

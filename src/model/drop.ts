@@ -4,6 +4,7 @@
  * formats/lines.ts writes the same text straight from the bytes. Pure.
  */
 import type { RawDrop, RawInner } from './decode.js';
+import { pathMembers, type RouteRecord, type StepRecord } from './path.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 import { hintId } from './hints.js';
@@ -51,6 +52,12 @@ export interface DropRecord extends FlowRecord {
   namespace: string | null;
   pod: string | null;
   container: string | null;
+  /** --path only: the steps the skb took before the drop, oldest first */
+  path?: StepRecord[];
+  /** --path only: steps seen but not kept (the kernel keeps the first and the latest) */
+  pathCut?: number;
+  /** --path only: the route the skb held at the drop, or null when it had none */
+  route?: RouteRecord | null;
 }
 
 /** The inner flow of a tunnelled drop, as `trace --json` writes it. */
@@ -243,5 +250,6 @@ export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonT
     namespace: null,
     pod: null,
     container: null,
+    ...(d.path ? pathMembers(d.path, syms) : {}),
   };
 }

@@ -45,6 +45,36 @@ describe('encodeEvent', () => {
       'a Geneve packet with an inner TCP SYN over IPv6',
       { inner: { tunnel: 'geneve', vni: 77, read: true, ipver: 6, l4proto: 6, saddr: 'fd00:10:244:2::2', daddr: 'fd00:10:244:1::1', sport: 40000, dport: 2483, tcpFlags: 2, icmpType: null, icmpCode: null } },
     ],
+    [
+      'a path of a few steps, with a route',
+      {
+        path: {
+          steps: [
+            { tsNs: 100n, kind: 1, ifindex: 2, netns: 4026532173, ifname: 'a0', detail: 0, result: 0, cpu: 0, reverse: false },
+            { tsNs: 120n, kind: 5, ifindex: 2, netns: 4026532238, ifname: 'b0', detail: 0, result: 0, cpu: 1, reverse: false },
+            { tsNs: 130n, kind: 8, ifindex: 2, netns: 4026532238, ifname: 'b0', detail: 254, result: -113, cpu: 1, reverse: true },
+          ],
+          cut: 0,
+          dstInput: 0xffffffff82055fa0n,
+          dstOutput: 0n,
+        },
+      },
+    ],
+    [
+      'a path longer than the kernel keeps, with a capture before it',
+      {
+        packet: Buffer.from('0123456789abcdef'),
+        capFrom: 2,
+        origLen: 60,
+        path: {
+          steps: Array.from({ length: 16 }, (_, i) => ({ tsNs: BigInt(1000 + (i === 0 ? 0 : i + 20)), kind: 1 + (i % 9), ifindex: i, netns: 1, ifname: `d${i}`, detail: i, result: 0, cpu: 0, reverse: false })),
+          cut: 20,
+          dstInput: 0n,
+          dstOutput: 0n,
+        },
+      },
+    ],
+    ['no path found for the skb', { path: { steps: [], cut: 0, dstInput: 0n, dstOutput: 0n } }],
   ])('round-trips %s', (_name, over) => {
     const d: RawDrop = { ...base, ...over };
     const b = encodeEvent(d);

@@ -4,7 +4,7 @@
  * is d: encode.test.ts holds the two to each other on every shape of record.
  */
 import { addrBytes } from './addr.js';
-import { CAP, EV, EVENT_SIZE, FLAG, IFLAG, TUNNEL, type RawDrop, type RawFlow } from './decode.js';
+import { CAP, EV, EVENT_SIZE, FLAG, IFLAG, PATH_SIZE, PP, ST, STEP_FLAG, STEP_SIZE, TUNNEL, type RawDrop, type RawFlow, type RawPath } from './decode.js';
 
 type FlowOffsets = Record<'saddr' | 'daddr' | 'sport' | 'dport' | 'tcp' | 'icmpType' | 'icmpCode' | 'ipver' | 'l4proto', number>;
 const OUTER: FlowOffsets = { saddr: EV.saddr, daddr: EV.daddr, sport: EV.sport, dport: EV.dport, tcp: EV.tcp_flags, icmpType: EV.icmp_type, icmpCode: EV.icmp_code, ipver: EV.ipver, l4proto: EV.l4proto };
@@ -36,8 +36,37 @@ function writeFlow(b: Buffer, f: RawFlow, at: FlowOffsets): number {
   return FLAG.L3 | (l4 ? FLAG.L4 : 0);
 }
 
-/** One record of struct dt_event (and its captured packet bytes after it), as the program fills it. */
+/** struct dt_pkt_path of a path: steps where the kernel would have put them (pathAt's order reversed). */
+function encodePath(p: RawPath): Buffer {
+  const b = Buffer.alloc(PATH_SIZE);
+  const kept = (PATH_SIZE - PP.step) / STEP_SIZE;
+  const seen = p.steps.length + p.cut;
+  b.writeUInt32LE(seen, PP.steps);
+  b.writeBigUInt64LE(p.dstInput, PP.dst_input);
+  b.writeBigUInt64LE(p.dstOutput, PP.dst_output);
+  p.steps.forEach((st, k) => {
+    const n = k === 0 || seen <= kept ? k : seen - p.steps.length + k;
+    const s = PP.step + (n < kept ? n : 1 + ((n - 1) % (kept - 1))) * STEP_SIZE;
+    b.writeBigUInt64LE(st.tsNs, s + ST.ts_ns);
+    b.writeUInt32LE(st.ifindex, s + ST.ifindex);
+    b.writeUInt32LE(st.netns, s + ST.netns);
+    b.writeUInt32LE(st.detail, s + ST.detail);
+    b.writeInt32LE(st.result, s + ST.result);
+    b.writeUInt16LE(st.cpu, s + ST.cpu);
+    b[s + ST.kind] = st.kind;
+    b[s + ST.flags] = st.reverse ? STEP_FLAG.REVERSE : 0;
+    b.write(st.ifname, s + ST.ifname, 15, 'latin1');
+  });
+  return b;
+}
+
+/** One record of struct dt_event (then its captured packet bytes, then its path), as the program fills it. */
 export function encodeEvent(d: RawDrop): Buffer {
+  const ev = encodeFixed(d);
+  return d.path ? Buffer.concat([ev, encodePath(d.path)]) : ev;
+}
+
+function encodeFixed(d: RawDrop): Buffer {
   const b = Buffer.alloc(EVENT_SIZE + (d.packet?.length ?? 0));
   b.writeBigUInt64LE(d.tsNs, EV.ts_ns);
   b.writeBigUInt64LE(d.location, EV.location);
@@ -52,6 +81,7 @@ export function encodeEvent(d: RawDrop): Buffer {
   b.writeUInt16LE(d.ethertype, EV.ethertype);
   let flags = writeFlow(b, d, OUTER);
   if (d.hasReason) flags |= FLAG.REASON;
+  if (d.path) flags |= FLAG.PATH;
   b[EV.flags] = flags;
   b.write(d.ifname, EV.ifname, 15, 'latin1');
   b.write(d.comm, EV.comm, 15, 'latin1');

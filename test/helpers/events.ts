@@ -60,7 +60,7 @@ export function eventRecord(f: EventFields): Buffer {
     saddr: l3 ? text(f.saddr ?? [10, 244, 1, 2], f.ipver) : null, daddr: l3 ? text(f.daddr ?? [10, 244, 1, 1], f.ipver) : null,
     sport: ports ? f.sport : null, dport: ports ? f.dport : null, tcpFlags: ports && f.l4 === 6 ? f.tcp : null,
     icmpType: icmp ? (f.icmpType ?? 0) : null, icmpCode: icmp ? 0 : null,
-    ifname: f.ifname, comm: 'swapper/0', stackId: null, packet: null, capFrom: 0, origLen: 0, inner,
+    ifname: f.ifname, comm: 'swapper/0', stackId: null, packet: null, capFrom: 0, origLen: 0, inner, path: null,
   };
   return encodeEvent(d);
 }
