@@ -10,6 +10,7 @@ import { toRecord } from '../model/drop.js';
 import { hintFor, reasonHint, functionHint } from '../model/hints.js';
 import { rowContext } from './context.js';
 import { formatStacks, StackCounts, type SiteStacks } from './stacks.js';
+import { formatPaths, PathCounts, type PathSummary } from './paths.js';
 import { makeNaming } from '../model/naming.js';
 import { decodeEvent } from '../model/decode.js';
 import { RecordedSymbols, recordingReasons, recordNs, type RecordingReader } from '../formats/recording.js';
@@ -23,6 +24,8 @@ export interface ReportOptions {
   all?: boolean;
   /** count the recorded kernel stacks per drop site (record --stack) */
   stacks?: boolean;
+  /** count the recorded packet paths (record --path) */
+  paths?: boolean;
 }
 
 /** Benign drops folded out of a report's rows. */
@@ -66,6 +69,8 @@ export interface Report {
   benign: ReportBenign[];
   /** with `stacks`: the recorded stacks per drop site, from events in the window */
   stacks?: SiteStacks[];
+  /** with `paths`: the distinct paths of the dropped packets in the window */
+  paths?: PathSummary;
 }
 
 function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): ReportRow {
@@ -114,6 +119,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const rawToRecord = (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), syms, reasons, offset);
   const msOf = (ns: bigint) => Number((ns + offset) / 1_000_000n);
   const stacks = opts.stacks ? new StackCounts() : null;
+  const paths = opts.paths ? new PathCounts(syms, reasons, (ns) => t.pods.get(ns) ?? t.netns.get(ns) ?? null) : null;
   for (const it of reader.items()) {
     if (it.kind === 'counts') {
       const c = it.snapshot;
@@ -141,6 +147,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
     events += hi - lo;
     agg.addBatch(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, wallOffsetMs, rawToRecord);
     stacks?.add(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, t.meta.sample ?? 1);
+    paths?.add(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, t.meta.sample ?? 1);
   }
   if (!cleared) agg.clear(to);
   for (const [ns, ifindex, name] of t.interfaces) agg.learnInterface(ns, ifindex, name);
@@ -151,6 +158,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) + benign.reduce((n, f) => n + f.total, 0) : snap.total;
   const rep: Report = { by: opts.by, from, to, seconds, total, events, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
   if (stacks) rep.stacks = stacks.sites(syms, (id) => t.stacks.get(id) ?? null);
+  if (paths) rep.paths = paths.summary();
   return rep;
 }
 
@@ -212,6 +220,10 @@ export function formatReport(rep: Report, top: number): string {
   if (rep.stacks) {
     lines.push('', 'Kernel stacks by drop site (innermost frame first):');
     lines.push(rep.stacks.length ? formatStacks(rep.stacks) : '  none: the recording has no stacks (record --stack)');
+  }
+  if (rep.paths) {
+    lines.push('', 'Paths of the dropped packets (first step to drop):');
+    lines.push(formatPaths(rep.paths));
   }
   const hinted = rep.rows.slice(0, 3).filter((r) => r.hint);
   if (hinted.length) {

@@ -10,7 +10,7 @@ import { netnsNames } from '../host/netns.js';
 import { podName } from '../host/pods.js';
 import { lossReporter } from '../views/losses.js';
 import { recordingProgress } from '../views/progress.js';
-import { addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addPathOption, addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { closeOutput, createOutput, fileError, openRecording } from './files.js';
 import { droptraceVersion } from './version.js';
 
@@ -37,6 +37,7 @@ export function recordCommand(): Command {
   // a flood at ~500k drops/s fills 2 MiB of 184-byte events in ~20 ms of reader latency
   addTraceOptions(cmd, { ringSize: '8M' });
   addSampleOption(cmd);
+  addPathOption(cmd);
   cmd.addHelpText(
     'after',
     `

@@ -14,6 +14,7 @@ interface Options {
   json?: boolean;
   all?: boolean;
   stacks?: boolean;
+  paths?: boolean;
 }
 
 export function reportCommand(): Command {
@@ -26,6 +27,7 @@ export function reportCommand(): Command {
     .option('--until <time>', 'end of the window, same forms')
     .option('--json', 'print the report as JSON')
     .option('--stacks', 'also list the kernel stacks recorded per drop site (record --stack), and who a generic free function freed for')
+    .option('--paths', 'also list the distinct paths the dropped packets took, with counts and latency (record --path)')
     .option('--all', 'show drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line')
     .addHelpText(
       'after',
@@ -38,14 +40,15 @@ line that says how many there were; --all lists them as rows (marked "benign" in
 Examples:
   droptrace report drops.dtr
   droptrace report drops.dtr --by reason --since 30 --until 90
-  droptrace report drops.dtr --stacks          # a recording made with record --stack`,
+  droptrace report drops.dtr --stacks          # a recording made with record --stack
+  droptrace report drops.dtr --paths           # a recording made with record --path`,
     )
     .action((file: string, opts: Options) => {
       const top = Number(opts.top);
       if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
       const rec = openRecording(file);
       const start = Date.parse(rec.meta.startTime);
-      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until'), all: opts.all, stacks: opts.stacks });
+      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until'), all: opts.all, stacks: opts.stacks, paths: opts.paths });
       const t = rec.tables;
       const damage = damageNote(t);
       const m = t.meta;

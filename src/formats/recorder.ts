@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
-import { decodeCounts, EV, ifnameAt, stackFrames, totalPackets, u32 } from '../model/decode.js';
+import { decodeCounts, EV, FLAG, ifnameAt, PATH_SIZE, PP, stepNetnsOffsets, stackFrames, totalPackets, u32 } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { FORMAT_VERSION, type RecordingWriter, type SymbolEntry } from './record.js';
@@ -87,6 +87,7 @@ export class Recorder implements Consumer {
       snaplen: c.snaplen ?? 0,
       stack: !!c.stack,
       sample: c.sample ?? 1,
+      packetPath: !!c.packetPath,
       recordSize: t.recordSize,
       reasons: this.o.reasons.entries(),
       reasonSubsystems: this.o.reasons.subsystemEntries(),
@@ -123,11 +124,7 @@ export class Recorder implements Consumer {
         this.lastHi = hi;
         location((BigInt(hi) << 32n) | BigInt(lo));
       }
-      const ns = u32(buf, o + EV.netns);
-      const ifindex = u32(buf, o + EV.ifindex);
-      if (ns !== this.lastNs || ifindex !== this.lastIf) {
-        this.lastNs = ns;
-        this.lastIf = ifindex;
+      const describeNs = (ns: number): Set<number> => {
         let ifs = this.seenIfaces.get(ns);
         if (!ifs) {
           this.seenIfaces.set(ns, (ifs = new Set()));
@@ -136,6 +133,23 @@ export class Recorder implements Consumer {
           const pod = this.o.podName(ns);
           if (pod) pods.push([ns, pod]);
         }
+        return ifs;
+      };
+      if (buf[o + EV.flags] & FLAG.PATH) {
+        // --path: the route's functions and the namespaces the steps crossed are named too
+        const p = o + b.stride - PATH_SIZE;
+        for (const at of [PP.dst_input, PP.dst_output]) {
+          const a = buf.readBigUInt64LE(p + at);
+          if (a) location(a);
+        }
+        for (const at of stepNetnsOffsets(buf, p)) describeNs(u32(buf, at));
+      }
+      const ns = u32(buf, o + EV.netns);
+      const ifindex = u32(buf, o + EV.ifindex);
+      if (ns !== this.lastNs || ifindex !== this.lastIf) {
+        this.lastNs = ns;
+        this.lastIf = ifindex;
+        const ifs = describeNs(ns);
         if (!ifs.has(ifindex)) {
           ifs.add(ifindex);
           const name = ifnameAt(buf, o);

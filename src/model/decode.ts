@@ -167,6 +167,14 @@ export interface RawPath {
 
 const STEPS_KEPT = (PATH_SIZE - PP.step) / STEP_SIZE;
 
+/** Offsets of the netns field of each kept step of the struct dt_pkt_path at byte offset p. */
+export function stepNetnsOffsets(buf: Buffer, p: number): number[] {
+  const n = Math.min(buf.readUInt32LE(p + PP.steps), STEPS_KEPT);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(p + PP.step + i * STEP_SIZE + ST.netns);
+  return out;
+}
+
 /** The path ending the record at byte offset o of a batch with this stride, or null when it has none. */
 export function pathAt(buf: Buffer, o: number, stride: number): RawPath | null {
   if (!(buf[o + EV.flags] & FLAG.PATH)) return null;
