@@ -9,6 +9,8 @@ import { filledHint } from '../model/hints.js';
 import { rowContext } from './context.js';
 import { IMPACT_CLASSES, type Finding, type Impact, type ImpactClass } from './finding.js';
 import type { SiteStacks } from './stacks.js';
+import type { PathRow } from './paths.js';
+import { formatNs } from '../model/path.js';
 
 function inodeOf(label: string | undefined): number {
   return label ? Number(label.split(' ')[0]) || 0 : 0;
@@ -100,6 +102,18 @@ export function addCallers(findings: Finding[], sites: readonly SiteStacks[]): v
     if (s?.callers.length) f.callers = s.callers;
     // a site no table explains is explained by who called it
     else if (s?.stacks.length && (!f.hint || f.hint.id === 'reason/NOT_SPECIFIED')) f.calledFrom = s.stacks[0].frames.slice(1, 6);
+  }
+}
+
+/** With --path: each finding's most frequent paths, the first of them as evidence. */
+export function addPaths(findings: Finding[], rows: readonly PathRow[]): void {
+  for (const f of findings) {
+    const mine = rows.filter((r) => r.site === f.location && r.reason === f.reason);
+    if (!mine.length) continue;
+    f.paths = mine.slice(0, 3).map((r) => ({ hops: r.hops, count: r.count, medianNs: r.medianNs }));
+    const r = mine[0];
+    const of = r.count === f.count ? `all ${r.count}` : `${r.count} of its ${f.count}`;
+    f.evidence.push({ verdict: 'info', text: `the path of ${of} drops (${formatNs(r.medianNs)} from the first step to the drop): ${[...r.hops, 'dropped here'].join(' → ')}` });
   }
 }
 

@@ -14,6 +14,7 @@ import type { Naming } from '../model/naming.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { Aggregator } from './aggregate.js';
 import { formatStacks, StackCounts } from './stacks.js';
+import { formatPaths, PathCounts } from './paths.js';
 import type { RawToRecord } from './snapshot.js';
 import { ReplayFeed } from './replay.js';
 
@@ -27,6 +28,8 @@ export class AggregateConsumer implements Consumer {
 
   /** with --stack: the kernel stacks of the events, per drop site */
   stacks: StackCounts | null = null;
+  /** with --path: the paths of the dropped packets */
+  paths: PathCounts | null = null;
   private frames = new Map<number, bigint[]>();
   private run: RunControl | null = null;
 
@@ -43,6 +46,7 @@ export class AggregateConsumer implements Consumer {
   attached(run: RunControl): void {
     this.run = run;
     this.stacks = run.config.stack ? new StackCounts() : null;
+    this.paths = run.config.packetPath ? new PathCounts(this.syms, this.reasons, (ns) => this.naming.pod?.(ns, 0) ?? this.naming.netns?.(ns) ?? null) : null;
     this.frames.clear();
     const offset = run.wallOffset;
     this.wallOffsetMs = Number(offset / 1_000_000n);
@@ -54,6 +58,14 @@ export class AggregateConsumer implements Consumer {
   batch(b: EventBatch): void {
     this.agg.addBatch(b.buf, b.stride, b.count, this.wallOffsetMs, this.toRecord);
     this.stacks?.add(b.buf, b.stride, b.count, this.run?.config.sample ?? 1);
+    this.paths?.add(b.buf, b.stride, b.count, this.run?.config.sample ?? 1);
+  }
+
+  /** The paths of the drops at a site (its symbol, as rows name it), as text; null without --path. */
+  pathText(site: string): string | null {
+    if (!this.paths) return null;
+    const rows = this.paths.summary(1000).rows.filter((r) => r.site === site);
+    return rows.length ? formatPaths({ rows: rows.slice(0, 5), noSteps: 0, other: 0 }) : 'no path seen at this site yet';
   }
 
   /** The stacks seen at a drop site (its symbol, as rows name it), as text; null without --stack. */
@@ -102,6 +114,8 @@ export interface Feed {
   finished(): boolean;
   /** the kernel stacks seen at a drop site (live --stack), as text; null when not recorded */
   stacks?(site: string): string | null;
+  /** the paths of the packets dropped at a drop site (live --path), as text; null when not followed */
+  paths?(site: string): string | null;
   /** the one namespace in scope (--netns), else undefined: where counters are read */
   readonly netns?: number;
   /** resolves with the final exact count when the feed ends (stop(), --duration, Ctrl-C); note: what a damaged recording lacks */
@@ -154,6 +168,7 @@ export function kernelFeed(o: KernelFeedOptions): Feed {
     },
     finished: () => false,
     stacks: (site) => consumer.stackText(site),
+    paths: (site) => consumer.pathText(site),
     netns: o.config.netns,
     done: run.done.then((s) => ({ exact: s.exact, counts: s.counts, note: null })),
     stop: () => run.stop(),

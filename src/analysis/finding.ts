@@ -61,6 +61,8 @@ export interface Finding {
   callers?: Array<{ function: string; count: number }>;
   /** with --stack, for a site no table explains: the frames that called it, from its top stack */
   calledFrom?: string[];
+  /** --path: the most frequent paths its dropped packets took (hops as report --paths gives them) */
+  paths?: Array<{ hops: string[]; count: number; medianNs: number }>;
 }
 
 /**

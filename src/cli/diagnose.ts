@@ -1,7 +1,7 @@
 /** `droptrace diagnose`: trace for a while, then a verdict with evidence and next steps. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { addCallers, buildFindings, formatVerdict, rankFindings, siteKey, withoutClaimed, type Baseline } from '../analysis/diagnose.js';
+import { addCallers, addPaths, buildFindings, formatVerdict, rankFindings, siteKey, withoutClaimed, type Baseline } from '../analysis/diagnose.js';
 import { stackFrames } from '../model/decode.js';
 import { AggregateConsumer } from '../analysis/feed.js';
 import { EVIDENCE_RULES } from '../analysis/evidence.js';
@@ -11,7 +11,7 @@ import { describeFilters, UsageError } from '../capture/filters.js';
 import { CaptureRun } from '../capture/run.js';
 import { netnsNames } from '../host/netns.js';
 import { makeNaming } from '../model/naming.js';
-import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addPathOption, addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { openRecording } from './files.js';
 
 interface Options extends TraceOptions {
@@ -34,6 +34,7 @@ export function diagnoseCommand(): Command {
     .option('--baseline <file>', 'a recording of this node at rest (droptrace record): sites that drop no faster than they did then rank below what is new or grew');
   addTraceOptions(cmd);
   addSampleOption(cmd);
+  addPathOption(cmd);
   cmd.addHelpText(
     'after',
     `
@@ -43,6 +44,7 @@ TCP SYNs or a flow retried, then other unicast), not by count, and the drops eve
 makes are folded into one line.
   droptrace diagnose --duration 10
   droptrace diagnose --port 2483 --duration 10
+  droptrace diagnose --port 2483 --path       # and the path the dropped packets took
   droptrace record -o rest.dtr -d 120; droptrace diagnose --baseline rest.dtr
 
 Each finding says where (function+offset, interface, namespace, flows) and why (drop reason),
@@ -87,6 +89,7 @@ async function run(opts: Options): Promise<void> {
   candidates.push(...(await window.counterFindings(tracedDrops(tally.agg.keyTotals()), seconds)));
   await window.gather(candidates);
   if (tally.stacks) addCallers(candidates, tally.stacks.sites(syms, (id) => stackFrames(capture.tracer.stack(id))));
+  if (tally.paths) addPaths(candidates, tally.paths.summary(1000).rows);
   const findings = rankFindings(withoutClaimed(candidates), baseline).slice(0, top);
 
   const lost = summary.stats.lost + summary.stats.droppedInProcess;

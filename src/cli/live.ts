@@ -6,7 +6,7 @@ import { GROUPS, SORTS, type GroupBy, type SortBy } from '../analysis/snapshot.j
 import { UsageError } from '../capture/filters.js';
 import { nodeNaming } from '../host/names.js';
 import { runLiveView } from '../views/live.js';
-import { addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
+import { addPathOption, addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { openRecording } from './files.js';
 
 interface Options extends TraceOptions {
@@ -39,6 +39,7 @@ export function liveCommand(): Command {
     .option('--all', 'show the drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line (key b toggles)');
   addTraceOptions(cmd);
   addSampleOption(cmd);
+  addPathOption(cmd);
   cmd.addHelpText(
     'after',
     `

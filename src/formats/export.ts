@@ -2,9 +2,10 @@
  * Recording → pcapng: every captured packet, commented with where and why it
  * died. Streams: one block of events at a time goes out through `write`.
  */
-import { decodeEvent } from '../model/decode.js';
+import { decodeEvent, type RawPath } from '../model/decode.js';
 import { innerFlow, innerText } from '../model/drop.js';
 import { formatSymbol } from '../model/kallsyms.js';
+import { formatNs, pathHops, pathSpanNs, routeOf } from '../model/path.js';
 import { PcapngBuilder } from './pcapng.js';
 import { RecordedSymbols, recordingReasons, type RecordingReader } from './recording.js';
 
@@ -12,6 +13,12 @@ export interface ExportResult {
   packets: number;
   /** drops recorded without packet bytes (no header could be captured) */
   withoutData: number;
+}
+
+/** " path: a0 (podA) out → b0 in → … (14 µs)": a recorded path in a packet's comment. */
+function pathComment(p: RawPath, dropNs: bigint, nsName: (ns: number) => string | null, syms: RecordedSymbols): string {
+  const hops = pathHops(p, routeOf(p, syms), nsName);
+  return hops.length ? ` path: ${hops.join(' → ')} (${formatNs(pathSpanNs(p, dropNs))})` : ' path: no step before the drop';
 }
 
 export function exportPcapng(reader: RecordingReader, write: (chunk: Buffer) => void): ExportResult {
@@ -53,7 +60,7 @@ export function exportPcapng(reader: RecordingReader, write: (chunk: Buffer) => 
         netns: d.netns,
         netnsName: ns ?? null,
         // a tunnelled packet says its inner flow too: Wireshark shows it without decoding the tunnel
-        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}${d.inner ? ` inner ${innerText(innerFlow(d.inner)!)}` : ''}`,
+        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}${d.inner ? ` inner ${innerText(innerFlow(d.inner)!)}` : ''}${d.path ? pathComment(d.path, d.tsNs, (n) => t.pods.get(n) ?? t.netns.get(n) ?? null, syms) : ''}`,
       });
       // written in pieces of a few thousand packets: memory stays flat whatever the block size
       if ((i & 4095) === 4095) write(b.take());

@@ -136,7 +136,7 @@ export function layoutColumns(width: number, group: GroupBy, rows: readonly Grou
 }
 
 /** The detail text of one row. */
-export function detailText(r: GroupRow, group: GroupBy, hint: string | null, stacks: string | null = null): string {
+export function detailText(r: GroupRow, group: GroupBy, hint: string | null, stacks: string | null = null, paths: string | null = null): string {
   const when = (t: number) => new Date(t).toISOString().replace('T', ' ').slice(0, 19);
   const list = (title: string, items: { key: string; count: number }[]) =>
     items.length ? `${title}:\n${items.map((i) => `  ${String(i.count).padStart(8)}  ${i.key}`).join('\n')}` : '';
@@ -153,6 +153,7 @@ export function detailText(r: GroupRow, group: GroupBy, hint: string | null, sta
     list('Flows (from events)', r.flows),
     hint ? `\nWhat to check:\n${hint}` : '',
     stacks ? `\nKernel stacks (innermost frame first):\n${stacks}` : '',
+    paths ? `\nPaths of its dropped packets (first step to drop):\n${paths}` : '',
     '',
     'Esc to go back',
   ]

@@ -56,6 +56,10 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
           const site = g === 'location' ? row.key : row.locations[0]?.key;
           return site && feed.stacks ? feed.stacks(site) : null;
         },
+        paths: (row, g) => {
+          const site = g === 'location' ? row.key : row.locations[0]?.key;
+          return site && feed.paths ? feed.paths(site) : null;
+        },
         netnsName: (label) => {
           const inode = Number(label.split(' ')[0]);
           return feed.naming.netns?.(inode) ?? feed.naming.pod?.(inode, 0) ?? label;

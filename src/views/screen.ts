@@ -25,6 +25,8 @@ export interface Controller {
   counted?(): string[];
   /** the kernel stacks of the row's top drop site (live --stack), as text */
   stacks?(row: GroupRow, group: GroupBy): string | null;
+  /** the typical paths of the row's dropped packets and their latency (live --path), as text */
+  paths?(row: GroupRow, group: GroupBy): string | null;
   /** one line: what the row's drops mean and the first command to run (diagnose's verdict, short) */
   verdict?(row: GroupRow, group: GroupBy): string | null;
   /** the name a person recognises for a netns label: its ip-netns name, its pod, "(host)", else the inode */
@@ -124,7 +126,7 @@ export class LiveScreen {
     s.key(['enter'], () => {
       if (this.overlay) return;
       const row = this.rows[(this.table as unknown as { selected: number }).selected];
-      if (row) this.showOverlay(detailText(row, this.group, this.ctl.hint?.(row, this.group) ?? null, this.ctl.stacks?.(row, this.group) ?? null));
+      if (row) this.showOverlay(detailText(row, this.group, this.ctl.hint?.(row, this.group) ?? null, this.ctl.stacks?.(row, this.group) ?? null, this.ctl.paths?.(row, this.group) ?? null));
     });
     s.key(['g'], () => {
       this.group = GROUPS[(GROUPS.indexOf(this.group) + 1) % GROUPS.length];
