@@ -11,8 +11,8 @@
  * do not see (TCP's __kfree_skb of read data, GRO's merged heads) leave a path behind that a
  * later skb at the same address would inherit; three rules keep such a path from being told
  * as the new skb's (dt_path_stale): a path whose last step is older than a second, a driver's
- * fresh skb (GRO entry), and an skb that was never received (skb_iif 0) meeting a path that
- * has a netif_receive_skb step (which sets skb_iif), all start again. The LRU hash bounds the memory whatever is missed.
+ * fresh skb (GRO entry), and an skb with skb_iif 0 handed to a device or dropped when its
+ * path ended being received (delivered locally, then freed unseen), all start again. The LRU hash bounds the memory whatever is missed.
  *
  * Identity: the skb keeps its address through veth (dev_forward_skb), bridges, routing,
  * netfilter, VXLAN/Geneve encapsulation (udp_tunnel_xmit_skb sends the same skb, headroom
@@ -83,17 +83,25 @@ static __always_inline __u32 dt_path_index(__u32 n)
 	return i & (DT_STEPS - 1);
 }
 
-/* Whether a stored path belongs to an earlier skb at this address (see the top of this file). */
-static __always_inline bool dt_path_stale(const struct dt_pkt_path *p, __u32 skb_iif, __u64 now)
+/*
+ * Whether a stored path belongs to an earlier skb at this address (see the top of this file).
+ * new_life: the skb is at a step where a new skb can first appear (net_dev_queue: a packet
+ * the host makes) or at its drop. There, an skb with skb_iif 0 whose path was last seen being
+ * received (netif_receive_skb, then maybe its route lookup) is another skb: a received one
+ * keeps skb_iif until it is sent again, when skb_scrub_packet (veth, tunnels) clears it.
+ */
+static __always_inline bool dt_path_stale(const struct dt_pkt_path *p, __u32 skb_iif, __u64 now, bool new_life)
 {
-	__u32 last;
+	const struct dt_step *last;
 
 	if (!p->steps)
 		return true;
-	last = dt_path_index(p->steps - 1);
-	if (now - p->step[last].ts_ns > DT_STEP_STALE_NS)
+	last = &p->step[dt_path_index(p->steps - 1)];
+	if (now - last->ts_ns > DT_STEP_STALE_NS)
 		return true;
-	return !skb_iif && p->received;
+	if (!new_life || skb_iif || !p->received)
+		return false;
+	return last->kind == DT_STEP_RX || last->kind == DT_STEP_FIB || last->kind == DT_STEP_FIB6;
 }
 
 /* The next free step of a path, the oldest but the first once all are used. */
@@ -127,7 +135,7 @@ static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8
 	struct dt_pkt_path *p = bpf_map_lookup_elem(&dt_pkt_paths, &key);
 	struct dt_pkt_path *empty;
 
-	if (p && kind != DT_STEP_GRO && !dt_path_stale(p, DT_RD(direct, skb, skb_iif), now))
+	if (p && kind != DT_STEP_GRO && !dt_path_stale(p, DT_RD(direct, skb, skb_iif), now, kind == DT_STEP_XMIT_QUEUE))
 		return p;
 	if (!dt_path_wanted(skb, nh, direct)) {
 		if (p)
@@ -275,7 +283,7 @@ static __always_inline struct dt_pkt_path *dt_path_of(struct sk_buff *skb, bool 
 	__u64 key = (__u64)skb;
 	struct dt_pkt_path *p = bpf_map_lookup_elem(&dt_pkt_paths, &key);
 
-	if (p && dt_path_stale(p, DT_RD(direct, skb, skb_iif), bpf_ktime_get_ns()))
+	if (p && dt_path_stale(p, DT_RD(direct, skb, skb_iif), bpf_ktime_get_ns(), true))
 		return NULL;
 	return p;
 }
