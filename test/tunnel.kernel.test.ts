@@ -53,6 +53,27 @@ describe.skipIf(!canRun)('the pod flow inside a VXLAN tunnel (lab fault vxlan-bl
     }
   });
 
+  it('--path: each SYN\'s path runs from the pod\'s eth0 through hostB\'s bridge and VXLAN device to hostA\'s eth0, where it dies', async () => {
+    const B = `${PREFIX}-hostB`;
+    const ino = (ns: string) => Number(spawnSync('stat', ['-L', '-c', '%i', `/run/netns/${ns}`], { encoding: 'utf8' }).stdout.trim());
+    const t = start(['trace', '--json', '--path', '--port', '2483']);
+    await t.ready();
+    lab('traffic', 'vxlan-blocked');
+    const res = await t.stop();
+    const drops = jsonLines<DropRecord>(res.stdout);
+    expect(drops.length).toBeGreaterThan(0);
+    expect(drops).toHaveLength(kernelCount(res.stderr));
+    for (const d of drops) {
+      // the skb keeps its address through the encapsulation: one path from the pod to the drop
+      const hops = d.path!.map((s) => `${s.kind} ${s.ifname ?? '-'}${s.netns === ino(A) ? ' A' : s.netns === ino(B) ? ' B' : ''}`);
+      const order = ['xmit eth0', 'rx vethB1 B', 'rx cni0 B', 'xmit flannel.1 B', 'xmit eth0 B', 'rx eth0 A'].map((h) => hops.indexOf(h));
+      expect(order.every((i) => i >= 0)).toBe(true);
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+      expect(d.path!.some((s) => s.kind === 'fib' && s.detail === 'table main: via flannel.1')).toBe(true);
+      expect(d.route?.input).toBe('ip_local_deliver');
+    }
+  });
+
   it('--port 7000 selects the pod-to-pod datagrams instead, and no filter sees both', async () => {
     const t = start(['trace', '--json', '--port', '7000', '--iface', 'eth0']);
     await t.ready();

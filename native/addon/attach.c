@@ -127,8 +127,8 @@ static void dt_pkt_path_progs(struct droptrace_bpf *skel, struct bpf_program *bt
 			      struct bpf_program *raw[DT_PKT_PATH_TPS])
 {
 #define DT_PP(i, tp)                          \
-	btf[i] = skel->progs.dt_tp_##tp;      \
-	raw[i] = skel->progs.dt_raw_##tp;
+	btf[i] = skel->progs.droptrace_path_##tp; \
+	raw[i] = skel->progs.droptrace_path_raw_##tp;
 	DT_PP(0, net_dev_queue)
 	DT_PP(1, net_dev_start_xmit)
 	DT_PP(2, netif_rx)

@@ -320,13 +320,13 @@ static __always_inline void dt_path_forget(struct sk_buff *skb)
 /* A tracepoint whose argument ARG is the skb; the device is skb->dev. */
 #define DT_PATH_SKB_TP(tp, kind, arg)                                                           \
 	SEC("tp_btf/" #tp)                                                                      \
-	int dt_tp_##tp(__u64 *ctx)                                                              \
+	int droptrace_path_##tp(__u64 *ctx)                                                              \
 	{                                                                                       \
 		dt_path_add((struct sk_buff *)ctx[arg], NULL, kind, 0, true);                   \
 		return 0;                                                                       \
 	}                                                                                       \
 	SEC("raw_tp/" #tp)                                                                      \
-	int dt_raw_##tp(struct bpf_raw_tracepoint_args *ctx)                                    \
+	int droptrace_path_raw_##tp(struct bpf_raw_tracepoint_args *ctx)                                    \
 	{                                                                                       \
 		dt_path_add((struct sk_buff *)ctx->args[arg], NULL, kind, 0, false);            \
 		return 0;                                                                       \
@@ -339,7 +339,7 @@ DT_PATH_SKB_TP(napi_gro_receive_entry, DT_STEP_GRO, 0)
 
 /* netif_receive_skb: a step, then the skb the FIB lookups after it belong to. */
 SEC("tp_btf/netif_receive_skb")
-int dt_tp_netif_receive_skb(__u64 *ctx)
+int droptrace_path_netif_receive_skb(__u64 *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
 
@@ -349,7 +349,7 @@ int dt_tp_netif_receive_skb(__u64 *ctx)
 }
 
 SEC("raw_tp/netif_receive_skb")
-int dt_raw_netif_receive_skb(struct bpf_raw_tracepoint_args *ctx)
+int droptrace_path_raw_netif_receive_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
 
@@ -361,14 +361,14 @@ int dt_raw_netif_receive_skb(struct bpf_raw_tracepoint_args *ctx)
 /* qdisc_enqueue(qdisc, txq, skb) (5.19+), qdisc_dequeue(qdisc, txq, packets, skb): skb may be NULL */
 #define DT_PATH_QDISC_TP(tp, kind, arg)                                                         \
 	SEC("tp_btf/" #tp)                                                                      \
-	int dt_tp_##tp(__u64 *ctx)                                                              \
+	int droptrace_path_##tp(__u64 *ctx)                                                              \
 	{                                                                                       \
 		struct Qdisc *q = (struct Qdisc *)ctx[0];                                       \
 		dt_path_add((struct sk_buff *)ctx[arg], NULL, kind, q ? q->handle : 0, true);   \
 		return 0;                                                                       \
 	}                                                                                       \
 	SEC("raw_tp/" #tp)                                                                      \
-	int dt_raw_##tp(struct bpf_raw_tracepoint_args *ctx)                                    \
+	int droptrace_path_raw_##tp(struct bpf_raw_tracepoint_args *ctx)                                    \
 	{                                                                                       \
 		struct Qdisc *q = (struct Qdisc *)ctx->args[0];                                 \
 		dt_path_add((struct sk_buff *)ctx->args[arg], NULL, kind, BPF_CORE_READ(q, handle), false); \
@@ -391,14 +391,14 @@ static __always_inline void dt_fib4(__u32 table, struct flowi4 *flp, struct fib_
 }
 
 SEC("tp_btf/fib_table_lookup")
-int dt_tp_fib_table_lookup(__u64 *ctx)
+int droptrace_path_fib_table_lookup(__u64 *ctx)
 {
 	dt_fib4((__u32)ctx[0], (struct flowi4 *)ctx[1], (struct fib_nh_common *)ctx[2], (int)ctx[3], true);
 	return 0;
 }
 
 SEC("raw_tp/fib_table_lookup")
-int dt_raw_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
+int droptrace_path_raw_fib_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 {
 	dt_fib4((__u32)ctx->args[0], (struct flowi4 *)ctx->args[1], (struct fib_nh_common *)ctx->args[2],
 		(int)ctx->args[3], false);
@@ -421,14 +421,14 @@ static __always_inline void dt_fib6(struct fib6_result *res, struct fib6_table *
 }
 
 SEC("tp_btf/fib6_table_lookup")
-int dt_tp_fib6_table_lookup(__u64 *ctx)
+int droptrace_path_fib6_table_lookup(__u64 *ctx)
 {
 	dt_fib6((struct fib6_result *)ctx[1], (struct fib6_table *)ctx[2], (struct flowi6 *)ctx[3], true);
 	return 0;
 }
 
 SEC("raw_tp/fib6_table_lookup")
-int dt_raw_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
+int droptrace_path_raw_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 {
 	dt_fib6((struct fib6_result *)ctx->args[1], (struct fib6_table *)ctx->args[2], (struct flowi6 *)ctx->args[3],
 		false);
@@ -437,14 +437,14 @@ int dt_raw_fib6_table_lookup(struct bpf_raw_tracepoint_args *ctx)
 
 /* consume_skb: a packet that was not dropped; its path ends here */
 SEC("tp_btf/consume_skb")
-int dt_tp_consume_skb(__u64 *ctx)
+int droptrace_path_consume_skb(__u64 *ctx)
 {
 	dt_path_forget((struct sk_buff *)ctx[0]);
 	return 0;
 }
 
 SEC("raw_tp/consume_skb")
-int dt_raw_consume_skb(struct bpf_raw_tracepoint_args *ctx)
+int droptrace_path_raw_consume_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	dt_path_forget((struct sk_buff *)ctx->args[0]);
 	return 0;
