@@ -108,6 +108,8 @@ const MODES = {
   untraced: null,
   'droptrace-count': { cmd: [process.execPath, BIN, 'live', '--plain', '--no-events', '--interval', '1'], droptrace: true, note: 'droptrace live --plain --no-events' },
   'droptrace-events': { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, note: 'droptrace trace --json > /dev/null' },
+  // --path: the skb's steps through the path tracepoints too (every packet, not only drops, runs them)
+  'droptrace-events-path': { cmd: [process.execPath, BIN, 'trace', '--json', '--path'], droptrace: true, note: 'droptrace trace --json --path > /dev/null' },
   'droptrace-sample': { cmd: [process.execPath, BIN, 'trace', '--json', '--sample', '10'], droptrace: true, note: 'droptrace trace --json --sample 10 > /dev/null' },
   // the same trace through the comparison build that drains with libbpf's consumer (scripts/bench-ring builds it)
   'droptrace-events-libbpf-ring': existsSync(RING_ADDON)
@@ -184,6 +186,8 @@ async function measure(scn, mode) {
       ns += now.get(id)?.runNs ?? 0;
     }
     res.progNs = cnt ? ns / cnt : null;
+    // per drop, every program of the tracer: differs from per run where programs run for more than drops (--path)
+    res.nsPerDrop = res.kernel ? ns / res.kernel : null;
     await new Promise((r) => setTimeout(r, 300));
     const cpu1 = procStat(tracer.child.pid);
     tracer.child.kill('SIGINT');
@@ -243,6 +247,7 @@ try {
         rate: median(rows.map((x) => x.rate)),
         ratio: median(rows.map((x) => x.ratio)),
         progNs: median(rows.map((x) => x.progNs)),
+        nsPerDrop: median(rows.map((x) => x.nsPerDrop)),
         cpuPct: median(rows.map((x) => x.cpuPct)),
         rssMb: median(rows.map((x) => x.rssMb)),
         lostPct: median(rows.map((x) => (x.lost !== undefined ? (100 * x.lost) / Math.max(1, x.counted) : null))),
@@ -259,10 +264,10 @@ if (JSON_OUT) {
   process.stdout.write(JSON.stringify({ date: new Date().toISOString(), kernel: sh('uname', ['-r']).trim(), reps: REPS, seconds: SECONDS, results }, null, 2) + '\n');
 } else {
   const f = (x, d = 0) => (x === null || x === undefined ? '-' : x.toFixed(d));
-  console.log(`${'scenario'.padEnd(12)} ${'mode'.padEnd(17)} ${'drops/s'.padStart(9)} ${'ratio'.padStart(6)} ${'ns/drop'.padStart(7)} ${'cpu%'.padStart(5)} ${'rssMB'.padStart(6)} ${'lost%'.padStart(6)}  delivered+lost=counted  counted=kernel`);
+  console.log(`${'scenario'.padEnd(12)} ${'mode'.padEnd(17)} ${'drops/s'.padStart(9)} ${'ratio'.padStart(6)} ${'ns/run'.padStart(7)} ${'ns/drop'.padStart(7)} ${'cpu%'.padStart(5)} ${'rssMB'.padStart(6)} ${'lost%'.padStart(6)}  delivered+lost=counted  counted=kernel`);
   for (const r of results) {
     console.log(
-      `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.progNs).padStart(7)} ${f(r.cpuPct).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
+      `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.progNs).padStart(7)} ${f(r.nsPerDrop).padStart(7)} ${f(r.cpuPct).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
     );
   }
 }

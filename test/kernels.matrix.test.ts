@@ -25,5 +25,7 @@ describe.skipIf(!canRun)('the kernel matrix', () => {
     // on 6.1 (and later Debian kernels) fentry and kprobe are offered and deliver everything
     const row61 = r.stdout.split('\n').find((l) => /^\| 6\.1\.0-/.test(l))!;
     expect(row61.split('|').slice(3, 7).map((c) => c.trim())).toEqual(['5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET']);
+    // --path on every kernel, both tracepoint flavours: each of the 5 drops has its path through lo
+    for (const row of r.stdout.split('\n').filter((l) => /^\| [56]\.\d/.test(l))) expect(row.split('|')[7].trim()).toMatch(/^5\/5, 5\/5 \(\d+ tracepoints/);
   }, 30 * 60_000);
 });

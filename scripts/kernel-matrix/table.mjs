@@ -20,6 +20,7 @@ for (const line of readFileSync(process.argv[2], 'utf8').split('\n').filter(Bool
       r.check = null;
     }
   } else if (what === 'trace') r.trace[kv.attach] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
+  else if (what === 'path') (r.path ??= {})[kv.attach] = kv;
   else r[what] = kv;
 }
 
@@ -37,7 +38,7 @@ function offered(r, a) {
 }
 
 let fail = false;
-const out = [['kernel', 'check (auto)', ...ATTACH, 'netns filter', 'record → report', 'location (every path)']];
+const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', 'netns filter', 'record → report', 'location (every path)']];
 for (const r of rows.values()) {
   const cells = [`${r.kernel ?? r.series}${r.series === 'host' ? ' (host)' : ''}`];
   cells.push(r.checkRc === 0 ? `ok (${r.check?.selected})` : `FAILED (exit ${r.checkRc})`);
@@ -57,6 +58,11 @@ for (const r of rows.values()) {
       if (!ok) fail = true;
     }
   }
+  // --path on both tracepoint flavours: every drop's path leaves and arrives on lo, locally routed
+  const p = ['tp_btf', 'raw_tp'].map((a) => r.path?.[a]);
+  const pok = p.every((x) => x && x.rc === '0' && x.events === x.kernel && x.paths === x.kernel && Number(x.kernel) === 5);
+  cells.push(p.every(Boolean) ? `${pok ? '' : 'FAILED '}${p.map((x) => `${x.paths ?? '-'}/${x.kernel ?? '-'}`).join(', ')} (${(p[0].tracepoints ?? '').split(',').filter(Boolean).length} tracepoints${/qdisc_enqueue/.test(p[0].tracepoints ?? '') ? '' : ', no qdisc_enqueue'})` : 'not run');
+  if (!pok) fail = true;
   const n = r.netns;
   const nok = n && n.rc === '0' && n.events === n.kernel && Number(n.kernel) === 4;
   cells.push(n ? (n.refused !== undefined ? 'FAILED' : `${nok ? '' : 'FAILED '}${n.events}/${n.kernel}`) : 'not run');
@@ -77,5 +83,5 @@ for (const [i, r] of out.entries()) {
   console.log(`| ${r.map((c, j) => String(c).padEnd(w[j])).join(' | ')} |`);
   if (i === 0) console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 }
-console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen');
+console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted');
 process.exit(fail ? 1 : 0);
