@@ -536,7 +536,13 @@ static __always_inline bool dt_sampled_out(void)
 static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct dt_where *w, const struct dt_pkt *pkt,
 				    const struct dt_count_key *key, __u32 len, bool has_reason, bool direct)
 {
-	const __u32 size = sizeof(struct dt_event) + CFG.snaplen + (CFG.pkt_path ? sizeof(struct dt_pkt_path) : 0);
+	__u32 size = sizeof(struct dt_event) + CFG.snaplen;
+	if (CFG.pkt_path) {
+		/* the empty asm keeps this a branch, which the verifier removes without --path;
+		 * clang would otherwise compute it branch-free, and it would stay */
+		asm volatile("");
+		size += sizeof(struct dt_pkt_path);
+	}
 	struct dt_event *e = bpf_ringbuf_reserve(&dt_events, size, 0);
 	if (!e) {
 		dt_stat_inc(DT_STAT_RB_LOST);
