@@ -193,6 +193,7 @@ public:
 					   InstanceAccessor("path", &Tracer::Path, nullptr),
 					   InstanceAccessor("target", &Tracer::Target, nullptr),
 					   InstanceAccessor("pathTracepoints", &Tracer::PathTracepoints, nullptr),
+					   InstanceAccessor("pathFunctions", &Tracer::PathFunctions, nullptr),
 					   InstanceAccessor("tried", &Tracer::Tried, nullptr),
 				   });
 	}
@@ -238,6 +239,8 @@ public:
 		path_ = dt_tracer_path(t_);
 		target_ = dt_tracer_target(t_);
 		path_tps_ = dt_tracer_pkt_path_tps(t_);
+		path_fns_ = dt_tracer_fn_count(t_);
+		path_fn_ms_ = dt_tracer_fn_attach_ms(t_);
 		Live().insert(this);
 		if (cfg.settings.emit_events) {
 			tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "droptrace-reader",
@@ -510,6 +513,14 @@ private:
 	Napi::Value Target(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), target()); }
 	Napi::Value Tried(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), tried_); }
 	Napi::Value PathTracepoints(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path_tps_); }
+	/* { count, attachMs }: the kernel functions --path functions hooked, and how long it took */
+	Napi::Value PathFunctions(const Napi::CallbackInfo &info)
+	{
+		Napi::Object o = Napi::Object::New(info.Env());
+		o.Set("count", Napi::Number::New(info.Env(), (double)path_fns_));
+		o.Set("attachMs", Napi::Number::New(info.Env(), path_fn_ms_));
+		return o;
+	}
 
 	std::string path()
 	{
@@ -526,6 +537,8 @@ private:
 
 	dt_tracer *t_ = nullptr;
 	std::string path_tps_;
+	size_t path_fns_ = 0;
+	double path_fn_ms_ = 0;
 	size_t rec_size_ = sizeof(dt_event);
 	std::thread thread_;
 	std::atomic<bool> stop_{ false };
@@ -670,6 +683,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	FIELD(st, dt_step, flags);
 	FIELD(st, dt_step, pad);
 	FIELD(st, dt_step, ifname);
+	FIELD(st, dt_step, fn);
 	Napi::Object flags = Napi::Object::New(env);
 	flags.Set("L3", DT_F_L3);
 	flags.Set("L4", DT_F_L4);
@@ -701,7 +715,11 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 					{ "QDISC_ENQ", DT_STEP_QDISC_ENQ },
 					{ "QDISC_DEQ", DT_STEP_QDISC_DEQ },
 					{ "FIB", DT_STEP_FIB },
-					{ "FIB6", DT_STEP_FIB6 } }));
+					{ "FIB6", DT_STEP_FIB6 },
+					{ "FUNC", DT_STEP_FUNC } }));
+	constants.Set("PKT_PATH", consts({ { "off", DT_PKT_PATH_OFF },
+					    { "tracepoints", DT_PKT_PATH_TRACEPOINTS },
+					    { "functions", DT_PKT_PATH_FUNCTIONS } }));
 	constants.Set("STEP_FLAG", consts({ { "REVERSE", DT_SF_REVERSE } }));
 	constants.Set("SLOTS", consts({ { "subsystemReasons", DT_REASON_HI },
 					 { "tunnelPorts", DT_TUN_PORTS },

@@ -117,9 +117,9 @@ static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, 
 		bpf_map__set_max_entries(skel->maps.dt_events, 4096); /* unused, keep it small */
 	if (cfg->count_entries)
 		bpf_map__set_max_entries(skel->maps.dt_counts, cfg->count_entries);
-	/* skbs followed at once: 6 MB of LRU hash; the least recently stepped go first */
+	/* skbs followed at once: 7 MB of LRU hash; the least recently stepped go first */
 	if (cfg->settings.pkt_path)
-		bpf_map__set_max_entries(skel->maps.dt_pkt_paths, 8192);
+		bpf_map__set_max_entries(skel->maps.dt_pkt_paths, 4096);
 }
 
 /* The two programs of each path tracepoint, in dt_pkt_path_tps order: tp_btf, raw_tp. */
@@ -230,6 +230,16 @@ static struct bpf_program *dt_pick(struct droptrace_bpf *skel, enum dt_path path
 	return progs[path];
 }
 
+/* The kprobe-multi program of each skb position (--path functions). */
+static void dt_fn_progs(struct droptrace_bpf *skel, struct bpf_program *fn[DT_FN_POSITIONS])
+{
+	fn[0] = skel->progs.droptrace_path_fn1;
+	fn[1] = skel->progs.droptrace_path_fn2;
+	fn[2] = skel->progs.droptrace_path_fn3;
+	fn[3] = skel->progs.droptrace_path_fn4;
+	fn[4] = skel->progs.droptrace_path_fn5;
+}
+
 /*
  * --path: the flavour of the drop program (tp_btf where BTF-typed pointers work, raw_tp beside
  * a kprobe), for each tracepoint the kernel has; none without --path.
@@ -246,6 +256,10 @@ static void dt_pick_pkt_path(struct droptrace_bpf *skel, const struct dt_config 
 		bpf_program__set_autoload(btf[i], on && typed);
 		bpf_program__set_autoload(raw[i], on && !typed);
 	}
+	struct bpf_program *fn[DT_FN_POSITIONS];
+	dt_fn_progs(skel, fn);
+	for (int p = 0; p < DT_FN_POSITIONS; p++)
+		bpf_program__set_autoload(fn[p], cfg->settings.pkt_path == DT_PKT_PATH_FUNCTIONS);
 }
 
 /* Attaches the loaded path programs; a failure fails the tracer (a path with holes would mislead). */
@@ -267,6 +281,11 @@ static int dt_attach_pkt_path(struct dt_tracer *t, struct dt_error *err)
 				       dt_pkt_path_tps[i], strerror(errno));
 		snprintf(t->pkt_path_attached + used, sizeof(t->pkt_path_attached) - used, "%s%s", used ? "," : "",
 			 dt_pkt_path_tps[i]);
+	}
+	if (bpf_program__autoload(t->skel->progs.droptrace_path_fn1)) {
+		struct bpf_program *fn[DT_FN_POSITIONS];
+		dt_fn_progs(t->skel, fn);
+		return dt_attach_functions(t, fn, err);
 	}
 	return 0;
 }
@@ -441,10 +460,17 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		return dt_fail(err, EINVAL, "open", "hot_mask must be a power of two minus one, below %d", DT_HOT_SLOTS);
 	if (cfg->settings.snaplen > DT_MAX_SNAPLEN || cfg->settings.snaplen % 8)
 		return dt_fail(err, EINVAL, "open", "snaplen must be a multiple of 8, at most %d", DT_MAX_SNAPLEN);
+	if (cfg->settings.pkt_path > DT_PKT_PATH_FUNCTIONS)
+		return dt_fail(err, EINVAL, "open", "pkt_path must be one of DT_PKT_PATH_*");
 	if (dt_probe_kernel(&k) || !k.has_btf)
 		return dt_fail(err, ENOENT, "open",
 			       "this kernel has no BTF at /sys/kernel/btf/vmlinux (it needs CONFIG_DEBUG_INFO_BTF=y, "
 			       "5.4 or newer): droptrace's CO-RE program cannot be placed without it");
+	if (cfg->settings.pkt_path == DT_PKT_PATH_FUNCTIONS && (!k.has_kprobes || !k.has_kprobe_multi))
+		return dt_fail(err, EOPNOTSUPP, "open",
+			       "--path functions hooks every kernel function that takes the skb with kprobe-multi, which "
+			       "this kernel has not (%s): use --path, which needs tracepoints only",
+			       !k.has_kprobes ? "no kprobes: built without CONFIG_KPROBES" : "5.18+ built with CONFIG_FPROBE");
 	if (!(t = calloc(1, sizeof(*t))))
 		return dt_fail(err, ENOMEM, "open", "out of memory");
 
@@ -481,9 +507,15 @@ void dt_tracer_detach(struct dt_tracer *t)
 		bpf_link__destroy(t->pkt_path_links[i]);
 		t->pkt_path_links[i] = NULL;
 	}
+	for (int p = 0; p < DT_FN_POSITIONS; p++) {
+		bpf_link__destroy(t->fn_links[p]);
+		t->fn_links[p] = NULL;
+	}
 }
 
 const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t) { return t->pkt_path_attached; }
+size_t dt_tracer_fn_count(const struct dt_tracer *t) { return t->fn_count; }
+double dt_tracer_fn_attach_ms(const struct dt_tracer *t) { return t->fn_attach_ms; }
 
 void dt_tracer_close(struct dt_tracer *t)
 {

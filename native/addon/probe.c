@@ -61,6 +61,8 @@ int dt_probe_kernel(struct dt_kernel *k)
 			k->pkt_path_tps |= 1u << i;
 	}
 
+	k->has_kprobe_multi = btf__find_by_name_kind(btf, "bpf_kprobe_multi_link", BTF_KIND_STRUCT) > 0;
+
 	for (i = 0; i < 3; i++) {
 		if (btf__find_by_name_kind(btf, k_fn_names[i], BTF_KIND_FUNC) > 0) {
 			k->fn_kind = i;

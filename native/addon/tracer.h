@@ -8,6 +8,7 @@
  *   ring.c      the ring buffer's reader: mapping, waiting, waking (drain.c copies records out;
  *               drain_libbpf.c instead, in scripts/bench-ring's comparison build)
  *   maps.c      the count, stats and stack maps
+ *   functions.c --path functions: the kernel functions that take an skb, attached by kprobe-multi
  */
 #ifndef DROPTRACE_TRACER_H
 #define DROPTRACE_TRACER_H
@@ -36,11 +37,24 @@ extern const char *const dt_path_names[];
 #define DT_PKT_PATH_TPS 10
 extern const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS];
 
+/* --path functions: an skb in parameter 1..5, one kprobe-multi program and link per position */
+#define DT_FN_POSITIONS 5
+
+struct btf;
+struct dt_fn_lists {
+	struct btf *btf;          /* the names point into its strings */
+	const char **names[DT_FN_POSITIONS];
+	size_t count[DT_FN_POSITIONS];
+};
+
 struct dt_tracer {
 	struct droptrace_bpf *skel;
 	struct bpf_link *link;
 	struct bpf_link *pkt_path_links[DT_PKT_PATH_TPS]; /* --path: one per tracepoint the kernel has */
 	char pkt_path_attached[256];                      /* their names, comma-separated */
+	struct bpf_link *fn_links[DT_FN_POSITIONS];       /* --path functions */
+	size_t fn_count;                                  /* functions attached */
+	double fn_attach_ms;                              /* how long finding and attaching them took */
 	struct dt_ring ring;
 	struct bpf_program *prog; /* the one program loaded and attached */
 	const char *path;
@@ -54,6 +68,11 @@ int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...
 
 /* probe.c: a kernel function's address from /proc/kallsyms, 0 when hidden or absent */
 __u64 dt_ksym_addr(const char *name);
+
+/* functions.c: the hookable functions taking an skb by position; attaching them to progs[] */
+int dt_fn_lists(struct dt_fn_lists *l, struct dt_error *err);
+void dt_fn_lists_free(struct dt_fn_lists *l);
+int dt_attach_functions(struct dt_tracer *t, struct bpf_program *const progs[DT_FN_POSITIONS], struct dt_error *err);
 
 /* ring.c */
 int dt_ring_open(struct dt_ring *r, int map_fd);

@@ -11,8 +11,9 @@
  * do not see (TCP's __kfree_skb of read data, GRO's merged heads) leave a path behind that a
  * later skb at the same address would inherit; three rules keep such a path from being told
  * as the new skb's (dt_path_stale): a path whose last step is older than a second, a driver's
- * fresh skb (GRO entry), and an skb with skb_iif 0 handed to a device or dropped when its
- * path ended being received (delivered locally, then freed unseen), all start again. The LRU hash bounds the memory whatever is missed.
+ * fresh skb (GRO entry), and an skb with skb_iif 0 handed to a device or dropped while its
+ * path says it was received and not sent since (delivered locally, then freed unseen), all
+ * start again. The LRU hash bounds the memory whatever is missed.
  *
  * Identity: the skb keeps its address through veth (dev_forward_skb), bridges, routing,
  * netfilter, VXLAN/Geneve encapsulation (udp_tunnel_xmit_skb sends the same skb, headroom
@@ -85,23 +86,18 @@ static __always_inline __u32 dt_path_index(__u32 n)
 
 /*
  * Whether a stored path belongs to an earlier skb at this address (see the top of this file).
- * new_life: the skb is at a step where a new skb can first appear (net_dev_queue: a packet
- * the host makes) or at its drop. There, an skb with skb_iif 0 whose path was last seen being
- * received (netif_receive_skb, then maybe its route lookup) is another skb: a received one
- * keeps skb_iif until it is sent again, when skb_scrub_packet (veth, tunnels) clears it.
+ * new_life: the skb is where a new skb can first be seen (net_dev_queue: a packet the host
+ * makes) or at its drop. There, an skb with skb_iif 0 whose path says it was received and not
+ * sent since is another skb: netif_receive_skb sets skb_iif, and only sending it on (a veth or
+ * tunnel's skb_scrub_packet, after net_dev_start_xmit) clears it.
  */
 static __always_inline bool dt_path_stale(const struct dt_pkt_path *p, __u32 skb_iif, __u64 now, bool new_life)
 {
-	const struct dt_step *last;
-
 	if (!p->steps)
 		return true;
-	last = &p->step[dt_path_index(p->steps - 1)];
-	if (now - last->ts_ns > DT_STEP_STALE_NS)
+	if (now - p->step[dt_path_index(p->steps - 1)].ts_ns > DT_STEP_STALE_NS)
 		return true;
-	if (!new_life || skb_iif || !p->received)
-		return false;
-	return last->kind == DT_STEP_RX || last->kind == DT_STEP_FIB || last->kind == DT_STEP_FIB6;
+	return new_life && !skb_iif && p->received;
 }
 
 /* The next free step of a path, the oldest but the first once all are used. */
@@ -148,8 +144,9 @@ static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8
 	return bpf_map_lookup_elem(&dt_pkt_paths, &key);
 }
 
-/* One step of a device: kind, the device, a detail (a qdisc's handle). */
-static __always_inline void dt_path_add(struct sk_buff *skb, struct net_device *dev, __u8 kind, __u32 detail, bool direct)
+/* One step of a device: kind, the device, a detail (a qdisc's handle), the function (DT_STEP_FUNC). */
+static __always_inline void dt_path_add(struct sk_buff *skb, struct net_device *dev, __u8 kind, __u32 detail, __u64 fn,
+					bool direct)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u16 nh;
@@ -180,13 +177,16 @@ static __always_inline void dt_path_add(struct sk_buff *skb, struct net_device *
 	s->kind = kind;
 	s->flags = 0;
 	s->pad = 0;
+	s->fn = fn;
 	if (dev)
 		bpf_probe_read_kernel(s->ifname, sizeof(s->ifname), dev->name);
 	else
 		s->ifname[0] = 0;
-	/* __netif_receive_skb_core sets skb_iif right after this tracepoint: from now on it is not 0 */
+	/* __netif_receive_skb_core sets skb_iif right after this tracepoint; sending may clear it */
 	if (kind == DT_STEP_RX)
 		p->received = 1;
+	else if (kind == DT_STEP_XMIT)
+		p->received = 0;
 }
 
 /* After a receive step: remember the skb for the FIB lookups that follow on this CPU. */
@@ -271,6 +271,7 @@ static __always_inline void dt_fib_step(__u8 kind, __u8 ipver, const __u8 *saddr
 	s->kind = kind;
 	s->flags = flags;
 	s->pad = 0;
+	s->fn = 0;
 	if (dev)
 		bpf_probe_read_kernel(s->ifname, sizeof(s->ifname), dev->name);
 	else
@@ -322,13 +323,13 @@ static __always_inline void dt_path_forget(struct sk_buff *skb)
 	SEC("tp_btf/" #tp)                                                                      \
 	int droptrace_path_##tp(__u64 *ctx)                                                              \
 	{                                                                                       \
-		dt_path_add((struct sk_buff *)ctx[arg], NULL, kind, 0, true);                   \
+		dt_path_add((struct sk_buff *)ctx[arg], NULL, kind, 0, 0, true);                   \
 		return 0;                                                                       \
 	}                                                                                       \
 	SEC("raw_tp/" #tp)                                                                      \
 	int droptrace_path_raw_##tp(struct bpf_raw_tracepoint_args *ctx)                                    \
 	{                                                                                       \
-		dt_path_add((struct sk_buff *)ctx->args[arg], NULL, kind, 0, false);            \
+		dt_path_add((struct sk_buff *)ctx->args[arg], NULL, kind, 0, 0, false);            \
 		return 0;                                                                       \
 	}
 
@@ -343,7 +344,7 @@ int droptrace_path_netif_receive_skb(__u64 *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
 
-	dt_path_add(skb, NULL, DT_STEP_RX, 0, true);
+	dt_path_add(skb, NULL, DT_STEP_RX, 0, 0, true);
 	dt_rx_remember(skb, true);
 	return 0;
 }
@@ -353,7 +354,7 @@ int droptrace_path_raw_netif_receive_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
 
-	dt_path_add(skb, NULL, DT_STEP_RX, 0, false);
+	dt_path_add(skb, NULL, DT_STEP_RX, 0, 0, false);
 	dt_rx_remember(skb, false);
 	return 0;
 }
@@ -364,14 +365,14 @@ int droptrace_path_raw_netif_receive_skb(struct bpf_raw_tracepoint_args *ctx)
 	int droptrace_path_##tp(__u64 *ctx)                                                              \
 	{                                                                                       \
 		struct Qdisc *q = (struct Qdisc *)ctx[0];                                       \
-		dt_path_add((struct sk_buff *)ctx[arg], NULL, kind, q ? q->handle : 0, true);   \
+		dt_path_add((struct sk_buff *)ctx[arg], NULL, kind, q ? q->handle : 0, 0, true);   \
 		return 0;                                                                       \
 	}                                                                                       \
 	SEC("raw_tp/" #tp)                                                                      \
 	int droptrace_path_raw_##tp(struct bpf_raw_tracepoint_args *ctx)                                    \
 	{                                                                                       \
 		struct Qdisc *q = (struct Qdisc *)ctx->args[0];                                 \
-		dt_path_add((struct sk_buff *)ctx->args[arg], NULL, kind, BPF_CORE_READ(q, handle), false); \
+		dt_path_add((struct sk_buff *)ctx->args[arg], NULL, kind, BPF_CORE_READ(q, handle), 0, false); \
 		return 0;                                                                       \
 	}
 
@@ -449,5 +450,26 @@ int droptrace_path_raw_consume_skb(struct bpf_raw_tracepoint_args *ctx)
 	dt_path_forget((struct sk_buff *)ctx->args[0]);
 	return 0;
 }
+
+/*
+ * --path functions: every kernel function with a struct sk_buff * among its first five
+ * parameters, one kprobe-multi program per position (the loader picks the functions from BTF,
+ * as pwru does, and attaches each list to its program). A function's step joins or starts the
+ * skb's path like a tracepoint's; the address is resolved to its name in user space.
+ */
+#define DT_PATH_FUNC_PROG(n)                                                                    \
+	SEC("kprobe.multi")                                                                     \
+	int droptrace_path_fn##n(struct pt_regs *ctx)                                           \
+	{                                                                                       \
+		dt_path_add((struct sk_buff *)PT_REGS_PARM##n(ctx), NULL, DT_STEP_FUNC, 0,      \
+			    bpf_get_func_ip(ctx), false);                                       \
+		return 0;                                                                       \
+	}
+
+DT_PATH_FUNC_PROG(1)
+DT_PATH_FUNC_PROG(2)
+DT_PATH_FUNC_PROG(3)
+DT_PATH_FUNC_PROG(4)
+DT_PATH_FUNC_PROG(5)
 
 #endif /* DROPTRACE_PKT_PATH_BPF_H */

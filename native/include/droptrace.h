@@ -103,7 +103,12 @@ struct dt_event {
  * from tracepoints only (they exist wherever the drop tracepoint does). Kept per skb pointer
  * in the "dt_pkt_paths" LRU hash; the drop copies it to the end of its event and forgets it.
  */
-#define DT_STEPS 16     /* steps kept per skb: the first, then the latest 15 */
+#define DT_STEPS 32     /* steps kept per skb: the first, then the latest 31 */
+
+/* dt_settings.pkt_path */
+#define DT_PKT_PATH_OFF 0
+#define DT_PKT_PATH_TRACEPOINTS 1 /* the tracepoints below */
+#define DT_PKT_PATH_FUNCTIONS 2   /* and every kernel function taking the skb (kprobe-multi) */
 
 /* dt_step.kind */
 #define DT_STEP_XMIT_QUEUE 1 /* net:net_dev_queue: handed to a device to send (dev_queue_xmit) */
@@ -115,11 +120,12 @@ struct dt_event {
 #define DT_STEP_QDISC_DEQ 7  /* qdisc:qdisc_dequeue: left a qdisc; detail = handle */
 #define DT_STEP_FIB 8        /* fib:fib_table_lookup for this packet: detail = table, result = 0 or -errno */
 #define DT_STEP_FIB6 9       /* fib6:fib6_table_lookup for this packet: detail = table, result = RTN_* */
+#define DT_STEP_FUNC 10      /* --path functions: a kernel function took the skb; fn = its address */
 
 /* dt_step.flags */
 #define DT_SF_REVERSE (1u << 0) /* a FIB lookup from the packet's destination to its source: rp_filter's check */
 
-/* One step of a path. 48 bytes. */
+/* One step of a path. 56 bytes. */
 struct dt_step {
 	__u64 ts_ns;            /* bpf_ktime_get_ns(), as dt_event.ts_ns */
 	__u32 ifindex;          /* the device (FIB: the chosen next hop's device, 0 if none) */
@@ -131,17 +137,19 @@ struct dt_step {
 	__u8 flags;             /* DT_SF_* */
 	__u32 pad;              /* always 0 */
 	char ifname[DT_IFNAMSIZ]; /* the device's name at the step (devices die) */
+	__u64 fn;               /* DT_STEP_FUNC: the function's address (bpf_get_func_ip); else 0 */
 };
 
 /*
- * The steps of one skb, 24 + 16 * 48 = 792 bytes. steps says how many were seen: up to
- * DT_STEPS are step[0..steps); beyond that step[0] is the first and the latest 15
- * rotate through step[1..15] (the one seen at count n, n >= 1, is at 1 + (n - 1) % 15).
+ * The steps of one skb, 24 + 32 * 56 = 1816 bytes. steps says how many were seen: up to
+ * DT_STEPS are step[0..steps); beyond that step[0] is the first and the latest 31
+ * rotate through step[1..31] (the one seen at count n, n >= 1, is at 1 + (n - 1) % 31).
  */
 struct dt_pkt_path {
 	__u32 steps;            /* steps seen for this skb; more than DT_STEPS means some were cut */
-	__u32 received;         /* 1: a DT_STEP_RX is in it (netif_receive_skb sets skb_iif, which stays
-				 * set: an skb with skb_iif 0 is a later one at the same address) */
+	__u32 received;         /* 1: received (DT_STEP_RX, which sets skb_iif) and not sent since
+				 * (DT_STEP_XMIT: a veth or tunnel then clears skb_iif): an skb with
+				 * skb_iif 0 meeting such a path is a later one at the same address */
 	__u64 dst_input;        /* at the drop: skb_dst(skb)->input, the routing decision as a function
 				 * (ip_local_deliver, ip_forward, ip_error, dst_discard, ...); 0: no route */
 	__u64 dst_output;       /* at the drop: skb_dst(skb)->output (ip_output, ...); 0: no route */
@@ -223,7 +231,7 @@ struct dt_settings {
 	__u8 emit_events;                 /* 0: count only, nothing goes to the ring buffer */
 	__u8 stack;                       /* 1: record a kernel stack id per event */
 	__u8 hot;                         /* 1: count in the dt_hot slots before the hash; 0: the hash only */
-	__u8 pkt_path;                    /* 1: follow skbs through the path tracepoints, a struct dt_pkt_path ends each event */
+	__u8 pkt_path;                    /* DT_PKT_PATH_*: follow skbs, a struct dt_pkt_path ends each event */
 	__u8 pad[3];                      /* to a multiple of 8 bytes; zero */
 };
 

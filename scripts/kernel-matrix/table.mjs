@@ -21,6 +21,7 @@ for (const line of readFileSync(process.argv[2], 'utf8').split('\n').filter(Bool
     }
   } else if (what === 'trace') r.trace[kv.attach] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
   else if (what === 'path') (r.path ??= {})[kv.attach] = kv;
+  else if (what === 'pathfn') r.pathfn = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
   else r[what] = kv;
 }
 
@@ -38,7 +39,7 @@ function offered(r, a) {
 }
 
 let fail = false;
-const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', 'netns filter', 'record → report', 'location (every path)']];
+const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', '--path functions', 'netns filter', 'record → report', 'location (every path)']];
 for (const r of rows.values()) {
   const cells = [`${r.kernel ?? r.series}${r.series === 'host' ? ' (host)' : ''}`];
   cells.push(r.checkRc === 0 ? `ok (${r.check?.selected})` : `FAILED (exit ${r.checkRc})`);
@@ -63,6 +64,20 @@ for (const r of rows.values()) {
   const pok = p.every((x) => x && x.rc === '0' && x.events === x.kernel && x.paths === x.kernel && Number(x.kernel) === 5);
   cells.push(p.every(Boolean) ? `${pok ? '' : 'FAILED '}${p.map((x) => `${x.paths ?? '-'}/${x.kernel ?? '-'}`).join(', ')} (${(p[0].tracepoints ?? '').split(',').filter(Boolean).length} tracepoints${/qdisc_enqueue/.test(p[0].tracepoints ?? '') ? '' : ', no qdisc_enqueue'})` : 'not run');
   if (!pok) fail = true;
+  // --path functions where the kernel has kprobe-multi: every drop's path names ip_rcv and __udp4_lib_rcv
+  const f = r.pathfn;
+  if (!f) {
+    cells.push('not run');
+    fail = true;
+  } else if (f.refused !== undefined) {
+    const absent = /kprobe-multi, which this kernel has not/.test(f.refused);
+    cells.push(absent ? 'not offered' : `FAILED: ${f.refused.slice(0, 60)}`);
+    if (!absent) fail = true;
+  } else {
+    const fok = f.rc === '0' && f.events === f.kernel && f.paths === f.kernel && Number(f.kernel) === 5;
+    cells.push(`${fok ? '' : 'FAILED '}${f.paths}/${f.kernel} (${f.functions} functions, ${f.attachms} ms)`);
+    if (!fok) fail = true;
+  }
   const n = r.netns;
   const nok = n && n.rc === '0' && n.events === n.kernel && Number(n.kernel) === 4;
   cells.push(n ? (n.refused !== undefined ? 'FAILED' : `${nok ? '' : 'FAILED '}${n.events}/${n.kernel}`) : 'not run');
@@ -83,5 +98,5 @@ for (const [i, r] of out.entries()) {
   console.log(`| ${r.map((c, j) => String(c).padEnd(w[j])).join(' | ')} |`);
   if (i === 0) console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 }
-console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted');
+console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and __udp4_lib_rcv / counted');
 process.exit(fail ? 1 : 0);

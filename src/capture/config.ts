@@ -17,7 +17,7 @@ export const DEFAULT_GENEVE_PORTS = [6081] as const;
  * (DT_MAX_SNAPLEN); the steps a packet path keeps (DT_STEPS). layout.test.ts holds them to the C
  * constants.
  */
-export const SLOTS = { subsystemReasons: 8, tunnelPorts: 4, hot: 256, maxSnaplen: 1024, steps: 16 } as const;
+export const SLOTS = { subsystemReasons: 8, tunnelPorts: 4, hot: 256, maxSnaplen: 1024, steps: 32 } as const;
 
 /**
  * Attach paths: numbers match enum dt_attach in native/addon/loader.h (layout.test.ts holds them).
@@ -26,6 +26,10 @@ export const SLOTS = { subsystemReasons: 8, tunnelPorts: 4, hot: 256, maxSnaplen
  */
 export const ATTACH = { auto: 0, tracepoint: 1, fentry: 2, kprobe: 3, tp_btf: 4, raw_tp: 5 } as const;
 export type AttachMode = keyof typeof ATTACH;
+
+/** What --path follows: values of dt_settings.pkt_path (DT_PKT_PATH_* in droptrace.h; layout.test.ts holds them). */
+export const PKT_PATH = { off: 0, tracepoints: 1, functions: 2 } as const;
+export type PacketPath = Exclude<keyof typeof PKT_PATH, 'off'>;
 
 export interface TracerConfig {
   /** a value of ATTACH */
@@ -56,8 +60,8 @@ export interface TracerConfig {
   snaplen?: number;
   /** record a kernel stack id per event */
   stack?: boolean;
-  /** follow each skb through the path tracepoints; each event ends with its path (struct dt_pkt_path) */
-  packetPath?: boolean;
+  /** follow each skb through the path tracepoints (and, with 'functions', every kernel function taking it); each event ends with its path (struct dt_pkt_path) */
+  packetPath?: PacketPath;
   /** slots of the per-CPU array in front of the count hash: 0 none, else a power of two up to SLOTS.hot (its default) */
   hotSlots?: number;
   /** > 1: the kernel sends one drop in N (per CPU) as an event; counts stay exact */
@@ -78,7 +82,7 @@ export const CONFIG_KEYS: { readonly [K in keyof Required<TracerConfig>]: KeyKin
   verbose: 'bool',
   snaplen: 'u32',
   stack: 'bool',
-  packetPath: 'bool',
+  packetPath: 'string',
   sample: 'u32',
   hotSlots: 'u32',
   netns: 'u32',
@@ -130,6 +134,7 @@ export function checkConfig(c: TracerConfig): TracerConfig {
   if (c.l4proto !== undefined && c.l4proto > 255) bad('l4proto', 'must be 0..255');
   if (c.hostVersion !== undefined && ![0, 4, 6].includes(c.hostVersion)) bad('hostVersion', 'must be 0, 4 or 6');
   if (c.hostVersion && (!c.hostAddr || !c.hostMask)) bad('hostAddr', 'and hostMask are needed with hostVersion');
+  if (c.packetPath !== undefined && !(c.packetPath in PKT_PATH && c.packetPath !== ('off' as string))) bad('packetPath', "must be 'tracepoints' or 'functions'");
   if (c.ifname !== undefined && Buffer.byteLength(c.ifname) > 15) bad('ifname', 'is longer than an interface name (15 bytes)');
   return c;
 }

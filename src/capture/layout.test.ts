@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CAP, COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG, IFLAG, PATH_SIZE, PP, ST, STEP, STEP_FLAG, STEP_SIZE, TUNNEL } from '../model/decode.js';
-import { ATTACH, SLOTS } from './config.js';
+import { ATTACH, PKT_PATH, SLOTS } from './config.js';
 import { loadAddon } from './native.js';
 
 describe('event layout', () => {
@@ -47,6 +47,7 @@ describe('event layout', () => {
     ['CAP', CAP],
     ['STEP', STEP],
     ['STEP_FLAG', STEP_FLAG],
+    ['PKT_PATH', PKT_PATH],
     ['ATTACH', ATTACH],
     ['SLOTS', SLOTS],
   ])('agrees on every %s constant, both ways', (name, ts) => {

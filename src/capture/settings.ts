@@ -6,7 +6,7 @@
  * members to the struct's, both ways. Adding a setting: one member in struct dt_settings, one
  * row here (and its key in config.ts's TracerConfig when the command line sets it).
  */
-import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS, SLOTS, type TracerConfig } from './config.js';
+import { DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS, PKT_PATH, SLOTS, type TracerConfig } from './config.js';
 
 /** struct dt_settings as the program's BTF describes it: member → [offset, element size, elements]. */
 export interface SettingsLayout {
@@ -57,7 +57,7 @@ export const SETTINGS: { readonly [member: string]: (c: SettingsInput) => Value 
   emit_events: (c) => (c.emitEvents ? 1 : 0),
   stack: (c) => (c.stack ? 1 : 0),
   hot: (c) => ((c.hotSlots ?? SLOTS.hot) > 0 ? 1 : 0),
-  pkt_path: (c) => (c.packetPath ? 1 : 0),
+  pkt_path: (c) => PKT_PATH[c.packetPath ?? 'off'],
   pad: () => 0,
 };
 

@@ -1,6 +1,6 @@
 /** Options shared by every command that traces: filters, attach path, sizes. */
 import { Command, Option } from 'commander';
-import { ATTACH, DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS, SLOTS, type AttachMode, type TracerConfig } from '../capture/config.js';
+import { ATTACH, DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS, SLOTS, type AttachMode, type PacketPath, type TracerConfig } from '../capture/config.js';
 import { buildFilters, describeFilters, FILTER_FLAGS, UsageError, type FilterOptions } from '../capture/filters.js';
 import { loadLocalSymbols, localReasons } from '../capture/local.js';
 import { requirePrivileges, type NativeTracer } from '../capture/native.js';
@@ -12,7 +12,8 @@ const collect = (value: string, prev: string[] = []) => [...prev, value];
 
 export interface TraceOptions extends FilterOptions {
   sample?: string;
-  path?: boolean;
+  /** --path (true) or --path KIND */
+  path?: boolean | string;
   hotSlots?: string;
   attach: AttachMode;
   verbose?: boolean;
@@ -56,12 +57,20 @@ export function addSampleOption(cmd: Command): Command {
   );
 }
 
-/** --path, for the commands that stream events. */
+/** --path [functions], for the commands that stream events. */
 export function addPathOption(cmd: Command): Command {
   return cmd.option(
-    '--path',
-    "follow each packet through the devices, qdiscs and route lookups it passes (tracepoints: net_dev_queue, net_dev_start_xmit, netif_rx, napi_gro_receive_entry, netif_receive_skb, qdisc_enqueue/dequeue, fib(6)_table_lookup) and show the path of each dropped one; while on, every packet on the node costs a map lookup: narrow it with --port, --host or --proto (they pick which packets are followed; --netns and --iface only which drops are shown)",
+    '--path [functions]',
+    "show the path of each dropped packet: the devices, qdiscs and route lookups it passed, from tracepoints (net_dev_queue, net_dev_start_xmit, netif_rx, napi_gro_receive_entry, netif_receive_skb, qdisc_enqueue/dequeue, fib(6)_table_lookup), on every kernel; `--path functions` adds every kernel function that took the skb (kprobe-multi, 5.18+). While on, every packet on the node runs the path programs: narrow it with --port, --host or --proto (they pick which packets are followed; --netns and --iface only which drops are shown)",
   );
+}
+
+/** --path's value as the tracer's setting. */
+function packetPath(v: boolean | string | undefined): PacketPath | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true || v === 'tracepoints') return 'tracepoints';
+  if (v === 'functions') return 'functions';
+  throw new UsageError(`--path ${v}: expected nothing (tracepoints) or "functions"`);
 }
 
 /** "8M", "512k", "4194304" → bytes. */
@@ -103,7 +112,7 @@ export function baseTracerConfig(opts: TraceOptions): TracerConfig {
   // wake the reader once 64 KiB are queued (never more than a quarter of the ring)
   return {
     attach: ATTACH[opts.attach], ringBytes, wakeupBytes: Math.min(64 * 1024, ringBytes / 4), verbose: opts.verbose, sample, hotSlots, countEntries, vxlanPorts, genevePorts,
-    ...(opts.path ? { packetPath: true } : {}),
+    ...(opts.path !== undefined && opts.path !== false ? { packetPath: packetPath(opts.path) } : {}),
   };
 }
 
@@ -138,5 +147,6 @@ export function attachedLine(doing: string, t: NativeTracer, opts: TraceOptions 
   let line = `droptrace: ${doing} via ${t.path} on ${t.target}; filters: ${describeFilters(opts)}${reasons ? `; reasons from ${reasons.source}` : ''}; Ctrl-C to stop\n`;
   if (opts.attach === 'auto' && t.tried) line += `droptrace: better paths unavailable: ${t.tried}\n`;
   if (t.pathTracepoints) line += `droptrace: following packets through ${t.pathTracepoints.split(',').length} tracepoints: ${t.pathTracepoints}\n`;
+  if (t.pathFunctions.count) line += `droptrace: and through ${t.pathFunctions.count} kernel functions taking an skb (kprobe-multi, attached in ${Math.round(t.pathFunctions.attachMs)} ms)\n`;
   return line;
 }

@@ -12,7 +12,7 @@
 import { addrAt, commAt, EV, FLAG, ifnameAt, innerAt, pathAt, TUNNEL, u16, u32 } from '../model/decode.js';
 import { dropSite, icmpName, innerFlow, innerText, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
-import { pathLines, pathMembers, routeOf } from '../model/path.js';
+import { pathLines, pathMembers, routeOf, type NetnsName } from '../model/path.js';
 import type { ReasonTable } from '../model/reasons.js';
 import type { ByteSink } from './sink.js';
 
@@ -348,7 +348,17 @@ function writeEndpoint(out: ByteSink, buf: Buffer, o: number, at: number, ipver:
  * the pod set, and a newline) straight from the bytes, like writeJsonLine;
  * lines.test.ts holds it to the line built the obvious way from toRecord().
  */
-export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, pod: PodFields | null): void {
+export function writeTextLine(
+  out: ByteSink,
+  clock: WallClock,
+  buf: Buffer,
+  i: number,
+  stride: number,
+  syms: SymbolLookup | null,
+  reasons: ReasonTable,
+  pod: PodFields | null,
+  nsName?: NetnsName,
+): void {
   const o = i * stride;
   const { l3, ipver, l4proto, isPorts, isIcmp, hasReason, reasonCode: hk, loc } = readShape(buf, o, syms);
   let head = loc.text.get(hk);
@@ -386,6 +396,6 @@ export function writeTextLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.byte(0x0a);
   if (buf[o + EV.flags] & FLAG.PATH) {
     const path = pathAt(buf, o, stride)!;
-    out.text(`${pathLines(path, buf.readBigUInt64LE(o + EV.ts_ns), routeOf(path, syms)).join('\n')}\n`);
+    out.text(`${pathLines(path, buf.readBigUInt64LE(o + EV.ts_ns), routeOf(path, syms), nsName, syms).join('\n')}\n`);
   }
 }

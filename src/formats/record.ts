@@ -49,8 +49,8 @@ export interface RecordingMeta {
   stack: boolean;
   /** --sample N: one event per N drops of each CPU (absent in files from before it existed: 1) */
   sample?: number;
-  /** --path: each record ends with its packet's path (absent in files from before it existed: false) */
-  packetPath?: boolean;
+  /** --path: each record ends with its packet's path, from the tracepoints or also the functions (absent without --path) */
+  packetPath?: 'tracepoints' | 'functions';
   recordSize: number;
   reasons: Array<[number, string]>;
   /** index and name of the kernel's reason subsystems (absent in older recordings) */

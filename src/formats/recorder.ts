@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
-import { decodeCounts, EV, FLAG, ifnameAt, PATH_SIZE, PP, stepNetnsOffsets, stackFrames, totalPackets, u32 } from '../model/decode.js';
+import { decodeCounts, EV, FLAG, ifnameAt, PATH_SIZE, PP, stepFnOffsets, stepNetnsOffsets, stackFrames, totalPackets, u32 } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { FORMAT_VERSION, type RecordingWriter, type SymbolEntry } from './record.js';
@@ -87,7 +87,7 @@ export class Recorder implements Consumer {
       snaplen: c.snaplen ?? 0,
       stack: !!c.stack,
       sample: c.sample ?? 1,
-      packetPath: !!c.packetPath,
+      packetPath: c.packetPath,
       recordSize: t.recordSize,
       reasons: this.o.reasons.entries(),
       reasonSubsystems: this.o.reasons.subsystemEntries(),
@@ -136,10 +136,10 @@ export class Recorder implements Consumer {
         return ifs;
       };
       if (buf[o + EV.flags] & FLAG.PATH) {
-        // --path: the route's functions and the namespaces the steps crossed are named too
+        // --path: the route's functions, the functions the skb passed and the namespaces it crossed are named too
         const p = o + b.stride - PATH_SIZE;
-        for (const at of [PP.dst_input, PP.dst_output]) {
-          const a = buf.readBigUInt64LE(p + at);
+        for (const at of [p + PP.dst_input, p + PP.dst_output, ...stepFnOffsets(buf, p)]) {
+          const a = buf.readBigUInt64LE(at);
           if (a) location(a);
         }
         for (const at of stepNetnsOffsets(buf, p)) describeNs(u32(buf, at));

@@ -17,6 +17,8 @@ export interface TraceWriterOptions {
   limit?: number;
   syms: SymbolLookup | null;
   reasons: ReasonTable;
+  /** a namespace's name or pod, for the steps of a --path */
+  netnsName?: (inode: number) => string | null;
   /** the pod of a drop's (netns, ifindex), when pods are looked up */
   podOf: ((netns: number, ifindex: number) => PodFields | null) | null;
   out: NodeJS.WritableStream & { writableNeedDrain?: boolean };
@@ -82,11 +84,11 @@ export class TraceWriter implements Consumer {
     if (this.outFailed) return;
     const { limit, podOf, syms, reasons } = this.o;
     const n = limit === undefined ? b.count : Math.min(b.count, limit - this.printed);
-    const write = this.o.json ? writeJsonLine : writeTextLine;
     for (let i = 0; i < n; i++) {
       const at = i * b.stride;
       const pod = podOf ? podOf(b.buf.readUInt32LE(at + EV.netns), b.buf.readUInt32LE(at + EV.ifindex)) : null;
-      write(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod);
+      if (this.o.json) writeJsonLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod);
+      else writeTextLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod, this.o.netnsName);
     }
     this.printed += Math.max(0, n);
     this.sink.flush();

@@ -79,13 +79,13 @@ export const CR = {
 export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8, PATH: 16 } as const;
 
 /** sizeof(struct dt_pkt_path): it ends every record of a tracer opened with packetPath (FLAG.PATH). */
-export const PATH_SIZE = 792;
-export const STEP_SIZE = 48;
+export const PATH_SIZE = 1816;
+export const STEP_SIZE = 56;
 /** Offsets into struct dt_pkt_path, and into each of its struct dt_step. */
 export const PP = { steps: 0, received: 4, dst_input: 8, dst_output: 16, step: 24 } as const;
-export const ST = { ts_ns: 0, ifindex: 8, netns: 12, detail: 16, result: 20, cpu: 24, kind: 26, flags: 27, pad: 28, ifname: 32 } as const;
+export const ST = { ts_ns: 0, ifindex: 8, netns: 12, detail: 16, result: 20, cpu: 24, kind: 26, flags: 27, pad: 28, ifname: 32, fn: 48 } as const;
 /** dt_step.kind, dt_step.flags */
-export const STEP = { XMIT_QUEUE: 1, XMIT: 2, NETIF_RX: 3, GRO: 4, RX: 5, QDISC_ENQ: 6, QDISC_DEQ: 7, FIB: 8, FIB6: 9 } as const;
+export const STEP = { XMIT_QUEUE: 1, XMIT: 2, NETIF_RX: 3, GRO: 4, RX: 5, QDISC_ENQ: 6, QDISC_DEQ: 7, FIB: 8, FIB6: 9, FUNC: 10 } as const;
 export const STEP_FLAG = { REVERSE: 1 } as const;
 
 /**
@@ -153,6 +153,8 @@ export interface RawStep {
   cpu: number;
   /** a FIB lookup from the packet's destination back to its source (rp_filter) */
   reverse: boolean;
+  /** STEP.FUNC: the kernel function's address; else 0n */
+  fn: bigint;
 }
 
 /** The path of a dropped skb: its steps in the order seen, and the route it held at the drop. */
@@ -167,13 +169,17 @@ export interface RawPath {
 
 const STEPS_KEPT = (PATH_SIZE - PP.step) / STEP_SIZE;
 
-/** Offsets of the netns field of each kept step of the struct dt_pkt_path at byte offset p. */
-export function stepNetnsOffsets(buf: Buffer, p: number): number[] {
+/** Offsets of one field of each kept step of the struct dt_pkt_path at byte offset p. */
+function stepFieldOffsets(buf: Buffer, p: number, field: number): number[] {
   const n = Math.min(buf.readUInt32LE(p + PP.steps), STEPS_KEPT);
   const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(p + PP.step + i * STEP_SIZE + ST.netns);
+  for (let i = 0; i < n; i++) out.push(p + PP.step + i * STEP_SIZE + field);
   return out;
 }
+
+/** Byte offsets in buf of each kept step's netns, and of its function address. */
+export const stepNetnsOffsets = (buf: Buffer, p: number): number[] => stepFieldOffsets(buf, p, ST.netns);
+export const stepFnOffsets = (buf: Buffer, p: number): number[] => stepFieldOffsets(buf, p, ST.fn);
 
 /** The path ending the record at byte offset o of a batch with this stride, or null when it has none. */
 export function pathAt(buf: Buffer, o: number, stride: number): RawPath | null {
@@ -200,6 +206,7 @@ export function pathAt(buf: Buffer, o: number, stride: number): RawPath | null {
         result: buf.readInt32LE(s + ST.result),
         cpu: buf.readUInt16LE(s + ST.cpu),
         reverse: (buf[s + ST.flags] & STEP_FLAG.REVERSE) !== 0,
+        fn: buf.readBigUInt64LE(s + ST.fn),
       };
     }),
     cut: Math.max(0, seen - STEPS_KEPT),

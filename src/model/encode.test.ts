@@ -50,9 +50,9 @@ describe('encodeEvent', () => {
       {
         path: {
           steps: [
-            { tsNs: 100n, kind: 1, ifindex: 2, netns: 4026532173, ifname: 'a0', detail: 0, result: 0, cpu: 0, reverse: false },
-            { tsNs: 120n, kind: 5, ifindex: 2, netns: 4026532238, ifname: 'b0', detail: 0, result: 0, cpu: 1, reverse: false },
-            { tsNs: 130n, kind: 8, ifindex: 2, netns: 4026532238, ifname: 'b0', detail: 254, result: -113, cpu: 1, reverse: true },
+            { tsNs: 100n, kind: 1, ifindex: 2, netns: 4026532173, ifname: 'a0', detail: 0, result: 0, cpu: 0, reverse: false, fn: 0n },
+            { tsNs: 120n, kind: 5, ifindex: 2, netns: 4026532238, ifname: 'b0', detail: 0, result: 0, cpu: 1, reverse: false, fn: 0n },
+            { tsNs: 130n, kind: 8, ifindex: 2, netns: 4026532238, ifname: 'b0', detail: 254, result: -113, cpu: 1, reverse: true, fn: 0xffffffff81000000n },
           ],
           cut: 0,
           dstInput: 0xffffffff82055fa0n,
@@ -67,7 +67,7 @@ describe('encodeEvent', () => {
         capFrom: 2,
         origLen: 60,
         path: {
-          steps: Array.from({ length: 16 }, (_, i) => ({ tsNs: BigInt(1000 + (i === 0 ? 0 : i + 20)), kind: 1 + (i % 9), ifindex: i, netns: 1, ifname: `d${i}`, detail: i, result: 0, cpu: 0, reverse: false })),
+          steps: Array.from({ length: 32 }, (_, i) => ({ tsNs: BigInt(1000 + (i === 0 ? 0 : i + 20)), kind: 1 + (i % 9), ifindex: i, netns: 1, ifname: `d${i}`, detail: i, result: 0, cpu: 0, reverse: false, fn: BigInt(i) })),
           cut: 20,
           dstInput: 0n,
           dstOutput: 0n,

@@ -56,6 +56,7 @@ function encodePath(p: RawPath): Buffer {
     b[s + ST.kind] = st.kind;
     b[s + ST.flags] = st.reverse ? STEP_FLAG.REVERSE : 0;
     b.write(st.ifname, s + ST.ifname, 15, 'latin1');
+    b.writeBigUInt64LE(st.fn, s + ST.fn);
   });
   return b;
 }

@@ -10,7 +10,7 @@ import { decodeEvent } from './decode.js';
 import { formatNs, pathHops, pathLines, pathMembers, routeOf, stepDetail } from './path.js';
 import { SymbolTable } from './kallsyms.js';
 
-const step = (over: Partial<RawStep>): RawStep => ({ tsNs: 1000n, kind: STEP.RX, ifindex: 2, netns: 11, ifname: 'b0', detail: 0, result: 0, cpu: 0, reverse: false, ...over });
+const step = (over: Partial<RawStep>): RawStep => ({ tsNs: 1000n, kind: STEP.RX, ifindex: 2, netns: 11, ifname: 'b0', detail: 0, result: 0, cpu: 0, reverse: false, fn: 0n, ...over });
 
 describe('stepDetail', () => {
   it.each<[string, Partial<RawStep>, string | null]>([
@@ -79,6 +79,13 @@ describe('the short form and the trace lines', () => {
       ['fib', 'fib:fib_table_lookup', 'b0'],
     ]);
     expect(m.route).toEqual({ input: 'ip_local_deliver', output: null, meaning: 'local delivery' });
+  });
+
+  it('a function step is named by its function in the JSON and the lines, and left out of the short form', () => {
+    const withFn: RawPath = { ...path, steps: [...path.steps.slice(0, 4), step({ tsNs: 4_500n, kind: STEP.FUNC, fn: 0xffffffff81000100n, ifname: 'b0', netns: 11 }), path.steps[4]] };
+    expect(pathMembers(withFn, syms).path[4]).toEqual({ ts_ns: 4500, kind: 'function', name: 'ip_forward', ifname: 'b0', ifindex: 2, netns: 11, cpu: 0, detail: null });
+    expect(pathLines(withFn, 15_000n, null, names, syms)[5]).toBe('         -11 µs  ip_forward (b0 (host))');
+    expect(pathHops(withFn, null, names)).toEqual(pathHops(path, null, names));
   });
 
   it.each([

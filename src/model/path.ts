@@ -17,6 +17,7 @@ export const STEP_KINDS: { readonly [kind: number]: { name: string; tracepoint: 
   [STEP.QDISC_DEQ]: { name: 'qdisc_dequeue', tracepoint: 'qdisc:qdisc_dequeue', meaning: "left the device's qdisc" },
   [STEP.FIB]: { name: 'fib', tracepoint: 'fib:fib_table_lookup', meaning: 'IPv4 route lookup' },
   [STEP.FIB6]: { name: 'fib6', tracepoint: 'fib6:fib6_table_lookup', meaning: 'IPv6 route lookup' },
+  [STEP.FUNC]: { name: 'function', tracepoint: 'kprobe-multi', meaning: 'a kernel function took it' },
 };
 
 const TABLES: Record<number, string> = { 255: 'local', 254: 'main', 253: 'default' };
@@ -87,7 +88,7 @@ export interface StepRecord {
   /** CLOCK_MONOTONIC ns, as the drop's own timestamp */
   ts_ns: number;
   kind: string;
-  /** the tracepoint */
+  /** the tracepoint, or for a `function` step the kernel function */
   name: string;
   ifname: string | null;
   ifindex: number;
@@ -96,12 +97,15 @@ export interface StepRecord {
   detail: string | null;
 }
 
-export function stepRecord(s: RawStep): StepRecord {
+/** A function step's name: the function (its address when it cannot be named). */
+const funcName = (s: RawStep, syms: SymbolLookup | null): string => fnName(syms, s.fn) ?? '?';
+
+export function stepRecord(s: RawStep, syms: SymbolLookup | null = null): StepRecord {
   const k = STEP_KINDS[s.kind];
   return {
     ts_ns: Number(s.tsNs),
     kind: k?.name ?? `kind${s.kind}`,
-    name: k?.tracepoint ?? '?',
+    name: s.kind === STEP.FUNC ? funcName(s, syms) : (k?.tracepoint ?? '?'),
     ifname: s.ifname || null,
     ifindex: s.ifindex,
     netns: s.netns,
@@ -119,7 +123,7 @@ export interface PathMembers {
 }
 
 export function pathMembers(p: RawPath, syms: SymbolLookup | null): PathMembers {
-  return { path: p.steps.map(stepRecord), pathCut: p.cut, route: routeOf(p, syms) };
+  return { path: p.steps.map((s) => stepRecord(s, syms)), pathCut: p.cut, route: routeOf(p, syms) };
 }
 
 /** Names a namespace inode for people ("podA", "host"), or null to leave it out. */
@@ -135,6 +139,8 @@ export function pathHops(p: RawPath, route: RouteRecord | null, nsName: NetnsNam
   const hops: string[] = [];
   let last = '';
   for (const s of p.steps) {
+    // the devices and routes make the short form; functions are in the full path only
+    if (s.kind === STEP.FUNC) continue;
     let hop: string;
     if (s.kind === STEP.FIB || s.kind === STEP.FIB6) hop = `fib: ${stepDetail(s)}`;
     else {
@@ -168,16 +174,20 @@ export function formatNs(ns: number): string {
  * The indented lines `trace` prints under a drop: each step with its time before the drop,
  * device, namespace and meaning; then the route.
  */
-export function pathLines(p: RawPath, dropNs: bigint, route: RouteRecord | null, nsName: NetnsName = () => null): string[] {
+export function pathLines(p: RawPath, dropNs: bigint, route: RouteRecord | null, nsName: NetnsName = () => null, syms: SymbolLookup | null = null): string[] {
   if (!p.steps.length && !route) return ['    path: no step seen (the packet matched the filters only at its drop, or was made there)'];
   const out = [`    path: ${p.steps.length + p.cut} step${p.steps.length + p.cut === 1 ? '' : 's'} in ${formatNs(pathSpanNs(p, dropNs))}${p.cut ? ` (${p.cut} in the middle not kept)` : ''}`];
   p.steps.forEach((s, i) => {
     const k = STEP_KINDS[s.kind];
     const ns = nsName(s.netns);
-    const where = s.kind === STEP.FIB || s.kind === STEP.FIB6 ? '' : `${s.ifname || `if${s.ifindex}`} ${ns ? `(${ns})` : `ns:${s.netns}`} `;
+    const dev = `${s.ifname || (s.ifindex ? `if${s.ifindex}` : 'no device')} ${ns ? `(${ns})` : `ns:${s.netns}`}`;
     const detail = stepDetail(s);
     if (i === 1 && p.cut) out.push(`      … ${p.cut} step${p.cut === 1 ? '' : 's'} not kept`);
-    out.push(`      ${`-${formatNs(Number(dropNs - s.tsNs))}`.padStart(9)}  ${where}${k?.meaning ?? `step ${s.kind}`}${detail ? `: ${detail}` : ''}`);
+    const what =
+      s.kind === STEP.FUNC
+        ? `${funcName(s, syms)} (${dev})`
+        : `${s.kind === STEP.FIB || s.kind === STEP.FIB6 ? '' : `${dev} `}${k?.meaning ?? `step ${s.kind}`}${detail ? `: ${detail}` : ''}`;
+    out.push(`      ${`-${formatNs(Number(dropNs - s.tsNs))}`.padStart(9)}  ${what}`);
   });
   if (route) out.push(`      route at the drop: ${route.meaning ? `${route.meaning} (${route.input})` : route.input}`);
   return out;
