@@ -27,5 +27,11 @@ describe.skipIf(!canRun)('the kernel matrix', () => {
     expect(row61.split('|').slice(3, 7).map((c) => c.trim())).toEqual(['5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET']);
     // --path on every kernel, both tracepoint flavours: each of the 5 drops has its path through lo
     for (const row of r.stdout.split('\n').filter((l) => /^\| [56]\.\d/.test(l))) expect(row.split('|')[7].trim()).toMatch(/^5\/5, 5\/5 \(\d+ tracepoints/);
+    // --path functions: kprobes one by one on 6.1 (built without CONFIG_FPROBE), kprobe-multi on 6.12;
+    // each drop's path names ip_rcv and __udp4_lib_rcv. 5.10 cannot (no bpf_get_func_ip in kprobes)
+    const cell = (re: RegExp) => r.stdout.split('\n').find((l) => re.test(l))!.split('|')[8].trim();
+    expect(cell(/^\| 6\.1\.0-/)).toMatch(/^5\/5 \(\d{3,} functions, kprobe, \d+ ms\)$/);
+    expect(cell(/^\| 6\.12\./)).toMatch(/^5\/5 \(\d{3,} functions, kprobe-multi, \d+ ms\)$/);
+    expect(cell(/^\| 5\.10\./)).toBe('not offered');
   }, 30 * 60_000);
 });

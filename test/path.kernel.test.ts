@@ -7,7 +7,7 @@
  * The tunnel's path (pod → bridge → VXLAN → the other host) is checked in tunnel.kernel.test.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +89,22 @@ describe.skipIf(!canRun)('the path of a dropped packet (--path)', () => {
       expect(d.path).toEqual([]);
       expect(d.pathCut).toBe(0);
     }
+  });
+
+  it('--path functions: function steps where the kernel has kprobes, else one sentence saying why not', async () => {
+    const kprobes = existsSync('/sys/bus/event_source/devices/kprobe/type');
+    const t = start(['trace', '--json', '--path', 'functions', '--port', String(PORT)]);
+    if (!kprobes) {
+      const res = await t.exited;
+      expect(res.code).not.toBe(0);
+      expect(res.stderr).toMatch(/--path functions hooks every kernel function that takes the skb with kprobes, which this kernel cannot \(no kprobes: built without CONFIG_KPROBES\): use --path/);
+      return;
+    }
+    await t.ready();
+    lab.udp(A, '10.79.0.2', PORT, 3);
+    const res = await t.stop();
+    expect(res.stderr).toMatch(/and through \d+ kernel functions taking an skb/);
+    for (const d of jsonLines<DropRecord>(res.stdout)) expect(d.path!.filter((s) => s.kind === 'function').map((s) => s.name)).toContain('ip_rcv');
   });
 
   it('without --path the events and the program are what they were: no path member, no path tracepoint', async () => {

@@ -240,7 +240,9 @@ public:
 		target_ = dt_tracer_target(t_);
 		path_tps_ = dt_tracer_pkt_path_tps(t_);
 		path_fns_ = dt_tracer_fn_count(t_);
+		path_fn_skipped_ = dt_tracer_fn_skipped(t_);
 		path_fn_ms_ = dt_tracer_fn_attach_ms(t_);
+		path_fn_multi_ = dt_tracer_fn_multi(t_);
 		Live().insert(this);
 		if (cfg.settings.emit_events) {
 			tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "droptrace-reader",
@@ -513,12 +515,15 @@ private:
 	Napi::Value Target(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), target()); }
 	Napi::Value Tried(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), tried_); }
 	Napi::Value PathTracepoints(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path_tps_); }
-	/* { count, attachMs }: the kernel functions --path functions hooked, and how long it took */
+	/* { count, skipped, attachMs, via }: the kernel functions --path functions hooked, how many
+	 * kprobes refused, how long it took, and with what */
 	Napi::Value PathFunctions(const Napi::CallbackInfo &info)
 	{
 		Napi::Object o = Napi::Object::New(info.Env());
 		o.Set("count", Napi::Number::New(info.Env(), (double)path_fns_));
+		o.Set("skipped", Napi::Number::New(info.Env(), (double)path_fn_skipped_));
 		o.Set("attachMs", Napi::Number::New(info.Env(), path_fn_ms_));
+		o.Set("via", Napi::String::New(info.Env(), path_fn_multi_ ? "kprobe-multi" : "kprobe"));
 		return o;
 	}
 
@@ -538,7 +543,9 @@ private:
 	dt_tracer *t_ = nullptr;
 	std::string path_tps_;
 	size_t path_fns_ = 0;
+	size_t path_fn_skipped_ = 0;
 	double path_fn_ms_ = 0;
+	int path_fn_multi_ = 0;
 	size_t rec_size_ = sizeof(dt_event);
 	std::thread thread_;
 	std::atomic<bool> stop_{ false };

@@ -230,14 +230,14 @@ static struct bpf_program *dt_pick(struct droptrace_bpf *skel, enum dt_path path
 	return progs[path];
 }
 
-/* The kprobe-multi program of each skb position (--path functions). */
-static void dt_fn_progs(struct droptrace_bpf *skel, struct bpf_program *fn[DT_FN_POSITIONS])
+/* The program of each skb position (--path functions): kprobe-multi, or one kprobe per function. */
+static void dt_fn_progs(struct droptrace_bpf *skel, struct bpf_program *fn[DT_FN_POSITIONS], int multi)
 {
-	fn[0] = skel->progs.droptrace_path_fn1;
-	fn[1] = skel->progs.droptrace_path_fn2;
-	fn[2] = skel->progs.droptrace_path_fn3;
-	fn[3] = skel->progs.droptrace_path_fn4;
-	fn[4] = skel->progs.droptrace_path_fn5;
+	fn[0] = multi ? skel->progs.droptrace_path_fn1 : skel->progs.droptrace_path_kp1;
+	fn[1] = multi ? skel->progs.droptrace_path_fn2 : skel->progs.droptrace_path_kp2;
+	fn[2] = multi ? skel->progs.droptrace_path_fn3 : skel->progs.droptrace_path_kp3;
+	fn[3] = multi ? skel->progs.droptrace_path_fn4 : skel->progs.droptrace_path_kp4;
+	fn[4] = multi ? skel->progs.droptrace_path_fn5 : skel->progs.droptrace_path_kp5;
 }
 
 /*
@@ -256,10 +256,14 @@ static void dt_pick_pkt_path(struct droptrace_bpf *skel, const struct dt_config 
 		bpf_program__set_autoload(btf[i], on && typed);
 		bpf_program__set_autoload(raw[i], on && !typed);
 	}
-	struct bpf_program *fn[DT_FN_POSITIONS];
-	dt_fn_progs(skel, fn);
-	for (int p = 0; p < DT_FN_POSITIONS; p++)
-		bpf_program__set_autoload(fn[p], cfg->settings.pkt_path == DT_PKT_PATH_FUNCTIONS);
+	struct bpf_program *multi[DT_FN_POSITIONS], *single[DT_FN_POSITIONS];
+	int functions = cfg->settings.pkt_path == DT_PKT_PATH_FUNCTIONS;
+	dt_fn_progs(skel, multi, 1);
+	dt_fn_progs(skel, single, 0);
+	for (int p = 0; p < DT_FN_POSITIONS; p++) {
+		bpf_program__set_autoload(multi[p], functions && k->has_kprobe_multi);
+		bpf_program__set_autoload(single[p], functions && !k->has_kprobe_multi);
+	}
 }
 
 /* Attaches the loaded path programs; a failure fails the tracer (a path with holes would mislead). */
@@ -282,10 +286,11 @@ static int dt_attach_pkt_path(struct dt_tracer *t, struct dt_error *err)
 		snprintf(t->pkt_path_attached + used, sizeof(t->pkt_path_attached) - used, "%s%s", used ? "," : "",
 			 dt_pkt_path_tps[i]);
 	}
-	if (bpf_program__autoload(t->skel->progs.droptrace_path_fn1)) {
+	int multi = bpf_program__autoload(t->skel->progs.droptrace_path_fn1);
+	if (multi || bpf_program__autoload(t->skel->progs.droptrace_path_kp1)) {
 		struct bpf_program *fn[DT_FN_POSITIONS];
-		dt_fn_progs(t->skel, fn);
-		return dt_attach_functions(t, fn, err);
+		dt_fn_progs(t->skel, fn, multi);
+		return dt_attach_functions(t, fn, multi, err);
 	}
 	return 0;
 }
@@ -466,11 +471,12 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		return dt_fail(err, ENOENT, "open",
 			       "this kernel has no BTF at /sys/kernel/btf/vmlinux (it needs CONFIG_DEBUG_INFO_BTF=y, "
 			       "5.4 or newer): droptrace's CO-RE program cannot be placed without it");
-	if (cfg->settings.pkt_path == DT_PKT_PATH_FUNCTIONS && (!k.has_kprobes || !k.has_kprobe_multi))
+	if (cfg->settings.pkt_path == DT_PKT_PATH_FUNCTIONS && (!k.has_kprobes || (!k.has_kprobe_multi && !k.kprobe_func_ip)))
 		return dt_fail(err, EOPNOTSUPP, "open",
-			       "--path functions hooks every kernel function that takes the skb with kprobe-multi, which "
-			       "this kernel has not (%s): use --path, which needs tracepoints only",
-			       !k.has_kprobes ? "no kprobes: built without CONFIG_KPROBES" : "5.18+ built with CONFIG_FPROBE");
+			       "--path functions hooks every kernel function that takes the skb with kprobes, which this "
+			       "kernel cannot (%s): use --path, which needs tracepoints only",
+			       !k.has_kprobes ? "no kprobes: built without CONFIG_KPROBES" :
+						"no kprobe-multi (5.18+, CONFIG_FPROBE) and no bpf_get_func_ip in kprobes (5.15+)");
 	if (!(t = calloc(1, sizeof(*t))))
 		return dt_fail(err, ENOMEM, "open", "out of memory");
 
@@ -507,14 +513,13 @@ void dt_tracer_detach(struct dt_tracer *t)
 		bpf_link__destroy(t->pkt_path_links[i]);
 		t->pkt_path_links[i] = NULL;
 	}
-	for (int p = 0; p < DT_FN_POSITIONS; p++) {
-		bpf_link__destroy(t->fn_links[p]);
-		t->fn_links[p] = NULL;
-	}
+	dt_detach_functions(t);
 }
 
 const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t) { return t->pkt_path_attached; }
 size_t dt_tracer_fn_count(const struct dt_tracer *t) { return t->fn_count; }
+size_t dt_tracer_fn_skipped(const struct dt_tracer *t) { return t->fn_skipped; }
+int dt_tracer_fn_multi(const struct dt_tracer *t) { return t->fn_links[0] || t->fn_links[1] || t->fn_links[2] || t->fn_links[3] || t->fn_links[4]; }
 double dt_tracer_fn_attach_ms(const struct dt_tracer *t) { return t->fn_attach_ms; }
 
 void dt_tracer_close(struct dt_tracer *t)

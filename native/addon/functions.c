@@ -3,7 +3,9 @@
  * --path functions: which kernel functions take an skb, and attaching them. pwru's method: BTF
  * names every function whose parameter 1..5 is a struct sk_buff *; ftrace's
  * available_filter_functions says which of them can be hooked (inlined, notrace and
- * __init functions cannot). Each position gets one kprobe-multi link (5.18+, CONFIG_FPROBE).
+ * __init functions cannot). Each position gets one kprobe-multi link (5.18+, CONFIG_FPROBE), or,
+ * where the kernel has kprobes but not that, one kprobe per function (5.15+, for
+ * bpf_get_func_ip): pwru's two backends.
  * The functions that free an skb are left out: they run after the drop has ended its path and
  * would start one for memory about to be reused.
  */
@@ -153,15 +155,49 @@ static double dt_now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-int dt_attach_functions(struct dt_tracer *t, struct bpf_program *const progs[DT_FN_POSITIONS], struct dt_error *err)
+/* One kprobe per function of each position; a function kprobes refuse is skipped and counted. */
+static int dt_attach_kprobes(struct dt_tracer *t, struct bpf_program *const progs[DT_FN_POSITIONS],
+			     const struct dt_fn_lists *l, struct dt_error *err)
+{
+	size_t total = 0;
+
+	for (int p = 0; p < DT_FN_POSITIONS; p++)
+		total += l->count[p];
+	if (!(t->fn_kprobes = calloc(total ? total : 1, sizeof(*t->fn_kprobes))))
+		return dt_fail(err, ENOMEM, "attach", "out of memory");
+	for (int p = 0; p < DT_FN_POSITIONS; p++) {
+		for (size_t i = 0; i < l->count[p]; i++) {
+			struct bpf_link *link = bpf_program__attach_kprobe(progs[p], false, l->names[p][i]);
+			if (!link) {
+				t->fn_skipped++;
+				continue;
+			}
+			t->fn_kprobes[t->fn_kprobe_count++] = link;
+		}
+	}
+	t->fn_count = t->fn_kprobe_count;
+	if (!t->fn_count)
+		return dt_fail(err, EOPNOTSUPP, "attach", "no function taking an skb could be kprobed: use --path");
+	return 0;
+}
+
+int dt_attach_functions(struct dt_tracer *t, struct bpf_program *const progs[DT_FN_POSITIONS], int multi,
+			struct dt_error *err)
 {
 	struct dt_fn_lists l;
 	double t0 = dt_now_ms();
-	int ret;
+	int ret = 0;
 
 	if ((ret = dt_fn_lists(&l, err)))
 		return ret;
 	t->fn_count = 0;
+	t->fn_skipped = 0;
+	if (!multi) {
+		ret = dt_attach_kprobes(t, progs, &l, err);
+		dt_fn_lists_free(&l);
+		t->fn_attach_ms = dt_now_ms() - t0;
+		return ret;
+	}
 	for (int p = 0; p < DT_FN_POSITIONS; p++) {
 		LIBBPF_OPTS(bpf_kprobe_multi_opts, opts, .syms = l.names[p], .cnt = l.count[p]);
 
@@ -173,8 +209,8 @@ int dt_attach_functions(struct dt_tracer *t, struct bpf_program *const progs[DT_
 			size_t n = l.count[p];
 			dt_fn_lists_free(&l);
 			return dt_fail(err, e, "attach",
-				       "attaching %zu functions taking an skb as parameter %d failed (%s): --path functions "
-				       "needs kprobe-multi (Linux 5.18+ built with CONFIG_FPROBE); use --path",
+				       "attaching %zu functions taking an skb as parameter %d with kprobe-multi failed (%s): "
+				       "use --path",
 				       n, p + 1, strerror(e));
 		}
 		t->fn_count += l.count[p];
@@ -182,4 +218,17 @@ int dt_attach_functions(struct dt_tracer *t, struct bpf_program *const progs[DT_
 	dt_fn_lists_free(&l);
 	t->fn_attach_ms = dt_now_ms() - t0;
 	return 0;
+}
+
+void dt_detach_functions(struct dt_tracer *t)
+{
+	for (int p = 0; p < DT_FN_POSITIONS; p++) {
+		bpf_link__destroy(t->fn_links[p]);
+		t->fn_links[p] = NULL;
+	}
+	for (size_t i = 0; i < t->fn_kprobe_count; i++)
+		bpf_link__destroy(t->fn_kprobes[i]);
+	free(t->fn_kprobes);
+	t->fn_kprobes = NULL;
+	t->fn_kprobe_count = 0;
 }

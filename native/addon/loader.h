@@ -52,6 +52,7 @@ struct dt_kernel {
 	int reason_count;         /* values in enum skb_drop_reason, 0 if none */
 	unsigned pkt_path_tps;    /* bit i: the kernel has dt_pkt_path_tps[i] (a btf_trace_ type) */
 	int has_kprobe_multi;     /* kprobe-multi links (5.18+, CONFIG_FPROBE): struct bpf_kprobe_multi_link in BTF */
+	int kprobe_func_ip;       /* a kprobe program may call bpf_get_func_ip (5.15+) */
 };
 
 struct dt_error {
@@ -78,9 +79,12 @@ const char *dt_tracer_path(const struct dt_tracer *t);
 const char *dt_tracer_target(const struct dt_tracer *t);
 /* With --path: the path tracepoints attached, comma-separated ("" without --path). */
 const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t);
-/* With --path functions: how many kernel functions were attached, and in how many ms. */
+/* With --path functions: how many kernel functions were attached, how many kprobes refused,
+ * in how many ms, and whether with kprobe-multi (else a kprobe each). */
 size_t dt_tracer_fn_count(const struct dt_tracer *t);
+size_t dt_tracer_fn_skipped(const struct dt_tracer *t);
 double dt_tracer_fn_attach_ms(const struct dt_tracer *t);
+int dt_tracer_fn_multi(const struct dt_tracer *t);
 
 /* Size of one record in the batches: sizeof(struct dt_event) + snaplen. */
 size_t dt_tracer_record_size(const struct dt_tracer *t);

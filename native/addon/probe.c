@@ -62,6 +62,8 @@ int dt_probe_kernel(struct dt_kernel *k)
 	}
 
 	k->has_kprobe_multi = btf__find_by_name_kind(btf, "bpf_kprobe_multi_link", BTF_KIND_STRUCT) > 0;
+	/* bpf_get_func_ip became callable from kprobes in 5.15 */
+	k->kprobe_func_ip = k->has_kprobes && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_func_ip, NULL) == 1;
 
 	for (i = 0; i < 3; i++) {
 		if (btf__find_by_name_kind(btf, k_fn_names[i], BTF_KIND_FUNC) > 0) {

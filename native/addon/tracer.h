@@ -52,8 +52,11 @@ struct dt_tracer {
 	struct bpf_link *link;
 	struct bpf_link *pkt_path_links[DT_PKT_PATH_TPS]; /* --path: one per tracepoint the kernel has */
 	char pkt_path_attached[256];                      /* their names, comma-separated */
-	struct bpf_link *fn_links[DT_FN_POSITIONS];       /* --path functions */
+	struct bpf_link *fn_links[DT_FN_POSITIONS];       /* --path functions, kprobe-multi: a link per position */
+	struct bpf_link **fn_kprobes;                     /* or, without kprobe-multi, a kprobe per function */
+	size_t fn_kprobe_count;
 	size_t fn_count;                                  /* functions attached */
+	size_t fn_skipped;                                /* listed but refused by kprobes (blacklisted) */
 	double fn_attach_ms;                              /* how long finding and attaching them took */
 	struct dt_ring ring;
 	struct bpf_program *prog; /* the one program loaded and attached */
@@ -72,7 +75,9 @@ __u64 dt_ksym_addr(const char *name);
 /* functions.c: the hookable functions taking an skb by position; attaching them to progs[] */
 int dt_fn_lists(struct dt_fn_lists *l, struct dt_error *err);
 void dt_fn_lists_free(struct dt_fn_lists *l);
-int dt_attach_functions(struct dt_tracer *t, struct bpf_program *const progs[DT_FN_POSITIONS], struct dt_error *err);
+int dt_attach_functions(struct dt_tracer *t, struct bpf_program *const progs[DT_FN_POSITIONS], int multi,
+			struct dt_error *err);
+void dt_detach_functions(struct dt_tracer *t);
 
 /* ring.c */
 int dt_ring_open(struct dt_ring *r, int map_fd);

@@ -472,4 +472,24 @@ DT_PATH_FUNC_PROG(3)
 DT_PATH_FUNC_PROG(4)
 DT_PATH_FUNC_PROG(5)
 
+/*
+ * The same, one kprobe per function, for kernels with kprobes but no kprobe-multi (Debian's 6.1
+ * is built without CONFIG_FPROBE): slower to attach, the same steps. bpf_get_func_ip in a kprobe
+ * needs 5.15; the loader checks.
+ */
+#define DT_PATH_KPROBE_PROG(n)                                                                  \
+	SEC("kprobe")                                                                           \
+	int droptrace_path_kp##n(struct pt_regs *ctx)                                           \
+	{                                                                                       \
+		dt_path_add((struct sk_buff *)PT_REGS_PARM##n(ctx), NULL, DT_STEP_FUNC, 0,      \
+			    bpf_get_func_ip(ctx), false);                                       \
+		return 0;                                                                       \
+	}
+
+DT_PATH_KPROBE_PROG(1)
+DT_PATH_KPROBE_PROG(2)
+DT_PATH_KPROBE_PROG(3)
+DT_PATH_KPROBE_PROG(4)
+DT_PATH_KPROBE_PROG(5)
+
 #endif /* DROPTRACE_PKT_PATH_BPF_H */

@@ -70,12 +70,12 @@ for (const r of rows.values()) {
     cells.push('not run');
     fail = true;
   } else if (f.refused !== undefined) {
-    const absent = /kprobe-multi, which this kernel has not/.test(f.refused);
+    const absent = /hooks every kernel function that takes the skb with kprobes, which this kernel cannot/.test(f.refused);
     cells.push(absent ? 'not offered' : `FAILED: ${f.refused.slice(0, 60)}`);
     if (!absent) fail = true;
   } else {
     const fok = f.rc === '0' && f.events === f.kernel && f.paths === f.kernel && Number(f.kernel) === 5;
-    cells.push(`${fok ? '' : 'FAILED '}${f.paths}/${f.kernel} (${f.functions} functions, ${f.attachms} ms)`);
+    cells.push(`${fok ? '' : 'FAILED '}${f.paths}/${f.kernel} (${f.functions} functions, ${f.via}, ${f.attachms} ms)`);
     if (!fok) fail = true;
   }
   const n = r.netns;

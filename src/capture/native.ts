@@ -62,8 +62,8 @@ export interface NativeTracer {
   readonly tried: string;
   /** packetPath: the path tracepoints attached, comma-separated ("" without) */
   readonly pathTracepoints: string;
-  /** packetPath 'functions': the kernel functions hooked, and how long finding and attaching them took */
-  readonly pathFunctions: { count: number; attachMs: number };
+  /** packetPath 'functions': the kernel functions hooked, those kprobes refused, how long finding and attaching them took, and with what */
+  readonly pathFunctions: { count: number; skipped: number; attachMs: number; via: 'kprobe-multi' | 'kprobe' };
   /** bytes per record in a batch: sizeof(struct dt_event) + snaplen (+ sizeof(struct dt_pkt_path) with packetPath) */
   readonly recordSize: number;
   /** frames (u64 little-endian) of a kernel stack recorded with `stack`; empty after close() */

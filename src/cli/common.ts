@@ -147,6 +147,7 @@ export function attachedLine(doing: string, t: NativeTracer, opts: TraceOptions 
   let line = `droptrace: ${doing} via ${t.path} on ${t.target}; filters: ${describeFilters(opts)}${reasons ? `; reasons from ${reasons.source}` : ''}; Ctrl-C to stop\n`;
   if (opts.attach === 'auto' && t.tried) line += `droptrace: better paths unavailable: ${t.tried}\n`;
   if (t.pathTracepoints) line += `droptrace: following packets through ${t.pathTracepoints.split(',').length} tracepoints: ${t.pathTracepoints}\n`;
-  if (t.pathFunctions.count) line += `droptrace: and through ${t.pathFunctions.count} kernel functions taking an skb (kprobe-multi, attached in ${Math.round(t.pathFunctions.attachMs)} ms)\n`;
+  const fns = t.pathFunctions;
+  if (fns.count) line += `droptrace: and through ${fns.count} kernel functions taking an skb (${fns.via}, attached in ${Math.round(fns.attachMs)} ms${fns.skipped ? `; ${fns.skipped} refused by kprobes` : ''})\n`;
   return line;
 }
