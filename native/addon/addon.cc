@@ -16,6 +16,7 @@
  */
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -24,6 +25,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <mutex>
 #include <vector>
 
 #include "loader.h"
@@ -35,6 +37,8 @@
 namespace {
 
 constexpr size_t kBatchRecords = 4096;
+/* and at most this many bytes: --path records are 2 KB, and 8 queued batches of 4096 would be 64 MB */
+constexpr size_t kBatchBytes = 1 << 20;
 constexpr int kPollMs = 50;
 
 Napi::FunctionReference g_error_class;
@@ -272,7 +276,8 @@ private:
 
 	void Run()
 	{
-		const size_t bytes = kBatchRecords * rec_size_;
+		const size_t recs = std::max<size_t>(64, std::min(kBatchRecords, kBatchBytes / rec_size_));
+		const size_t bytes = recs * rec_size_;
 		void *buf = nullptr;
 		int err = 0;
 		while (!stop_.load()) {
@@ -281,11 +286,11 @@ private:
 				std::this_thread::sleep_for(std::chrono::milliseconds(5));
 				continue;
 			}
-			if (!buf && !(buf = malloc(bytes))) {
+			if (!buf && !(buf = TakeBuffer(bytes))) {
 				err = -ENOMEM;
 				break;
 			}
-			int n = dt_tracer_poll(t_, buf, kBatchRecords, kPollMs);
+			int n = dt_tracer_poll(t_, buf, recs, kPollMs);
 			if (n < 0) {
 				err = n;
 				break;
@@ -299,9 +304,9 @@ private:
 		/* Nothing more can arrive once detached: drain the rest and snapshot. */
 		dt_tracer_detach(t_);
 		for (;;) {
-			if (!buf && !(buf = malloc(bytes)))
+			if (!buf && !(buf = TakeBuffer(bytes)))
 				break;
-			int n = dt_tracer_poll(t_, buf, kBatchRecords, 0);
+			int n = dt_tracer_poll(t_, buf, recs, 0);
 			if (n <= 0)
 				break;
 			Deliver(buf, (size_t)n);
@@ -313,25 +318,61 @@ private:
 		tsfn_.Release();
 	}
 
+	/* Batch memory: from the buffers JS has given back, else new. Any thread. */
+	void *TakeBuffer(size_t bytes)
+	{
+		{
+			std::lock_guard<std::mutex> lock(pool_mu_);
+			if (!pool_.empty()) {
+				void *p = pool_.back();
+				pool_.pop_back();
+				return p;
+			}
+		}
+		return malloc(bytes);
+	}
+
+	/* A batch JS can no longer reach: kept for the reader (the queue's depth and a few more). */
+	void GiveBack(void *p)
+	{
+		std::lock_guard<std::mutex> lock(pool_mu_);
+		if (pool_.size() < 12)
+			pool_.push_back(p);
+		else
+			free(p);
+	}
+
 	void Deliver(void *data, size_t n)
 	{
 		Batch *b = new Batch{ data, n };
 		napi_status st = tsfn_.BlockingCall(b, [this](Napi::Env env, Napi::Function cb, Batch *b) {
 			delivered_ += b->records;
+			/* owned: set when JS keeps the memory after all (detaching failed): the GC frees it then */
+			bool *owned = new bool(false);
+			void *data = b->data;
 			Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(
-				env, static_cast<uint8_t *>(b->data), b->records * rec_size_,
-				[](Napi::Env, uint8_t *p) { free(p); });
+				env, static_cast<uint8_t *>(data), b->records * rec_size_,
+				[](Napi::Env, uint8_t *p, bool *js_owns) {
+					if (*js_owns)
+						free(p);
+					delete js_owns;
+				},
+				owned);
 			Napi::ArrayBuffer ab = buf.ArrayBuffer();
 			delete b;
 			cb.Call({ buf });
 			/*
 			 * A batch lives for the callback only (as libbpf's ring-buffer
-			 * callbacks' data does): consumers copy what they keep. Detaching
-			 * frees it now; left to the GC, hundreds of batches a second piled
-			 * up as external memory (25 MB of RSS under a flood) before V8
-			 * collected them. A batch kept by mistake reads as empty.
+			 * callbacks' data does): consumers copy what they keep. Once detached
+			 * no JS can reach it, and its memory goes straight back to the reader:
+			 * left to the GC, batches piled up as external memory, 25 MB of RSS
+			 * under a flood of 184-byte events and hundreds of MB of 2 KB --path
+			 * ones, before V8 collected them. A batch kept by mistake reads as empty.
 			 */
-			napi_detach_arraybuffer(env, ab);
+			if (napi_detach_arraybuffer(env, ab) == napi_ok)
+				GiveBack(data);
+			else
+				*owned = true;
 		});
 		if (st != napi_ok) {
 			/* aborted at exit: these never reached JS; say so in stats */
@@ -369,6 +410,12 @@ private:
 
 	void Destroy()
 	{
+		{
+			std::lock_guard<std::mutex> lock(pool_mu_);
+			for (void *p : pool_)
+				free(p);
+			pool_.clear();
+		}
 		if (t_) {
 			dt_tracer_close(t_);
 			t_ = nullptr;
@@ -542,6 +589,8 @@ private:
 
 	dt_tracer *t_ = nullptr;
 	std::string path_tps_;
+	std::mutex pool_mu_;
+	std::vector<void *> pool_; /* batch buffers JS gave back (all of the same size) */
 	size_t path_fns_ = 0;
 	size_t path_fn_skipped_ = 0;
 	double path_fn_ms_ = 0;

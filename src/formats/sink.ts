@@ -65,10 +65,9 @@ export class ByteSink {
 
   /** Any text, as UTF-8, with room made for it: for the rare long pieces (a --path). */
   text(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    // written in place: a Buffer per piece would be memory outside the heap that GC frees late
+    this.room(Buffer.byteLength(s, 'utf8'));
+    this.pos += this.buf.write(s, this.pos, 'utf8');
   }
 
   byte(c: number): void {
