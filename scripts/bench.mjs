@@ -11,7 +11,7 @@
 // With --unfiltered droptrace runs with no filter at all, as users first run it (the bpftrace
 // one-liners never filter).
 //
-//   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--unfiltered] [--json]
+//   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--unfiltered | --filters "…"] [--json]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,9 @@ const REPS = Number(opt('reps', '3'));
 const SECONDS = Number(opt('seconds', '3'));
 const JSON_OUT = args.includes('--json');
 const UNFILTERED = args.includes('--unfiltered');
+// --filters "…": droptrace's filters instead of the scenario's (e.g. one the flood does not match,
+// to measure what tracing costs the traffic it is not looking at)
+const FILTERS = opt('filters', null);
 const work = mkdtempSync(join(tmpdir(), 'droptrace-bench-'));
 const FLOOD = join(work, 'flood');
 const TAG = `db${process.pid % 100000}`;
@@ -167,7 +170,7 @@ function programs() {
 
 async function measure(scn, mode) {
   const known = programs();
-  const tracer = MODES[mode] ? await startTracer(mode, UNFILTERED ? [] : scn.filters) : null;
+  const tracer = MODES[mode] ? await startTracer(mode, UNFILTERED ? [] : FILTERS ? FILTERS.split(' ') : scn.filters) : null;
   const ours = tracer ? [...programs().keys()].filter((id) => !known.has(id)) : [];
   const before = scn.counter();
   const cpu0 = tracer && procStat(tracer.child.pid);
@@ -227,7 +230,7 @@ const results = [];
 try {
   for (const name of wantScn) {
     const scn = SCENARIOS[name]();
-    log(`${name}: ${scn.desc}; ${REPS} repetitions of ${SECONDS}s per mode; droptrace ${UNFILTERED ? 'unfiltered' : `filtered (${scn.filters.join(' ')})`}`);
+    log(`${name}: ${scn.desc}; ${REPS} repetitions of ${SECONDS}s per mode; droptrace ${UNFILTERED ? 'unfiltered' : `filtered (${FILTERS ?? scn.filters.join(' ')})`}`);
     const reps = [];
     for (let r = 0; r < REPS; r++) {
       const rep = {};

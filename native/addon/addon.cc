@@ -626,6 +626,13 @@ Napi::Value Probe(const Napi::CallbackInfo &info)
 	o.Set("kprobes", Napi::Boolean::New(env, k.has_kprobes));
 	o.Set("consumedReason", Napi::Number::New(env, k.consumed_reason));
 	o.Set("reasonCount", Napi::Number::New(env, k.reason_count));
+	Napi::Array tps = Napi::Array::New(env);
+	for (int i = 0, n = 0; i < DT_PKT_PATH_TPS; i++)
+		if (k.pkt_path_tps >> i & 1)
+			tps.Set(n++, Napi::String::New(env, dt_pkt_path_tps[i]));
+	o.Set("pathTracepoints", tps);
+	o.Set("kprobeMulti", Napi::Boolean::New(env, k.has_kprobe_multi));
+	o.Set("kprobeFuncIp", Napi::Boolean::New(env, k.kprobe_func_ip));
 	return o;
 }
 

@@ -41,6 +41,10 @@ struct dt_config {
 int dt_settings_layout(void (*fn)(void *ctx, const char *name, uint32_t offset, uint32_t size, uint32_t count), void *ctx);
 
 /* What the kernel offers, from BTF and sysfs; no privileges needed. */
+/* probe.c: the tracepoints --path follows an skb through, bit i of dt_kernel.pkt_path_tps */
+#define DT_PKT_PATH_TPS 10
+extern const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS];
+
 struct dt_kernel {
 	int has_btf;              /* /sys/kernel/btf/vmlinux loads */
 	int has_tp_btf;           /* btf_trace_kfree_skb exists */

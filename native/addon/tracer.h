@@ -33,10 +33,6 @@ struct dt_ring {
 enum dt_path { DT_PATH_TP_BTF, DT_PATH_RAW_TP, DT_PATH_FENTRY, DT_PATH_KPROBE };
 extern const char *const dt_path_names[];
 
-/* probe.c: the tracepoints --path follows an skb through, bit i of dt_kernel.pkt_path_tps */
-#define DT_PKT_PATH_TPS 10
-extern const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS];
-
 /* --path functions: an skb in parameter 1..5, one kprobe-multi program and link per position */
 #define DT_FN_POSITIONS 5
 

@@ -66,6 +66,24 @@ struct {
 	__type(value, struct dt_rx_cur);
 } dt_rx_cur SEC(".maps");
 
+/*
+ * The last skb this CPU found not wanted, and its length: the next steps of the same packet
+ * (the same skb, the same length: no header pushed or pulled since, as encapsulation and
+ * decapsulation would) need not parse its headers again. Each packet takes 4 or 5 steps.
+ */
+struct dt_rejected {
+	__u64 skb;
+	__u32 len;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dt_rejected);
+} dt_rejected SEC(".maps");
+
 /* Steps that come right after a driver pulled the Ethernet header: skb->data is at the IP header. */
 static __always_inline bool dt_step_receives(__u8 kind)
 {
@@ -133,9 +151,17 @@ static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8
 
 	if (p && kind != DT_STEP_GRO && !dt_path_stale(p, DT_RD(direct, skb, skb_iif), now, kind == DT_STEP_XMIT_QUEUE))
 		return p;
+	struct dt_rejected *rej = bpf_map_lookup_elem(&dt_rejected, &zero);
+	__u32 len = DT_RD(direct, skb, len);
+	if (!p && rej && rej->skb == key && rej->len == len)
+		return NULL;
 	if (!dt_path_wanted(skb, nh, direct)) {
 		if (p)
 			bpf_map_delete_elem(&dt_pkt_paths, &key);
+		if (rej) {
+			rej->skb = key;
+			rej->len = len;
+		}
 		return NULL;
 	}
 	empty = bpf_map_lookup_elem(&dt_no_pkt_path, &zero);

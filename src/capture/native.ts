@@ -88,6 +88,11 @@ export interface KernelProbe {
   kprobes: boolean;
   consumedReason: number;
   reasonCount: number;
+  /** the tracepoints --path follows that this kernel has */
+  pathTracepoints: string[];
+  /** kprobe-multi links (5.18+, CONFIG_FPROBE); bpf_get_func_ip in kprobes (5.15+) */
+  kprobeMulti: boolean;
+  kprobeFuncIp: boolean;
 }
 
 export interface Layout {

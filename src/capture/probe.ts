@@ -29,6 +29,8 @@ export interface CheckReport {
   /** the native addon's file, or why none loaded */
   addon: { path: string | null; error: string | null };
   attach: Record<'tracepoint' | 'fentry' | 'kprobe', PathResult>;
+  /** --path: the tracepoints it follows here, and how `--path functions` would hook functions (null: it cannot) */
+  packetPath: { tracepoints: string[]; functions: 'kprobe-multi' | 'kprobe' | null };
   /** what `--attach auto` picks, or null when nothing works */
   selected: string | null;
   ok: boolean;
@@ -81,6 +83,10 @@ export async function gatherReport(verbose = false): Promise<CheckReport> {
     addon: { path: addonPath(), error: addonError },
     kallsyms: { readable: !!syms.table, symbols: syms.table?.size ?? 0, warning: syms.warning },
     attach,
+    packetPath: {
+      tracepoints: probe?.pathTracepoints ?? [],
+      functions: !probe?.kprobes ? null : probe.kprobeMulti ? 'kprobe-multi' : probe.kprobeFuncIp ? 'kprobe' : null,
+    },
     selected,
     ok: privileged && selected !== null,
   };

@@ -21,6 +21,9 @@ export function formatReport(r: CheckReport): string {
   for (const [mode, res] of Object.entries(r.attach)) {
     lines.push(`  ${mode.padEnd(11)} ${res.ok ? `works (${res.path})` : `fails: ${res.message}`}`);
   }
+  const pp = r.packetPath;
+  lines.push('', `--path            ${pp.tracepoints.length ? `${pp.tracepoints.length} tracepoints: ${pp.tracepoints.join(', ')}` : 'no (none of its tracepoints)'}`);
+  lines.push(`--path functions  ${pp.functions ? `yes, with ${pp.functions === 'kprobe' ? 'a kprobe per function (no kprobe-multi)' : 'kprobe-multi'}` : `no (${r.kprobesInKernel ? 'needs kprobe-multi (5.18+) or bpf_get_func_ip in kprobes (5.15+)' : 'no kprobes'})`}`);
   lines.push('', r.selected ? `--attach auto would use: ${r.selected}` : 'no attach path works here: droptrace cannot trace on this machine');
   return lines.join('\n');
 }
