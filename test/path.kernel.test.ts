@@ -15,6 +15,7 @@ import type { DropRecord } from '../src/model/drop.js';
 import { BIN, jsonLines, kernelCount, run, start } from './helpers/cli.js';
 import { canRunKernelTests } from './helpers/kernel.js';
 import { Lab, sh } from './helpers/netns.js';
+import { Tmux } from './helpers/tmux.js';
 
 const canRun = canRunKernelTests('the path tests', ['nft']);
 const PORT = 7791;
@@ -105,6 +106,24 @@ describe.skipIf(!canRun)('the path of a dropped packet (--path)', () => {
     const res = await t.stop();
     expect(res.stderr).toMatch(/and through \d+ kernel functions taking an skb/);
     for (const d of jsonLines<DropRecord>(res.stdout)) expect(d.path!.filter((s) => s.kind === 'function').map((s) => s.name)).toContain('ip_rcv');
+  });
+
+  it("live --path: a row's detail view (Enter) shows the path its drops took and how long it took", async () => {
+    const tmux = new Tmux();
+    try {
+      tmux.start(['--path', '--port', String(PORT), '--interval', '0.3'], 'NO_COLOR=1', [220, 50]);
+      await tmux.ready();
+      lab.udp(A, '10.79.0.2', PORT, 3);
+      await tmux.waitFor((s) => s.includes('nft_do_chain'), 'the drop row', 10_000);
+      tmux.keys('Enter');
+      const detail = await tmux.waitFor((s) => s.includes('Paths of its dropped packets'), 'the detail view', 10_000);
+      expect(detail).toMatch(/\d+ drops?, [\d.]+ [nµm]?s median from first step to drop/);
+      expect(detail).toContain(`a0 (${A}) out`);
+      expect(detail).toContain(`b0 (${B}) in`);
+      tmux.keys('q');
+    } finally {
+      tmux.kill();
+    }
   });
 
   it('without --path the events and the program are what they were: no path member, no path tracepoint', async () => {
