@@ -114,7 +114,9 @@ describe.skipIf(!canRun)('the path of a dropped packet (--path)', () => {
       tmux.start(['--path', '--port', String(PORT), '--interval', '0.3'], 'NO_COLOR=1', [220, 50]);
       await tmux.ready();
       lab.udp(A, '10.79.0.2', PORT, 3);
-      await tmux.waitFor((s) => s.includes('nft_do_chain'), 'the drop row', 10_000);
+      await tmux.waitFor((s) => /▶ NETFILTER_DROP at nft_do_chain/.test(s), 'the drop row', 10_000);
+      // a key is read once the screen has drawn the row selected: a refresh later
+      await new Promise((r) => setTimeout(r, 600));
       tmux.keys('Enter');
       const detail = await tmux.waitFor((s) => s.includes('Paths of its dropped packets'), 'the detail view', 10_000);
       expect(detail).toMatch(/\d+ drops?, [\d.]+ [nµm]?s median from first step to drop/);

@@ -2,7 +2,8 @@
 /*
  * --path: the steps an skb takes before it is dropped, from tracepoints only, so it works on
  * every kernel the drop tracepoint does (no kprobes, no fentry: pwru and retis need one of
- * them). Included by droptrace.bpf.c after the parser and the filters it reuses.
+ * them); --path functions adds kernel functions where kprobes allow (at the end of this file).
+ * Included by droptrace.bpf.c after the parser and the filters it reuses.
  *
  * An skb is known by its address. A path starts at the first step where the packet passes
  * the packet filters (--proto, --host, --port, the ethertype; not --netns or --iface: those
@@ -67,12 +68,16 @@ struct {
 } dt_rx_cur SEC(".maps");
 
 /*
- * The last skb this CPU found not wanted, and its length: the next steps of the same packet
- * (the same skb, the same length: no header pushed or pulled since, as encapsulation and
- * decapsulation would) need not parse its headers again. Each packet takes 4 or 5 steps.
+ * The last skb this CPU found not wanted, its length and when: the next steps of the same
+ * packet (the same skb and length, no header pushed or pulled since as encapsulation and
+ * decapsulation would, within a millisecond) need not parse its headers again; each packet
+ * takes 4 or 5 steps. A free the tracepoints see clears it, so a new skb at that address is
+ * looked at; the millisecond bounds what an unseen free leaves.
  */
+#define DT_REJECTED_NS 1000000ULL
 struct dt_rejected {
 	__u64 skb;
+	__u64 ts_ns;
 	__u32 len;
 	__u32 pad;
 };
@@ -153,7 +158,7 @@ static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8
 		return p;
 	struct dt_rejected *rej = bpf_map_lookup_elem(&dt_rejected, &zero);
 	__u32 len = DT_RD(direct, skb, len);
-	if (!p && rej && rej->skb == key && rej->len == len)
+	if (!p && rej && rej->skb == key && rej->len == len && now - rej->ts_ns < DT_REJECTED_NS)
 		return NULL;
 	if (!dt_path_wanted(skb, nh, direct)) {
 		if (p)
@@ -161,6 +166,7 @@ static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8
 		if (rej) {
 			rej->skb = key;
 			rej->len = len;
+			rej->ts_ns = now;
 		}
 		return NULL;
 	}
@@ -170,8 +176,11 @@ static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8
 	return bpf_map_lookup_elem(&dt_pkt_paths, &key);
 }
 
-/* One step of a device: kind, the device, a detail (a qdisc's handle), the function (DT_STEP_FUNC). */
-static __always_inline void dt_path_add(struct sk_buff *skb, struct net_device *dev, __u8 kind, __u32 detail, __u64 fn,
+/*
+ * One step of a device: kind, the device, a detail (a qdisc's handle), the function
+ * (DT_STEP_FUNC). Returns whether the skb has a path now.
+ */
+static __always_inline bool dt_path_add(struct sk_buff *skb, struct net_device *dev, __u8 kind, __u32 detail, __u64 fn,
 					bool direct)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -180,7 +189,7 @@ static __always_inline void dt_path_add(struct sk_buff *skb, struct net_device *
 	struct dt_step *s;
 
 	if (!skb)
-		return;
+		return false;
 	if (!dev)
 		dev = DT_RD(direct, skb, dev);
 	/* receive steps come right after the driver pulled the Ethernet header: data is at IP */
@@ -190,10 +199,8 @@ static __always_inline void dt_path_add(struct sk_buff *skb, struct net_device *
 		nh = DT_RD(direct, skb, network_header);
 	p = dt_path_for(skb, kind, nh, now, direct);
 	if (!p)
-		return;
+		return false;
 	s = dt_path_next(p);
-	if (!s)
-		return;
 	s->ts_ns = now;
 	s->ifindex = dev ? DT_RD(direct, dev, ifindex) : 0;
 	s->netns = dt_dev_netns(dev, direct);
@@ -213,13 +220,13 @@ static __always_inline void dt_path_add(struct sk_buff *skb, struct net_device *
 		p->received = 1;
 	else if (kind == DT_STEP_XMIT)
 		p->received = 0;
+	return true;
 }
 
-/* After a receive step: remember the skb for the FIB lookups that follow on this CPU. */
-static __always_inline void dt_rx_remember(struct sk_buff *skb, bool direct)
+/* After a receive step: remember the skb (when it has a path) for the FIB lookups that follow on this CPU. */
+static __always_inline void dt_rx_remember(struct sk_buff *skb, bool followed, bool direct)
 {
 	__u32 zero = 0;
-	__u64 key = (__u64)skb;
 	struct dt_rx_cur *c = bpf_map_lookup_elem(&dt_rx_cur, &zero);
 	unsigned char *data;
 	__u16 proto;
@@ -228,7 +235,7 @@ static __always_inline void dt_rx_remember(struct sk_buff *skb, bool direct)
 	if (!c)
 		return;
 	c->skb = 0;
-	if (!bpf_map_lookup_elem(&dt_pkt_paths, &key))
+	if (!followed)
 		return;
 	data = DT_RD(direct, skb, data);
 	proto = bpf_ntohs(DT_RD(direct, skb, protocol));
@@ -245,7 +252,7 @@ static __always_inline void dt_rx_remember(struct sk_buff *skb, bool direct)
 	}
 	c->ts_ns = bpf_ktime_get_ns();
 	c->netns = dt_dev_netns(DT_RD(direct, skb, dev), direct);
-	c->skb = key;
+	c->skb = (__u64)skb;
 }
 
 static __always_inline bool dt_addr_eq(const __u8 *a, const __u8 *b, int n)
@@ -338,8 +345,12 @@ static __always_inline void dt_path_route(struct sk_buff *skb, struct dt_pkt_pat
 static __always_inline void dt_path_forget(struct sk_buff *skb)
 {
 	__u64 key = (__u64)skb;
+	__u32 zero = 0;
+	struct dt_rejected *rej = bpf_map_lookup_elem(&dt_rejected, &zero);
 
 	bpf_map_delete_elem(&dt_pkt_paths, &key);
+	if (rej && rej->skb == key)
+		rej->skb = 0;
 }
 
 /* ---- the path's tracepoints: each in the two flavours the drop program has ---- */
@@ -370,8 +381,7 @@ int droptrace_path_netif_receive_skb(__u64 *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
 
-	dt_path_add(skb, NULL, DT_STEP_RX, 0, 0, true);
-	dt_rx_remember(skb, true);
+	dt_rx_remember(skb, dt_path_add(skb, NULL, DT_STEP_RX, 0, 0, true), true);
 	return 0;
 }
 
@@ -380,8 +390,7 @@ int droptrace_path_raw_netif_receive_skb(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
 
-	dt_path_add(skb, NULL, DT_STEP_RX, 0, 0, false);
-	dt_rx_remember(skb, false);
+	dt_rx_remember(skb, dt_path_add(skb, NULL, DT_STEP_RX, 0, 0, false), false);
 	return 0;
 }
 
