@@ -67,6 +67,7 @@ const CAPTURE_ONLY: Array<[keyof Options, string]> = [
   ['excludeReason', '--exclude-reason'],
   ['sample', '--sample'],
   ['stack', '--stack'],
+  ['path', '--path'],
 ];
 
 function openFeed(opts: Options, duration: number | undefined): Feed {
@@ -78,6 +79,8 @@ function openFeed(opts: Options, duration: number | undefined): Feed {
     if (opts.readyFile) writeFileSync(opts.readyFile, `${process.pid}\n`);
     return feed;
   }
+  // the path and the stack travel in events: counting alone has neither
+  if (!opts.events && (opts.path || opts.stack)) throw new UsageError(`${opts.path ? '--path' : '--stack'} needs events: it cannot go with --no-events`);
   const { config, reasons, syms, pods } = prepareTracing(opts);
   const naming = nodeNaming(syms, reasons, pods);
   return kernelFeed({ config: { ...config, stack: !!opts.stack }, filters: opts, events: opts.events, naming, syms, reasons, duration, readyFile: opts.readyFile });
