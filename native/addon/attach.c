@@ -126,20 +126,12 @@ static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, 
 static void dt_pkt_path_progs(struct droptrace_bpf *skel, struct bpf_program *btf[DT_PKT_PATH_TPS],
 			      struct bpf_program *raw[DT_PKT_PATH_TPS])
 {
-#define DT_PP(i, tp)                          \
-	btf[i] = skel->progs.droptrace_path_##tp; \
-	raw[i] = skel->progs.droptrace_path_raw_##tp;
-	DT_PP(0, net_dev_queue)
-	DT_PP(1, net_dev_start_xmit)
-	DT_PP(2, netif_rx)
-	DT_PP(3, napi_gro_receive_entry)
-	DT_PP(4, netif_receive_skb)
-	DT_PP(5, qdisc_enqueue)
-	DT_PP(6, qdisc_dequeue)
-	DT_PP(7, fib_table_lookup)
-	DT_PP(8, fib6_table_lookup)
-	DT_PP(9, consume_skb)
-#undef DT_PP
+	int i = 0;
+#define DT_PP_PROGS(tp)                               \
+	btf[i] = skel->progs.droptrace_path_##tp;     \
+	raw[i++] = skel->progs.droptrace_path_raw_##tp;
+	DT_PKT_PATH_TP_LIST(DT_PP_PROGS)
+#undef DT_PP_PROGS
 }
 
 /* CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON, from /proc/self/status. */

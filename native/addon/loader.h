@@ -41,8 +41,16 @@ struct dt_config {
 int dt_settings_layout(void (*fn)(void *ctx, const char *name, uint32_t offset, uint32_t size, uint32_t count), void *ctx);
 
 /* What the kernel offers, from BTF and sysfs; no privileges needed. */
-/* probe.c: the tracepoints --path follows an skb through, bit i of dt_kernel.pkt_path_tps */
-#define DT_PKT_PATH_TPS 10
+/*
+ * The tracepoints --path follows an skb through, the one list: probe.c names them from it,
+ * attach.c finds their programs (droptrace_path_<tp>, droptrace_path_raw_<tp>) from it.
+ * qdisc_enqueue is 5.19+; the rest are in every kernel with BTF (5.4+).
+ */
+#define DT_PKT_PATH_TP_LIST(X)                                                                  \
+	X(net_dev_queue) X(net_dev_start_xmit) X(netif_rx) X(napi_gro_receive_entry) X(netif_receive_skb) \
+	X(qdisc_enqueue) X(qdisc_dequeue) X(fib_table_lookup) X(fib6_table_lookup) X(consume_skb)
+#define DT_PP_COUNT(tp) +1
+#define DT_PKT_PATH_TPS (0 DT_PKT_PATH_TP_LIST(DT_PP_COUNT))
 extern const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS];
 
 struct dt_kernel {

@@ -20,11 +20,9 @@ static const char *const k_fn_names[] = {
 	[DT_FN_KFREE_SKB] = "kfree_skb",
 };
 
-/* qdisc_enqueue is 5.19+; the rest are in every kernel with BTF (5.4+). */
-const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS] = {
-	"net_dev_queue", "net_dev_start_xmit", "netif_rx",        "napi_gro_receive_entry", "netif_receive_skb",
-	"qdisc_enqueue", "qdisc_dequeue",      "fib_table_lookup", "fib6_table_lookup",      "consume_skb",
-};
+#define DT_PP_NAME(tp) #tp,
+const char *const dt_pkt_path_tps[DT_PKT_PATH_TPS] = { DT_PKT_PATH_TP_LIST(DT_PP_NAME) };
+#undef DT_PP_NAME
 
 int dt_probe_kernel(struct dt_kernel *k)
 {
