@@ -132,22 +132,28 @@ static __always_inline struct dt_step *dt_path_next(struct dt_pkt_path *p)
 	return &p->step[i];
 }
 
-/* Whether an skb with no path starts one here: the packet filters, on its headers at nh. */
-static __always_inline bool dt_path_wanted(struct sk_buff *skb, __u16 nh, bool direct)
+/* Whether an skb with no path starts one at a step of this kind: the packet filters, on its headers. */
+static __always_inline bool dt_path_wanted(struct sk_buff *skb, __u8 kind, bool direct)
 {
 	struct dt_pkt pkt = {};
 	__u16 ethertype = bpf_ntohs(DT_RD(direct, skb, protocol));
+	__u16 nh;
 
 	if (CFG.ethertype && ethertype != CFG.ethertype)
 		return false;
 	if (!CFG.l4proto && !CFG.host_ver && !CFG.port)
 		return true;
+	/* receive steps come right after the driver pulled the Ethernet header: data is at IP */
+	if (dt_step_receives(kind))
+		nh = (__u16)(DT_RD(direct, skb, data) - DT_RD(direct, skb, head));
+	else
+		nh = DT_RD(direct, skb, network_header);
 	dt_parse(skb, ethertype, nh, &pkt, direct);
 	return dt_pkt_wanted(&pkt);
 }
 
 /* The skb's path to add a step to: the one it has, or a new one when it passes the filters. */
-static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8 kind, __u16 nh, __u64 now, bool direct)
+static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8 kind, __u64 now, bool direct)
 {
 	__u64 key = (__u64)skb;
 	__u32 zero = 0;
@@ -160,7 +166,7 @@ static __always_inline struct dt_pkt_path *dt_path_for(struct sk_buff *skb, __u8
 	__u32 len = DT_RD(direct, skb, len);
 	if (!p && rej && rej->skb == key && rej->len == len && now - rej->ts_ns < DT_REJECTED_NS)
 		return NULL;
-	if (!dt_path_wanted(skb, nh, direct)) {
+	if (!dt_path_wanted(skb, kind, direct)) {
 		if (p)
 			bpf_map_delete_elem(&dt_pkt_paths, &key);
 		if (rej) {
@@ -184,22 +190,16 @@ static __always_inline bool dt_path_add(struct sk_buff *skb, struct net_device *
 					bool direct)
 {
 	__u64 now = bpf_ktime_get_ns();
-	__u16 nh;
 	struct dt_pkt_path *p;
 	struct dt_step *s;
 
 	if (!skb)
 		return false;
-	if (!dev)
-		dev = DT_RD(direct, skb, dev);
-	/* receive steps come right after the driver pulled the Ethernet header: data is at IP */
-	if (dt_step_receives(kind))
-		nh = (__u16)(DT_RD(direct, skb, data) - DT_RD(direct, skb, head));
-	else
-		nh = DT_RD(direct, skb, network_header);
-	p = dt_path_for(skb, kind, nh, now, direct);
+	p = dt_path_for(skb, kind, now, direct);
 	if (!p)
 		return false;
+	if (!dev)
+		dev = DT_RD(direct, skb, dev);
 	s = dt_path_next(p);
 	s->ts_ns = now;
 	s->ifindex = dev ? DT_RD(direct, dev, ifindex) : 0;
@@ -488,43 +488,29 @@ int droptrace_path_raw_consume_skb(struct bpf_raw_tracepoint_args *ctx)
 
 /*
  * --path functions: every kernel function with a struct sk_buff * among its first five
- * parameters, one kprobe-multi program per position (the loader picks the functions from BTF,
- * as pwru does, and attaches each list to its program). A function's step joins or starts the
- * skb's path like a tracepoint's; the address is resolved to its name in user space.
+ * parameters, one program per position (the loader picks the functions from BTF, as pwru does,
+ * and attaches each list to its program): kprobe-multi (droptrace_path_fnN), or, on kernels
+ * with kprobes but no kprobe-multi (Debian's 6.1 is built without CONFIG_FPROBE), the same body
+ * as a plain kprobe attached once per function (droptrace_path_kpN; bpf_get_func_ip in a kprobe
+ * needs 5.15, the loader checks). A function's step joins or starts the skb's path like a
+ * tracepoint's; the address is resolved to its name in user space.
  */
-#define DT_PATH_FUNC_PROG(n)                                                                    \
-	SEC("kprobe.multi")                                                                     \
-	int droptrace_path_fn##n(struct pt_regs *ctx)                                           \
+#define DT_PATH_FUNC_PROG(sec, name, n)                                                         \
+	SEC(sec)                                                                                \
+	int name(struct pt_regs *ctx)                                                           \
 	{                                                                                       \
 		dt_path_add((struct sk_buff *)PT_REGS_PARM##n(ctx), NULL, DT_STEP_FUNC, 0,      \
 			    bpf_get_func_ip(ctx), false);                                       \
 		return 0;                                                                       \
 	}
+#define DT_PATH_FUNC_PROGS(n)                                                                   \
+	DT_PATH_FUNC_PROG("kprobe.multi", droptrace_path_fn##n, n)                              \
+	DT_PATH_FUNC_PROG("kprobe", droptrace_path_kp##n, n)
 
-DT_PATH_FUNC_PROG(1)
-DT_PATH_FUNC_PROG(2)
-DT_PATH_FUNC_PROG(3)
-DT_PATH_FUNC_PROG(4)
-DT_PATH_FUNC_PROG(5)
-
-/*
- * The same, one kprobe per function, for kernels with kprobes but no kprobe-multi (Debian's 6.1
- * is built without CONFIG_FPROBE): slower to attach, the same steps. bpf_get_func_ip in a kprobe
- * needs 5.15; the loader checks.
- */
-#define DT_PATH_KPROBE_PROG(n)                                                                  \
-	SEC("kprobe")                                                                           \
-	int droptrace_path_kp##n(struct pt_regs *ctx)                                           \
-	{                                                                                       \
-		dt_path_add((struct sk_buff *)PT_REGS_PARM##n(ctx), NULL, DT_STEP_FUNC, 0,      \
-			    bpf_get_func_ip(ctx), false);                                       \
-		return 0;                                                                       \
-	}
-
-DT_PATH_KPROBE_PROG(1)
-DT_PATH_KPROBE_PROG(2)
-DT_PATH_KPROBE_PROG(3)
-DT_PATH_KPROBE_PROG(4)
-DT_PATH_KPROBE_PROG(5)
+DT_PATH_FUNC_PROGS(1)
+DT_PATH_FUNC_PROGS(2)
+DT_PATH_FUNC_PROGS(3)
+DT_PATH_FUNC_PROGS(4)
+DT_PATH_FUNC_PROGS(5)
 
 #endif /* DROPTRACE_PKT_PATH_BPF_H */
