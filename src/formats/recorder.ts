@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
-import { decodeCounts, EV, FLAG, ifnameAt, PATH_SIZE, PP, stepFnOffsets, stepNetnsOffsets, stackFrames, totalPackets, u32 } from '../model/decode.js';
+import { decodeCounts, EV, FLAG, ifnameAt, keptSteps, PATH_SIZE, PP, ST, stepAt, stackFrames, totalPackets, u32 } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { FORMAT_VERSION, type RecordingWriter, type SymbolEntry } from './record.js';
@@ -116,6 +116,19 @@ export class Recorder implements Consumer {
       this.seenLocations.add(a);
       symbols.push(symbolEntry(this.o.syms, a));
     };
+    /** A namespace's interfaces seen so far; its name and pod described the first time. */
+    const describeNs = (ns: number): Set<number> => {
+      let ifs = this.seenIfaces.get(ns);
+      if (!ifs) {
+        this.seenIfaces.set(ns, (ifs = new Set()));
+        const name = this.o.netnsName(ns);
+        if (name) netns.push([ns, name]);
+        const pod = this.o.podName(ns);
+        if (pod) pods.push([ns, pod]);
+      }
+      return ifs;
+    };
+    const named = (a: bigint) => a && location(a);
     for (let i = 0, o = 0; i < n; i++, o += b.stride) {
       const lo = u32(buf, o + EV.location);
       const hi = u32(buf, o + EV.location + 4);
@@ -124,25 +137,16 @@ export class Recorder implements Consumer {
         this.lastHi = hi;
         location((BigInt(hi) << 32n) | BigInt(lo));
       }
-      const describeNs = (ns: number): Set<number> => {
-        let ifs = this.seenIfaces.get(ns);
-        if (!ifs) {
-          this.seenIfaces.set(ns, (ifs = new Set()));
-          const name = this.o.netnsName(ns);
-          if (name) netns.push([ns, name]);
-          const pod = this.o.podName(ns);
-          if (pod) pods.push([ns, pod]);
-        }
-        return ifs;
-      };
       if (buf[o + EV.flags] & FLAG.PATH) {
         // --path: the route's functions, the functions the skb passed and the namespaces it crossed are named too
         const p = o + b.stride - PATH_SIZE;
-        for (const at of [p + PP.dst_input, p + PP.dst_output, ...stepFnOffsets(buf, p)]) {
-          const a = buf.readBigUInt64LE(at);
-          if (a) location(a);
+        named(buf.readBigUInt64LE(p + PP.dst_input));
+        named(buf.readBigUInt64LE(p + PP.dst_output));
+        for (let j = 0, kept = keptSteps(buf, p); j < kept; j++) {
+          const s = stepAt(p, j);
+          named(buf.readBigUInt64LE(s + ST.fn));
+          describeNs(u32(buf, s + ST.netns));
         }
-        for (const at of stepNetnsOffsets(buf, p)) describeNs(u32(buf, at));
       }
       const ns = u32(buf, o + EV.netns);
       const ifindex = u32(buf, o + EV.ifindex);

@@ -167,19 +167,15 @@ export interface RawPath {
   dstOutput: bigint;
 }
 
-const STEPS_KEPT = (PATH_SIZE - PP.step) / STEP_SIZE;
+/** Steps struct dt_pkt_path keeps (DT_STEPS). */
+export const STEPS_KEPT = (PATH_SIZE - PP.step) / STEP_SIZE;
 
-/** Offsets of one field of each kept step of the struct dt_pkt_path at byte offset p. */
-function stepFieldOffsets(buf: Buffer, p: number, field: number): number[] {
-  const n = Math.min(buf.readUInt32LE(p + PP.steps), STEPS_KEPT);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(p + PP.step + i * STEP_SIZE + field);
-  return out;
-}
+/** Where the kernel put the step it saw n-th (from 0): the first ones in order, then the latest rotate through step[1..] (dt_path_index). */
+export const stepSlot = (n: number): number => (n < STEPS_KEPT ? n : 1 + ((n - 1) % (STEPS_KEPT - 1)));
 
-/** Byte offsets in buf of each kept step's netns, and of its function address. */
-export const stepNetnsOffsets = (buf: Buffer, p: number): number[] => stepFieldOffsets(buf, p, ST.netns);
-export const stepFnOffsets = (buf: Buffer, p: number): number[] => stepFieldOffsets(buf, p, ST.fn);
+/** How many steps the struct dt_pkt_path at byte offset p holds, and the byte offset of the i-th. */
+export const keptSteps = (buf: Buffer, p: number): number => Math.min(buf.readUInt32LE(p + PP.steps), STEPS_KEPT);
+export const stepAt = (p: number, i: number): number => p + PP.step + i * STEP_SIZE;
 
 /** The path ending the record at byte offset o of a batch with this stride, or null when it has none. */
 export function pathAt(buf: Buffer, o: number, stride: number): RawPath | null {
@@ -191,11 +187,11 @@ export function pathAt(buf: Buffer, o: number, stride: number): RawPath | null {
   if (seen <= STEPS_KEPT) for (let n = 0; n < seen; n++) order.push(n);
   else {
     order.push(0);
-    for (let n = seen - (STEPS_KEPT - 1); n < seen; n++) order.push(1 + ((n - 1) % (STEPS_KEPT - 1)));
+    for (let n = seen - (STEPS_KEPT - 1); n < seen; n++) order.push(stepSlot(n));
   }
   return {
     steps: order.map((i) => {
-      const s = p + PP.step + i * STEP_SIZE;
+      const s = stepAt(p, i);
       return {
         tsNs: buf.readBigUInt64LE(s + ST.ts_ns),
         kind: buf[s + ST.kind],

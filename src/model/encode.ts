@@ -4,7 +4,7 @@
  * is d: encode.test.ts holds the two to each other on every shape of record.
  */
 import { addrBytes } from './addr.js';
-import { CAP, EV, EVENT_SIZE, FLAG, IFLAG, PATH_SIZE, PP, ST, STEP_FLAG, STEP_SIZE, TUNNEL, type RawDrop, type RawFlow, type RawPath } from './decode.js';
+import { CAP, EV, EVENT_SIZE, FLAG, IFLAG, PATH_SIZE, PP, ST, STEP_FLAG, STEPS_KEPT, stepAt, stepSlot, TUNNEL, type RawDrop, type RawFlow, type RawPath } from './decode.js';
 
 type FlowOffsets = Record<'saddr' | 'daddr' | 'sport' | 'dport' | 'tcp' | 'icmpType' | 'icmpCode' | 'ipver' | 'l4proto', number>;
 const OUTER: FlowOffsets = { saddr: EV.saddr, daddr: EV.daddr, sport: EV.sport, dport: EV.dport, tcp: EV.tcp_flags, icmpType: EV.icmp_type, icmpCode: EV.icmp_code, ipver: EV.ipver, l4proto: EV.l4proto };
@@ -39,14 +39,13 @@ function writeFlow(b: Buffer, f: RawFlow, at: FlowOffsets): number {
 /** struct dt_pkt_path of a path: steps where the kernel would have put them (pathAt's order reversed). */
 function encodePath(p: RawPath): Buffer {
   const b = Buffer.alloc(PATH_SIZE);
-  const kept = (PATH_SIZE - PP.step) / STEP_SIZE;
   const seen = p.steps.length + p.cut;
   b.writeUInt32LE(seen, PP.steps);
   b.writeBigUInt64LE(p.dstInput, PP.dst_input);
   b.writeBigUInt64LE(p.dstOutput, PP.dst_output);
   p.steps.forEach((st, k) => {
-    const n = k === 0 || seen <= kept ? k : seen - p.steps.length + k;
-    const s = PP.step + (n < kept ? n : 1 + ((n - 1) % (kept - 1))) * STEP_SIZE;
+    const n = k === 0 || seen <= STEPS_KEPT ? k : seen - p.steps.length + k;
+    const s = stepAt(0, stepSlot(n));
     b.writeBigUInt64LE(st.tsNs, s + ST.ts_ns);
     b.writeUInt32LE(st.ifindex, s + ST.ifindex);
     b.writeUInt32LE(st.netns, s + ST.netns);
