@@ -10,7 +10,7 @@ import { damageNote, recordingReasons, type RecordingReader } from '../formats/r
 import { decodeEvent, stackFrames, type CountRecord } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
-import type { Naming } from '../model/naming.js';
+import { netnsLabel, type Naming } from '../model/naming.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { Aggregator } from './aggregate.js';
 import { formatStacks, StackCounts } from './stacks.js';
@@ -46,7 +46,7 @@ export class AggregateConsumer implements Consumer {
   attached(run: RunControl): void {
     this.run = run;
     this.stacks = run.config.stack ? new StackCounts() : null;
-    this.paths = run.config.packetPath ? new PathCounts(this.syms, this.reasons, (ns) => this.naming.pod?.(ns, 0) ?? this.naming.netns?.(ns) ?? null) : null;
+    this.paths = run.config.packetPath ? new PathCounts(this.syms, this.reasons, netnsLabel(this.naming)) : null;
     this.frames.clear();
     const offset = run.wallOffset;
     this.wallOffsetMs = Number(offset / 1_000_000n);

@@ -13,7 +13,7 @@ import { formatStacks, StackCounts, type SiteStacks } from './stacks.js';
 import { formatPaths, PathCounts, type PathSummary } from './paths.js';
 import { makeNaming } from '../model/naming.js';
 import { decodeEvent } from '../model/decode.js';
-import { RecordedSymbols, recordingReasons, recordNs, type RecordingReader } from '../formats/recording.js';
+import { RecordedSymbols, recordedNetnsName, recordingReasons, recordNs, type RecordingReader } from '../formats/recording.js';
 
 export interface ReportOptions {
   by: GroupBy;
@@ -119,7 +119,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const rawToRecord = (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), syms, reasons, offset);
   const msOf = (ns: bigint) => Number((ns + offset) / 1_000_000n);
   const stacks = opts.stacks ? new StackCounts() : null;
-  const paths = opts.paths ? new PathCounts(syms, reasons, (ns) => t.pods.get(ns) ?? t.netns.get(ns) ?? null) : null;
+  const paths = opts.paths ? new PathCounts(syms, reasons, recordedNetnsName(t)) : null;
   for (const it of reader.items()) {
     if (it.kind === 'counts') {
       const c = it.snapshot;

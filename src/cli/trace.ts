@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import { CaptureRun } from '../capture/run.js';
 import { TraceWriter } from '../formats/trace-writer.js';
 import { netnsNames, VethPeers } from '../host/netns.js';
-import { podOfDrop, type PodResolver } from '../host/pods.js';
+import { podOfDrop } from '../host/pods.js';
+import { nodeNaming } from '../host/names.js';
+import { netnsLabel, type Naming } from '../model/naming.js';
 import { lossReporter } from '../views/losses.js';
 import { addPathOption, addSampleOption, addTraceOptions, attachedLine, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 
@@ -42,19 +44,8 @@ said on stderr with the --sample N that would have fitted.`,
   return cmd;
 }
 
-/** A namespace's pod or `ip netns` name, looked up once per inode. */
-function namesOf(pods: PodResolver | null): (inode: number) => string | null {
-  const known = new Map<number, string | null>();
-  return (inode) => {
-    let name = known.get(inode);
-    if (name === undefined) {
-      const pod = pods?.lookup(inode);
-      name = pod?.pod ? `${pod.namespace ?? '?'}/${pod.pod}` : (netnsNames().get(inode) ?? null);
-      if (known.size < 10_000) known.set(inode, name);
-    }
-    return name;
-  };
-}
+/** The names --path gives the namespaces its steps cross: pods too, unless --no-pods. */
+const pathNames = (pods: boolean, naming: Naming) => netnsLabel(pods ? naming : { ...naming, pod: undefined });
 
 async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration');
@@ -67,7 +58,8 @@ async function run(opts: Options): Promise<void> {
     syms,
     reasons,
     podOf: opts.pods ? (ns, ifi) => podOfDrop(pods, peers, ns, ifi) : null,
-    netnsName: namesOf(opts.pods ? pods : null),
+    // --path names the namespaces its steps cross
+    netnsName: opts.path ? pathNames(opts.pods, nodeNaming(syms, reasons, pods)) : undefined,
     out: process.stdout,
     err: (line) => process.stderr.write(line + '\n'),
   });

@@ -7,7 +7,7 @@ import { innerFlow, innerText } from '../model/drop.js';
 import { formatSymbol } from '../model/kallsyms.js';
 import { formatNs, pathHops, pathSpanNs, routeOf } from '../model/path.js';
 import { PcapngBuilder } from './pcapng.js';
-import { RecordedSymbols, recordingReasons, type RecordingReader } from './recording.js';
+import { RecordedSymbols, recordedNetnsName, recordingReasons, type RecordingReader } from './recording.js';
 
 export interface ExportResult {
   packets: number;
@@ -27,6 +27,7 @@ export function exportPcapng(reader: RecordingReader, write: (chunk: Buffer) => 
   const reasons = recordingReasons(t.meta);
   const offset = BigInt(t.meta.wallOffsetNs);
   const b = new PcapngBuilder(t.meta.snaplen || 65535);
+  const nsName = recordedNetnsName(t);
   let withoutData = 0;
   // a flood repeats a few sites: the comment up to the CPU is built once per site
   const heads = new Map<string, string>();
@@ -60,7 +61,7 @@ export function exportPcapng(reader: RecordingReader, write: (chunk: Buffer) => 
         netns: d.netns,
         netnsName: ns ?? null,
         // a tunnelled packet says its inner flow too: Wireshark shows it without decoding the tunnel
-        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}${d.inner ? ` inner ${innerText(innerFlow(d.inner)!)}` : ''}${d.path ? pathComment(d.path, d.tsNs, (n) => t.pods.get(n) ?? t.netns.get(n) ?? null, syms) : ''}`,
+        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}${d.inner ? ` inner ${innerText(innerFlow(d.inner)!)}` : ''}${d.path ? pathComment(d.path, d.tsNs, nsName, syms) : ''}`,
       });
       // written in pieces of a few thousand packets: memory stays flat whatever the block size
       if ((i & 4095) === 4095) write(b.take());

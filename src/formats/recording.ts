@@ -38,6 +38,11 @@ export interface RecordingTables {
   damage: RecordingDamage;
 }
 
+/** A namespace of a recording as people know it: its pod, else its name (null: neither was recorded). */
+export function recordedNetnsName(t: RecordingTables): (inode: number) => string | null {
+  return (inode) => t.pods.get(inode) ?? t.netns.get(inode) ?? null;
+}
+
 /** A recording read whole (small files, tests). */
 export interface Recording extends RecordingTables {
   events: RawDrop[];

@@ -40,3 +40,8 @@ export function makeNaming(
     pod,
   };
 }
+
+/** A namespace as people know it, for a packet's path: its pod, else its `ip netns` name (null: neither). */
+export function netnsLabel(n: Naming): (inode: number) => string | null {
+  return (inode) => n.pod?.(inode, 0) ?? n.netns?.(inode) ?? null;
+}

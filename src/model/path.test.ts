@@ -40,7 +40,7 @@ describe('the short form and the trace lines', () => {
     dstOutput: 0n,
   };
   const syms = SymbolTable.parse('ffffffff81000000 T ip_local_deliver\nffffffff81000100 T ip_forward\nffffffff82000000 T _etext\n');
-  const names = (ns: number) => ({ 10: 'podA', 11: 'host' })[ns] ?? null;
+  const names = (ns: number) => ({ 10: 'podA', 11: '(host)' })[ns] ?? null;
 
   it('folds the steps on one device into a hop, names namespaces and ends with the route', () => {
     expect(pathHops(path, routeOf(path, syms), names)).toEqual(['a0 (podA) out', 'b0 (host) in', 'fib: table main: via b0', 'route: local delivery']);

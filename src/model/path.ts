@@ -126,7 +126,10 @@ export function pathMembers(p: RawPath, syms: SymbolLookup | null): PathMembers 
   return { path: p.steps.map((s) => stepRecord(s, syms)), pathCut: p.cut, route: routeOf(p, syms) };
 }
 
-/** Names a namespace inode for people ("podA", "host"), or null to leave it out. */
+/** "(podA)"; a name that is already in parentheses, as the live naming's "(host)", stays as it is. */
+const inParens = (name: string): string => (name.startsWith('(') ? name : `(${name})`);
+
+/** Names a namespace inode for people ("podA", "(host)"), or null to leave it out. */
 export type NetnsName = (inode: number) => string | null;
 
 /**
@@ -145,7 +148,7 @@ export function pathHops(p: RawPath, route: RouteRecord | null, nsName: NetnsNam
     if (s.kind === STEP.FIB || s.kind === STEP.FIB6) hop = `fib: ${stepDetail(s)}`;
     else {
       const ns = nsName(s.netns);
-      const dev = `${s.ifname || `if${s.ifindex}`}${ns ? ` (${ns})` : ''}`;
+      const dev = `${s.ifname || `if${s.ifindex}`}${ns ? ` ${inParens(ns)}` : ''}`;
       const out = s.kind === STEP.XMIT_QUEUE || s.kind === STEP.XMIT || s.kind === STEP.QDISC_ENQ || s.kind === STEP.QDISC_DEQ;
       hop = out ? `${dev} out` : `${dev} in`;
     }
@@ -180,7 +183,7 @@ export function pathLines(p: RawPath, dropNs: bigint, route: RouteRecord | null,
   p.steps.forEach((s, i) => {
     const k = STEP_KINDS[s.kind];
     const ns = nsName(s.netns);
-    const dev = `${s.ifname || (s.ifindex ? `if${s.ifindex}` : 'no device')} ${ns ? `(${ns})` : `ns:${s.netns}`}`;
+    const dev = `${s.ifname || (s.ifindex ? `if${s.ifindex}` : 'no device')} ${ns ? inParens(ns) : `ns:${s.netns}`}`;
     const detail = stepDetail(s);
     if (i === 1 && p.cut) out.push(`      … ${p.cut} step${p.cut === 1 ? '' : 's'} not kept`);
     const what =
