@@ -6,6 +6,7 @@ import { loadLocalSymbols, localReasons } from '../capture/local.js';
 import { requirePrivileges, type NativeTracer } from '../capture/native.js';
 import { PodResolver } from '../host/pods.js';
 import type { SymbolTable } from '../model/kallsyms.js';
+import { STEP_KINDS } from '../model/path.js';
 import type { ReasonTable } from '../model/reasons.js';
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
@@ -57,11 +58,17 @@ export function addSampleOption(cmd: Command): Command {
   );
 }
 
+/** The tracepoints a path's steps come from, as the step kinds name them. */
+const PATH_TRACEPOINTS = Object.values(STEP_KINDS)
+  .map((k) => k.tracepoint)
+  .filter((t) => t.includes(':'))
+  .join(', ');
+
 /** --path [functions], for the commands that stream events. */
 export function addPathOption(cmd: Command): Command {
   return cmd.option(
     '--path [functions]',
-    "show the path of each dropped packet: the devices, qdiscs and route lookups it passed, from tracepoints (net_dev_queue, net_dev_start_xmit, netif_rx, napi_gro_receive_entry, netif_receive_skb, qdisc_enqueue/dequeue, fib(6)_table_lookup), on every kernel; `--path functions` adds every kernel function that took the skb (kprobe-multi, 5.18+). While on, every packet on the node runs the path programs: narrow it with --port, --host or --proto (they pick which packets are followed; --netns and --iface only which drops are shown)",
+    `show the path of each dropped packet: the devices, qdiscs and route lookups it passed, from tracepoints (${PATH_TRACEPOINTS}), on every kernel; \`--path functions\` adds every kernel function that took the skb (kprobes). While on, every packet on the node runs the path programs: narrow it with --port, --host or --proto (they pick which packets are followed; --netns and --iface only which drops are shown)`,
   );
 }
 
