@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, EV, EVENT_SIZE } from '../model/decode.js';
+import { decodeEvent, EV, EVENT_SIZE, STEP } from '../model/decode.js';
+import { encodeEvent } from '../model/encode.js';
+import { pathLines, routeOf } from '../model/path.js';
 import { endpoint, icmpName, innerText, toRecord, type DropRecord } from '../model/drop.js';
 import { SymbolTable } from '../model/kallsyms.js';
 import { ReasonTable } from '../model/reasons.js';
@@ -125,6 +127,31 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
       expect(fast(raw, n, wide, null, syms, json)).toBe(want);
     });
   }
+
+  it('--path: a record ending with its path is the record with path, pathCut and route in JSON, and its path lines under the text line', () => {
+    const path = {
+      steps: [
+        { tsNs: 900_000n, kind: STEP.XMIT, ifindex: 2, netns: 10, ifname: 'a0', detail: 0, result: 0, cpu: 0, reverse: false, fn: 0n },
+        { tsNs: 950_000n, kind: STEP.FUNC, ifindex: 3, netns: 11, ifname: 'b"0', detail: 0, result: 0, cpu: 1, reverse: false, fn: 0xffffffff81f63000n },
+        { tsNs: 990_000n, kind: STEP.FIB, ifindex: 3, netns: 11, ifname: 'b"0', detail: 254, result: -22, cpu: 1, reverse: true, fn: 0n },
+      ],
+      cut: 2,
+      dstInput: 0xffffffff81f64000n,
+      dstOutput: 0n,
+    };
+    const recs = [shapes[0], shapes[8]].map((b) => encodeEvent({ ...decodeEvent(b, 0, b.length), tsNs: 1_000_000n, path }));
+    const buf = Buffer.concat(recs);
+    const st = recs[0].length;
+    for (const table of [syms, null]) {
+      expect(fast(buf, 2, st, pods[1], table, true)).toBe(slow(buf, 0, st, pods[1], table, true) + slow(buf, 1, st, pods[1], table, true));
+      const text = (i: number) => {
+        const raw = decodeEvent(buf, i, st);
+        return slow(buf, i, st, null, table, false) + pathLines(raw.path!, raw.tsNs, routeOf(raw.path!, table), undefined, table).join('\n') + '\n';
+      };
+      expect(fast(buf, 2, st, null, table, false)).toBe(text(0) + text(1));
+    }
+    expect(JSON.parse(fast(buf, 1, st, null, syms, true)).path[1].name).toBe('nf_hook_slow');
+  });
 
   it('WallClock gives the bigint arithmetic\'s milliseconds at every boundary and at the top of the range', () => {
     const b = Buffer.alloc(EVENT_SIZE);
