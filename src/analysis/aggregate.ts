@@ -222,6 +222,17 @@ export class Aggregator {
     return out;
   }
 
+  /**
+   * The row each count key (baseKey) falls in for a grouping, as snapshot()
+   * builds them: null for keys folded as benign. For drawing a row's counts
+   * over time from per-key samples.
+   */
+  rowKeys(groupBy: Exclude<GroupBy, 'flow'>, benign: BenignMode = 'fold'): Map<string, string | null> {
+    const out = new Map<string, string | null>();
+    for (const [k, b] of this.bases) out.set(k, benign === 'fold' && this.benignOf(b) ? null : this.groupOf(groupBy, k, b));
+    return out;
+  }
+
   learnInterface(netns: number, ifindex: number, name: string): void {
     this.ifnames.learn(netns, ifindex, name);
   }

@@ -7,10 +7,11 @@ import { Aggregator } from './aggregate.js';
 import type { GroupBy, GroupRow } from './snapshot.js';
 import { benignLine } from '../model/benign.js';
 import { toRecord } from '../model/drop.js';
-import { hintFor, reasonHint, functionHint } from '../model/hints.js';
+import { filledHint, reasonHint, functionHint } from '../model/hints.js';
 import { rowContext } from './context.js';
 import { formatStacks, StackCounts, type SiteStacks } from './stacks.js';
 import { formatPaths, PathCounts, type PathSummary } from './paths.js';
+import { CountSeries, type Series } from './series.js';
 import { makeNaming } from '../model/naming.js';
 import { decodeEvent } from '../model/decode.js';
 import { RecordedSymbols, recordedNetnsName, recordingReasons, recordNs, type RecordingReader } from '../formats/recording.js';
@@ -26,6 +27,10 @@ export interface ReportOptions {
   stacks?: boolean;
   /** count the recorded packet paths (record --path) */
   paths?: boolean;
+  /** also draw this many top rows over time (from the count snapshots); the rest is one "other" line */
+  series?: number;
+  /** also group the window's events by flow (rows grouped otherwise) */
+  flows?: boolean;
 }
 
 /** Benign drops folded out of a report's rows. */
@@ -53,6 +58,8 @@ export interface ReportRow {
   flows: string[];
   /** what this row's drops mean (src/model/hints.ts id), or null */
   hint: string | null;
+  /** the hint's first check, filled with the row's interface, namespace and flow */
+  check: string | null;
   /** the benign rule (src/model/benign.ts) every drop of the row matched, or null */
   benign: string | null;
 }
@@ -71,10 +78,15 @@ export interface Report {
   stacks?: SiteStacks[];
   /** with `paths`: the distinct paths of the dropped packets in the window */
   paths?: PathSummary;
+  /** with `series`: the top rows' drops per second between count snapshots */
+  series?: Series;
+  /** with `flows`: the window's flows, from events */
+  flows?: ReportRow[];
 }
 
 function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): ReportRow {
   const keys = (t: { key: string }[]) => t.map((x) => x.key);
+  const hint = filledHint(rowContext(r, by));
   return {
     key: r.key,
     count: r.total,
@@ -88,7 +100,8 @@ function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): 
     netns: keys(r.netns),
     locations: keys(r.locations),
     flows: keys(r.flows),
-    hint: hintFor(rowContext(r, by))?.id ?? null,
+    hint: hint?.id ?? null,
+    check: hint?.checks[0] ?? null,
     benign: r.benign,
   };
 }
@@ -120,10 +133,13 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const msOf = (ns: bigint) => Number((ns + offset) / 1_000_000n);
   const stacks = opts.stacks ? new StackCounts() : null;
   const paths = opts.paths ? new PathCounts(syms, reasons, recordedNetnsName(t)) : null;
+  const series = opts.series && opts.by !== 'flow' ? new CountSeries() : null;
   for (const it of reader.items()) {
     if (it.kind === 'counts') {
       const c = it.snapshot;
       if (c.time > until) continue;
+      if (c.time < since) series?.before(c.records);
+      else series?.add(c.time, c.records);
       if (!cleared && c.time >= since) {
         agg.clear(since);
         cleared = true;
@@ -159,6 +175,14 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const rep: Report = { by: opts.by, from, to, seconds, total, events, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
   if (stacks) rep.stacks = stacks.sites(syms, (id) => t.stacks.get(id) ?? null);
   if (paths) rep.paths = paths.summary();
+  if (series && opts.by !== 'flow') {
+    const drawn = rep.rows.slice(0, opts.series).map((r) => r.key);
+    rep.series = series.lines(from, drawn, agg.rowKeys(opts.by, opts.all ? 'show' : 'fold'));
+  }
+  if (opts.flows) {
+    const flows = opts.by === 'flow' ? snap : agg.snapshot(to, 'flow', 'count', opts.all ? 'show' : 'fold');
+    rep.flows = flows.rows.map((r) => toReportRow(r, total, seconds, 'flow'));
+  }
   return rep;
 }
 
@@ -241,7 +265,8 @@ export function formatDiff(rows: DiffRow[], by: GroupBy): string {
   return lines.join('\n');
 }
 
-function hintTitle(id: string): string {
+/** The title of a hint by its id ("reason/NAME", "function/NAME"). */
+export function hintTitle(id: string): string {
   const [kind, name] = id.split('/');
   const h = kind === 'reason' ? reasonHint(name) : kind === 'function' ? functionHint(name) : null;
   return h ? h.title : id;

@@ -204,7 +204,7 @@ describe('diff', () => {
       seconds,
       total: rows.reduce((n, r) => n + r[1], 0),
       events: 0,
-      rows: rows.map(([key, count]) => ({ key, count, bytes: 0, share: 0, rate: count / seconds, module: null, exact: true, reasons: [], interfaces: [], netns: [], locations: [], flows: [], hint: null, benign: null })),
+      rows: rows.map(([key, count]) => ({ key, count, bytes: 0, share: 0, rate: count / seconds, module: null, exact: true, reasons: [], interfaces: [], netns: [], locations: [], flows: [], hint: null, check: null, benign: null })),
       benign: [],
     });
     const rows = diffReports(rep([['a', 10], ['b', 10], ['c', 10], ['d', 10]]), rep([['b', 50], ['c', 2], ['d', 12], ['e', 7]]));
