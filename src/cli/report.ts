@@ -1,10 +1,14 @@
 /** `droptrace report`: the live view's tables, from a recording, on any machine. */
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { GROUPS, type GroupBy } from '../analysis/snapshot.js';
 import { UsageError } from '../capture/filters.js';
 import { damageNote } from '../formats/recording.js';
 import { buildReport, formatReport } from '../analysis/report.js';
+import { LINE_COLOURS, reportHtml } from '../views/report-html.js';
 import { openRecording, parseWhen } from './files.js';
+import { droptraceVersion } from './version.js';
 
 interface Options {
   by: GroupBy;
@@ -15,6 +19,7 @@ interface Options {
   all?: boolean;
   stacks?: boolean;
   paths?: boolean;
+  html?: string;
 }
 
 export function reportCommand(): Command {
@@ -28,6 +33,7 @@ export function reportCommand(): Command {
     .option('--json', 'print the report as JSON')
     .option('--stacks', 'also list the kernel stacks recorded per drop site (record --stack), and who a generic free function freed for')
     .option('--paths', 'also list the distinct paths the dropped packets took, with counts and latency (record --path)')
+    .option('--html <out>', 'write the report as one self-contained HTML page (chart of drops over time, sites, flows, and the stacks and paths the file has) to OUT, for a ticket or a mail: it loads nothing from anywhere')
     .option('--all', 'show drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line')
     .addHelpText(
       'after',
@@ -41,18 +47,34 @@ Examples:
   droptrace report drops.dtr
   droptrace report drops.dtr --by reason --since 30 --until 90
   droptrace report drops.dtr --stacks          # a recording made with record --stack
-  droptrace report drops.dtr --paths           # a recording made with record --path`,
+  droptrace report drops.dtr --paths           # a recording made with record --path
+  droptrace report drops.dtr --html drops.html # a page for people without droptrace`,
     )
     .action((file: string, opts: Options) => {
       const top = Number(opts.top);
       if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
       const rec = openRecording(file);
       const start = Date.parse(rec.meta.startTime);
-      const rep = buildReport(rec, { by: opts.by, since: parseWhen(opts.since, start, '--since'), until: parseWhen(opts.until, start, '--until'), all: opts.all, stacks: opts.stacks, paths: opts.paths });
       const t = rec.tables;
-      const damage = damageNote(t);
       const m = t.meta;
-      if (opts.json) {
+      const html = opts.html !== undefined;
+      // the page shows whatever the file has: stacks and paths when they were recorded
+      const rep = buildReport(rec, {
+        by: opts.by,
+        since: parseWhen(opts.since, start, '--since'),
+        until: parseWhen(opts.until, start, '--until'),
+        all: opts.all,
+        stacks: opts.stacks || (html && m.stack),
+        paths: opts.paths || (html && m.packetPath !== undefined),
+        series: html ? LINE_COLOURS.length : undefined,
+        flows: html,
+      });
+      const damage = damageNote(t);
+      if (html) {
+        const page = reportHtml({ file: basename(file), host: m.host, kernel: m.kernel, startTime: m.startTime, attach: m.attach, filters: m.filters, sample: m.sample ?? 1, lost: t.stats?.lost ?? null, damage, tool: `droptrace ${droptraceVersion()}` }, rep);
+        writeFileSync(opts.html!, page);
+        process.stderr.write(`droptrace: wrote ${opts.html} (${Math.ceil(Buffer.byteLength(page) / 1024)} KiB): ${rep.total} drops, ${rep.rows.length} ${rep.by} rows\n`);
+      } else if (opts.json) {
         process.stdout.write(
           JSON.stringify({ host: m.host, kernel: m.kernel, bootId: m.bootId, startTime: m.startTime, attach: m.attach, filters: m.filters, stats: t.stats, damage: { ...t.damage, note: damage }, report: rep }) + '\n',
         );
