@@ -14,7 +14,7 @@ const serial = { fileParallelism: false, testTimeout: 60_000, hookTimeout: 60_00
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['src/**/*.test.ts', 'test/deploy.test.ts', 'test/scripts.test.ts', 'test/symbolize.cli.test.ts'], ...serial } },
+      { test: { name: 'unit', include: ['src/**/*.test.ts', 'test/deploy.test.ts', 'test/scripts.test.ts', 'test/symbolize.cli.test.ts', 'test/report.cli.test.ts'], ...serial } },
       { test: { name: 'kernel', include: ['test/*.kernel.test.ts'], exclude: ARTIFACTS, ...serial } },
       { test: { name: 'artifacts', include: ARTIFACTS, ...serial } },
     ],

@@ -92,6 +92,25 @@ describe.skipIf(!canRun)('report --html', () => {
     const first = rows.indexOf(rows[0]) === rows.indexOf(udp) ? 0 : 1;
     expect(pixelsOf(page.png, LINE_COLOURS[first])).toBeGreaterThan(600);
     expect(pixelsOf(page.png, LINE_COLOURS[1 - first])).toBeGreaterThan(600);
-    if (process.env.DT_REPORT_SCREENSHOT) writeFileSync(process.env.DT_REPORT_SCREENSHOT, PNG.sync.write(page.png));
+    if (process.env.DT_REPORT_SCREENSHOT) writeFileSync(process.env.DT_REPORT_SCREENSHOT, PNG.sync.write(croppedToContent(page.png)));
   });
 });
+
+/** The screenshot without the blank window below the page's end (README's picture). */
+function croppedToContent(png: PNG): PNG {
+  let last = 0;
+  for (let y = 0; y < png.height; y++) {
+    for (let x = 0; x < png.width; x++) {
+      const i = (y * png.width + x) * 4;
+      if (png.data[i] < 250 || png.data[i + 1] < 250 || png.data[i + 2] < 250) {
+        last = y;
+        break;
+      }
+    }
+  }
+  const height = Math.min(png.height, last + 24);
+  const out = new PNG({ width: png.width, height });
+  // rows are stored top to bottom: the first `height` of them are the page
+  png.data.copy(out.data, 0, 0, png.width * height * 4);
+  return out;
+}

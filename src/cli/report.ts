@@ -7,7 +7,7 @@ import { UsageError } from '../capture/filters.js';
 import { damageNote } from '../formats/recording.js';
 import { buildReport, formatReport } from '../analysis/report.js';
 import { LINE_COLOURS, reportHtml } from '../views/report-html.js';
-import { openRecording, parseWhen } from './files.js';
+import { closeOutput, createOutput, openRecording, parseWhen } from './files.js';
 import { droptraceVersion } from './version.js';
 
 interface Options {
@@ -20,6 +20,7 @@ interface Options {
   stacks?: boolean;
   paths?: boolean;
   html?: string;
+  force?: boolean;
 }
 
 export function reportCommand(): Command {
@@ -33,7 +34,8 @@ export function reportCommand(): Command {
     .option('--json', 'print the report as JSON')
     .option('--stacks', 'also list the kernel stacks recorded per drop site (record --stack), and who a generic free function freed for')
     .option('--paths', 'also list the distinct paths the dropped packets took, with counts and latency (record --path)')
-    .option('--html <out>', 'write the report as one self-contained HTML page (chart of drops over time, sites, flows, and the stacks and paths the file has) to OUT, for a ticket or a mail: it loads nothing from anywhere')
+    .option('--html <out>', 'write the report as one self-contained HTML page (chart of drops over time, sites, flows, and the stacks and paths the file has) to OUT ("-": standard output), for a ticket or a mail: it loads nothing from anywhere; mode 0600, never over an existing file without --force')
+    .option('--force', 'replace the --html file if it exists')
     .option('--all', 'show drops every healthy node makes (IPv6 multicast nobody joined, frames for other hosts, …) as rows instead of one folded line')
     .addHelpText(
       'after',
@@ -53,7 +55,10 @@ Examples:
     .action((file: string, opts: Options) => {
       const top = Number(opts.top);
       if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
+      if (opts.html !== undefined && opts.json) throw new UsageError('--html and --json: give one (the page is written to the --html file)');
       const rec = openRecording(file);
+      // created before the recording is read through: a name that cannot be written fails at once
+      const out = opts.html !== undefined ? createOutput(opts.html, { force: opts.force, stdoutOk: true }) : -1;
       const start = Date.parse(rec.meta.startTime);
       const t = rec.tables;
       const m = t.meta;
@@ -72,8 +77,10 @@ Examples:
       const damage = damageNote(t);
       if (html) {
         const page = reportHtml({ file: basename(file), host: m.host, kernel: m.kernel, startTime: m.startTime, attach: m.attach, filters: m.filters, sample: m.sample ?? 1, lost: t.stats?.lost ?? null, damage, tool: `droptrace ${droptraceVersion()}` }, rep);
-        writeFileSync(opts.html!, page);
-        process.stderr.write(`droptrace: wrote ${opts.html} (${Math.ceil(Buffer.byteLength(page) / 1024)} KiB): ${rep.total} drops, ${rep.rows.length} ${rep.by} rows\n`);
+        if (out === 1) process.stdout.write(page);
+        else writeFileSync(out, page);
+        closeOutput(out);
+        if (out !== 1) process.stderr.write(`droptrace: wrote ${opts.html} (${Math.ceil(Buffer.byteLength(page) / 1024)} KiB): ${rep.total} drops, ${rep.rows.length} ${rep.by} rows\n`);
       } else if (opts.json) {
         process.stdout.write(
           JSON.stringify({ host: m.host, kernel: m.kernel, bootId: m.bootId, startTime: m.startTime, attach: m.attach, filters: m.filters, stats: t.stats, damage: { ...t.damage, note: damage }, report: rep }) + '\n',

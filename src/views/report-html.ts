@@ -149,7 +149,7 @@ function sites(rep: Report): string {
   const rows = rep.rows.slice(0, MAX_ROWS).map((r, i) => {
     const swatch = drawn.has(r.key) ? `<span class="swatch" style="background:${LINE_COLOURS[i % LINE_COLOURS.length]}"></span>` : '';
     const other = rep.by === 'reason' ? r.locations[0] : r.reasons[0];
-    return `<tr><td class="n">${r.count}${r.exact ? '' : ' ~'}</td><td class="n"><span class="bar" style="width:${Math.max(1, Math.round(r.share * 60))}px"></span>${pct(r.share)}</td><td class="n">${rate(r.rate)}</td><td>${swatch}<code>${esc(r.key)}</code>${r.module ? ` [${esc(r.module)}]` : ''}</td><td>${esc(other ?? '-')}</td><td>${esc(r.interfaces.join(', ') || '-')}</td><td>${esc(r.netns.join(', ') || '-')}</td><td>${r.hint ? esc(hintTitle(r.hint)) : ''}</td></tr>`;
+    return `<tr><td class="n">${r.count}${r.exact ? '' : ' ~'}</td><td class="n"><span class="bar" style="width:${Math.max(1, Math.round(r.share * 60))}px"></span>${pct(r.share)}</td><td class="n">${rate(r.rate)}</td><td class="site">${swatch}<code>${esc(r.key)}</code>${r.module ? ` [${esc(r.module)}]` : ''}</td><td>${esc(other ?? '-')}</td><td>${esc(r.interfaces.join(', ') || '-')}</td><td>${esc(r.netns.join(', ') || '-')}</td><td>${r.hint ? esc(hintTitle(r.hint)) : ''}</td></tr>`;
   });
   const more = rep.rows.length > MAX_ROWS ? `<p>… ${rep.rows.length - MAX_ROWS} more rows (droptrace report --top)</p>` : '';
   const folded = benignLine(rep.benign, 'report --all');
@@ -231,7 +231,7 @@ svg{max-width:100%;height:auto}svg text{font-size:11px;fill:#555}
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 18px}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eee;vertical-align:top}
-th{background:#fafafa;font-weight:600}td code{white-space:nowrap}td.n{text-align:right;white-space:nowrap}
+th{background:#fafafa;font-weight:600}td code,td.site{white-space:nowrap}td.n{text-align:right;white-space:nowrap}
 .bar{display:inline-block;height:8px;background:#9ab;margin-right:6px}
 .noise,.note,footer{color:#666}footer{margin-top:32px;font-size:12px}
 details{margin:4px 0}pre{background:#f7f7f7;padding:6px;margin:4px 0 4px 16px}
