@@ -39,4 +39,18 @@ describe('report --html', () => {
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/--html and --json: give one/);
   });
+
+  it('diff --html: the rows diff --json gives, with their change, and both sides\' charts', async () => {
+    const before = join(ROOT, 'test/fixtures/lab-at-rest-6.18.dtr');
+    const out = join(dir, 'diff.html');
+    const res = await dt(['diff', before, SEED, '--html', out]);
+    expect(res.code).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    const rows: Array<{ key: string; change: string }> = JSON.parse((await dt(['diff', before, SEED, '--json'])).stdout).rows;
+    expect(rows.length).toBeGreaterThan(0);
+    const table = /<table id="diff">([\s\S]*?)<\/table>/.exec(html)![1];
+    for (const r of rows) expect(table).toMatch(new RegExp(`<tr class="${r.change}">.*<code>${r.key.replace(/[+.]/g, '\\$&')}</code>`));
+    expect(html.match(/<svg id="chart"/g)).toHaveLength(2);
+    expect(html).not.toMatch(/<script|\b(?:src|href)="(?!data:)/);
+  });
 });

@@ -3,9 +3,18 @@
  * time bounds. Every error names the file and says what to do.
  */
 import { closeSync, constants, lstatSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import { UsageError } from '../capture/filters.js';
 import { FileSource, RecordingError } from '../formats/scan.js';
-import { RecordingReader } from '../formats/recording.js';
+import { RecordingReader, type RecordingTables } from '../formats/recording.js';
+import type { HtmlHeader } from '../views/report-html.js';
+import { droptraceVersion } from './version.js';
+
+/** What a report page says about the recording it comes from (read after the pass: stats come last). */
+export function htmlHeader(path: string, t: RecordingTables, damage: string | null): HtmlHeader {
+  const m = t.meta;
+  return { file: basename(path), host: m.host, kernel: m.kernel, startTime: m.startTime, attach: m.attach, filters: m.filters, sample: m.sample ?? 1, lost: t.stats?.lost ?? null, damage, tool: `droptrace ${droptraceVersion()}` };
+}
 
 /** Opens a recording for one streaming pass; its META is read already. */
 export function openRecording(path: string): RecordingReader {

@@ -1,14 +1,12 @@
 /** `droptrace report`: the live view's tables, from a recording, on any machine. */
 import { writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { GROUPS, type GroupBy } from '../analysis/snapshot.js';
 import { UsageError } from '../capture/filters.js';
 import { damageNote } from '../formats/recording.js';
 import { buildReport, formatReport } from '../analysis/report.js';
 import { LINE_COLOURS, reportHtml } from '../views/report-html.js';
-import { closeOutput, createOutput, openRecording, parseWhen } from './files.js';
-import { droptraceVersion } from './version.js';
+import { closeOutput, createOutput, htmlHeader, openRecording, parseWhen } from './files.js';
 
 interface Options {
   by: GroupBy;
@@ -76,7 +74,7 @@ Examples:
       });
       const damage = damageNote(t);
       if (html) {
-        const page = reportHtml({ file: basename(file), host: m.host, kernel: m.kernel, startTime: m.startTime, attach: m.attach, filters: m.filters, sample: m.sample ?? 1, lost: t.stats?.lost ?? null, damage, tool: `droptrace ${droptraceVersion()}` }, rep);
+        const page = reportHtml(htmlHeader(file, t, damage), rep);
         if (out === 1) process.stdout.write(page);
         else writeFileSync(out, page);
         closeOutput(out);

@@ -9,7 +9,7 @@
  * JavaScript at all (mail clients and locked-down viewers run none), and one
  * line chart with axes is ~100 lines, less than any library inlined.
  */
-import { hintTitle, type Report, type ReportRow } from '../analysis/report.js';
+import { hintTitle, type DiffRow, type Report, type ReportRow } from '../analysis/report.js';
 import type { Series } from '../analysis/series.js';
 import type { SiteStacks } from '../analysis/stacks.js';
 import type { PathSummary } from '../analysis/paths.js';
@@ -72,6 +72,42 @@ ${rep.paths ? paths(rep.paths) : ''}
 `;
 }
 
+/** The page of `diff --html`: both recordings' headers, what changed between them, and each side's chart. */
+export function diffHtml(a: { header: HtmlHeader; report: Report }, b: { header: HtmlHeader; report: Report }, rows: readonly DiffRow[]): string {
+  const by = a.report.by;
+  const changed = rows.filter((r) => r.change !== 'same').length;
+  const title = `droptrace diff: ${a.header.host} → ${b.header.host}, ${changed} of ${rows.length} ${by} rows changed`;
+  const body = rows
+    .slice(0, MAX_ROWS)
+    .map(
+      (r) =>
+        `<tr class="${r.change}"><td><span class="change">${r.change}</span></td><td class="n">${r.a.count}</td><td class="n">${rate(r.a.rate)}</td><td class="n">${r.b.count}</td><td class="n">${rate(r.b.rate)}</td><td class="n">${r.ratio === null ? '' : `×${r.ratio.toFixed(2)}`}</td><td><code>${esc(r.key)}</code></td></tr>`,
+    );
+  const side = (name: string, s: { header: HtmlHeader; report: Report }) =>
+    `<section><h2>${name}: ${esc(s.header.file)}</h2>${header(s.header, s.report)}${summary(s.report)}${s.report.series ? chart(s.report.series, by) : ''}</section>`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>${esc(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>What changed: ${esc(a.header.file)} → ${esc(b.header.file)}</h1>
+<p class="summary">${changed} of ${rows.length} ${esc(by)} rows changed: appeared, vanished, or a rate at least the factor up or down.</p>
+<table id="diff"><thead><tr><th>change</th><th>A</th><th>A/s</th><th>B</th><th>B/s</th><th>B/A</th><th>${esc(by)}</th></tr></thead><tbody>${body.join('\n')}</tbody></table>
+${rows.length > MAX_ROWS ? `<p>… ${rows.length - MAX_ROWS} more rows (droptrace diff)</p>` : ''}
+${side('A', a)}
+${side('B', b)}
+<footer>${esc(b.header.tool)} · counts are exact in-kernel counts</footer>
+</body>
+</html>
+`;
+}
+
 function header(h: HtmlHeader, rep: Report): string {
   const facts: Array<[string, string]> = [
     ['kernel', `Linux ${h.kernel}`],
@@ -89,7 +125,7 @@ function header(h: HtmlHeader, rep: Report): string {
 
 function summary(rep: Report): string {
   const top = rep.rows[0];
-  if (!top) return `<p class="summary">${rep.benign.length ? 'No drops besides the expected noise below.' : 'No drops.'}</p>`;
+  if (!top) return `<p class="summary">${rep.benign.length ? 'No drops besides expected noise (folded).' : 'No drops.'}</p>`;
   const why = [top.reasons[0], top.interfaces[0] && `on ${top.interfaces[0]}`, top.netns[0] && `in ${top.netns[0]}`].filter(Boolean).join(' ');
   return `<p class="summary"><b>${rep.total}</b> drops in ${rep.seconds.toFixed(1)} s; <b>${pct(top.share)}</b> at <code>${esc(top.key)}</code>${why ? ` (${esc(why)})` : ''}${top.hint ? `: ${esc(hintTitle(top.hint))}` : ''}.</p>`;
 }
@@ -235,5 +271,6 @@ th{background:#fafafa;font-weight:600}td code,td.site{white-space:nowrap}td.n{te
 .bar{display:inline-block;height:8px;background:#9ab;margin-right:6px}
 .noise,.note,footer{color:#666}footer{margin-top:32px;font-size:12px}
 details{margin:4px 0}pre{background:#f7f7f7;padding:6px;margin:4px 0 4px 16px}
+tr.appeared .change,tr.up .change{color:#b00020;font-weight:600}tr.vanished .change,tr.down .change{color:#1b7f3b;font-weight:600}tr.same{color:#777}
 @media print{body{margin:0}}
 `;
