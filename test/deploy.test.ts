@@ -12,12 +12,15 @@ import { join } from 'node:path';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Pod } from 'kubernetes-models/v1/Pod';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { DropMetrics } from '../src/analysis/metrics.js';
 import { metricsRegistry } from '../src/analysis/serving.js';
 import { makeNaming } from '../src/model/naming.js';
+import { parseWebConfig } from '../src/formats/web-config.js';
+import { OPEN_PATHS } from '../src/views/web-guard.js';
 import { ReasonTable } from '../src/model/reasons.js';
 import { ROOT } from './helpers/cli.js';
 
@@ -102,6 +105,39 @@ describe('deploy/', () => {
     for (const cap of sc.capabilities.add) expect(comment).toMatch(new RegExp(`#.*\\b${cap}\\b`));
   });
 
+  it('/metrics guards itself: serve reads a web config from a Secret (TLS, basic auth our parser accepts), probes use HTTPS, the ServiceMonitor scrapes with the CA and credentials', () => {
+    const pod = ds.spec.template.spec;
+    const c = pod.containers[0];
+    const arg = c.args.find((a: string) => a.startsWith('--web-config='));
+    expect(arg).toBe('--web-config=/etc/droptrace/web/web-config.yml');
+    const mountOf = (dirPath: string) => c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === dirPath);
+    const secretOf = (name: string) => pod.volumes.find((v: { name: string }) => v.name === name).secret.secretName;
+    expect(secretOf(mountOf('/etc/droptrace/web').name)).toBe('droptrace-web-config');
+    expect(secretOf(mountOf('/etc/droptrace/tls').name)).toBe('droptrace-tls');
+    for (const probe of [c.readinessProbe, c.livenessProbe]) expect(probe.httpGet).toMatchObject({ scheme: 'HTTPS', path: '/healthz' });
+    expect(OPEN_PATHS.has('/healthz')).toBe(true);
+
+    const secrets = parseAllDocuments(readFileSync(join(ROOT, 'deploy/web-config.yaml'), 'utf8')).map((d) => d.toJS());
+    for (const s of secrets) {
+      expect(() => new Secret(s).validate()).not.toThrow();
+      expect(s.metadata.namespace).toBe('kube-system');
+    }
+    const web = secrets.find((s) => s.metadata.name === 'droptrace-web-config');
+    const config = parseWebConfig(web.stringData['web-config.yml'], '/etc/droptrace/web');
+    // the certificate and key are where the TLS Secret is mounted
+    expect(config.tls?.cert).toEqual({ file: '/etc/droptrace/tls/tls.crt' });
+    expect(config.tls?.key).toEqual({ file: '/etc/droptrace/tls/tls.key' });
+    expect([...config.users.keys()]).toEqual(['prometheus']);
+
+    const ep = sm.spec.endpoints[0];
+    expect(ep.scheme).toBe('https');
+    expect(ep.tlsConfig.ca.secret).toEqual({ name: 'droptrace-tls', key: 'ca.crt' });
+    expect(ep.tlsConfig.insecureSkipVerify ?? false).toBe(false);
+    const scrape = secrets.find((s) => s.metadata.name === ep.basicAuth.password.name);
+    expect(Object.keys(scrape.stringData)).toEqual(expect.arrayContaining([ep.basicAuth.username.key, ep.basicAuth.password.key]));
+    expect(scrape.stringData[ep.basicAuth.username.key]).toBe([...config.users.keys()][0]);
+  });
+
   it('mounts only declared volumes, read-only, including BTF, tracefs, /proc and the pod logs', () => {
     const pod = ds.spec.template.spec;
     const declared = new Set(pod.volumes.map((v: { name: string }) => v.name));
@@ -110,7 +146,7 @@ describe('deploy/', () => {
       expect(declared.has(m.name)).toBe(true);
       expect(m.readOnly).toBe(true);
     }
-    const paths = pod.volumes.map((v: { hostPath: { path: string } }) => v.hostPath.path);
+    const paths = pod.volumes.filter((v: { hostPath?: unknown }) => v.hostPath).map((v: { hostPath: { path: string } }) => v.hostPath.path);
     expect(paths).toEqual(expect.arrayContaining(['/sys/kernel/btf', '/sys/kernel/tracing', '/proc', '/var/log/pods']));
   });
 

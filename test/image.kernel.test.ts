@@ -7,15 +7,17 @@
  * podman here: runc and no default ulimits (deploy/podman/containers.conf says why).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import bcrypt from 'bcryptjs';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { jsonLines, ROOT, run } from './helpers/cli.js';
 import { Lab } from './helpers/netns.js';
 import { pack } from './helpers/pack.js';
 import { canRunKernelTests } from './helpers/kernel.js';
+import { certificates, httpsGet } from './helpers/tls.js';
 
 const canRun = canRunKernelTests('the image tests', ['podman', 'buildah', 'mmdebstrap']);
 
@@ -24,16 +26,24 @@ const podman = (args: string[]) => run(['podman', ...args], { env });
 const ds = parse(readFileSync(join(ROOT, 'deploy', 'daemonset.yaml'), 'utf8'));
 const podSpec = ds.spec.template.spec;
 const container = podSpec.containers[0];
+interface Volume {
+  name: string;
+  hostPath?: { path: string };
+  secret?: { secretName: string };
+}
 
-/** podman run flags for what the DaemonSet grants: nothing more. */
-function daemonSetFlags(seccomp: string | null, podLogs: string): string[] {
+/**
+ * podman run flags for what the DaemonSet grants: nothing more. A Secret volume is the directory
+ * `secrets` maps its name to (what the kubelet would fill from the Secret).
+ */
+function daemonSetFlags(seccomp: string | null, podLogs: string, secrets: Map<string, string>): string[] {
   const sc = container.securityContext;
   const flags = ['--rm', '--network', 'host', '--pid', 'host', '--cap-drop', 'all'];
   for (const cap of sc.capabilities.add) flags.push('--cap-add', cap);
   if (sc.readOnlyRootFilesystem) flags.push('--read-only');
   if (sc.allowPrivilegeEscalation === false) flags.push('--security-opt', 'no-new-privileges');
   if (seccomp) flags.push('--security-opt', `seccomp=${seccomp}`);
-  const volumes = new Map<string, string>(podSpec.volumes.map((v: { name: string; hostPath: { path: string } }) => [v.name, v.hostPath.path]));
+  const volumes = new Map<string, string>(podSpec.volumes.map((v: Volume) => [v.name, v.hostPath?.path ?? secrets.get(v.secret!.secretName)!]));
   for (const m of container.volumeMounts) {
     const host = m.name === 'pod-logs' ? podLogs : volumes.get(m.name)!;
     // HostToContainer is rslave: namespaces `ip netns add`ed after the start show up inside
@@ -51,12 +61,31 @@ describe.skipIf(!canRun)('the container image and the DaemonSet pod', () => {
   const podLogs = join(dir, 'pods');
   const pods: string[] = [];
   const hadPodLogs = existsSync('/var/log/pods');
+  // the Secrets the pod mounts: deploy/web-config.yaml's web config with a password we know, and
+  // a certificate for 127.0.0.1 (the node's address here)
+  const password = 'image test password';
+  const secrets = new Map([
+    ['droptrace-web-config', join(dir, 'secret-web')],
+    ['droptrace-tls', join(dir, 'secret-tls')],
+  ]);
+  let ca = '';
 
-  beforeAll(() => {
-    execFileSync('mkdir', ['-p', profiles, podLogs]);
+  beforeAll(async () => {
+    execFileSync('mkdir', ['-p', profiles, podLogs, ...secrets.values()]);
+    certificates(dir);
+    const tls = secrets.get('droptrace-tls')!;
+    for (const [from, to] of [['server.crt', 'tls.crt'], ['server.key', 'tls.key'], ['ca.crt', 'ca.crt']]) copyFileSync(join(dir, from), join(tls, to));
+    ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+    const shipped = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'web-config.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d.metadata.name === 'droptrace-web-config');
+    // a function, not a replacement string: "$10" in a bcrypt hash would read as a group reference
+    const hash = bcrypt.hashSync(password, 10);
+    const webConfig = shipped.stringData['web-config.yml'].replace(/^(\s+prometheus: ).*$/m, (_m: string, head: string) => head + hash);
+    writeFileSync(join(secrets.get('droptrace-web-config')!, 'web-config.yml'), webConfig);
     writeFileSync(profile, execFileSync(join(ROOT, 'scripts', 'seccomp-profile'), { encoding: 'utf8' }));
     const tarball = pack(dir);
-    execFileSync(join(ROOT, 'scripts', 'image'), ['--tag', tag, '--tarball', tarball], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // asynchronous: a build of minutes must not block the worker, which vitest pings meanwhile
+    const built = await run([join(ROOT, 'scripts', 'image'), '--tag', tag, '--tarball', tarball], { env });
+    if (built.code !== 0) throw new Error(`scripts/image failed (${built.code}):\n${built.stderr.slice(-4000)}`);
   }, 600_000);
   afterAll(async () => {
     for (const p of pods) await podman(['pod', 'rm', '-f', '-t', '0', p]);
@@ -73,10 +102,10 @@ describe.skipIf(!canRun)('the container image and the DaemonSet pod', () => {
   });
 
   it("with the DaemonSet's capabilities: podman's default seccomp refuses bpf() and says so; with the profile scripts/seccomp-profile writes, check passes", async () => {
-    const refused = await podman(['run', ...daemonSetFlags(null, podLogs), tag, 'check']);
+    const refused = await podman(['run', ...daemonSetFlags(null, podLogs, secrets), tag, 'check']);
     expect(refused.code).toBe(1);
     expect(refused.stdout).toMatch(/tracepoint\s+fails: a seccomp profile refuses bpf\(\) although we hold CAP_BPF/);
-    const res = await podman(['run', ...daemonSetFlags(profile, podLogs), tag, 'check']);
+    const res = await podman(['run', ...daemonSetFlags(profile, podLogs, secrets), tag, 'check']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toMatch(/addon\s+yes \/opt\/droptrace\/node_modules\/droptrace\/prebuilds\/linux-x64\//);
     expect(res.stdout).toMatch(/privileges\s+yes/);
@@ -87,7 +116,7 @@ describe.skipIf(!canRun)('the container image and the DaemonSet pod', () => {
     const ns = lab.netns('img');
     const ready = join(dir, 'ready');
     const before = lab.snmp(ns, 'Udp', 'NoPorts');
-    const traced = podman(['run', ...daemonSetFlags(profile, podLogs), '-v', `${dir}:/run/dt`, tag,
+    const traced = podman(['run', ...daemonSetFlags(profile, podLogs, secrets), '-v', `${dir}:/run/dt`, tag,
       'trace', '--json', '--netns', ns, '--port', '9432', '--duration', '8', '--ready-file', '/run/dt/ready']);
     for (let t = 0; !existsSync(ready) && t < 300; t++) await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(ready)).toBe(true);
@@ -99,13 +128,16 @@ describe.skipIf(!canRun)('the container image and the DaemonSet pod', () => {
     expect(drops.map((d) => [d.reason, d.function, d.dport])).toEqual(Array(7).fill(['NO_SOCKET', '__udp4_lib_rcv', 9432]));
   }, 60_000);
 
+  const plainGet = (url: string) => fetch(url).then((r) => r.text(), () => '');
+  const guardedGet = (url: string) => httpsGet(url, { ca, user: 'prometheus', password }).then((r) => r.body, () => '');
+
   /** Scrapes url until the drops of ns (labelled by inode) reach want (serve reads counts on a timer). */
-  async function dropsOf(url: string, ns: string, want: number): Promise<number> {
+  async function dropsOf(url: string, ns: string, want: number, get: (url: string) => Promise<string> = plainGet): Promise<number> {
     const inode = statSync(`/run/netns/${ns}`).ino;
     let n = -1;
     for (let t = 0; t < 60 && n < want; t++) {
       await new Promise((r) => setTimeout(r, 500));
-      const body = await fetch(url).then((r) => r.text(), () => '');
+      const body = await get(url);
       n = body
         .split('\n')
         .filter((l) => l.startsWith('droptrace_drops_total{') && l.includes(`netns="${inode}"`) && l.includes('function="__udp4_lib_rcv"'))
@@ -118,7 +150,7 @@ describe.skipIf(!canRun)('the container image and the DaemonSet pod', () => {
     const ns = lab.netns('srv');
     const name = `droptrace-serve-${process.pid}`;
     pods.push(name);
-    const res = await podman(['run', '-d', '--name', name, ...daemonSetFlags(profile, podLogs).filter((f) => f !== '--rm'), tag,
+    const res = await podman(['run', '-d', '--name', name, ...daemonSetFlags(profile, podLogs, secrets).filter((f) => f !== '--rm'), tag,
       'serve', '--listen=127.0.0.1:9571', '--node-root=/host']);
     expect(res.code, res.stderr).toBe(0);
     for (let t = 0; t < 100 && !(await fetch('http://127.0.0.1:9571/healthz').then((r) => r.ok, () => false)); t++) await new Promise((r) => setTimeout(r, 200));
@@ -143,6 +175,8 @@ describe.skipIf(!canRun)('the container image and the DaemonSet pod', () => {
     // podman 4.3 refuses containerPort with host networking ("PortMappings can only be used with
     // Bridge"); Kubernetes only documents the port there
     delete c.ports;
+    // a Secret volume as the directory the kubelet would fill from it
+    spec.volumes = spec.volumes.map((v: Volume) => (v.secret ? { name: v.name, hostPath: { path: secrets.get(v.secret.secretName)!, type: 'Directory' } } : v));
     const annotations: Record<string, string> = {};
     if (seccomp === 'Localhost') {
       spec.securityContext.seccompProfile = { type: 'Localhost', localhostProfile: 'droptrace.json' };
@@ -170,9 +204,13 @@ describe.skipIf(!canRun)('the container image and the DaemonSet pod', () => {
     const play = await podman(['kube', 'play', '--seccomp-profile-root', profiles, join(dir, 'local.yaml')]);
     expect(play.code, play.stderr).toBe(0);
     const ns = lab.netns('kube');
-    for (let t = 0; t < 100 && !(await fetch('http://127.0.0.1:9568/healthz').then((r) => r.ok, () => false)); t++) await new Promise((r) => setTimeout(r, 200));
+    // the manifest's --web-config: TLS with the mounted certificate, basic auth from the mounted file
+    const healthy = () => httpsGet('https://127.0.0.1:9568/healthz', { ca }).then((r) => r.status === 200, () => false);
+    for (let t = 0; t < 100 && !(await healthy()); t++) await new Promise((r) => setTimeout(r, 200));
     lab.udp(ns, '127.0.0.1', 9434, 5);
-    expect(await dropsOf('http://127.0.0.1:9568/metrics', ns, 5)).toBe(5);
+    expect(await dropsOf('https://127.0.0.1:9568/metrics', ns, 5, guardedGet)).toBe(5);
+    expect((await httpsGet('https://127.0.0.1:9568/metrics', { ca })).status).toBe(401);
+    expect(await fetch('http://127.0.0.1:9568/metrics').then((r) => r.status, () => 0)).toBe(400);
     const inspect = JSON.parse((await podman(['container', 'inspect', `${local}-droptrace`])).stdout)[0];
     expect(inspect.HostConfig.ReadonlyRootfs).toBe(true);
     // the process holds exactly the capabilities the manifest adds, nothing else (of those this
