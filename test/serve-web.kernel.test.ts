@@ -61,7 +61,7 @@ describe.skipIf(!canRun)('droptrace serve --web-config', () => {
     await t.ready();
     const url = `https://127.0.0.1:${mport}`;
     try {
-      expect(t.stderr).toMatch(new RegExp(`serving metrics on https://127\\.0\\.0\\.1:${mport}/metrics with TLS, basic auth \\(1 users\\)`));
+      expect(t.stderr).toMatch(new RegExp(`serving metrics on https://127\\.0\\.0\\.1:${mport}/metrics with TLS, basic auth \\(1 user\\)`));
       lab.udp(ns, '127.0.0.1', 9, 7);
       expect(lab.snmp(ns, 'Udp', 'NoPorts') - before).toBe(7);
 

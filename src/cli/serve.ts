@@ -102,7 +102,7 @@ async function run(opts: Options): Promise<void> {
     await capture.done;
     throw new UsageError(`--listen ${opts.listen}: ${(err as Error).message}`);
   }
-  const guarded = guard ? [guard.tls ? 'TLS' : null, guard.tls?.requestCert ? 'client certificates' : null, guard.users ? `basic auth (${guard.users} users)` : null].filter(Boolean).join(', ') : '';
+  const guarded = guard ? [guard.tls ? 'TLS' : null, guard.tls?.requestCert ? 'client certificates' : null, guard.users ? `basic auth (${guard.users} user${guard.users === 1 ? '' : 's'})` : null].filter(Boolean).join(', ') : '';
   process.stderr.write(`droptrace: serving metrics on ${server.scheme}://${opts.listen}/metrics${guarded ? ` with ${guarded}` : ''} (probe ${tracer().path}; filters: ${describeFilters(opts)})\n`);
   if (guard?.users && !guard.tls) process.stderr.write('droptrace: warning: basic auth without TLS: passwords cross the network in clear (add tls_server_config)\n');
   if (!guard && !isLoopback(host)) process.stderr.write(`droptrace: warning: ${host} is not loopback and there is no --web-config: anyone who reaches the port reads the metrics (pods, namespaces, drop sites)\n`);
