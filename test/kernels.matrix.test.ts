@@ -1,5 +1,6 @@
 /**
- * The kernel matrix (scripts/kernel-matrix/run): Debian 11, 12 and 13's own kernels booted
+ * The kernel matrix (scripts/kernel-matrix/run): Debian 11, 12 and 13's own kernels and
+ * unstable's newest (7.2) booted
  * under qemu with an initramfs built from this checkout, plus the host's kernel, each checked
  * on every attach path it offers against its own counters. Needs root, qemu-system-x86,
  * busybox-static and cpio (scripts/setup --test), and reaches Debian's mirror through apt.
@@ -12,26 +13,29 @@ import { canRunKernelTests } from './helpers/kernel.js';
 const canRun = canRunKernelTests('the kernel matrix', ['qemu-system-x86_64', 'cpio']);
 
 describe.skipIf(!canRun)('the kernel matrix', () => {
-  it('5.10, 6.1, 6.12 and the host kernel trace every drop on every attach path they offer', async () => {
+  it('5.10, 6.1, 6.12, 7.2 and the host kernel trace every drop on every attach path they offer', async () => {
     // spawned, not spawnSync: a worker blocked for minutes cannot answer vitest, which then fails the run
     const r = await run([join(ROOT, 'scripts/kernel-matrix/run')]);
     console.log(r.stdout + r.stderr);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    // every row is there: the host and the three Debian kernels
+    // every row is there: the host and the four Debian kernels
     expect(r.stdout).toMatch(/^\| 5\.10\.0-\d+-amd64 /m);
     expect(r.stdout).toMatch(/^\| 6\.1\.0-\d+-amd64 /m);
     expect(r.stdout).toMatch(/^\| 6\.12\.\d+\+deb13-amd64 /m);
+    expect(r.stdout).toMatch(/^\| 7\.2\.\d+\+deb14-amd64 /m);
     expect(r.stdout).toMatch(/\(host\)/);
     // on 6.1 (and later Debian kernels) fentry and kprobe are offered and deliver everything
     const row61 = r.stdout.split('\n').find((l) => /^\| 6\.1\.0-/.test(l))!;
     expect(row61.split('|').slice(3, 7).map((c) => c.trim())).toEqual(['5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET', '5/5 NO_SOCKET']);
     // --path on every kernel, both tracepoint flavours: each of the 5 drops has its path through lo
-    for (const row of r.stdout.split('\n').filter((l) => /^\| [56]\.\d/.test(l))) expect(row.split('|')[7].trim()).toMatch(/^5\/5, 5\/5 \(\d+ tracepoints/);
-    // --path functions: kprobes one by one on 6.1 (built without CONFIG_FPROBE), kprobe-multi on 6.12;
-    // each drop's path names ip_rcv and __udp4_lib_rcv. 5.10 cannot (no bpf_get_func_ip in kprobes)
+    for (const row of r.stdout.split('\n').filter((l) => /^\| [5-7]\.\d/.test(l))) expect(row.split('|')[7].trim()).toMatch(/^5\/5, 5\/5 \(\d+ tracepoints/);
+    // --path functions: kprobes one by one on 6.1 (built without CONFIG_FPROBE), kprobe-multi on 6.12
+    // and 7.2; each drop's path names ip_rcv and the function that dropped it. 5.10 cannot (no
+    // bpf_get_func_ip in kprobes)
     const cell = (re: RegExp) => r.stdout.split('\n').find((l) => re.test(l))!.split('|')[8].trim();
     expect(cell(/^\| 6\.1\.0-/)).toMatch(/^5\/5 \(\d{3,} functions, kprobe, \d+ ms\)$/);
     expect(cell(/^\| 6\.12\./)).toMatch(/^5\/5 \(\d{3,} functions, kprobe-multi, \d+ ms\)$/);
+    expect(cell(/^\| 7\.2\./)).toMatch(/^5\/5 \(\d{3,} functions, kprobe-multi, \d+ ms\)$/);
     expect(cell(/^\| 5\.10\./)).toBe('not offered');
   }, 30 * 60_000);
 });

@@ -64,7 +64,7 @@ for (const r of rows.values()) {
   const pok = p.every((x) => x && x.rc === '0' && x.events === x.kernel && x.paths === x.kernel && Number(x.kernel) === 5);
   cells.push(p.every(Boolean) ? `${pok ? '' : 'FAILED '}${p.map((x) => `${x.paths ?? '-'}/${x.kernel ?? '-'}`).join(', ')} (${(p[0].tracepoints ?? '').split(',').filter(Boolean).length} tracepoints${/qdisc_enqueue/.test(p[0].tracepoints ?? '') ? '' : ', no qdisc_enqueue'})` : 'not run');
   if (!pok) fail = true;
-  // --path functions where the kernel has kprobe-multi: every drop's path names ip_rcv and __udp4_lib_rcv
+  // --path functions where the kernel has kprobe-multi: every drop's path names ip_rcv and the function that dropped it
   const f = r.pathfn;
   if (!f) {
     cells.push('not run');
@@ -98,5 +98,5 @@ for (const [i, r] of out.entries()) {
   console.log(`| ${r.map((c, j) => String(c).padEnd(w[j])).join(' | ')} |`);
   if (i === 0) console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 }
-console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and __udp4_lib_rcv / counted');
+console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and the dropping function / counted');
 process.exit(fail ? 1 : 0);
