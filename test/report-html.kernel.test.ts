@@ -40,6 +40,8 @@ describe.skipIf(!canRun)('report --html', () => {
   it('a recording of two faults: a drawn chart, both sites, the dropped flow, and no request', async () => {
     const host = lab.netns('h');
     const pod = lab.netns('p');
+    // IPv4 only: the namespaces' own IPv6 noise (MLD reports) would add a third line over the two
+    for (const ns of [host, pod]) lab.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     lab.veth(pod, 'eth0', host, 'vethp');
     lab.exec(host, 'ip', ['addr', 'add', '10.244.1.1/24', 'dev', 'vethp']);
     lab.exec(pod, 'ip', ['addr', 'add', '10.244.1.2/24', 'dev', 'eth0']);

@@ -43,9 +43,11 @@ const esc = (s: string | number) =>
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const rate = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2));
 
-export function reportHtml(h: HtmlHeader, rep: Report): string {
-  const top = rep.rows[0];
-  const title = `droptrace: ${h.host}, ${rep.total} drops${top ? `, most at ${top.key}` : ''}`;
+/**
+ * Everything before the body's content: the policy that forbids loading anything (so the page
+ * makes no request, whatever a recorded name holds) and the inline style.
+ */
+function pageHead(title: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -57,7 +59,13 @@ export function reportHtml(h: HtmlHeader, rep: Report): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<h1>Packet drops on ${esc(h.host)}</h1>
+`;
+}
+
+export function reportHtml(h: HtmlHeader, rep: Report): string {
+  const top = rep.rows[0];
+  const title = `droptrace: ${h.host}, ${rep.total} drops${top ? `, most at ${top.key}` : ''}`;
+  return `${pageHead(title)}<h1>Packet drops on ${esc(h.host)}</h1>
 ${header(h, rep)}
 ${summary(rep)}
 ${rep.series ? chart(rep.series, rep.by) : ''}
@@ -85,18 +93,7 @@ export function diffHtml(a: { header: HtmlHeader; report: Report }, b: { header:
     );
   const side = (name: string, s: { header: HtmlHeader; report: Report }) =>
     `<section><h2>${name}: ${esc(s.header.file)}</h2>${header(s.header, s.report)}${summary(s.report)}${s.report.series ? chart(s.report.series, by) : ''}</section>`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>${esc(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<h1>What changed: ${esc(a.header.file)} → ${esc(b.header.file)}</h1>
+  return `${pageHead(title)}<h1>What changed: ${esc(a.header.file)} → ${esc(b.header.file)}</h1>
 <p class="summary">${changed} of ${rows.length} ${esc(by)} rows changed: appeared, vanished, or a rate at least the factor up or down.</p>
 <table id="diff"><thead><tr><th>change</th><th>A</th><th>A/s</th><th>B</th><th>B/s</th><th>B/A</th><th>${esc(by)}</th></tr></thead><tbody>${body.join('\n')}</tbody></table>
 ${rows.length > MAX_ROWS ? `<p>… ${rows.length - MAX_ROWS} more rows (droptrace diff)</p>` : ''}
@@ -155,6 +152,7 @@ function chart(s: Series, by: string): string {
     const px = x(t0 + sec * 1000);
     grid.push(`<line class="tick" x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${H - B}" y2="${H - B + 5}"/><text x="${px.toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${esc(clock(sec))}</text>`);
   }
+  // drawn with "everything else" first, so that it passes beneath the named rows, never over them
   const paths = s.lines.map((l, i) => {
     if (!l.total) return '';
     const colour = l.key === null ? OTHER_COLOUR : LINE_COLOURS[i % LINE_COLOURS.length];
@@ -173,7 +171,7 @@ function chart(s: Series, by: string): string {
 <svg id="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="drops per second over the recording">
 <g class="axes">${grid.join('')}<line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/>
 <text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle">time since the window's start</text></g>
-${paths.join('\n')}
+${[paths.at(-1), ...paths.slice(0, -1)].join('\n')}
 </svg>
 <ul class="legend">${legend}</ul></section>`;
 }
