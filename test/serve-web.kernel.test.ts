@@ -170,6 +170,12 @@ describe.skipIf(!canRun)('droptrace serve --web-config', () => {
     const res = spawnSync(process.execPath, [BIN, 'serve', '--web-config', web], { encoding: 'utf8' });
     expect(res.status).toBe(2);
     expect(res.stderr).toMatch(/--web-config .*bad\.yml: tls_server_config\.cipher_suites: not supported/);
+    // a key that is not the certificate's: the file's error, before anything listens
+    const pair = join(dir, 'pair.yml');
+    writeFileSync(pair, `tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n`);
+    const mismatch = spawnSync(process.execPath, [BIN, 'serve', '--web-config', pair], { encoding: 'utf8' });
+    expect(mismatch.status).toBe(2);
+    expect(mismatch.stderr).toMatch(/pair\.yml: tls_server_config: the certificate, key or CA do not load: .*key values mismatch/);
     const missing = spawnSync(process.execPath, [BIN, 'serve', '--web-config', join(dir, 'none.yml')], { encoding: 'utf8' });
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/none\.yml: cannot read it: ENOENT/);

@@ -11,6 +11,7 @@ import type { WebGuard } from './web-guard.js';
 
 /** First byte of a TLS record carrying a handshake: anything else on a TLS port is someone speaking plain HTTP. */
 const TLS_HANDSHAKE = 0x16;
+const FIRST_BYTE_MS = 10_000;
 
 export interface MetricsServer {
   /** http://… or https://… */
@@ -54,7 +55,11 @@ export async function serveMetrics(registry: Registry, healthy: () => boolean, h
     // one port, as exporter-toolkit: a TLS handshake goes to the HTTPS server, plain HTTP gets
     // a 400 that says why (and never a metric)
     server = createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
+      // a client that connects and says nothing is not held open here: the HTTPS server's own
+      // timeouts only start once it has the socket
+      socket.setTimeout(FIRST_BYTE_MS, () => socket.destroy());
       socket.once('data', (chunk: Buffer) => {
+        socket.setTimeout(0);
         socket.pause();
         socket.unshift(chunk);
         if (chunk[0] === TLS_HANDSHAKE) https.emit('connection', socket);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { parseWebConfig, WebConfigError, type TlsConfig, type WebConfig } from '../formats/web-config.js';
 
@@ -165,6 +165,13 @@ function tlsOptionsOf(t: TlsConfig): SecureContextOptions {
   const o: SecureContextOptions = { cert: pem(t.cert, 'cert_file'), key: pem(t.key, 'key_file'), minVersion: t.minVersion, honorCipherOrder: t.preferServerCipherSuites };
   if (t.maxVersion) o.maxVersion = t.maxVersion;
   if (t.clientCaFile) o.ca = pem({ file: t.clientCaFile }, 'client_ca_file');
+  // loaded here, so that a key that does not match its certificate is the file's error at start
+  // (and a bad rotation keeps the last good pair), not a failure of the listening server
+  try {
+    createSecureContext(o);
+  } catch (err) {
+    throw new WebConfigError(`tls_server_config: the certificate, key or CA do not load: ${(err as Error).message}`);
+  }
   return o;
 }
 
