@@ -622,6 +622,7 @@ Napi::Value Probe(const Napi::CallbackInfo &info)
 	o.Set("btf", Napi::Boolean::New(env, k.has_btf));
 	o.Set("tpBtf", Napi::Boolean::New(env, k.has_tp_btf));
 	o.Set("tpHasReason", Napi::Boolean::New(env, k.tp_has_reason));
+	o.Set("tpHasRxSk", Napi::Boolean::New(env, k.tp_has_rx_sk));
 	o.Set("dropFunction", k.fn_name ? Napi::String::New(env, k.fn_name) : env.Null());
 	o.Set("kprobes", Napi::Boolean::New(env, k.has_kprobes));
 	o.Set("consumedReason", Napi::Number::New(env, k.consumed_reason));
@@ -722,6 +723,14 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	FIELD(ev, dt_event, inner_icmp_code);
 	FIELD(ev, dt_event, inner_tcp_flags);
 	FIELD(ev, dt_event, pad2);
+	FIELD(ev, dt_event, sk_cgroup);
+	FIELD(ev, dt_event, sk_ino);
+	FIELD(ev, dt_event, sk_uid);
+	FIELD(ev, dt_event, sk_addr);
+	FIELD(ev, dt_event, sk_port);
+	FIELD(ev, dt_event, sk_family);
+	FIELD(ev, dt_event, sk_protocol);
+	FIELD(ev, dt_event, pad3);
 	Napi::Object cr = Napi::Object::New(env);
 	FIELD(cr, dt_count_rec, key.location);
 	FIELD(cr, dt_count_rec, key.reason);
@@ -753,6 +762,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	flags.Set("REASON", DT_F_REASON);
 	flags.Set("SK", DT_F_SK);
 	flags.Set("PATH", DT_F_PATH);
+	flags.Set("RX_SK", DT_F_RX_SK);
 	/* every constant TypeScript mirrors, so layout.test.ts can hold each side to the other */
 	auto consts = [&](std::initializer_list<std::pair<const char *, int>> kv) {
 		Napi::Object c = Napi::Object::New(env);

@@ -103,6 +103,7 @@ static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, 
 	struct droptrace_bpf__rodata *ro = skel->rodata;
 
 	ro->targ_tp_has_reason = k->tp_has_reason;
+	ro->targ_tp_has_rx_sk = k->tp_has_rx_sk;
 	ro->targ_fn_kind = k->fn_kind < 0 ? DT_FN_KFREE_SKB : k->fn_kind;
 	ro->targ_consumed_reason = k->consumed_reason;
 	/* the user's settings: one assignment (a struct copy; rodata's const volatile is cast away

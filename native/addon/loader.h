@@ -57,6 +57,7 @@ struct dt_kernel {
 	int has_btf;              /* /sys/kernel/btf/vmlinux loads */
 	int has_tp_btf;           /* btf_trace_kfree_skb exists */
 	int tp_has_reason;        /* the tracepoint carries enum skb_drop_reason */
+	int tp_has_rx_sk;         /* ... and the receiving socket (6.11+) */
 	int fn_kind;              /* DT_FN_*, -1 when no drop function was found */
 	const char *fn_name;      /* the fentry/kprobe target */
 	int has_kprobes;          /* kprobe PMU or tracefs kprobe_events exists */

@@ -50,6 +50,7 @@ int dt_probe_kernel(struct dt_kernel *k)
 		k->has_tp_btf = 1;
 		/* first parameter is the tracepoint's void *__data */
 		k->tp_has_reason = t && btf_is_func_proto(t) && btf_vlen(t) >= 4;
+		k->tp_has_rx_sk = t && btf_is_func_proto(t) && btf_vlen(t) >= 5;
 	}
 
 	for (i = 0; i < DT_PKT_PATH_TPS; i++) {

@@ -17,10 +17,11 @@
  *   < 5.17   (skb, location)                        commit c504e5c2f964 added reason
  *   5.17+    (skb, location, reason)
  *   6.11+    (skb, location, reason, rx_sk)          commit c53795d48ee8 added rx_sk
- * The loader reads the tracepoint's BTF prototype; the verifier prunes the ctx[2] read on
- * kernels where it would be out of bounds.
+ * The loader reads the tracepoint's BTF prototype; the verifier prunes the ctx[2] and ctx[3]
+ * reads on kernels where they would be out of bounds.
  */
 const volatile __u8 targ_tp_has_reason = 1;
+const volatile __u8 targ_tp_has_rx_sk = 0;
 
 /*
  * The function a drop goes through, for the fentry/kprobe paths (DT_FN_* in droptrace.h):
@@ -72,6 +73,25 @@ static __always_inline __u32 dt_sk_netns(struct sock *sk, bool direct)
 	if (!net)
 		return 0;
 	return DT_RD(direct, net, ns.inum);
+}
+
+/*
+ * The socket's cgroup v2: sock_cgroup_data holds a struct cgroup pointer since 5.15 (commit
+ * 8520e224f547); before, a tagged u64 this reads as "none". rx_sk exists only on 6.11+, so
+ * nothing is lost, but the program must still load on 5.10: the field test is a load-time
+ * constant there.
+ */
+static __always_inline __u64 dt_sk_cgroup(struct sock *sk, bool direct)
+{
+	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return 0;
+	struct cgroup *cg = DT_RD(direct, sk, sk_cgrp_data.cgroup);
+	if (!cg)
+		return 0;
+	struct kernfs_node *kn = DT_RD(direct, cg, kn);
+	if (!kn)
+		return 0;
+	return DT_RD(direct, kn, id);
 }
 
 #endif /* DROPTRACE_CORE_FIXES_BPF_H */

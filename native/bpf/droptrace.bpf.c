@@ -528,13 +528,54 @@ static __always_inline bool dt_sampled_out(void)
 }
 
 /*
+ * Who the receiving socket is (the tracepoint's rx_sk, NULL for most drops): its cgroup, inode,
+ * owner and local address, so a full receive buffer names the pod that did not read, not only
+ * the port. Read only for events, never for counting; every pointer is checked, since rx_sk is
+ * NULL whenever no socket was involved (and tp_btf's verifier on 6.11-6.12 does not say so).
+ */
+static __always_inline void dt_rx_sk(struct sock *sk, struct dt_event *e, bool direct)
+{
+	e->sk_cgroup = 0;
+	e->sk_ino = 0;
+	e->sk_uid = 0;
+	__builtin_memset(e->sk_addr, 0, sizeof(e->sk_addr));
+	e->sk_port = 0;
+	e->sk_family = 0;
+	e->sk_protocol = 0;
+	e->pad3 = 0;
+	if (!sk)
+		return;
+	e->sk_cgroup = dt_sk_cgroup(sk, direct);
+	e->sk_uid = DT_RD(direct, sk, sk_uid.val);
+	e->sk_family = DT_RD(direct, sk, __sk_common.skc_family);
+	e->sk_protocol = DT_RD(direct, sk, sk_protocol);
+	e->sk_port = DT_RD(direct, sk, __sk_common.skc_num);
+	if (e->sk_family == 2 /* AF_INET */) {
+		__u32 a = DT_RD(direct, sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(e->sk_addr, &a, 4);
+	} else if (e->sk_family == 10 /* AF_INET6 */ && bpf_core_field_exists(sk->__sk_common.skc_v6_rcv_saddr)) {
+		bpf_probe_read_kernel(e->sk_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	}
+	struct socket *so = DT_RD(direct, sk, sk_socket);
+	if (so) {
+		struct file *f = DT_RD(direct, so, file);
+		if (f) {
+			struct inode *ino = DT_RD(direct, f, f_inode);
+			if (ino)
+				e->sk_ino = DT_RD(direct, ino, i_ino);
+		}
+	}
+}
+
+/*
  * Sends one event: the drop, its headers, optionally its stack and packet bytes. Long because it
  * is one reserve-fill-submit: every field is written into the reserved record in place (a
  * helper taking the record would copy or re-check it), and the wakeup decision needs the
  * record's size and the ring's state together.
  */
-static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct dt_where *w, const struct dt_pkt *pkt,
-				    const struct dt_count_key *key, __u32 len, bool has_reason, bool direct)
+static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, struct sock *rx_sk, const struct dt_where *w,
+				    const struct dt_pkt *pkt, const struct dt_count_key *key, __u32 len, bool has_reason,
+				    bool direct)
 {
 	__u32 size = sizeof(struct dt_event) + CFG.snaplen;
 	if (CFG.pkt_path) {
@@ -567,7 +608,8 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 	e->icmp_type = pkt->o.icmp_type;
 	e->icmp_code = pkt->o.icmp_code;
 	e->flags = (pkt->o.ipver ? DT_F_L3 : 0) | (pkt->o.l4ok ? DT_F_L4 : 0) |
-		   (has_reason ? DT_F_REASON : 0) | (w->from_sk ? DT_F_SK : 0) | (CFG.pkt_path ? DT_F_PATH : 0);
+		   (has_reason ? DT_F_REASON : 0) | (w->from_sk ? DT_F_SK : 0) | (CFG.pkt_path ? DT_F_PATH : 0) |
+		   (rx_sk ? DT_F_RX_SK : 0);
 	__builtin_memcpy(e->saddr, pkt->o.saddr, 16);
 	__builtin_memcpy(e->daddr, pkt->o.daddr, 16);
 	__builtin_memcpy(e->inner_saddr, pkt->in.saddr, 16);
@@ -583,6 +625,7 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
 	e->inner_icmp_code = pkt->in.icmp_code;
 	e->inner_tcp_flags = pkt->in.tcp_flags;
 	e->pad2 = 0;
+	dt_rx_sk(rx_sk, e, direct);
 	if (w->dev)
 		bpf_probe_read_kernel(e->ifname, sizeof(e->ifname), w->dev->name);
 	else
@@ -644,8 +687,8 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, const struct
  * event. Each helper is inlined with `direct` a constant, so the verifier
  * sees one straight program per path and drops every filter that is off.
  */
-static __always_inline int dt_handle_drop(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason,
-					  bool has_reason, bool direct)
+static __always_inline int dt_handle_drop(void *ctx, struct sk_buff *skb, struct sock *rx_sk, __u64 location,
+					  __u32 reason, bool has_reason, bool direct)
 {
 	struct dt_where w = {};
 	struct dt_pkt pkt = {};
@@ -673,15 +716,15 @@ static __always_inline int dt_handle_drop(void *ctx, struct sk_buff *skb, __u64 
 	/* counting only: the count map is the whole answer */
 	if (!CFG.emit_events || dt_sampled_out())
 		return 0;
-	dt_emit(ctx, skb, &w, &pkt, &key, len, has_reason, direct);
+	dt_emit(ctx, skb, rx_sk, &w, &pkt, &key, len, has_reason, direct);
 	return 0;
 }
 
 /* Every free the drop tracepoint sees ends the skb's path (--path), whatever the filters decide. */
-static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, __u64 location, __u32 reason, bool has_reason,
-				     bool direct)
+static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, struct sock *rx_sk, __u64 location, __u32 reason,
+				     bool has_reason, bool direct)
 {
-	dt_handle_drop(ctx, skb, location, reason, has_reason, direct);
+	dt_handle_drop(ctx, skb, rx_sk, location, reason, has_reason, direct);
 	if (CFG.pkt_path && skb)
 		dt_path_forget(skb);
 	return 0;
@@ -693,18 +736,24 @@ SEC("tp_btf/kfree_skb")
 int droptrace_tp(__u64 *ctx)
 {
 	__u32 reason = 0;
+	struct sock *rx_sk = NULL;
 	if (targ_tp_has_reason)
 		reason = (__u32)ctx[2];
-	return dt_handle(ctx, (struct sk_buff *)ctx[0], ctx[1], reason, targ_tp_has_reason, true);
+	if (targ_tp_has_rx_sk)
+		rx_sk = (struct sock *)ctx[3];
+	return dt_handle(ctx, (struct sk_buff *)ctx[0], rx_sk, ctx[1], reason, targ_tp_has_reason, true);
 }
 
 SEC("raw_tp/kfree_skb")
 int droptrace_raw(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 reason = 0;
+	struct sock *rx_sk = NULL;
 	if (targ_tp_has_reason)
 		reason = (__u32)ctx->args[2];
-	return dt_handle(ctx, (struct sk_buff *)ctx->args[0], ctx->args[1], reason, targ_tp_has_reason, false);
+	if (targ_tp_has_rx_sk)
+		rx_sk = (struct sock *)ctx->args[3];
+	return dt_handle(ctx, (struct sk_buff *)ctx->args[0], rx_sk, ctx->args[1], reason, targ_tp_has_reason, false);
 }
 
 /*
@@ -741,10 +790,10 @@ int droptrace_fent(__u64 *ctx)
 {
 	__u64 loc = dt_fentry_caller(ctx);
 	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
-		return dt_handle(ctx, (struct sk_buff *)ctx[1], loc, (__u32)ctx[2], true, true);
+		return dt_handle(ctx, (struct sk_buff *)ctx[1], (struct sock *)ctx[0], loc, (__u32)ctx[2], true, true);
 	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
-		return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, (__u32)ctx[1], true, true);
-	return dt_handle(ctx, (struct sk_buff *)ctx[0], loc, 0, false, true);
+		return dt_handle(ctx, (struct sk_buff *)ctx[0], NULL, loc, (__u32)ctx[1], true, true);
+	return dt_handle(ctx, (struct sk_buff *)ctx[0], NULL, loc, 0, false, true);
 }
 
 SEC("kprobe/sk_skb_reason_drop")
@@ -758,8 +807,9 @@ int droptrace_kp(struct pt_regs *ctx)
 	loc = PT_REGS_RET(ctx); /* link register on arm64 and friends */
 #endif
 	if (targ_fn_kind == DT_FN_SK_SKB_REASON_DROP)
-		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM2(ctx), loc, (__u32)PT_REGS_PARM3(ctx), true, false);
+		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM2(ctx), (struct sock *)PT_REGS_PARM1(ctx), loc,
+				 (__u32)PT_REGS_PARM3(ctx), true, false);
 	if (targ_fn_kind == DT_FN_KFREE_SKB_REASON)
-		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, (__u32)PT_REGS_PARM2(ctx), true, false);
-	return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), loc, 0, false, false);
+		return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), NULL, loc, (__u32)PT_REGS_PARM2(ctx), true, false);
+	return dt_handle(ctx, (struct sk_buff *)PT_REGS_PARM1(ctx), NULL, loc, 0, false, false);
 }

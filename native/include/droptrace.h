@@ -33,6 +33,7 @@
 #define DT_F_REASON (1u << 2)  /* reason came from the kernel (>= 5.17) */
 #define DT_F_SK (1u << 3)      /* netns came from the socket, not the device */
 #define DT_F_PATH (1u << 4)    /* a struct dt_pkt_path ends the record (--path) */
+#define DT_F_RX_SK (1u << 5)   /* the kernel named the receiving socket: the sk_* fields are valid */
 
 /* dt_event.tunnel: what the outer UDP destination port said the payload is */
 #define DT_TUN_NONE 0
@@ -46,7 +47,7 @@
 #define DT_IF_NOT_LINEAR (1u << 2) /* inner headers lie beyond the linear data: not read */
 
 /*
- * One dropped packet, as seen at the moment the kernel freed it. 184 bytes,
+ * One dropped packet, as seen at the moment the kernel freed it. 224 bytes,
  * followed in the ring buffer (and in the batches the addon delivers) by
  * exactly snaplen bytes of packet data when --snaplen is set, then by a
  * struct dt_pkt_path with --path (DT_F_PATH): every record of one tracer has the
@@ -96,6 +97,16 @@ struct dt_event {
 	__u8 inner_icmp_code;
 	__u8 inner_tcp_flags;
 	__u8 pad2;              /* always 0 */
+	/* the receiving socket (DT_F_RX_SK): the kfree_skb tracepoint's rx_sk (6.11+), the socket
+	 * whose queue, memory or filter refused the packet; recording format 2 ended before these */
+	__u64 sk_cgroup;        /* its cgroup v2 id (the cgroup directory's inode): the pod, container or unit */
+	__u32 sk_ino;           /* its inode, as ss -e and /proc/PID/fd show it; 0 for a kernel socket */
+	__u32 sk_uid;           /* its owner (sk_uid) */
+	__u8 sk_addr[16];       /* its local address as the socket sees it: IPv4 in the first 4 bytes; network order */
+	__u16 sk_port;          /* its local port, host order; 0 when unbound */
+	__u8 sk_family;         /* AF_INET 2, AF_INET6 10, AF_UNIX 1, ... */
+	__u8 sk_protocol;       /* IPPROTO_* (low byte of sk_protocol) */
+	__u32 pad3;             /* always 0 */
 };
 
 /*

@@ -32,6 +32,8 @@ interface Base extends CountRecord {
   first: number;
   last: number;
   flows: Map<string, number>;
+  /** receiving sockets named by events (6.11+), with their drops */
+  sockets: Map<string, number>;
   /** events seen at this site, and how many of them matched a benign rule (weighted) */
   seen: number;
   benignSeen: number;
@@ -73,7 +75,7 @@ function benignTitle(id: string): string {
 }
 
 function newBase(r: CountRecord, first: number): Base {
-  return { ...r, zeroPackets: 0, zeroBytes: 0, first, last: first, flows: new Map(), seen: 0, benignSeen: 0, syn: 0, unicast: 0, groupFlows: new Set(), shapeRule: null, classOf: new Map() };
+  return { ...r, zeroPackets: 0, zeroBytes: 0, first, last: first, flows: new Map(), sockets: new Map(), seen: 0, benignSeen: 0, syn: 0, unicast: 0, groupFlows: new Set(), shapeRule: null, classOf: new Map() };
 }
 
 export class Aggregator {
@@ -190,6 +192,10 @@ export class Aggregator {
       b.shapeRule ??= rule;
     }
     if (b.flows.size < MAX_FLOWS_PER_BASE || b.flows.has(fk)) bump(b.flows, fk, n);
+    if (d.socket && this.naming.socket) {
+      const sk = this.naming.socket(d.socket);
+      if (b.sockets.size < MAX_FLOWS_PER_BASE || b.sockets.has(sk)) bump(b.sockets, sk, n);
+    }
     let fields = this.flowFields.get(fk);
     if (!fields && this.flowFields.size < MAX_FLOW_FIELDS) this.flowFields.set(fk, (fields = rawFlowFields(d)));
     this.flows.add(fk, bk, rule, t, n, len, fields ?? null);
@@ -201,6 +207,7 @@ export class Aggregator {
       b.zeroPackets = b.packets;
       b.zeroBytes = b.bytes;
       b.flows.clear();
+      b.sockets.clear();
       b.seen = b.benignSeen = b.syn = b.unicast = 0;
       b.groupFlows.clear();
       b.shapeRule = null;
@@ -315,7 +322,7 @@ export class Aggregator {
     const s10 = this.history.at(now - 10_000);
     const marks: Array<Sample | undefined> = [];
     for (let i = HISTORY; i >= 0; i--) marks.push(this.history.at(now - i * 1000));
-    type G = GroupRow & { locs: Map<string, number>; rs: Map<string, number>; ifs: Map<string, number>; nss: Map<string, number>; fls: Map<string, number>; rules: Set<string | null> };
+    type G = GroupRow & { locs: Map<string, number>; rs: Map<string, number>; ifs: Map<string, number>; nss: Map<string, number>; fls: Map<string, number>; sks: Map<string, number>; rules: Set<string | null> };
     const groups = new Map<string, G>();
     for (const [k, b] of this.bases) {
       const total = b.packets - b.zeroPackets;
@@ -341,6 +348,7 @@ export class Aggregator {
           interfaces: [],
           netns: [],
           flows: [],
+          sockets: [],
           flow: null,
           benign: null,
           syn: 0,
@@ -351,6 +359,7 @@ export class Aggregator {
           ifs: new Map(),
           nss: new Map(),
           fls: new Map(),
+          sks: new Map(),
           rules: new Set(),
         };
         groups.set(key, g);
@@ -377,11 +386,12 @@ export class Aggregator {
         bump(g.fls, f, n);
         if (!b.groupFlows.has(f) && n > (g.topUnicast?.count ?? 0)) g.topUnicast = { key: f, count: n };
       }
+      for (const [sk, n] of b.sockets) bump(g.sks, sk, n);
       g.syn += b.syn;
       g.unicast += b.unicast;
       g.rules.add(this.benignOf(b)?.id ?? null);
     }
-    return [...groups.values()].map(({ locs, rs, ifs, nss, fls, rules, ...row }) => ({
+    return [...groups.values()].map(({ locs, rs, ifs, nss, fls, sks, rules, ...row }) => ({
       ...row,
       rateAvg: decayedRate(row.history),
       locations: top(locs),
@@ -389,6 +399,7 @@ export class Aggregator {
       interfaces: top(ifs),
       netns: top(nss),
       flows: top(fls),
+      sockets: top(sks),
       flow: this.flowFields.get(top(fls)[0]?.key ?? '') ?? null,
       // a row is benign only when every site in it is, by the same rule
       benign: rules.size === 1 ? ([...rules][0] ?? null) : null,

@@ -11,6 +11,7 @@ describe('rowContext', () => {
       interfaces: [{ key: 'cni0', count: 3 }],
       netns: [{ key: '4026532177 (dtlab-hostA)', count: 3 }],
       flows: [{ key: 'TCP 10.244.1.2 > 10.244.1.1:2483', count: 3 }],
+      sockets: [],
       flow: { ipver: 4 as const, l4: 'TCP', saddr: '10.244.1.2', daddr: '10.244.1.1', dport: 2483 },
     };
     expect(rowContext(row, 'location')).toEqual({
@@ -22,7 +23,7 @@ describe('rowContext', () => {
   it('an IPv6 flow: the address is taken whole (ff02::16 has no port 16)', () => {
     const row = {
       key: 'x', total: 1, bytes: 0, rate1: 0, rate10: 0, history: [], firstSeen: 0, lastSeen: 0, rateAvg: 0, exact: true, module: null, benign: null, syn: 0, unicast: 0, topUnicast: null,
-      locations: [], reasons: [], interfaces: [], netns: [], flows: [{ key: 'ICMPv6 fe80::1 > ff02::16', count: 1 }],
+      locations: [], reasons: [], interfaces: [], netns: [], flows: [{ key: 'ICMPv6 fe80::1 > ff02::16', count: 1 }], sockets: [],
       flow: { ipver: 4 as const, l4: 'ICMPv6', saddr: 'fe80::1', daddr: 'ff02::16', dport: null },
     };
     expect(rowContext(row, 'location')).toMatchObject({ daddr: 'ff02::16', dport: null });

@@ -15,6 +15,7 @@ function finding(over: Partial<Finding> & { location: string }): Finding {
     interfaces: ['eth0'],
     netns: { inode: 1, label: '1' },
     flows: [],
+    sockets: [],
     flow: null,
     context: { reason: null, function: null, ifname: null, nsPrefix: '', l4: null, saddr: null, daddr: null, dport: null },
     hint: null,

@@ -47,6 +47,7 @@ export function buildFindings(snap: Snapshot, seconds: number, nsPrefix: (inode:
         interfaces: row.interfaces.map((x) => x.key),
         netns: { inode, label: row.netns[0]?.key ?? '?' },
         flows: row.flows.map((f) => ({ flow: f.key, count: f.count })),
+        sockets: row.sockets.map((s) => ({ socket: s.key, count: s.count })),
         flow: row.flow,
         context: ctx,
         hint: filledHint(ctx),
@@ -161,6 +162,7 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
     if (f.calledFrom?.length) lines.push(`    called from: ${f.calledFrom.join(' ← ')} (its most frequent kernel stack)`);
     lines.push(`    where:    ${f.interfaces.length ? `${f.interfaces.slice(0, 3).join(', ')} in ` : ''}netns ${f.netns.label}`);
     if (f.flows.length) lines.push(`    flows:    ${f.flows.slice(0, 3).map((x) => `${x.flow} ×${x.count}`).join('; ')}`);
+    if (f.sockets.length) lines.push(`    socket:   ${f.sockets.slice(0, 3).map((x) => `${x.socket} ×${x.count}`).join('; ')}`);
     if (f.hint) {
       // the reason's general meaning under a cause the evidence established
       const explain = f.hint.title !== f.hint.explain ? f.hint.explain : null;

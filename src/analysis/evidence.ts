@@ -417,7 +417,9 @@ export const EVIDENCE_RULES: readonly EvidenceRule[] = [
         {
           verdict: 'confirms',
           text: `${grew.map(([k, d]) => `${k} +${d}`).join(', ')} in ${x.where} during the window`,
-          cause: `the socket${port ? ` on ${f.context.l4 ?? ''} port ${port}`.replace('  ', ' ') : ''} in ${x.where} does not read fast enough: its receive buffer was full`,
+          cause: f.sockets.length
+            ? `the socket ${f.sockets[0].socket} in ${x.where} does not read fast enough: its receive buffer was full`
+            : `the socket${port ? ` on ${f.context.l4 ?? ''} port ${port}`.replace('  ', ' ') : ''} in ${x.where} does not read fast enough: its receive buffer was full`,
           next: `${f.context.nsPrefix}ss -${f.context.l4 === 'TCP' ? 't' : 'u'}anm${port ? ` sport = :${port}` : ''}   # skmem r (queued) at rb (buffer): full`,
         },
       ];

@@ -33,6 +33,8 @@ export interface Finding {
   interfaces: string[];
   netns: { inode: number; label: string };
   flows: Array<{ flow: string; count: number }>;
+  /** the receiving sockets that refused the packets, with their owners (kernel 6.11+) */
+  sockets: Array<{ socket: string; count: number }>;
   /** the fields of the top flow, for rules that hold a flow against a firewall or a route */
   flow: FlowFields | null;
   context: DropContext;

@@ -122,6 +122,7 @@ export class FlowTable {
         interfaces: top(ifs),
         netns: top(nss),
         flows: [],
+        sockets: [],
         flow: f.fields,
         benign: f.rule?.id ?? null,
         syn: 0,

@@ -8,15 +8,16 @@ import { BatchFolder, type FoldEntry } from './fold.js';
 import { makeNaming } from '../model/naming.js';
 import { BLOCK } from '../formats/record.js';
 import { scanRecording } from '../formats/scan.js';
-import { loadRecording, RecordedSymbols, recordingReasons } from '../formats/recording.js';
+import { eventSizeOf, loadRecording, RecordedSymbols, recordingReasons, widenRecords } from '../formats/recording.js';
 
-// a real recording (seed scenario, 6.18 VM): 12 drops of 200-byte records (--snaplen 64)
+// a real recording (seed scenario, 6.18 VM): 12 drops with --snaplen 64, in format 1, widened as the reader does
 const seed = readFileSync(new URL('../../test/fixtures/seed-6.18.dtr', import.meta.url));
 const scan = scanRecording(seed);
 const rec = loadRecording(seed);
 const eventBlocks = scan.blocks.filter((b) => b.type === BLOCK.EVENTS).map((b) => b.payload);
-const stride = eventBlocks[0].readUInt32LE(4);
-const raw = Buffer.concat(eventBlocks.map((p) => p.subarray(8)));
+const fileStride = eventBlocks[0].readUInt32LE(4);
+const fileRaw = Buffer.concat(eventBlocks.map((p) => p.subarray(8)));
+const { buf: raw, stride } = widenRecords(fileRaw, fileRaw.length / fileStride, fileStride, eventSizeOf(seed.readUInt16LE(8)));
 
 type Seen = Array<{ flow: string; count: number; bytes: number; last: number; wallMs: number }>;
 function foldAll(folder: BatchFolder, buf: Buffer, st: number, n: number, offMs = 0): Seen[] {

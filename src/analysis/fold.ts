@@ -3,7 +3,7 @@
  * them) into per-flow counts without decoding each record: the live view's
  * path under a flood. A record is identified by the words that make its flow
  * row (location, reason, interface, netns, protocol, addresses, destination
- * port, interface name, and a tunnelled packet's inner flow); records with the same words share one entry, found
+ * port, interface name, a tunnelled packet's inner flow, and the receiving socket); records with the same words share one entry, found
  * through an open-addressing hash table over 32-bit reads of the batch.
  * Only the first record of a new entry is decoded. Pure: no kernel, no clock.
  */
@@ -42,9 +42,15 @@ const W = {
   vni: EV.tunnel_id / 4,
   innerPorts: EV.inner_sport / 4, // inner sport (low half), dport (high half)
   tunnel: EV.tunnel / 4, // tunnel, inner ipver, l4proto, flags
+  skCgroup: EV.sk_cgroup / 4, // 2 words
+  skIno: EV.sk_ino / 4,
+  skPort: EV.sk_port / 4, // port (low half), family, protocol
 } as const;
-/** identity words: 20 of the record itself, 11 of a tunnelled packet's inner flow (0 when none) */
-const KEY = 31;
+/**
+ * identity words: 20 of the record itself, 11 of a tunnelled packet's inner flow, 4 of the
+ * receiving socket (0 when none)
+ */
+const KEY = 35;
 const MAX_ENTRIES = 1 << 16;
 
 export class BatchFolder {
@@ -100,7 +106,13 @@ export class BatchFolder {
         h = Math.imul(h ^ (k[21] = w[o + W.vni]), 0x01000193);
         h = Math.imul(h ^ (k[22] = w[o + W.innerPorts] >>> 16), 0x01000193);
         for (let j = 0; j < 8; j++) h = Math.imul(h ^ (k[23 + j] = w[o + W.innerAddr + j]), 0x01000193);
-      } else k.fill(0, 20);
+      } else k.fill(0, 20, 31);
+      if (flags & FLAG.RX_SK) {
+        h = Math.imul(h ^ (k[31] = w[o + W.skCgroup]), 0x01000193);
+        h = Math.imul(h ^ (k[32] = w[o + W.skCgroup + 1]), 0x01000193);
+        h = Math.imul(h ^ (k[33] = w[o + W.skIno]), 0x01000193);
+        h = Math.imul(h ^ (k[34] = w[o + W.skPort]), 0x01000193);
+      } else k.fill(0, 31);
       h ^= h >>> 15;
 
       const e = this.find(h, k) ?? this.insert(h, k, src, i, stride);

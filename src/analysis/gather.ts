@@ -157,6 +157,7 @@ export class CounterWindow {
           interfaces: iface ? [iface] : [],
           netns: { inode: ino, label },
           flows: [],
+          sockets: [],
           flow: null,
           context: { reason: null, function: null, ifname: iface, nsPrefix: prefix, l4: null, saddr: null, daddr: null, dport: null },
           hint: h,

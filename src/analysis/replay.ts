@@ -43,7 +43,7 @@ export class ReplayFeed {
     const t = rec.tables;
     this.reasons = recordingReasons(t.meta);
     this.syms = new RecordedSymbols(t.symbols);
-    this.naming = makeNaming(this.syms, this.reasons, t.netns, (ns) => t.pods.get(ns) ?? null);
+    this.naming = makeNaming(this.syms, this.reasons, t.netns, (ns) => t.pods.get(ns) ?? null, (id) => t.cgroups.get(id) ?? null);
     this.agg = new Aggregator(this.naming, undefined, t.meta.sample ?? 1);
     this.start = Date.parse(t.meta.startTime);
     this.last = this.start;

@@ -56,6 +56,8 @@ export interface ReportRow {
   netns: string[];
   locations: string[];
   flows: string[];
+  /** the receiving sockets that refused the row's packets, with their owners (kernel 6.11+) */
+  sockets: string[];
   /** what this row's drops mean (src/model/hints.ts id), or null */
   hint: string | null;
   /** the hint's first check, filled with the row's interface, namespace and flow */
@@ -100,6 +102,7 @@ function toReportRow(r: GroupRow, total: number, seconds: number, by: GroupBy): 
     netns: keys(r.netns),
     locations: keys(r.locations),
     flows: keys(r.flows),
+    sockets: keys(r.sockets),
     hint: hint?.id ?? null,
     check: hint?.checks[0] ?? null,
     benign: r.benign,
@@ -116,7 +119,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const reasons = recordingReasons(t.meta);
   // the tables fill while the file is read; names are written before the events that need them
   const syms = new RecordedSymbols(t.symbols);
-  const naming = makeNaming(syms, reasons, t.netns, (ns) => t.pods.get(ns) ?? null);
+  const naming = makeNaming(syms, reasons, t.netns, (ns) => t.pods.get(ns) ?? null, (id) => t.cgroups.get(id) ?? null);
   const agg = new Aggregator(naming, undefined, t.meta.sample ?? 1);
   const start = Date.parse(t.meta.startTime);
   const since = opts.since ?? -Infinity;
@@ -236,6 +239,8 @@ export function formatReport(rep: Report, top: number): string {
     lines.push(
       `${String(r.count).padStart(9)} ${pct(r.share).padStart(6)} ${rate(r.rate).padStart(8)}  ${key.padEnd(34)} ${reason.padEnd(16)} ${(r.interfaces[0] ?? '-').padEnd(10)} ${r.netns[0] ?? '-'}`,
     );
+    // the socket that refused them (6.11+): whose buffer, memory or filter it was
+    if (r.sockets.length) lines.push(`${''.padStart(27)}socket ${r.sockets[0]}${r.sockets.length > 1 ? ` (+${r.sockets.length - 1} more)` : ''}`);
   }
   if (rep.rows.length > top) lines.push(`… ${rep.rows.length - top} more (--top)`);
   const folded = benignLine(rep.benign);

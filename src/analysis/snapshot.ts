@@ -61,6 +61,8 @@ export interface GroupRow {
   interfaces: Top[];
   netns: Top[];
   flows: Top[];
+  /** the receiving sockets that refused its packets (kernel 6.11+), with their owners */
+  sockets: Top[];
   /** the fields of the row's own flow (flow rows) or of its top flow; null when no event named one */
   flow: FlowFields | null;
   /** id of the benign rule (src/model/benign.ts) every drop of this row matched, or null */

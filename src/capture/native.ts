@@ -84,6 +84,8 @@ export interface KernelProbe {
   btf: boolean;
   tpBtf: boolean;
   tpHasReason: boolean;
+  /** the tracepoint also passes the receiving socket (rx_sk, 6.11+) */
+  tpHasRxSk: boolean;
   dropFunction: string | null;
   kprobes: boolean;
   consumedReason: number;

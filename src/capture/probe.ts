@@ -22,6 +22,8 @@ export interface CheckReport {
   tpBtf: boolean;
   dropReasons: { available: boolean; count: number; source: string };
   dropFunction: string | null;
+  /** the drop tracepoint (or sk_skb_reason_drop) names the receiving socket: 6.11+ */
+  receivingSocket: boolean;
   kprobesInKernel: boolean;
   tracefs: boolean;
   privileges: { ok: boolean; capEff: string };
@@ -77,6 +79,7 @@ export async function gatherReport(verbose = false): Promise<CheckReport> {
     tpBtf: probe?.tpBtf ?? false,
     dropReasons: { available: reasons.size > 0, count: reasons.size, source: reasons.source },
     dropFunction: probe?.dropFunction ?? null,
+    receivingSocket: !!probe?.tpHasRxSk || probe?.dropFunction === 'sk_skb_reason_drop',
     kprobesInKernel: probe?.kprobes ?? false,
     tracefs: existsSync('/sys/kernel/tracing/events/skb/kfree_skb'),
     privileges: { ok: privileged, capEff: caps.toString(16) },

@@ -4,6 +4,7 @@ import { ATTACH, DEFAULT_GENEVE_PORTS, DEFAULT_VXLAN_PORTS, SLOTS, type AttachMo
 import { buildFilters, describeFilters, FILTER_FLAGS, UsageError, type FilterOptions } from '../capture/filters.js';
 import { loadLocalSymbols, localReasons } from '../capture/local.js';
 import { requirePrivileges, type NativeTracer } from '../capture/native.js';
+import { CgroupNames } from '../host/cgroups.js';
 import { PodResolver } from '../host/pods.js';
 import type { SymbolTable } from '../model/kallsyms.js';
 import { STEP_KINDS } from '../model/path.js';
@@ -139,14 +140,15 @@ function parsePorts(text: string, flag: string): number[] {
  * then check privileges; then load this machine's symbols (a warning, not
  * an error, when they are hidden).
  */
-export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reasons: ReasonTable; syms: SymbolTable | null; pods: PodResolver } {
+export function prepareTracing(opts: TraceOptions): { config: TracerConfig; reasons: ReasonTable; syms: SymbolTable | null; pods: PodResolver; cgroups: CgroupNames } {
   const base = baseTracerConfig(opts);
   const reasons = localReasons();
   const filters = buildFilters(opts, reasons);
   requirePrivileges();
   const { table: syms, warning } = loadLocalSymbols();
   if (warning) process.stderr.write(`droptrace: warning: ${warning}\n`);
-  return { config: { ...base, ...filters }, reasons, syms, pods: new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs }) };
+  const pods = new PodResolver({ root: opts.nodeRoot, podLogs: opts.podLogs });
+  return { config: { ...base, ...filters }, reasons, syms, pods, cgroups: new CgroupNames({ root: opts.nodeRoot }) };
 }
 
 /** The line that says a capture is attached: how, with which filters, and what it could not use. */

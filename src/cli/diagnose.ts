@@ -10,6 +10,7 @@ import { buildReport } from '../analysis/report.js';
 import { describeFilters, UsageError } from '../capture/filters.js';
 import { CaptureRun } from '../capture/run.js';
 import { netnsNames } from '../host/netns.js';
+import { cgroupOwners } from '../host/cgroups.js';
 import { makeNaming } from '../model/naming.js';
 import { addPathOption, addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { openRecording } from './files.js';
@@ -70,7 +71,9 @@ async function run(opts: Options): Promise<void> {
   const { reasons, syms } = prepared;
   const config = { ...prepared.config, stack: opts.stack !== false };
   const names = netnsNames();
-  const tally = new AggregateConsumer(true, makeNaming(syms, reasons, names), syms, reasons);
+  // receiving sockets are named by their cgroup's owner: the pod or unit that did not read
+  const owner = cgroupOwners(prepared.cgroups, prepared.pods);
+  const tally = new AggregateConsumer(true, makeNaming(syms, reasons, names, undefined, owner), syms, reasons);
   const capture = CaptureRun.start(config, [tally], { duration });
   // the counters' window opens once the trace is attached, so what they count is what it could
   // see; ready (for scripts) only after both

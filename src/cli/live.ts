@@ -81,8 +81,8 @@ function openFeed(opts: Options, duration: number | undefined): Feed {
   }
   // the path and the stack travel in events: counting alone has neither
   if (!opts.events && (opts.path || opts.stack)) throw new UsageError(`${opts.path ? '--path' : '--stack'} needs events: it cannot go with --no-events`);
-  const { config, reasons, syms, pods } = prepareTracing(opts);
-  const naming = nodeNaming(syms, reasons, pods);
+  const { config, reasons, syms, pods, cgroups } = prepareTracing(opts);
+  const naming = nodeNaming(syms, reasons, pods, cgroups);
   return kernelFeed({ config: { ...config, stack: !!opts.stack }, filters: opts, events: opts.events, naming, syms, reasons, duration, readyFile: opts.readyFile });
 }
 

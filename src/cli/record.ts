@@ -7,6 +7,7 @@ import { exportPcapng } from '../formats/export.js';
 import { RecordingWriter } from '../formats/record.js';
 import { Recorder } from '../formats/recorder.js';
 import { netnsNames } from '../host/netns.js';
+import { cgroupOwners } from '../host/cgroups.js';
 import { podName } from '../host/pods.js';
 import { lossReporter } from '../views/losses.js';
 import { recordingProgress } from '../views/progress.js';
@@ -62,7 +63,7 @@ async function run(opts: Options): Promise<void> {
   snaplen = Math.ceil(snaplen / 8) * 8;
   if (opts.output === '-') throw new UsageError('-o -: a recording is written in blocks it syncs to disk; name a file');
   if (opts.pcapng && opts.pcapng === opts.output) throw new UsageError(`--pcapng ${opts.pcapng}: the same file as --output`);
-  const { config, reasons, syms, pods } = prepareTracing(opts);
+  const { config, reasons, syms, pods, cgroups } = prepareTracing(opts);
 
   const fd = createOutput(opts.output, { force: opts.force });
   // the pcapng is written at the end: refuse a name that is taken now, not after the capture
@@ -73,6 +74,7 @@ async function run(opts: Options): Promise<void> {
     reasons,
     netnsName: (ino) => names.get(ino) ?? null,
     podName: (ino) => podName(pods.lookup(ino)),
+    cgroupOwner: cgroupOwners(cgroups, pods),
     filters: describeFilters(opts),
     version: droptraceVersion(),
     limit,

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { CaptureRun } from '../capture/run.js';
 import { TraceWriter } from '../formats/trace-writer.js';
 import { netnsNames, VethPeers } from '../host/netns.js';
+import { cgroupOwners } from '../host/cgroups.js';
 import { podOfDrop } from '../host/pods.js';
 import { nodeNaming } from '../host/names.js';
 import { netnsLabel, type Naming } from '../model/naming.js';
@@ -50,7 +51,7 @@ const pathNames = (pods: boolean, naming: Naming) => netnsLabel(pods ? naming : 
 async function run(opts: Options): Promise<void> {
   const duration = parsePositive(opts.duration, '--duration');
   const limit = parsePositive(opts.count, '--count');
-  const { config, reasons, syms, pods } = prepareTracing(opts);
+  const { config, reasons, syms, pods, cgroups } = prepareTracing(opts);
   const peers = new VethPeers(netnsNames);
   const writer = new TraceWriter({
     json: !!opts.json,
@@ -58,6 +59,7 @@ async function run(opts: Options): Promise<void> {
     syms,
     reasons,
     podOf: opts.pods ? (ns, ifi) => podOfDrop(pods, peers, ns, ifi) : null,
+    cgroupOwner: cgroupOwners(cgroups, opts.pods ? pods : null),
     // --path names the namespaces its steps cross
     netnsName: opts.path ? pathNames(opts.pods, nodeNaming(syms, reasons, pods)) : undefined,
     out: process.stdout,

@@ -3,7 +3,7 @@
  * died. Streams: one block of events at a time goes out through `write`.
  */
 import { decodeEvent, type RawPath } from '../model/decode.js';
-import { innerFlow, innerText } from '../model/drop.js';
+import { innerFlow, innerText, socketRecord, socketText } from '../model/drop.js';
 import { formatSymbol } from '../model/kallsyms.js';
 import { formatNs, pathHops, pathSpanNs, routeOf } from '../model/path.js';
 import { PcapngBuilder } from './pcapng.js';
@@ -61,7 +61,7 @@ export function exportPcapng(reader: RecordingReader, write: (chunk: Buffer) => 
         netns: d.netns,
         netnsName: ns ?? null,
         // a tunnelled packet says its inner flow too: Wireshark shows it without decoding the tunnel
-        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}${d.inner ? ` inner ${innerText(innerFlow(d.inner)!)}` : ''}${d.path ? pathComment(d.path, d.tsNs, nsName, syms) : ''}`,
+        comment: `${headOf(d.location, d.hasReason, d.reason, d.ifname, d.netns, ns)} cpu ${d.cpu} comm ${d.comm}${d.inner ? ` inner ${innerText(innerFlow(d.inner)!)}` : ''}${d.socket ? ` ${socketText(socketRecord(d.socket, (id) => t.cgroups.get(id) ?? null)!)}` : ''}${d.path ? pathComment(d.path, d.tsNs, nsName, syms) : ''}`,
       });
       // written in pieces of a few thousand packets: memory stays flat whatever the block size
       if ((i & 4095) === 4095) write(b.take());

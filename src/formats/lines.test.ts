@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, EV, EVENT_SIZE, STEP } from '../model/decode.js';
+import { decodeEvent, EV, EVENT_SIZE, EVENT_SIZE_V1, STEP } from '../model/decode.js';
 import { encodeEvent } from '../model/encode.js';
 import { pathLines, routeOf } from '../model/path.js';
-import { endpoint, icmpName, innerText, toRecord, type DropRecord } from '../model/drop.js';
+import { endpoint, icmpName, innerText, socketText, toRecord, type CgroupOwner, type DropRecord } from '../model/drop.js';
 import { SymbolTable } from '../model/kallsyms.js';
 import { ReasonTable } from '../model/reasons.js';
 import { eventRecord as event } from '../../test/helpers/events.js';
 import { WallClock, writeJsonLine, writeTextLine, type PodFields } from './lines.js';
 import { BLOCK } from './record.js';
-import { widenV1 } from './recording.js';
+import { widenRecords } from './recording.js';
 import { scanRecording } from './scan.js';
 import { ByteSink } from './sink.js';
 
@@ -31,6 +31,7 @@ function formatLine(r: DropRecord, ipver: number): string {
   if (r.inner) flow += ` [${innerText(r.inner)}]`;
   parts.push(flow, `len ${r.len}`);
   if (r.pod) parts.push(`pod ${r.namespace ?? '?'}/${r.pod}`);
+  if (r.socket) parts.push(socketText(r.socket));
   return parts.join(' ');
 }
 
@@ -53,16 +54,25 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
   const syms = SymbolTable.parse('ffffffff81f63000 T nf_hook_slow\nffffffff81f64000 T next\nffffffffc0a01000 t vx_rcv\t[vxlan]\n');
   const OFF = 1_700_000_000_123_456_789n;
   // the oracle: the record through objects, as JSON.stringify and formatLine write it
+  // receiving sockets' cgroups: a pod's, a unit's with a quote in its name; any other id is unknown
+  const owners = new Map<number, CgroupOwner>([
+    [3445, { path: '/kubepods/burstable/pod0b5c7a2e-1d3f-4a6b-8c9d-0e1f2a3b4c5d/abc', namespace: 'default', pod: 'web-0', container: 'abc' }],
+    [77, { path: '/system.slice/x"y.service', namespace: null, pod: null, container: null }],
+  ]);
+  const owner = (id: number) => owners.get(id) ?? null;
   const slow = (buf: Buffer, i: number, stride: number, pod: PodFields | null, table: SymbolTable | null, json: boolean) => {
     const raw = decodeEvent(buf, i, stride);
-    const r = { ...toRecord(raw, table, reasons, OFF), ...(pod ?? {}) };
+    const r = { ...toRecord(raw, table, reasons, OFF, owner), ...(pod ?? {}) };
     return (json ? JSON.stringify(r) : formatLine(r, raw.ipver)) + '\n';
   };
   // the fast way, through a sink small enough to hand on several pieces
   const fast = (buf: Buffer, n: number, stride: number, pod: PodFields | null, table: SymbolTable | null, json: boolean) => {
     const pieces: Buffer[] = [];
     const sink = new ByteSink(700, (b) => pieces.push(b));
-    for (let i = 0; i < n; i++) (json ? writeJsonLine : writeTextLine)(sink, new WallClock(OFF), buf, i, stride, table, reasons, pod);
+    for (let i = 0; i < n; i++) {
+      if (json) writeJsonLine(sink, new WallClock(OFF), buf, i, stride, table, reasons, pod, owner);
+      else writeTextLine(sink, new WallClock(OFF), buf, i, stride, table, reasons, pod, undefined, owner);
+    }
     sink.flush();
     return Buffer.concat(pieces).toString('utf8');
   };
@@ -83,6 +93,15 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
       inner: { tunnel: 2, vni: 0xabcdef, flags: 1 | 2, ipver: 6, l4: 58, sport: 0, dport: 0, tcp: 0, saddr: [0xfd, 0, ...Array(13).fill(0), 2], daddr: [0xff, 2, ...Array(13).fill(0), 0x16] } }),
     event({ location: 0xffffffff81f63100n, reason: 3, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 1, dport: 4789, tcp: 0, ifname: 'eth0',
       inner: { tunnel: 1, vni: 7, flags: 4, ipver: 0, l4: 0, sport: 0, dport: 0, tcp: 0, saddr: [], daddr: [] } }),
+    // the receiving socket (6.11+): a pod's UDP socket, a unit's TCP socket on IPv6, one whose cgroup is not known, a unix socket without a cgroup
+    event({ location: 0xffffffff820a7607n, reason: 6, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 5, dport: 7000, tcp: 0, ifname: 'lo',
+      socket: { cgroup: 3445, inode: 4117081, uid: 0, family: 2, protocol: 17, addr: '0.0.0.0', port: 7000 } }),
+    event({ location: 0xffffffff820a7607n, reason: 20, flags: 1 | 2 | 4, ipver: 6, l4: 6, sport: 5, dport: 2483, tcp: 0x10, ifname: 'eth0',
+      socket: { cgroup: 77, inode: 1, uid: 65534, family: 10, protocol: 6, addr: 'fd00::1', port: 2483 } }),
+    event({ location: 0xffffffff820a7607n, reason: 6, flags: 1 | 2 | 4, ipver: 4, l4: 17, sport: 5, dport: 7000, tcp: 0, ifname: 'lo',
+      socket: { cgroup: 12345678901, inode: 0, uid: 1000, family: 2, protocol: 17, addr: '127.0.0.1', port: 7000 } }),
+    event({ location: 0xffffffff820a7607n, reason: 5, flags: 4, ipver: 0, l4: 0, sport: 0, dport: 0, tcp: 0, ifname: '',
+      socket: { cgroup: 0, inode: 9, uid: 0, family: 1, protocol: 0, addr: null, port: 0 } }),
   ];
   shapes[9][EV.inner_icmp_type] = 143; // MLDv2 report
   shapes[4][EV.tunnel] = 7; // a tunnel kind this droptrace does not know: no inner flow
@@ -121,7 +140,7 @@ describe('writeJsonLine / writeTextLine: trace lines straight from the bytes', (
       const v1 = Buffer.concat(blocks.map((p) => p.subarray(8)));
       const n = v1.length / st;
       expect(n).toBe(12);
-      const { buf: raw, stride: wide } = widenV1(v1, n, st);
+      const { buf: raw, stride: wide } = widenRecords(v1, n, st, EVENT_SIZE_V1);
       let want = '';
       for (let i = 0; i < n; i++) want += slow(raw, i, wide, null, syms, json);
       expect(fast(raw, n, wide, null, syms, json)).toBe(want);

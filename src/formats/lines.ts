@@ -9,8 +9,8 @@
  * per segment of record words, per second of time) and must stay byte for
  * byte what the record model says; apart, each would need the other's.
  */
-import { addrAt, commAt, EV, FLAG, ifnameAt, innerAt, pathAt, TUNNEL, u16, u32 } from '../model/decode.js';
-import { dropSite, icmpName, innerFlow, innerText, isoTime, l4Name, protocolName, siteHint, tcpFlagLetters, type Site } from '../model/drop.js';
+import { addrAt, commAt, EV, FLAG, ifnameAt, innerAt, pathAt, socketAt, TUNNEL, u16, u32 } from '../model/decode.js';
+import { dropSite, icmpName, innerFlow, innerText, isoTime, l4Name, protocolName, siteHint, socketRecord, socketText, tcpFlagLetters, type CgroupLookup, type CgroupOwner, type Site } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import { pathLines, pathMembers, routeOf, type NetnsName } from '../model/path.js';
 import type { ReasonTable } from '../model/reasons.js';
@@ -104,6 +104,7 @@ const T = { len: ' len ', arrow: ' > ' };
 const TCP_TEXT = Array.from({ length: 256 }, (_, f) => enc(` [${tcpFlagLetters(f)}]`));
 const podTails = new WeakMap<PodFields, Buffer>();
 const NO_INNER = enc('"inner":null,');
+const NO_SOCKET = enc('"socket":null,');
 
 /** " type 143 code 0 (MLDv2 report)": built once per protocol, type and code. */
 const icmpTexts = new Map<number, Buffer>();
@@ -122,6 +123,28 @@ function innerJson(buf: Buffer, o: number): Buffer {
   if (buf[o + EV.tunnel] === TUNNEL.NONE) return NO_INNER;
   const inner = innerFlow(innerAt(buf, o));
   return inner ? enc(`"inner":${JSON.stringify(inner)},`) : NO_INNER;
+}
+
+/**
+ * The receiving socket's JSON member and text, per socket and owner: a full receive buffer
+ * drops for one socket in floods. Keyed by the record's socket bytes; an entry is rebuilt
+ * when the cgroup's owner changes (found later, or gone).
+ */
+const SOCKET_BYTES = EV.pad3 + 4 - EV.sk_cgroup;
+const socketCache = new Map<string, { owner: CgroupOwner | null; json: Buffer; text: Buffer }>();
+
+function socketBytes(buf: Buffer, o: number, owner: CgroupLookup | null): { json: Buffer; text: Buffer } | null {
+  if (!(buf[o + EV.flags] & FLAG.RX_SK)) return null;
+  const key = buf.toString('latin1', o + EV.sk_cgroup, o + EV.sk_cgroup + SOCKET_BYTES);
+  const id = Number(buf.readBigUInt64LE(o + EV.sk_cgroup));
+  const who = id && owner ? owner(id) : null;
+  let e = socketCache.get(key);
+  if (!e || e.owner !== who) {
+    const r = socketRecord(socketAt(buf, o), () => who)!;
+    if (socketCache.size >= 4096) socketCache.clear();
+    socketCache.set(key, (e = { owner: who, json: enc(`"socket":${JSON.stringify(r)},`), text: enc(` ${socketText(r)}`) }));
+  }
+  return e;
 }
 
 /** the start of a line up to the milliseconds, for one second: text "HH:MM:SS.", JSON {"time":"YYYY-MM-DDTHH:MM:SS. */
@@ -278,7 +301,17 @@ function readShape(buf: Buffer, o: number, syms: SymbolLookup | null): typeof sh
  * recording and on every shape of record. Addresses are digits, dots,
  * colons and hex: nothing to escape.
  */
-export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: number, stride: number, syms: SymbolLookup | null, reasons: ReasonTable, pod: PodFields | null): void {
+export function writeJsonLine(
+  out: ByteSink,
+  clock: WallClock,
+  buf: Buffer,
+  i: number,
+  stride: number,
+  syms: SymbolLookup | null,
+  reasons: ReasonTable,
+  pod: PodFields | null,
+  owner: CgroupLookup | null = null,
+): void {
   const o = i * stride;
   const { l4proto, isPorts, isIcmp, hasReason, reasonCode: hk, loc } = readShape(buf, o, syms);
   let j = loc.json.get(hk);
@@ -300,7 +333,8 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   const where = jsonWhere.get(buf, o);
   const who = jsonWho.get(buf, o);
   const inner = innerJson(buf, o);
-  out.room(j.head.length + where.length + who.length + j.hint.length + inner.length + tail.length + LINE_ROOM);
+  const socket = socketBytes(buf, o, owner)?.json ?? NO_SOCKET;
+  out.room(j.head.length + where.length + who.length + j.hint.length + inner.length + socket.length + tail.length + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), false);
   out.bytes(j.head);
   out.bytes(where); // ,"ifindex": .. ,"sport":
@@ -324,6 +358,7 @@ export function writeJsonLine(out: ByteSink, clock: WallClock, buf: Buffer, i: n
   out.bytes(who); // ,"pid": .. ,"comm":"..",
   out.bytes(j.hint);
   out.bytes(inner);
+  out.bytes(socket);
   if (buf[o + EV.flags] & FLAG.PATH) {
     // --path: the path members go before the closing brace (rare enough to build per line)
     const members = JSON.stringify(pathMembers(pathAt(buf, o, stride)!, syms));
@@ -358,6 +393,7 @@ export function writeTextLine(
   reasons: ReasonTable,
   pod: PodFields | null,
   nsName?: NetnsName,
+  owner: CgroupLookup | null = null,
 ): void {
   const o = i * stride;
   const { l3, ipver, l4proto, isPorts, isIcmp, hasReason, reasonCode: hk, loc } = readShape(buf, o, syms);
@@ -375,7 +411,8 @@ export function writeTextLine(
   }
   const flow = buf[o + EV.tunnel] === TUNNEL.NONE ? null : innerFlow(innerAt(buf, o));
   const inner = flow ? enc(` [${innerText(flow)}]`) : null;
-  out.room(head.length + (podText ? podText.length : 0) + (inner ? inner.length : 0) + LINE_ROOM);
+  const socket = socketBytes(buf, o, owner)?.text ?? null;
+  out.room(head.length + (podText ? podText.length : 0) + (inner ? inner.length : 0) + (socket ? socket.length : 0) + LINE_ROOM);
   writeTime(out, clock.msAt(buf, o), true);
   out.bytes(head);
   out.bytes(textWhere.get(buf, o)); // interface, namespace, protocol
@@ -393,6 +430,7 @@ export function writeTextLine(
   out.ascii(T.len);
   out.uint(u32(buf, o + EV.len));
   if (podText) out.bytes(podText);
+  if (socket) out.bytes(socket);
   out.byte(0x0a);
   if (buf[o + EV.flags] & FLAG.PATH) {
     const path = pathAt(buf, o, stride)!;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BLOCK, BLOCK_HEADER_SIZE, encodeBlock, fileHeader, FORMAT_VERSION, type BlockType } from './record.js';
+import { BLOCK, BLOCK_HEADER_SIZE, encodeBlock, FILE_HEADER_SIZE, fileHeader, FORMAT_VERSION, type BlockType } from './record.js';
 import { bufferSource, RecordingError, scanRecording } from './scan.js';
 import { damageNote, loadRecording, RecordingReader } from './recording.js';
 import { buildReport, diffReports, formatReport } from '../analysis/report.js';
@@ -115,7 +115,8 @@ describe('recording format', () => {
 
 /** The seed recording with every block re-encoded (and META written twice, as the recorder does now). */
 function rewritten(twoMetas: boolean): { buf: Buffer; offsets: Map<number, number[]> } {
-  const parts = [fileHeader()];
+  // the file's own header: its version says how long its records are
+  const parts = [Buffer.from(file.subarray(0, FILE_HEADER_SIZE))];
   const offsets = new Map<number, number[]>();
   let pos = parts[0].length;
   for (const b of scanRecording(file).blocks) {
@@ -204,7 +205,7 @@ describe('diff', () => {
       seconds,
       total: rows.reduce((n, r) => n + r[1], 0),
       events: 0,
-      rows: rows.map(([key, count]) => ({ key, count, bytes: 0, share: 0, rate: count / seconds, module: null, exact: true, reasons: [], interfaces: [], netns: [], locations: [], flows: [], hint: null, check: null, benign: null })),
+      rows: rows.map(([key, count]) => ({ key, count, bytes: 0, share: 0, rate: count / seconds, module: null, exact: true, reasons: [], interfaces: [], netns: [], locations: [], flows: [], sockets: [], hint: null, check: null, benign: null })),
       benign: [],
     });
     const rows = diffReports(rep([['a', 10], ['b', 10], ['c', 10], ['d', 10]]), rep([['b', 50], ['c', 2], ['d', 12], ['e', 7]]));

@@ -7,13 +7,15 @@
  */
 import { closeSync, fdatasyncSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
+import type { CgroupOwner } from '../model/drop.js';
 
 export const MAGIC = Buffer.from('DROPTRC\0', 'latin1');
 /**
- * 2: events are 184-byte records (the inner flow of tunnelled packets after the 136 bytes of
- * format 1); readers widen format 1's records (decode.ts widenV1).
+ * 3: events are 224-byte records (the receiving socket after the 184 bytes of format 2, which
+ * added the inner flow of tunnelled packets to the 136 of format 1); readers widen older
+ * records (recording.ts widenRecords).
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const FILE_HEADER_SIZE = 16;
 export const BLOCK_SYNC = 0x4b4c4244; // "DBLK" little-endian
 export const BLOCK_HEADER_SIZE = 16;
@@ -174,8 +176,8 @@ export class RecordingWriter {
     if (entries.length) this.block(BLOCK.SYMBOLS, json(entries));
   }
 
-  names(n: { interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]> }): void {
-    if (n.interfaces.length || n.netns.length || n.pods?.length) this.block(BLOCK.NAMES, json(n));
+  names(n: { interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]>; cgroups?: Array<[number, CgroupOwner]> }): void {
+    if (n.interfaces.length || n.netns.length || n.pods?.length || n.cgroups?.length) this.block(BLOCK.NAMES, json(n));
   }
 
   stacks(s: Array<[number, string[]]>): void {

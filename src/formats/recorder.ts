@@ -1,7 +1,7 @@
 /**
  * The consumer behind `droptrace record`: the run's events, counts and
  * statistics into a recording (record.ts), made self-describing as it goes.
- * Each symbol, interface, namespace, pod and stack is described once, in a
+ * Each symbol, interface, namespace, pod, socket cgroup and stack is described once, in a
  * block written before the first events that need it, so a file cut short
  * names everything it holds.
  */
@@ -10,6 +10,7 @@ import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
 import { decodeCounts, EV, FLAG, ifnameAt, keptSteps, PATH_SIZE, PP, ST, stepAt, stackFrames, totalPackets, u32 } from '../model/decode.js';
+import type { CgroupLookup, CgroupOwner } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { FORMAT_VERSION, type RecordingWriter, type SymbolEntry } from './record.js';
@@ -21,6 +22,8 @@ export interface RecorderOptions {
   netnsName: (inode: number) => string | null;
   /** "namespace/pod" of a network namespace, when it is a pod's */
   podName: (inode: number) => string | null;
+  /** the owner of a receiving socket's cgroup (its path, its pod) */
+  cgroupOwner?: CgroupLookup;
   /** the filters, as the user would read them */
   filters: string;
   version: string;
@@ -58,6 +61,7 @@ export class Recorder implements Consumer {
   /** interfaces seen, by namespace (a namespace in it has been described) */
   private readonly seenIfaces = new Map<number, Set<number>>();
   private readonly seenStacks = new Set<number>();
+  private readonly seenCgroups = new Set<number>();
   /** the previous record's location and interface: the common case is a repeat */
   private lastLo = -1;
   private lastHi = -1;
@@ -111,6 +115,7 @@ export class Recorder implements Consumer {
     const netns: Array<[number, string]> = [];
     const pods: Array<[number, string]> = [];
     const stacks: Array<[number, string[]]> = [];
+    const cgroups: Array<[number, CgroupOwner]> = [];
     const location = (a: bigint) => {
       if (this.seenLocations.has(a)) return;
       this.seenLocations.add(a);
@@ -160,6 +165,15 @@ export class Recorder implements Consumer {
           if (name) interfaces.push([ns, ifindex, name]);
         }
       }
+      if (buf[o + EV.flags] & FLAG.RX_SK) {
+        // the receiving socket's cgroup, named once: its path and pod outlive neither on the node
+        const cg = Number(buf.readBigUInt64LE(o + EV.sk_cgroup));
+        if (cg && !this.seenCgroups.has(cg)) {
+          this.seenCgroups.add(cg);
+          const owner = this.o.cgroupOwner?.(cg);
+          if (owner) cgroups.push([cg, owner]);
+        }
+      }
       const stackId = buf.readInt32LE(o + EV.stack_id);
       if (stackId >= 0 && !this.seenStacks.has(stackId)) {
         this.seenStacks.add(stackId);
@@ -173,7 +187,7 @@ export class Recorder implements Consumer {
     }
     // names first, so that a reader of a cut-short file has them for every event it has
     this.writer.symbols(symbols);
-    this.writer.names({ interfaces, netns, pods });
+    this.writer.names({ interfaces, netns, pods, cgroups });
     this.writer.stacks(stacks);
     this.writer.events(buf.subarray(0, n * b.stride), b.stride);
     this.written += n;

@@ -4,7 +4,8 @@
  * reasons, interfaces, namespaces, stacks of the machine that recorded).
  * Pure: give it the scanned blocks.
  */
-import { decodeCounts, decodeEvent, EVENT_SIZE, EVENT_SIZE_V1, type CountRecord, type RawDrop } from '../model/decode.js';
+import { decodeCounts, decodeEvent, EVENT_SIZE, EVENT_SIZE_V1, EVENT_SIZE_V2, type CountRecord, type RawDrop } from '../model/decode.js';
+import type { CgroupOwner } from '../model/drop.js';
 import type { Resolved, SymbolLookup } from '../model/kallsyms.js';
 import { BLOCK, type RecordingMeta, type StatsBlock, type SymbolEntry } from './record.js';
 import { bufferSource, fileVersion, scanBlocks, type ByteSource, type RawBlock, type ScanDamage } from './scan.js';
@@ -33,6 +34,8 @@ export interface RecordingTables {
   netns: Map<number, string>;
   /** netns inode → "namespace/name" of its Kubernetes pod */
   pods: Map<number, string>;
+  /** cgroup v2 id of a receiving socket → its path and pod */
+  cgroups: Map<number, CgroupOwner>;
   stacks: Map<number, bigint[]>;
   stats: StatsBlock | null;
   damage: RecordingDamage;
@@ -95,14 +98,14 @@ export class RecordingReader {
   private readonly blocks: Generator<RawBlock>;
   private readonly ahead: RawBlock[] = [];
   private wallOffsetNs = 0n;
-  /** the file's format version: 1's records are widened to this droptrace's */
+  /** the file's format version: older formats' records are widened to this droptrace's */
   private readonly version: number;
 
   constructor(private readonly src: ByteSource) {
     const damage: RecordingDamage = { truncated: false, unfinished: true, corrupted: 0, skippedBytes: 0, badBlocks: 0 };
     this.blocks = scanBlocks(src, damage);
     this.version = fileVersion(src);
-    this.tables = { meta: unknownMeta(), symbols: new Map(), interfaces: [], netns: new Map(), pods: new Map(), stacks: new Map(), stats: null, damage };
+    this.tables = { meta: unknownMeta(), symbols: new Map(), interfaces: [], netns: new Map(), pods: new Map(), cgroups: new Map(), stacks: new Map(), stats: null, damage };
     // META comes first; read up to it (names before it are kept, as copies, to be applied in order)
     // (next(), not for-of: leaving a for-of would close the generator)
     for (let r = this.blocks.next(); !r.done; r = this.blocks.next()) {
@@ -160,11 +163,12 @@ export class RecordingReader {
       case BLOCK.EVENTS: {
         const n = b.payload.readUInt32LE(0);
         const size = b.payload.readUInt32LE(4);
-        if (size < (this.version < 2 ? EVENT_SIZE_V1 : EVENT_SIZE)) throw new Error('bad record size');
+        const fixed = eventSizeOf(this.version);
+        if (size < fixed) throw new Error('bad record size');
         // valid until the next item: the source reuses its window (a reader that holds a block copies it)
         const body = b.payload.subarray(8);
         const count = Math.min(n, Math.floor(body.length / size));
-        if (this.version < 2) return { kind: 'events', ...widenV1(body, count, size), count };
+        if (fixed < EVENT_SIZE) return { kind: 'events', ...widenRecords(body, count, size, fixed), count };
         return { kind: 'events', buf: body, stride: size, count };
       }
       case BLOCK.COUNTS: {
@@ -175,10 +179,11 @@ export class RecordingReader {
         for (const e of json<SymbolEntry[]>()) t.symbols.set(BigInt(e.address), e);
         return null;
       case BLOCK.NAMES: {
-        const n = json<{ interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]> }>();
+        const n = json<{ interfaces: Array<[number, number, string]>; netns: Array<[number, string]>; pods?: Array<[number, string]>; cgroups?: Array<[number, CgroupOwner]> }>();
         for (const x of n.interfaces) t.interfaces.push(x);
         for (const [ino, name] of n.netns) t.netns.set(ino, name);
         for (const [ino, pod] of n.pods ?? []) t.pods.set(ino, pod);
+        for (const [id, owner] of n.cgroups ?? []) t.cgroups.set(id, owner);
         return null;
       }
       case BLOCK.STACKS:
@@ -240,17 +245,23 @@ export function damageNote(r: { damage: RecordingDamage }): string | null {
   return parts.length ? parts.join('; ') : null;
 }
 
+/** sizeof(struct dt_event) in a recording of this format version. */
+export function eventSizeOf(version: number): number {
+  return version < 2 ? EVENT_SIZE_V1 : version < 3 ? EVENT_SIZE_V2 : EVENT_SIZE;
+}
+
 /**
- * Records of recording format 1 (136 bytes + snaplen) as this format's (184 + snaplen): the
- * inner-flow fields zeroed (not a tunnel), the packet bytes moved behind them.
+ * Records of an older format (fixed part `size` bytes) as this format's: the fields it lacked
+ * zeroed (no tunnel, no receiving socket), what followed its fixed part (packet bytes, path)
+ * moved behind them.
  */
-export function widenV1(buf: Buffer, count: number, stride: number): { buf: Buffer; stride: number } {
-  const snap = stride - EVENT_SIZE_V1;
-  const wide = EVENT_SIZE + snap;
+export function widenRecords(buf: Buffer, count: number, stride: number, size: number): { buf: Buffer; stride: number } {
+  const tail = stride - size;
+  const wide = EVENT_SIZE + tail;
   const out = Buffer.alloc(count * wide);
   for (let i = 0; i < count; i++) {
-    buf.copy(out, i * wide, i * stride, i * stride + EVENT_SIZE_V1);
-    if (snap > 0) buf.copy(out, i * wide + EVENT_SIZE, i * stride + EVENT_SIZE_V1, (i + 1) * stride);
+    buf.copy(out, i * wide, i * stride, i * stride + size);
+    if (tail > 0) buf.copy(out, i * wide + EVENT_SIZE, i * stride + size, (i + 1) * stride);
   }
   return { buf: out, stride: wide };
 }

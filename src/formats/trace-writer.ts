@@ -7,6 +7,7 @@
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import { EV } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
+import type { CgroupLookup } from '../model/drop.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { WallClock, writeJsonLine, writeTextLine, type PodFields } from './lines.js';
 import { ByteSink } from './sink.js';
@@ -21,6 +22,8 @@ export interface TraceWriterOptions {
   netnsName?: (inode: number) => string | null;
   /** the pod of a drop's (netns, ifindex), when pods are looked up */
   podOf: ((netns: number, ifindex: number) => PodFields | null) | null;
+  /** who owns a receiving socket's cgroup (its path, its pod) */
+  cgroupOwner?: CgroupLookup | null;
   out: NodeJS.WritableStream & { writableNeedDrain?: boolean };
   /** where the closing summary goes */
   err: (line: string) => void;
@@ -87,8 +90,9 @@ export class TraceWriter implements Consumer {
     for (let i = 0; i < n; i++) {
       const at = i * b.stride;
       const pod = podOf ? podOf(b.buf.readUInt32LE(at + EV.netns), b.buf.readUInt32LE(at + EV.ifindex)) : null;
-      if (this.o.json) writeJsonLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod);
-      else writeTextLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod, this.o.netnsName);
+      const owner = this.o.cgroupOwner ?? null;
+      if (this.o.json) writeJsonLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod, owner);
+      else writeTextLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod, this.o.netnsName, owner);
     }
     this.printed += Math.max(0, n);
     this.sink.flush();

@@ -145,6 +145,18 @@ export class PodResolver {
     return this.hostInode === null ? null : inode === this.hostInode;
   }
 
+  /** The pod a cgroup path belongs to (a process's, or a socket's cgroup v2), or null. */
+  ofCgroup(path: string): PodRef | null {
+    const parsed = parsePodCgroup(path);
+    if (!parsed) return null;
+    let names = this.pods.get(parsed.uid);
+    if (!names) {
+      this.refreshPods();
+      names = this.pods.get(parsed.uid);
+    }
+    return { namespace: names?.namespace ?? null, pod: names?.pod ?? null, uid: parsed.uid, container: parsed.container, runtime: parsed.runtime };
+  }
+
   private resolve(inode: number): PodRef | null {
     const proc = join(this.root, 'proc');
     let pids: string[];
@@ -159,14 +171,8 @@ export class PodResolver {
       try {
         if (readlinkSync(join(proc, pid, 'ns', 'net')) !== `net:[${inode}]`) continue;
         for (const line of readFileSync(join(proc, pid, 'cgroup'), 'utf8').split('\n')) {
-          const parsed = parsePodCgroup(line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1));
-          if (!parsed) continue;
-          let names = this.pods.get(parsed.uid);
-          if (!names) {
-            this.refreshPods();
-            names = this.pods.get(parsed.uid);
-          }
-          const ref: PodRef = { namespace: names?.namespace ?? null, pod: names?.pod ?? null, uid: parsed.uid, container: parsed.container, runtime: parsed.runtime };
+          const ref = this.ofCgroup(line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1));
+          if (!ref) continue;
           // every process of a pod shares its netns: prefer an application container over
           // the sandbox (its process is "pause") and over a pod-level cgroup
           let comm = '';

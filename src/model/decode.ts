@@ -8,9 +8,11 @@
  */
 
 /** sizeof(struct dt_event); a record is this plus the tracer's snaplen (plus PATH_SIZE with a path). */
-export const EVENT_SIZE = 184;
+export const EVENT_SIZE = 224;
 /** sizeof(struct dt_event) in recording format 1: the record ended before the inner flow. */
 export const EVENT_SIZE_V1 = 136;
+/** sizeof(struct dt_event) in recording format 2: the record ended before the receiving socket. */
+export const EVENT_SIZE_V2 = 184;
 export const COUNT_SIZE = 40;
 
 /** Offsets into struct dt_event. */
@@ -56,6 +58,14 @@ export const EV = {
   inner_icmp_code: 181,
   inner_tcp_flags: 182,
   pad2: 183,
+  sk_cgroup: 184,
+  sk_ino: 192,
+  sk_uid: 196,
+  sk_addr: 200,
+  sk_port: 216,
+  sk_family: 218,
+  sk_protocol: 219,
+  pad3: 220,
 } as const;
 
 /** dt_event.tunnel */
@@ -76,7 +86,7 @@ export const CR = {
   'val.bytes': 32,
 } as const;
 
-export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8, PATH: 16 } as const;
+export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8, PATH: 16, RX_SK: 32 } as const;
 
 /** sizeof(struct dt_pkt_path): it ends every record of a tracer opened with packetPath (FLAG.PATH). */
 export const PATH_SIZE = 1816;
@@ -136,6 +146,41 @@ export interface RawDrop extends RawFlow {
   inner: RawInner | null;
   /** what the skb met before the drop (packetPath), or null when the tracer did not follow paths */
   path: RawPath | null;
+  /** the socket that refused the packet (the tracepoint's rx_sk, 6.11+), or null */
+  socket: RawSocket | null;
+}
+
+/** The receiving socket of a drop, as dt_event's sk_* fields hold it. */
+export interface RawSocket {
+  /** its cgroup v2 id (the inode of the cgroup's directory); 0 when unknown */
+  cgroup: number;
+  /** its inode (ss -e, /proc/PID/fd); 0 for a kernel socket */
+  inode: number;
+  uid: number;
+  /** AF_* */
+  family: number;
+  /** IPPROTO_* */
+  protocol: number;
+  /** its local address for AF_INET and AF_INET6, else null */
+  addr: string | null;
+  /** its local port (0: unbound) */
+  port: number;
+}
+
+/** The receiving socket of the record at byte offset o, or null when the kernel named none. */
+export function socketAt(buf: Buffer, o: number): RawSocket | null {
+  if (!(buf[o + EV.flags] & FLAG.RX_SK)) return null;
+  const family = buf[o + EV.sk_family];
+  // kernfs ids on 64-bit kernels are small counters: exact as a number
+  return {
+    cgroup: Number(buf.readBigUInt64LE(o + EV.sk_cgroup)),
+    inode: buf.readUInt32LE(o + EV.sk_ino),
+    uid: buf.readUInt32LE(o + EV.sk_uid),
+    family,
+    protocol: buf[o + EV.sk_protocol],
+    addr: family === 2 ? ipv4(buf, o + EV.sk_addr) : family === 10 ? ipv6(buf, o + EV.sk_addr) : null,
+    port: buf.readUInt16LE(o + EV.sk_port),
+  };
 }
 
 /** One step of a packet's path, as struct dt_step holds it. */
@@ -346,6 +391,7 @@ export function decodeEvent(buf: Buffer, i = 0, stride = EVENT_SIZE): RawDrop {
     origLen: buf.readUInt32LE(o + EV.orig_len),
     inner: innerAt(buf, o),
     path: pathAt(buf, o, stride),
+    socket: socketAt(buf, o),
   };
 }
 

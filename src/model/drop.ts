@@ -3,7 +3,7 @@
  * wall-clock time. This is the shape of `trace --json` (one object a line);
  * formats/lines.ts writes the same text straight from the bytes. Pure.
  */
-import type { RawDrop, RawInner } from './decode.js';
+import type { RawDrop, RawInner, RawSocket } from './decode.js';
 import { pathMembers, type RouteRecord, type StepRecord } from './path.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
@@ -48,6 +48,8 @@ export interface DropRecord extends FlowRecord {
   hint: string | null;
   /** the flow inside a VXLAN or Geneve packet (the pod-to-pod flow of an overlay), or null */
   inner: InnerFlow | null;
+  /** the socket that refused the packet (kernel 6.11+: full buffer, memory, filter), or null */
+  socket: SocketRecord | null;
   /** Kubernetes pod of the drop's netns (namespace/name, container id), when attributed */
   namespace: string | null;
   pod: string | null;
@@ -85,6 +87,67 @@ export function innerFlow(r: RawInner | null): InnerFlow | null {
     icmpType: r.icmpType,
     icmpCode: r.icmpCode,
   };
+}
+
+/** Who a cgroup is: its path under the cgroup v2 mount and, when it is a pod's, the pod. */
+export interface CgroupOwner {
+  path: string | null;
+  namespace: string | null;
+  pod: string | null;
+  container: string | null;
+}
+
+/** A cgroup v2 id's owner, or null when it is not known on this node. */
+export type CgroupLookup = (id: number) => CgroupOwner | null;
+
+/** The receiving socket of a drop, as `trace --json` writes it. */
+export interface SocketRecord {
+  /** cgroup v2 id (the inode of its directory), 0 when unknown */
+  cgroupId: number;
+  /** that cgroup's path under the cgroup v2 mount, when found */
+  cgroup: string | null;
+  /** the pod whose cgroup it is */
+  namespace: string | null;
+  pod: string | null;
+  container: string | null;
+  /** socket inode (ss -e, /proc/PID/fd/* -> socket:[inode]), 0 for a kernel socket */
+  inode: number;
+  uid: number;
+  family: string;
+  l4: string | null;
+  /** local address and port as the socket is bound, or null for a family without them */
+  local: string | null;
+}
+
+const FAMILIES: Record<number, string> = { 1: 'unix', 2: 'IPv4', 10: 'IPv6', 16: 'netlink', 17: 'packet', 44: 'xdp' };
+
+export function socketRecord(s: RawSocket | null, owner: CgroupLookup | null): SocketRecord | null {
+  if (!s) return null;
+  const o = s.cgroup && owner ? owner(s.cgroup) : null;
+  return {
+    cgroupId: s.cgroup,
+    cgroup: o?.path ?? null,
+    namespace: o?.namespace ?? null,
+    pod: o?.pod ?? null,
+    container: o?.container ?? null,
+    inode: s.inode,
+    uid: s.uid,
+    family: FAMILIES[s.family] ?? String(s.family),
+    l4: s.family === 2 || s.family === 10 ? l4Name(s.protocol) : null,
+    local: s.addr === null ? null : endpoint(s.addr, s.family === 10 ? 6 : 4, s.port),
+  };
+}
+
+/** "UDP 0.0.0.0:7000 uid 0 pod default/web-0" (or the cgroup when it is no pod's): a socket and its owner. */
+export function socketLabel(r: SocketRecord): string {
+  const what = [r.l4 ?? r.family, r.local].filter((x) => x !== null).join(' ');
+  const owner = r.pod ? `pod ${r.namespace ?? '?'}/${r.pod}` : r.cgroup ? `cgroup ${r.cgroup}` : r.cgroupId ? `cgroup id ${r.cgroupId}` : 'no cgroup';
+  return `${what} uid ${r.uid} ${owner}`;
+}
+
+/** The trace line's words for a receiving socket. */
+export function socketText(r: SocketRecord): string {
+  return `socket ${socketLabel(r)}`;
 }
 
 /** An endpoint as text: 10.0.0.1:80, [fd00::1]:80, or the bare address without a port. */
@@ -214,7 +277,7 @@ export function siteHint(site: Site, code: number, reason: string | null): strin
   return hint;
 }
 
-export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonTable, wallOffsetNs: bigint): DropRecord {
+export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonTable, wallOffsetNs: bigint, owner: CgroupLookup | null = null): DropRecord {
   const loc = dropSite(syms, d.location);
   const reason = d.hasReason ? reasons.name(d.reason) : null;
   const hint = siteHint(loc, d.hasReason ? d.reason : -1, reason);
@@ -247,6 +310,7 @@ export function toRecord(d: RawDrop, syms: SymbolLookup | null, reasons: ReasonT
     comm: d.comm,
     hint,
     inner: innerFlow(d.inner),
+    socket: socketRecord(d.socket, owner),
     namespace: null,
     pod: null,
     container: null,

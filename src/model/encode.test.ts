@@ -1,5 +1,5 @@
 /**
- * encodeEvent against decodeEvent: every record of real recordings (a format-1 one widened,
+ * encodeEvent against decodeEvent: every record of real recordings (older formats' widened,
  * and the lab at rest), decoded, encoded and decoded again, reads the same; and constructed
  * shapes the recordings lack (a tunnel whose inner headers were not read, ICMP, a capture).
  */
@@ -7,18 +7,20 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BLOCK } from '../formats/record.js';
 import { scanRecording } from '../formats/scan.js';
-import { widenV1 } from '../formats/recording.js';
+import { eventSizeOf, widenRecords } from '../formats/recording.js';
 import { decodeEvent, EVENT_SIZE, type RawDrop } from './decode.js';
 import { encodeEvent } from './encode.js';
 
 /** Every event record of a recording, widened to the current layout. */
 function records(name: string): { buf: Buffer; stride: number; n: number } {
-  const scan = scanRecording(readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url)));
+  const file = readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url));
+  const scan = scanRecording(file);
   const blocks = scan.blocks.filter((b) => b.type === BLOCK.EVENTS).map((b) => b.payload);
   const st = blocks[0].readUInt32LE(4);
   const all = Buffer.concat(blocks.map((p) => p.subarray(8)));
   const n = all.length / st;
-  return st === EVENT_SIZE ? { buf: all, stride: st, n } : { ...widenV1(all, n, st), n };
+  const size = eventSizeOf(file.readUInt16LE(8));
+  return size === EVENT_SIZE ? { buf: all, stride: st, n } : { ...widenRecords(all, n, st, size), n };
 }
 
 describe('encodeEvent', () => {
@@ -75,6 +77,9 @@ describe('encodeEvent', () => {
       },
     ],
     ['no path found for the skb', { path: { steps: [], cut: 0, dstInput: 0n, dstOutput: 0n } }],
+    ['a receiving IPv4 socket in a cgroup', { socket: { cgroup: 3445, inode: 4117081, uid: 1000, family: 2, protocol: 17, addr: '10.244.1.2', port: 7000 } }],
+    ['a receiving IPv6 socket, unbound, with a capture', { packet: Buffer.from('01234567'), capFrom: 2, origLen: 60, socket: { cgroup: 1, inode: 2, uid: 0, family: 10, protocol: 6, addr: 'fd00::1', port: 0 } }],
+    ['a receiving unix socket: no address', { socket: { cgroup: 0, inode: 9, uid: 0, family: 1, protocol: 0, addr: null, port: 0 } }],
   ])('round-trips %s', (_name, over) => {
     const d: RawDrop = { ...base, ...over };
     const b = encodeEvent(d);

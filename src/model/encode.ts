@@ -82,6 +82,7 @@ function encodeFixed(d: RawDrop): Buffer {
   let flags = writeFlow(b, d, OUTER);
   if (d.hasReason) flags |= FLAG.REASON;
   if (d.path) flags |= FLAG.PATH;
+  if (d.socket) flags |= FLAG.RX_SK;
   b[EV.flags] = flags;
   b.write(d.ifname, EV.ifname, 15, 'latin1');
   b.write(d.comm, EV.comm, 15, 'latin1');
@@ -98,6 +99,16 @@ function encodeFixed(d: RawDrop): Buffer {
     const f = writeFlow(b, d.inner, INNER);
     // the inner flags have their own bits: L3 and L4 in the same places, NOT_LINEAR beside
     b[EV.inner_flags] = (f & FLAG.L3 ? IFLAG.L3 : 0) | (f & FLAG.L4 ? IFLAG.L4 : 0) | (d.inner.read ? 0 : IFLAG.NOT_LINEAR);
+  }
+  if (d.socket) {
+    const k = d.socket;
+    b.writeBigUInt64LE(BigInt(k.cgroup), EV.sk_cgroup);
+    b.writeUInt32LE(k.inode, EV.sk_ino);
+    b.writeUInt32LE(k.uid, EV.sk_uid);
+    b[EV.sk_family] = k.family;
+    b[EV.sk_protocol] = k.protocol;
+    b.writeUInt16LE(k.port, EV.sk_port);
+    addrBytes(k.addr ?? '')?.copy(b, EV.sk_addr);
   }
   return b;
 }

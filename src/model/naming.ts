@@ -3,6 +3,8 @@
  * (cached: a node has few drop sites), reason codes, netns inodes. Pure
  * given its tables.
  */
+import type { RawSocket } from './decode.js';
+import { socketLabel, socketRecord, type CgroupLookup } from './drop.js';
 import { formatSymbol, type SymbolLookup } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 
@@ -15,6 +17,8 @@ export interface Naming {
   pod?(inode: number, ifindex: number): string | null;
   /** an interface's name asked from its namespace, when no event or recording named it */
   interface?(inode: number, ifindex: number): string | null;
+  /** a receiving socket and its owner ("UDP 0.0.0.0:7000 uid 0 pod default/web-0") */
+  socket?(s: RawSocket): string;
 }
 
 export function makeNaming(
@@ -22,6 +26,7 @@ export function makeNaming(
   reasons: ReasonTable,
   netns: Map<number, string> = new Map(),
   pod: (inode: number, ifindex: number) => string | null = () => null,
+  owner: CgroupLookup | null = null,
 ): Naming {
   const cache = new Map<bigint, { symbol: string; function: string; module: string | null }>();
   return {
@@ -38,6 +43,7 @@ export function makeNaming(
     reason: (code) => reasons.name(code),
     netns: (inode) => netns.get(inode) ?? null,
     pod,
+    socket: (s) => socketLabel(socketRecord(s, owner)!),
   };
 }
 

@@ -19,6 +19,7 @@ const row = (over: Partial<GroupRow>): GroupRow => ({
   interfaces: [{ key: 'cni0', count: 1 }],
   netns: [{ key: '4026532177 (dtlab-hostA)', count: 1 }],
   flows: [],
+  sockets: [],
   flow: null,
   benign: null,
   syn: 0,

@@ -151,6 +151,7 @@ export function detailText(r: GroupRow, group: GroupBy, hint: string | null, sta
     list('Interfaces', r.interfaces),
     list('Network namespaces', r.netns),
     list('Flows (from events)', r.flows),
+    list('Receiving sockets (from events)', r.sockets),
     hint ? `\nWhat to check:\n${hint}` : '',
     stacks ? `\nKernel stacks (innermost frame first):\n${stacks}` : '',
     paths ? `\nPaths of its dropped packets (first step to drop):\n${paths}` : '',

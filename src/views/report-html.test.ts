@@ -3,7 +3,7 @@ import type { Report } from '../analysis/report.js';
 import { reportHtml, type HtmlHeader } from './report-html.js';
 
 const header: HtmlHeader = { file: 'x.dtr', host: 'node-1', kernel: '6.18', startTime: '2026-12-01T00:00:00.000Z', attach: 'tp_btf', filters: 'none', sample: 1, lost: 0, damage: null, tool: 'droptrace test' };
-const row = (key: string, count: number) => ({ key, count, bytes: 0, share: count / 10, rate: count, module: null, exact: true, reasons: ['NO_SOCKET'], interfaces: ['eth0'], netns: ['1 (pod <b>)'], locations: [], flows: [], hint: 'reason/NO_SOCKET', check: 'ss -ltnup | grep ":53\\b"', benign: null });
+const row = (key: string, count: number) => ({ key, count, bytes: 0, share: count / 10, rate: count, module: null, exact: true, reasons: ['NO_SOCKET'], interfaces: ['eth0'], netns: ['1 (pod <b>)'], locations: [], flows: [], sockets: ['UDP 0.0.0.0:53 uid 0 pod <i>x</i>/y'], hint: 'reason/NO_SOCKET', check: 'ss -ltnup | grep ":53\\b"', benign: null });
 
 describe('reportHtml', () => {
   it('escapes every recorded name: a hostile interface, pod or flow cannot add markup or a request', () => {

@@ -183,7 +183,7 @@ function sites(rep: Report): string {
   const rows = rep.rows.slice(0, MAX_ROWS).map((r, i) => {
     const swatch = drawn.has(r.key) ? `<span class="swatch" style="background:${LINE_COLOURS[i % LINE_COLOURS.length]}"></span>` : '';
     const other = rep.by === 'reason' ? r.locations[0] : r.reasons[0];
-    return `<tr><td class="n">${r.count}${r.exact ? '' : ' ~'}</td><td class="n"><span class="bar" style="width:${Math.max(1, Math.round(r.share * 60))}px"></span>${pct(r.share)}</td><td class="n">${rate(r.rate)}</td><td class="site">${swatch}<code>${esc(r.key)}</code>${r.module ? ` [${esc(r.module)}]` : ''}</td><td>${esc(other ?? '-')}</td><td>${esc(r.interfaces.join(', ') || '-')}</td><td>${esc(r.netns.join(', ') || '-')}</td><td>${r.hint ? esc(hintTitle(r.hint)) : ''}</td></tr>`;
+    return `<tr><td class="n">${r.count}${r.exact ? '' : ' ~'}</td><td class="n"><span class="bar" style="width:${Math.max(1, Math.round(r.share * 60))}px"></span>${pct(r.share)}</td><td class="n">${rate(r.rate)}</td><td class="site">${swatch}<code>${esc(r.key)}</code>${r.module ? ` [${esc(r.module)}]` : ''}</td><td>${esc(other ?? '-')}</td><td>${esc(r.interfaces.join(', ') || '-')}</td><td>${esc(r.netns.join(', ') || '-')}${r.sockets.length ? `<br><small>socket ${esc(r.sockets[0])}</small>` : ''}</td><td>${r.hint ? esc(hintTitle(r.hint)) : ''}</td></tr>`;
   });
   const more = rep.rows.length > MAX_ROWS ? `<p>… ${rep.rows.length - MAX_ROWS} more rows (droptrace report --top)</p>` : '';
   const folded = benignLine(rep.benign, 'report --all');

@@ -3,7 +3,7 @@
  * the model's own encoder (src/model/encode.ts); real records come from the kernel tests and
  * fixtures.
  */
-import { ipv4, ipv6, type RawDrop, type RawInner } from '../../src/model/decode.js';
+import { ipv4, ipv6, type RawDrop, type RawInner, type RawSocket } from '../../src/model/decode.js';
 import { encodeEvent } from '../../src/model/encode.js';
 
 export interface EventFields {
@@ -27,6 +27,8 @@ export interface EventFields {
   icmpType?: number;
   /** a VXLAN/Geneve packet's inner flow, as dt_parse_tunnel fills it */
   inner?: { tunnel: number; vni: number; flags: number; ipver: number; l4: number; sport: number; dport: number; tcp: number; saddr: number[]; daddr: number[] };
+  /** the receiving socket, as dt_rx_sk fills it */
+  socket?: RawSocket;
 }
 
 /** Address bytes as the record holds them (16 for IPv6, the rest zero) → the decoder's text. */
@@ -60,7 +62,7 @@ export function eventRecord(f: EventFields): Buffer {
     saddr: l3 ? text(f.saddr ?? [10, 244, 1, 2], f.ipver) : null, daddr: l3 ? text(f.daddr ?? [10, 244, 1, 1], f.ipver) : null,
     sport: ports ? f.sport : null, dport: ports ? f.dport : null, tcpFlags: ports && f.l4 === 6 ? f.tcp : null,
     icmpType: icmp ? (f.icmpType ?? 0) : null, icmpCode: icmp ? 0 : null,
-    ifname: f.ifname, comm: 'swapper/0', stackId: null, packet: null, capFrom: 0, origLen: 0, inner, path: null,
+    ifname: f.ifname, comm: 'swapper/0', stackId: null, packet: null, capFrom: 0, origLen: 0, inner, path: null, socket: f.socket ?? null,
   };
   return encodeEvent(d);
 }
