@@ -37,5 +37,14 @@ describe.skipIf(!canRun)('the kernel matrix', () => {
     expect(cell(/^\| 6\.12\./)).toMatch(/^5\/5 \(\d{3,} functions, kprobe-multi, \d+ ms\)$/);
     expect(cell(/^\| 7\.2\./)).toMatch(/^5\/5 \(\d{3,} functions, kprobe-multi, \d+ ms\)$/);
     expect(cell(/^\| 5\.10\./)).toBe('not offered');
+    const col = (re: RegExp, i: number) => r.stdout.split('\n').find((l) => re.test(l))!.split('|')[i].trim();
+    // qdisc drops (tbf's full queue, fq's paced flow over its limit) equal the qdisc's own counter
+    // everywhere; 7.2's qdisc:qdisc_drop names the limit although the free says only QDISC_DROP
+    expect(col(/^\| 7\.2\./, 11)).toMatch(/^tbf (\d+)\/\1 QDISC_DROP_[A-Z_]+ \(freed as QDISC_DROP\); fq (\d+)\/\2 QDISC_DROP_FLOW_LIMIT( \(freed as QDISC_DROP\))?$/);
+    expect(col(/^\| 6\.12\./, 11)).toMatch(/^tbf (\d+)\/\1 QDISC_DROP; fq (\d+)\/\2 FQ_FLOW_LIMIT$/);
+    expect(col(/^\| 5\.10\./, 11)).toMatch(/^tbf (\d+)\/\1 -; fq (\d+)\/\2 -$/);
+    // the receiving socket: named on every attach path of 6.12 and 7.2, as often as RcvbufErrors rose
+    for (const re of [/^\| 6\.12\./, /^\| 7\.2\./]) expect(col(re, 12)).toMatch(/^(\d+)\/\1, (\d+)\/\2, (\d+)\/\3, (\d+)\/\4$/);
+    for (const re of [/^\| 5\.10\./, /^\| 6\.1\.0-/]) expect(col(re, 12)).toBe('not offered (< 6.11)');
   }, 30 * 60_000);
 });

@@ -198,6 +198,7 @@ public:
 					   InstanceAccessor("target", &Tracer::Target, nullptr),
 					   InstanceAccessor("pathTracepoints", &Tracer::PathTracepoints, nullptr),
 					   InstanceAccessor("pathFunctions", &Tracer::PathFunctions, nullptr),
+					   InstanceAccessor("qdiscReasons", &Tracer::QdiscReasons, nullptr),
 					   InstanceAccessor("tried", &Tracer::Tried, nullptr),
 				   });
 	}
@@ -243,6 +244,7 @@ public:
 		path_ = dt_tracer_path(t_);
 		target_ = dt_tracer_target(t_);
 		path_tps_ = dt_tracer_pkt_path_tps(t_);
+		qdisc_reasons_ = dt_tracer_qdisc_reasons(t_);
 		path_fns_ = dt_tracer_fn_count(t_);
 		path_fn_skipped_ = dt_tracer_fn_skipped(t_);
 		path_fn_ms_ = dt_tracer_fn_attach_ms(t_);
@@ -562,6 +564,7 @@ private:
 	Napi::Value Target(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), target()); }
 	Napi::Value Tried(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), tried_); }
 	Napi::Value PathTracepoints(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path_tps_); }
+	Napi::Value QdiscReasons(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), qdisc_reasons_); }
 	/* { count, skipped, attachMs, via }: the kernel functions --path functions hooked, how many
 	 * kprobes refused, how long it took, and with what */
 	Napi::Value PathFunctions(const Napi::CallbackInfo &info)
@@ -589,6 +592,7 @@ private:
 
 	dt_tracer *t_ = nullptr;
 	std::string path_tps_;
+	bool qdisc_reasons_ = false;
 	std::mutex pool_mu_;
 	std::vector<void *> pool_; /* batch buffers JS gave back (all of the same size) */
 	size_t path_fns_ = 0;
@@ -623,6 +627,7 @@ Napi::Value Probe(const Napi::CallbackInfo &info)
 	o.Set("tpBtf", Napi::Boolean::New(env, k.has_tp_btf));
 	o.Set("tpHasReason", Napi::Boolean::New(env, k.tp_has_reason));
 	o.Set("tpHasRxSk", Napi::Boolean::New(env, k.tp_has_rx_sk));
+	o.Set("qdiscDrop", Napi::Boolean::New(env, k.has_qdisc_drop && k.qdisc_drop_reason >= 0));
 	o.Set("dropFunction", k.fn_name ? Napi::String::New(env, k.fn_name) : env.Null());
 	o.Set("kprobes", Napi::Boolean::New(env, k.has_kprobes));
 	o.Set("consumedReason", Napi::Number::New(env, k.consumed_reason));

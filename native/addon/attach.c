@@ -106,6 +106,10 @@ static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, 
 	ro->targ_tp_has_rx_sk = k->tp_has_rx_sk;
 	ro->targ_fn_kind = k->fn_kind < 0 ? DT_FN_KFREE_SKB : k->fn_kind;
 	ro->targ_consumed_reason = k->consumed_reason;
+	/* a qdisc's own reason, joined to its skb's free: only where both exist */
+	ro->targ_qdisc_drop_reason = k->has_qdisc_drop ? k->qdisc_drop_reason : -1;
+	if (ro->targ_qdisc_drop_reason >= 0)
+		bpf_map__set_max_entries(skel->maps.dt_qdisc_reasons, 4096);
 	/* the user's settings: one assignment (a struct copy; rodata's const volatile is cast away
 	 * as libbpf-tools' loaders do for their targ_ arrays) */
 	*(struct dt_settings *)&ro->CFG = cfg->settings;
@@ -302,6 +306,11 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum d
 
 	prog = dt_pick(skel, path);
 	dt_pick_pkt_path(skel, cfg, k, path);
+	/* qdisc:qdisc_drop in the drop program's flavour (raw_tp beside a kprobe, as --path) */
+	int typed = path != DT_PATH_RAW_TP && path != DT_PATH_KPROBE;
+	int qdisc = k->has_qdisc_drop && k->qdisc_drop_reason >= 0;
+	bpf_program__set_autoload(skel->progs.droptrace_qdisc_drop, qdisc && typed);
+	bpf_program__set_autoload(skel->progs.droptrace_qdisc_drop_raw, qdisc && !typed);
 	dt_prepare(skel, cfg, k);
 
 	if (prog == skel->progs.droptrace_fent) {
@@ -341,6 +350,11 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum d
 		return dt_fail(err, e, "attach", "attaching the %s program failed (%s)", dt_path_names[path], strerror(e));
 	}
 	t->skel = skel;
+	/* not fatal: without it a qdisc drop still counts, as the bare QDISC_DROP the free says */
+	if (bpf_program__autoload(skel->progs.droptrace_qdisc_drop))
+		t->qdisc_link = bpf_program__attach(skel->progs.droptrace_qdisc_drop);
+	else if (bpf_program__autoload(skel->progs.droptrace_qdisc_drop_raw))
+		t->qdisc_link = bpf_program__attach(skel->progs.droptrace_qdisc_drop_raw);
 	if ((ret = dt_attach_pkt_path(t, err))) {
 		dt_tracer_detach(t);
 		t->skel = NULL;
@@ -506,10 +520,13 @@ void dt_tracer_detach(struct dt_tracer *t)
 		bpf_link__destroy(t->pkt_path_links[i]);
 		t->pkt_path_links[i] = NULL;
 	}
+	bpf_link__destroy(t->qdisc_link);
+	t->qdisc_link = NULL;
 	dt_detach_functions(t);
 }
 
 const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t) { return t->pkt_path_attached; }
+int dt_tracer_qdisc_reasons(const struct dt_tracer *t) { return t->qdisc_link != NULL; }
 size_t dt_tracer_fn_count(const struct dt_tracer *t) { return t->fn_count; }
 size_t dt_tracer_fn_skipped(const struct dt_tracer *t) { return t->fn_skipped; }
 int dt_tracer_fn_multi(const struct dt_tracer *t) { return t->fn_links[0] || t->fn_links[1] || t->fn_links[2] || t->fn_links[3] || t->fn_links[4]; }

@@ -62,6 +62,8 @@ struct dt_kernel {
 	const char *fn_name;      /* the fentry/kprobe target */
 	int has_kprobes;          /* kprobe PMU or tracefs kprobe_events exists */
 	int consumed_reason;      /* SKB_CONSUMED's value, -1 if none */
+	int qdisc_drop_reason;    /* SKB_DROP_REASON_QDISC_DROP's value, -1 if none */
+	int has_qdisc_drop;       /* qdisc:qdisc_drop (7.x+) names the qdisc's own reason */
 	int reason_count;         /* values in enum skb_drop_reason, 0 if none */
 	unsigned pkt_path_tps;    /* bit i: the kernel has dt_pkt_path_tps[i] (a btf_trace_ type) */
 	int has_kprobe_multi;     /* kprobe-multi links (5.18+, CONFIG_FPROBE): struct bpf_kprobe_multi_link in BTF */
@@ -90,6 +92,8 @@ int dt_tracer_open(const struct dt_config *cfg, struct dt_tracer **out, struct d
 		   char *tried, size_t tried_len);
 const char *dt_tracer_path(const struct dt_tracer *t);
 const char *dt_tracer_target(const struct dt_tracer *t);
+/* Whether qdisc:qdisc_drop is attached: qdisc drops then carry the qdisc's own reason. */
+int dt_tracer_qdisc_reasons(const struct dt_tracer *t);
 /* With --path: the path tracepoints attached, comma-separated ("" without --path). */
 const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t);
 /* With --path functions: how many kernel functions were attached, how many kprobes refused,

@@ -32,6 +32,7 @@ int dt_probe_kernel(struct dt_kernel *k)
 	memset(k, 0, sizeof(*k));
 	k->fn_kind = -1;
 	k->consumed_reason = -1;
+	k->qdisc_drop_reason = -1;
 	k->has_kprobes = access("/sys/bus/event_source/devices/kprobe/type", F_OK) == 0 ||
 			 access("/sys/kernel/tracing/kprobe_events", F_OK) == 0 ||
 			 access("/sys/kernel/debug/tracing/kprobe_events", F_OK) == 0;
@@ -60,6 +61,7 @@ int dt_probe_kernel(struct dt_kernel *k)
 			k->pkt_path_tps |= 1u << i;
 	}
 
+	k->has_qdisc_drop = btf__find_by_name_kind(btf, "btf_trace_qdisc_drop", BTF_KIND_TYPEDEF) > 0;
 	k->has_kprobe_multi = btf__find_by_name_kind(btf, "bpf_kprobe_multi_link", BTF_KIND_STRUCT) > 0;
 	/* bpf_get_func_ip became callable from kprobes in 5.15 */
 	k->kprobe_func_ip = k->has_kprobes && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_func_ip, NULL) == 1;
@@ -78,8 +80,11 @@ int dt_probe_kernel(struct dt_kernel *k)
 		const struct btf_enum *e = btf_enum(t);
 		k->reason_count = btf_vlen(t);
 		for (i = 0; i < btf_vlen(t); i++, e++) {
-			if (!strcmp(btf__name_by_offset(btf, e->name_off), "SKB_CONSUMED"))
+			const char *name = btf__name_by_offset(btf, e->name_off);
+			if (!strcmp(name, "SKB_CONSUMED"))
 				k->consumed_reason = e->val;
+			else if (!strcmp(name, "SKB_DROP_REASON_QDISC_DROP"))
+				k->qdisc_drop_reason = e->val;
 		}
 	}
 	btf__free(btf);

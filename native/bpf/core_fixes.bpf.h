@@ -38,6 +38,14 @@ const volatile __u64 targ_fn_addr = 0;
 const volatile __s32 targ_consumed_reason = -1;
 
 /*
+ * Since 7.x a qdisc says which of its limits refused a packet in its own tracepoint,
+ * qdisc:qdisc_drop(qdisc, txq, dev, skb, enum qdisc_drop_reason), and the skb is then freed with
+ * the bare SKB_DROP_REASON_QDISC_DROP. Where the loader attached that tracepoint, this is
+ * QDISC_DROP's value (from BTF), and a drop with it takes the reason the qdisc gave; else -1.
+ */
+const volatile __s32 targ_qdisc_drop_reason = -1;
+
+/*
  * tp_btf and fentry programs receive BTF-typed pointers the verifier lets us
  * load from directly (one JITed load, faults handled); raw_tp and kprobe get
  * plain numbers and must use bpf_probe_read_kernel (a helper call per field).

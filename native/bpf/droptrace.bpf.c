@@ -60,6 +60,14 @@ struct {
 	__type(value, __u64);
 } dt_stats SEC(".maps");
 
+/* qdisc:qdisc_drop's reason per skb, until the skb is freed (targ_qdisc_drop_reason). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1); /* resized by the loader where the kernel has the tracepoint */
+	__type(key, __u64);
+	__type(value, __u32);
+} dt_qdisc_reasons SEC(".maps");
+
 /*
  * Set by the reader (through the mmapped .bss) just before it sleeps, cleared
  * by the one drop that wakes it: one wakeup per batch, however far behind it
@@ -720,14 +728,57 @@ static __always_inline int dt_handle_drop(void *ctx, struct sk_buff *skb, struct
 	return 0;
 }
 
+/*
+ * The reason a qdisc gave for this skb (qdisc:qdisc_drop, 7.x+) when the free says only
+ * QDISC_DROP: the specific limit (QDISC_DROP_OVERLIMIT, ..._FLOW_LIMIT, ...) is what the drop
+ * is counted and shown under. Read before any filter, so --reason can name it.
+ */
+static __always_inline __u32 dt_qdisc_reason(struct sk_buff *skb, __u32 reason, bool has_reason)
+{
+	if (targ_qdisc_drop_reason < 0 || !has_reason || reason != (__u32)targ_qdisc_drop_reason)
+		return reason;
+	__u64 key = (__u64)skb;
+	__u32 *q = bpf_map_lookup_elem(&dt_qdisc_reasons, &key);
+	if (!q)
+		return reason;
+	reason = *q;
+	bpf_map_delete_elem(&dt_qdisc_reasons, &key);
+	return reason;
+}
+
 /* Every free the drop tracepoint sees ends the skb's path (--path), whatever the filters decide. */
 static __always_inline int dt_handle(void *ctx, struct sk_buff *skb, struct sock *rx_sk, __u64 location, __u32 reason,
 				     bool has_reason, bool direct)
 {
+	if (skb)
+		reason = dt_qdisc_reason(skb, reason, has_reason);
 	dt_handle_drop(ctx, skb, rx_sk, location, reason, has_reason, direct);
 	if (CFG.pkt_path && skb)
 		dt_path_forget(skb);
 	return 0;
+}
+
+/* ---- qdisc:qdisc_drop (7.x+): the qdisc's own reason, kept for the free that follows ---- */
+
+static __always_inline int dt_qdisc_drop(struct sk_buff *skb, __u32 reason)
+{
+	__u64 key = (__u64)skb;
+
+	if (skb && reason)
+		bpf_map_update_elem(&dt_qdisc_reasons, &key, &reason, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/qdisc_drop")
+int droptrace_qdisc_drop(__u64 *ctx)
+{
+	return dt_qdisc_drop((struct sk_buff *)ctx[3], (__u32)ctx[4]);
+}
+
+SEC("raw_tp/qdisc_drop")
+int droptrace_qdisc_drop_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return dt_qdisc_drop((struct sk_buff *)ctx->args[3], (__u32)ctx->args[4]);
 }
 
 /* ---- attach paths ---- */

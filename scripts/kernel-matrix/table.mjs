@@ -2,7 +2,8 @@
 // Reads the "SERIES what key=value …" lines the kernel matrix collected and prints the table:
 // kernel × attach path × result. Exits 1 when a kernel fails what it should pass: every attach
 // path the kernel supports delivers every drop its counter saw, the netns filter sees exactly
-// its namespace's drops, and a recording reports the kernel's count.
+// its namespace's drops, a recording reports the kernel's count, and a qdisc's drops match its
+// own counter (under the qdisc's own reason where the kernel gives one).
 import { readFileSync } from 'node:fs';
 
 const rows = new Map();
@@ -21,8 +22,10 @@ for (const line of readFileSync(process.argv[2], 'utf8').split('\n').filter(Bool
     }
   } else if (what === 'trace') r.trace[kv.attach] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
   else if (what === 'path') (r.path ??= {})[kv.attach] = kv;
+  else if (what === 'socket') (r.socket ??= {})[kv.attach] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
+  else if (what === 'qdisc') (r.qdisc ??= {})[kv.kind] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
   else if (what === 'pathfn') r.pathfn = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
-  else r[what] = kv;
+  else r[what] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
 }
 
 const ATTACH = ['tp_btf', 'raw_tp', 'fentry', 'kprobe'];
@@ -39,7 +42,7 @@ function offered(r, a) {
 }
 
 let fail = false;
-const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', '--path functions', 'netns filter', 'record → report', 'location (every path)']];
+const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', '--path functions', 'netns filter', 'record → report', 'qdisc drops (tbf; fq)', 'receiving socket (every path)', 'location (every path)']];
 for (const r of rows.values()) {
   const cells = [`${r.kernel ?? r.series}${r.series === 'host' ? ' (host)' : ''}`];
   cells.push(r.checkRc === 0 ? `ok (${r.check?.selected})` : `FAILED (exit ${r.checkRc})`);
@@ -86,6 +89,45 @@ for (const r of rows.values()) {
   const rok = rec && rec.rc === '0' && rec.report === rec.kernel && Number(rec.kernel) === 6;
   cells.push(rec ? `${rok ? '' : 'FAILED '}${rec.report}/${rec.kernel}` : 'not run');
   if (!rok) fail = true;
+  // a qdisc's drops (tbf everywhere, fq where the kernel has it): counted as the qdisc counted
+  // them; with qdisc:qdisc_drop, under the qdisc's own reason although the free says QDISC_DROP
+  const specific = !!r.check?.qdiscReasons;
+  const qcells = [];
+  for (const kind of ['tbf', 'fq']) {
+    const q = r.qdisc?.[kind];
+    if (!q) {
+      qcells.push(`${kind} not run`);
+      fail = true;
+      continue;
+    }
+    if (q.refused !== undefined) {
+      const absent = kind === 'fq' && /unknown/i.test(q.refused);
+      qcells.push(absent ? `no ${kind}` : `${kind} FAILED: ${q.refused.slice(0, 50)}`);
+      if (!absent) fail = true;
+      continue;
+    }
+    const reasons = (q.reasons ?? '').split(',').filter(Boolean);
+    // before 5.17 there are no reasons: the count alone is checked
+    const hasReasons = r.check?.dropReasons?.available !== false;
+    const named = !hasReasons
+      ? reasons.length === 0
+      : specific
+        ? q.joined === '1' && reasons.length > 0 && reasons.every((x) => /^QDISC_DROP_[A-Z_0-9]+$/.test(x)) && (q.free === '-' || q.free === 'QDISC_DROP,')
+        : reasons.length > 0 && reasons.every((x) => /^(QDISC|FQ|CAKE)_/.test(x));
+    const ok = q.rc === '0' && q.events === q.tc && Number(q.tc) > 0 && named;
+    qcells.push(`${ok ? '' : 'FAILED '}${kind} ${q.events}/${q.tc} ${reasons.join(',') || '-'}${specific && q.free && q.free !== '-' ? ` (freed as ${q.free.replace(/,$/, '')})` : ''}`);
+    if (!ok) fail = true;
+  }
+  cells.push(qcells.join('; '));
+  // the receiving socket (6.11+): every SOCKET_RCVBUFF drop names the reader's cgroup and address,
+  // on every path the kernel offers, as many as Udp RcvbufErrors counted
+  if (!r.check?.receivingSocket) cells.push('not offered (< 6.11)');
+  else {
+    const s = ATTACH.filter((a) => offered(r, a)).map((a) => [a, r.socket?.[a]]);
+    const sok = s.length > 0 && s.every(([, x]) => x && x.refused === undefined && x.rc === '0' && Number(x.kernel) > 0 && x.events === x.kernel && x.named === x.kernel);
+    cells.push(`${sok ? '' : 'FAILED '}${s.map(([a, x]) => (!x ? `${a} not run` : x.refused !== undefined ? `${a} ${x.refused.slice(0, 40)}` : `${x.named}/${x.kernel}`)).join(', ')}`);
+    if (!sok) fail = true;
+  }
   // every path must name the same drop site as the tracepoint, which has it as an argument
   const sites = ATTACH.map((a) => r.trace[a]).filter((t) => t && t.refused === undefined).map((t) => t.symbols?.replace(/,$/, ''));
   const same = sites.length > 0 && sites.every((x) => x === sites[0]);
@@ -98,5 +140,5 @@ for (const [i, r] of out.entries()) {
   console.log(`| ${r.map((c, j) => String(c).padEnd(w[j])).join(' | ')} |`);
   if (i === 0) console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 }
-console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and the dropping function / counted');
+console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and the dropping function / counted; qdisc drops: events / the qdisc\'s own drop counter (tc -s), and the reasons (the qdisc\'s own, where qdisc:qdisc_drop exists; \"freed as\": what the free itself said); receiving socket: SOCKET_RCVBUFF drops naming the reader\'s cgroup and address / Udp RcvbufErrors, per attach path offered');
 process.exit(fail ? 1 : 0);

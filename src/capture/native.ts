@@ -64,6 +64,8 @@ export interface NativeTracer {
   readonly pathTracepoints: string;
   /** packetPath 'functions': the kernel functions hooked, those kprobes refused, how long finding and attaching them took, and with what */
   readonly pathFunctions: { count: number; skipped: number; attachMs: number; via: 'kprobe-multi' | 'kprobe' };
+  /** qdisc:qdisc_drop is attached: qdisc drops carry the qdisc's own reason (7.x+) */
+  readonly qdiscReasons: boolean;
   /** bytes per record in a batch: sizeof(struct dt_event) + snaplen (+ sizeof(struct dt_pkt_path) with packetPath) */
   readonly recordSize: number;
   /** frames (u64 little-endian) of a kernel stack recorded with `stack`; empty after close() */
@@ -86,6 +88,8 @@ export interface KernelProbe {
   tpHasReason: boolean;
   /** the tracepoint also passes the receiving socket (rx_sk, 6.11+) */
   tpHasRxSk: boolean;
+  /** qdisc:qdisc_drop (7.x+): a qdisc drop is counted under the qdisc's own reason */
+  qdiscDrop: boolean;
   dropFunction: string | null;
   kprobes: boolean;
   consumedReason: number;

@@ -24,6 +24,8 @@ export interface CheckReport {
   dropFunction: string | null;
   /** the drop tracepoint (or sk_skb_reason_drop) names the receiving socket: 6.11+ */
   receivingSocket: boolean;
+  /** qdisc:qdisc_drop names which limit of a qdisc refused a packet: 7.x+ */
+  qdiscReasons: boolean;
   kprobesInKernel: boolean;
   tracefs: boolean;
   privileges: { ok: boolean; capEff: string };
@@ -80,6 +82,7 @@ export async function gatherReport(verbose = false): Promise<CheckReport> {
     dropReasons: { available: reasons.size > 0, count: reasons.size, source: reasons.source },
     dropFunction: probe?.dropFunction ?? null,
     receivingSocket: !!probe?.tpHasRxSk || probe?.dropFunction === 'sk_skb_reason_drop',
+    qdiscReasons: !!probe?.qdiscDrop,
     kprobesInKernel: probe?.kprobes ?? false,
     tracefs: existsSync('/sys/kernel/tracing/events/skb/kfree_skb'),
     privileges: { ok: privileged, capEff: caps.toString(16) },

@@ -116,7 +116,7 @@ describe('recording format', () => {
 /** The seed recording with every block re-encoded (and META written twice, as the recorder does now). */
 function rewritten(twoMetas: boolean): { buf: Buffer; offsets: Map<number, number[]> } {
   // the file's own header: its version says how long its records are
-  const parts = [Buffer.from(file.subarray(0, FILE_HEADER_SIZE))];
+  const parts: Buffer[] = [Buffer.from(file.subarray(0, FILE_HEADER_SIZE))];
   const offsets = new Map<number, number[]>();
   let pos = parts[0].length;
   for (const b of scanRecording(file).blocks) {

@@ -8,7 +8,7 @@
  * the driver offers ethtool statistics, "xfrm_stat:XfrmInPolBlock" of /proc/net/xfrm_stat, "softnet:squeezed"
  * machine-wide.
  */
-import type { Hint } from './hints.js';
+import { QDISC_REASON_NAMES, type Hint } from './hints.js';
 
 export interface CounterRule {
   id: string;
@@ -97,7 +97,7 @@ export const COUNTER_RULES: readonly CounterRule[] = [
   {
     id: 'counter/qdisc',
     key: /^qdisc:([^:]+)$/,
-    reasons: ['QDISC_DROP', 'QDISC_OVERLIMIT', 'QDISC_CONGESTED', 'TC_DROP', 'TC_EGRESS', 'TC_INGRESS', 'CAKE_FLOOD', 'FQ_BAND_LIMIT', 'FQ_HORIZON_LIMIT', 'FQ_FLOW_LIMIT', 'QDISC_EGRESS', 'QDISC_INGRESS'],
+    reasons: [...QDISC_REASON_NAMES, 'TC_DROP', 'TC_EGRESS', 'TC_INGRESS', 'QDISC_EGRESS', 'QDISC_INGRESS'],
     impact: 'unicast',
     hint: (m, ns) =>
       hint(

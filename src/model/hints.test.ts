@@ -58,6 +58,14 @@ describe('hints', () => {
     expect(formatHint(h)).toMatch(/Likely causes:/);
   });
 
+  it("explains the qdisc's own reasons (qdisc:qdisc_drop, 7.x) as the core reasons they replace", () => {
+    // the names of enum qdisc_drop_reason in 7.2's BTF
+    const qdisc = ['GENERIC', 'OVERLIMIT', 'CONGESTED', 'MAXFLOWS', 'FLOOD_PROTECTION', 'BAND_LIMIT', 'HORIZON_LIMIT', 'FLOW_LIMIT', 'L4S_STEP_NON_ECN'].map((n) => `QDISC_DROP_${n}`);
+    for (const r of qdisc) expect(reasonHint(r)?.id, r).toBe(`reason/${r}`);
+    expect(reasonHint('QDISC_DROP_FLOW_LIMIT')?.explain).toBe(reasonHint('FQ_FLOW_LIMIT')?.explain);
+    expect(reasonHint('QDISC_DROP_OVERLIMIT')?.explain).toBe(reasonHint('QDISC_OVERLIMIT')?.explain);
+  });
+
   it('has nothing to say about an unknown function without a reason', () => {
     expect(hintFor({ function: 'some_unknown_fn' })).toBeNull();
     expect(functionHint('tcp_v4_rcv')?.id).toBe('function/tcp_v4_rcv');

@@ -261,6 +261,7 @@ const REASONS: Record<string, Entry> = {
   FQ_BAND_LIMIT: ['the fq qdisc\'s per-band limit was reached', 'qdisc'],
   FQ_HORIZON_LIMIT: ['the fq qdisc got a packet timestamped too far in the future', 'qdisc'],
   FQ_FLOW_LIMIT: ['one flow exceeded its limit in the fq qdisc', 'qdisc'],
+  QDISC_DROP_MAXFLOWS: ['the qdisc could not take another flow: it tracks as many as it may (fq_codel, fq_pie, sfq flows)', 'qdisc'],
   CPU_BACKLOG: [
     'the per-CPU input backlog was full (net.core.netdev_max_backlog) or the RPS flow limit hit',
     'dev',
@@ -437,11 +438,32 @@ function build(id: string, e: Entry): Hint {
   };
 }
 
+/**
+ * The qdisc's own reasons (enum qdisc_drop_reason, subsystem QDISC, 7.x+) that say what a core
+ * reason of older kernels said: one explanation for both names.
+ */
+const QDISC_REASONS: Record<string, string> = {
+  QDISC_DROP_GENERIC: 'QDISC_DROP',
+  QDISC_DROP_OVERLIMIT: 'QDISC_OVERLIMIT',
+  QDISC_DROP_CONGESTED: 'QDISC_CONGESTED',
+  QDISC_DROP_FLOOD_PROTECTION: 'CAKE_FLOOD',
+  QDISC_DROP_BAND_LIMIT: 'FQ_BAND_LIMIT',
+  QDISC_DROP_HORIZON_LIMIT: 'FQ_HORIZON_LIMIT',
+  QDISC_DROP_FLOW_LIMIT: 'FQ_FLOW_LIMIT',
+  QDISC_DROP_L4S_STEP_NON_ECN: 'DUALPI2_STEP_DROP',
+};
+
 /** The hint for a reason name (prefix stripped) or null when we have none for it. */
 export function reasonHint(reason: string): Hint | null {
-  const e = REASONS[reason];
+  const e = REASONS[reason] ?? REASONS[QDISC_REASONS[reason] ?? ''];
   return e ? build(`reason/${reason}`, e) : null;
 }
+
+/** Every qdisc reason name, old kernels' and the qdisc subsystem's: counter rules match either. */
+export const QDISC_REASON_NAMES: readonly string[] = [
+  'QDISC_DROP', 'QDISC_OVERLIMIT', 'QDISC_CONGESTED', 'CAKE_FLOOD', 'FQ_BAND_LIMIT', 'FQ_HORIZON_LIMIT', 'FQ_FLOW_LIMIT', 'DUALPI2_STEP_DROP',
+  ...Object.keys(QDISC_REASONS), 'QDISC_DROP_MAXFLOWS',
+];
 
 /** The hint for a drop function (suffixes such as .isra.0 and .cold ignored). */
 export function functionHint(fn: string): Hint | null {
