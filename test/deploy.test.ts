@@ -138,7 +138,7 @@ describe('deploy/', () => {
     expect(scrape.stringData[ep.basicAuth.username.key]).toBe([...config.users.keys()][0]);
   });
 
-  it('mounts only declared volumes, read-only, including BTF, tracefs, /proc and the pod logs', () => {
+  it('mounts only declared volumes, read-only, including BTF, tracefs, /proc, the pod logs and the cgroup hierarchy', () => {
     const pod = ds.spec.template.spec;
     const declared = new Set(pod.volumes.map((v: { name: string }) => v.name));
     const mounts = pod.containers[0].volumeMounts;
@@ -147,7 +147,9 @@ describe('deploy/', () => {
       expect(m.readOnly).toBe(true);
     }
     const paths = pod.volumes.filter((v: { hostPath?: unknown }) => v.hostPath).map((v: { hostPath: { path: string } }) => v.hostPath.path);
-    expect(paths).toEqual(expect.arrayContaining(['/sys/kernel/btf', '/sys/kernel/tracing', '/proc', '/var/log/pods']));
+    expect(paths).toEqual(expect.arrayContaining(['/sys/kernel/btf', '/sys/kernel/tracing', '/proc', '/var/log/pods', '/sys/fs/cgroup']));
+    // --node-root is where the host's paths are mounted: the cgroup hierarchy is found under it
+    expect(mounts.find((m: { name: string }) => m.name === 'cgroup').mountPath).toBe('/host/sys/fs/cgroup');
   });
 
   it('the Service selects the DaemonSet pods; the ServiceMonitor selects the Service and its port', () => {
