@@ -61,7 +61,7 @@ export class CgroupNames {
       }
     }
     candidates.push(join(this.root, 'sys/fs/cgroup'), join(this.root, 'sys/fs/cgroup/unified'));
-    // cgroup.controllers exists only at the root of a cgroup v2 hierarchy
+    // cgroup.controllers is in every cgroup v2 directory and in no v1 or tmpfs one (a hybrid host's /sys/fs/cgroup)
     this.mount = candidates.find((c) => statOrNull(join(c, 'cgroup.controllers'))) ?? null;
     return this.mount;
   }
