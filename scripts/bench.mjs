@@ -111,6 +111,12 @@ const MODES = {
   untraced: null,
   'droptrace-count': { cmd: [process.execPath, BIN, 'live', '--plain', '--no-events', '--interval', '1'], droptrace: true, note: 'droptrace live --plain --no-events' },
   'droptrace-events': { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, note: 'droptrace trace --json > /dev/null' },
+  // the event path's stages, from options alone (run --unfiltered): a host filter every IPv4
+  // packet passes makes counting parse the headers; tunnel ports "none" leave the inner-flow
+  // check out of events. count → count-parse is the parse, count-parse → events-notunnel the
+  // event itself (reserve, fill, submit), events-notunnel → events the tunnel check
+  'droptrace-count-parse': { cmd: [process.execPath, BIN, 'live', '--plain', '--no-events', '--interval', '1', '--host', '0.0.0.0/0'], droptrace: true, note: 'live --no-events --host 0.0.0.0/0 (counts, headers parsed)' },
+  'droptrace-events-notunnel': { cmd: [process.execPath, BIN, 'trace', '--json', '--vxlan-ports', 'none', '--geneve-ports', 'none'], droptrace: true, note: 'trace --json, no tunnel ports' },
   // --path: the skb's steps through the path tracepoints too (every packet, not only drops, runs them)
   'droptrace-events-path': { cmd: [process.execPath, BIN, 'trace', '--json', '--path'], droptrace: true, note: 'droptrace trace --json --path > /dev/null' },
   'droptrace-sample': { cmd: [process.execPath, BIN, 'trace', '--json', '--sample', '10'], droptrace: true, note: 'droptrace trace --json --sample 10 > /dev/null' },

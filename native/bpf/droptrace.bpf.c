@@ -691,6 +691,12 @@ static __always_inline void dt_emit(void *ctx, struct sk_buff *skb, struct sock 
 }
 
 /*
+ * What each stage costs per run, unfiltered, from scripts/bench.mjs's stage modes
+ * (docs/PERFORMANCE.md, "The event path, stage by stage"; closed-port / netfilter floods):
+ *   count (reason, device, netns, hot slot)   47 / 49 ns
+ *   + header parse                            81 / 83 ns
+ *   + the event (reserve, fill, submit)      225 / 185 ns
+ *   + the tunnel check                       203 / 186 ns (within the noise)
  * Every attach path ends here: filter, count exactly, then maybe send an
  * event. Each helper is inlined with `direct` a constant, so the verifier
  * sees one straight program per path and drops every filter that is off.
