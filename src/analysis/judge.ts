@@ -7,8 +7,8 @@
  * match renames and flags; one that is not shown to match keeps the log's
  * names and says so.
  */
-import type { LogKind } from '../formats/droplog.js';
 import { MAX_FUNCTION_SIZE, type Resolved, type SymbolTable } from '../model/kallsyms.js';
+import type { LogSite } from './log-sites.js';
 
 /**
  * `matches` (distinct functions agree on one slide), `one name` (a single
@@ -16,31 +16,6 @@ import { MAX_FUNCTION_SIZE, type Resolved, type SymbolTable } from '../model/kal
  * (no line has both a name and an address).
  */
 export type SnapshotVerdict = 'matches' | 'one name' | 'mismatch' | 'unchecked';
-
-/** A distinct drop location of the log: every line that names it counts into it. */
-export interface LogSite {
-  kind: LogKind;
-  address: bigint | null;
-  /** the address's halves as signed 32-bit (the byte path's keys) */
-  hi: number;
-  lo: number;
-  name: string | null;
-  offset: number | null;
-  /** the location as the log printed it */
-  text: string | null;
-  module: string | null;
-  hardware: boolean;
-  hashed: boolean;
-  /** a bare address: a drop only when the log is a list of addresses */
-  bare: boolean;
-  count: number;
-  lines: number;
-  first: number;
-  last: number;
-  reasons: Map<string, number>;
-  callers: Map<string, number>;
-  res: Resolution | null;
-}
 
 export interface Resolution {
   address: string | null;
@@ -50,8 +25,6 @@ export interface Resolution {
   module: string | null;
   logNameWrong: boolean;
   unresolved: string | null;
-  /** the text appended to the line */
-  annotation: string;
 }
 
 export interface Judgement {
@@ -88,14 +61,22 @@ export function misnamed(s: LogSite): boolean {
   return s.address !== null && s.name !== null && s.offset !== null && !s.hardware && s.offset > MAX_FUNCTION_SIZE;
 }
 
-export function judge(sites: readonly LogSite[], table: SymbolTable): Judgement {
+export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
   const core = new Map<bigint, Set<string>>();
   const coreVoters = new Set<string>();
   const mods = new Map<string, Map<bigint, Set<string>>>();
+  let anyMisnamed = false;
+  let bare = false;
+  // a function's symbols, once per name: a big log names each function at a hundred offsets
+  const named = new Map<string, ReturnType<SymbolTable['symbolsNamed']>>();
   for (const s of sites) {
+    if (s.address !== null && s.name === null) bare = true;
     // an offset no function has is a misnamed line (old dropwatch): no evidence
+    if (misnamed(s)) anyMisnamed = true;
     if (s.address === null || s.name === null || s.offset === null || s.hardware || misnamed(s)) continue;
-    for (const b of table.symbolsNamed(s.name)) {
+    let symbols = named.get(s.name);
+    if (!symbols) named.set(s.name, (symbols = table.symbolsNamed(s.name)));
+    for (const b of symbols) {
       const slide = s.address - (b.start + BigInt(s.offset));
       if (b.module === null) {
         coreVoters.add(s.name);
@@ -111,9 +92,8 @@ export function judge(sites: readonly LogSite[], table: SymbolTable): Judgement 
   const of = coreVoters.size;
   const j: Judgement = { verdict: 'unchecked', slide: 0n, moduleSlides: new Map(), agreement: { agree, of }, slideSource: 'none needed', warnings: [] };
   for (const [mod, votes] of mods) j.moduleSlides.set(mod, top(votes)[0]);
-  const bare = sites.some((s) => s.address !== null && s.name === null);
   if (of === 0) {
-    if (sites.some((s) => misnamed(s)))
+    if (anyMisnamed)
       j.warnings.push(
         "nothing vouches for this kallsyms: no line of the log names a function with its address (a name at an offset no function has, old dropwatch's __brk_limit+0x…, is no evidence); addresses are resolved by the table as it is, unverified",
       );
@@ -162,9 +142,8 @@ export class Resolver {
 
   resolve(s: LogSite): Resolution {
     const kept = s.name === null ? s.text : s.offset === null ? s.name : `${s.name}+0x${s.offset.toString(16)}`;
-    const res: Resolution = { address: null, symbol: kept, function: s.name, offset: s.offset, module: s.module, logNameWrong: false, unresolved: null, annotation: '' };
+    const res: Resolution = { address: null, symbol: kept, function: s.name, offset: s.offset, module: s.module, logNameWrong: false, unresolved: null };
     this.fill(res, s);
-    res.annotation = annotationOf(res, s);
     return res;
   }
 
@@ -239,7 +218,7 @@ export class Resolver {
 }
 
 /** The text appended to a recognised line; the log's own text quoted as it was. */
-function annotationOf(r: Resolution, s: LogSite): string {
+export function annotationOf(r: Resolution, s: LogSite): string {
   if (s.hardware) return `${r.symbol} [hardware]`;
   if (r.unresolved && !r.function) return `unresolved: ${r.unresolved}`;
   let out = r.symbol ?? '?';

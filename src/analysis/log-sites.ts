@@ -1,60 +1,325 @@
 /**
- * The distinct drop locations of a log, found by what a line gives: an address (and its 32-bit
- * halves, for the byte path's lookup without a bigint), a bare address in an address list, or a
- * name and offset alone (perf and ftrace print no address).
+ * The distinct drop locations of a log, kept as columns. A big node's log names hundreds of
+ * thousands of locations (a few thousand functions, up to a hundred offsets each), so a
+ * location is an index, not an object: its numbers live in typed arrays, its name and module
+ * are interned once, its printed text is derived from the name and offset unless the log wrote
+ * it some other way, and reasons and callers exist only for the locations that have them.
+ *
+ * A site is found by what a line gives: an address (as its 32-bit halves, in an open-addressing
+ * table, so the byte path needs no bigint and no string), a bare address in an address list (a
+ * site of its own: it is a drop only in a log of nothing but addresses), or a name and offset
+ * alone (perf and ftrace print no address).
  */
 import type { LogDrop, LogKind } from '../formats/droplog.js';
-import type { LogSite } from './judge.js';
+import { bump } from './snapshot.js';
+
+/** What a site is, not how often it was seen: what judge.ts votes with and resolves. */
+export interface LogSite {
+  kind: LogKind;
+  address: bigint | null;
+  name: string | null;
+  offset: number | null;
+  /** the location as the log printed it */
+  text: string | null;
+  module: string | null;
+  hardware: boolean;
+  hashed: boolean;
+  /** a bare address: a drop only when the log is a list of addresses */
+  bare: boolean;
+}
+
+const KINDS: readonly LogKind[] = ['dropwatch', 'dropwatch-packet', 'stap', 'perf', 'ftrace', 'address'];
+const KIND_INDEX = new Map(KINDS.map((k, i) => [k, i]));
+
+const HAS_ADDRESS = 1;
+const HARDWARE = 2;
+const HASHED = 4;
+const BARE = 8;
+
+// how the log printed the location, so that the text need not be kept: nothing, name+hex,
+// name+0xhex, the name alone, or something else (kept in `texts`)
+const TEXT_NONE = 0;
+const TEXT_HEX = 1;
+const TEXT_0X = 2;
+const TEXT_NAME = 3;
+const TEXT_KEPT = 4;
+
+type Column = Int32Array | Float64Array | Uint8Array;
+
+/** a copy of a column with room for n */
+export function widen<T extends Column>(a: T, n: number): T {
+  const b = new (a.constructor as new (n: number) => T)(n);
+  b.set(a);
+  return b;
+}
 
 export class LogSites {
-  /** every site, in the order first seen */
-  readonly all: LogSite[] = [];
-  private readonly byLo = new Map<number, LogSite>();
-  private readonly byAddr = new Map<bigint, LogSite>();
-  private readonly byBare = new Map<bigint, LogSite>();
-  private readonly byName = new Map<string, LogSite>();
+  private n = 0;
+  private hi = new Int32Array(0);
+  private lo = new Int32Array(0);
+  private flags = new Uint8Array(0);
+  private kinds = new Uint8Array(0);
+  private textForm = new Uint8Array(0);
+  private nameId = new Int32Array(0);
+  private moduleId = new Int32Array(0);
+  /** NaN: no offset */
+  private offsets = new Float64Array(0);
+  private cap = 0;
 
-  /** The site of an address given as its halves (the fast path's), made on first sight. */
-  ofHalves(hi: number, lo: number, kind: LogKind): LogSite {
-    const s = this.byLo.get(lo);
-    return s !== undefined && s.hi === hi ? s : this.ofAddress((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), hi, lo, kind);
+  private readonly strings: string[] = [];
+  private readonly stringIds = new Map<string, number>();
+  private readonly texts = new Map<number, string>();
+  private readonly reasonMaps = new Map<number, Map<string, number>>();
+  private readonly callerMaps = new Map<number, Map<string, number>>();
+
+  /** per site: drops, lines, first line, last line (together: a line touches them all) */
+  private tally = new Float64Array(0);
+  /**
+   * address sites, four int32 a slot: the address's low and high halves, BARE or 0, and the
+   * site + 1 (0: empty), so that a probe reads one cache line, not four columns
+   */
+  private slots = new Int32Array(4 << 12);
+  private slotBits = 12;
+  private readonly byName = new Map<string, number>();
+
+  get size(): number {
+    return this.n;
+  }
+
+  /** The site of an address given as its halves (the byte path's), made on first sight. */
+  ofHalves(hi: number, lo: number, kind: LogKind): number {
+    return this.ofAddress(hi | 0, lo | 0, 0, kind);
   }
 
   /** The site a parsed drop line belongs to; a named line fills in a site first seen by address. */
-  of(d: LogDrop): LogSite {
-    if (d.address !== null && d.kind === 'address') {
-      let s = this.byBare.get(d.address);
-      if (!s) this.byBare.set(d.address, (s = this.add('address', { address: d.address })));
-      return s;
-    }
+  of(d: LogDrop): number {
     if (d.address !== null) {
-      const s = this.ofAddress(d.address, Number(BigInt.asIntN(32, d.address >> 32n)), Number(BigInt.asIntN(32, d.address)), d.kind);
-      if (s.name === null && d.name !== null) Object.assign(s, { name: d.name, offset: d.offset, text: d.text });
-      if (s.module === null && d.module !== null) s.module = d.module;
-      return s;
+      const hi = Number(BigInt.asIntN(32, d.address >> 32n));
+      const lo = Number(BigInt.asIntN(32, d.address));
+      if (d.kind === 'address') return this.ofAddress(hi, lo, BARE, d.kind);
+      const id = this.ofAddress(hi, lo, 0, d.kind);
+      if (this.nameId[id] < 0 && d.name !== null) this.setName(id, d.name, d.offset, d.text);
+      if (this.moduleId[id] < 0 && d.module !== null) this.moduleId[id] = this.intern(d.module);
+      return id;
     }
     const key = `${d.name}|${d.offset}|${d.module}|${d.hardware}|${d.hashed}`;
-    let s = this.byName.get(key);
-    if (!s) this.byName.set(key, (s = this.add(d.kind, { name: d.name, offset: d.offset, text: d.text, module: d.module, hardware: d.hardware, hashed: d.hashed })));
-    return s;
-  }
-
-  private ofAddress(addr: bigint, hi: number, lo: number, kind: LogKind): LogSite {
-    let s = this.byAddr.get(addr);
-    if (!s) {
-      s = this.add(kind, { address: addr, hi: hi | 0, lo: lo | 0 });
-      this.byAddr.set(addr, s);
-      if (!this.byLo.has(lo | 0)) this.byLo.set(lo | 0, s);
+    let id = this.byName.get(key);
+    if (id === undefined) {
+      id = this.add(d.kind, 0, 0, (d.hardware ? HARDWARE : 0) | (d.hashed ? HASHED : 0));
+      if (d.name !== null) this.setName(id, d.name, d.offset, d.text);
+      else this.setText(id, d.text);
+      if (d.module !== null) this.moduleId[id] = this.intern(d.module);
+      this.byName.set(key, id);
     }
-    return s;
+    return id;
   }
 
-  private add(kind: LogKind, fields: Partial<LogSite>): LogSite {
-    const s: LogSite = {
-      kind, address: null, hi: 0, lo: 0, name: null, offset: null, text: null, module: null, hardware: false, hashed: false,
-      bare: kind === 'address', count: 0, lines: 0, first: 0, last: 0, reasons: new Map(), callers: new Map(), res: null, ...fields,
+  hasName(id: number): boolean {
+    return this.nameId[id] >= 0;
+  }
+
+  /** Names a site first seen by its address alone. */
+  setName(id: number, name: string, offset: number | null, text: string | null): void {
+    this.nameId[id] = this.intern(name);
+    this.offsets[id] = offset ?? NaN;
+    this.setText(id, text);
+  }
+
+  /** Names a site whose line printed name+hex as offset.toString(16) would (the byte path checks). */
+  setNameHex(id: number, name: string, offset: number): void {
+    this.nameId[id] = this.intern(name);
+    this.offsets[id] = offset;
+    this.textForm[id] = TEXT_HEX;
+    this.texts.delete(id);
+  }
+
+  /** Counts a line of n drops, line number no, into a site. */
+  count(id: number, n: number, no: number): void {
+    const t = id * 4;
+    this.tally[t] += n;
+    this.tally[t + 1]++;
+    if (!this.tally[t + 2]) this.tally[t + 2] = no;
+    this.tally[t + 3] = no;
+  }
+
+  addReason(id: number, reason: string, n: number): void {
+    let m = this.reasonMaps.get(id);
+    if (!m) this.reasonMaps.set(id, (m = new Map()));
+    bump(m, reason, n);
+  }
+
+  addCaller(id: number, name: string): void {
+    let m = this.callerMaps.get(id);
+    if (!m) this.callerMaps.set(id, (m = new Map()));
+    bump(m, name, 1);
+  }
+
+  drops(id: number): number {
+    return this.tally[id * 4];
+  }
+  lines(id: number): number {
+    return this.tally[id * 4 + 1];
+  }
+  first(id: number): number {
+    return this.tally[id * 4 + 2];
+  }
+  last(id: number): number {
+    return this.tally[id * 4 + 3];
+  }
+  reasons(id: number): ReadonlyMap<string, number> | undefined {
+    return this.reasonMaps.get(id);
+  }
+  callers(id: number): ReadonlyMap<string, number> | undefined {
+    return this.callerMaps.get(id);
+  }
+  isBare(id: number): boolean {
+    return (this.flags[id] & BARE) !== 0;
+  }
+  isHardware(id: number): boolean {
+    return (this.flags[id] & HARDWARE) !== 0;
+  }
+  /** an address and no name: what only the table can name */
+  addressOnly(id: number): boolean {
+    return (this.flags[id] & HAS_ADDRESS) !== 0 && this.nameId[id] < 0;
+  }
+  name(id: number): string | null {
+    return this.nameId[id] < 0 ? null : this.strings[this.nameId[id]];
+  }
+
+  /** The location as the log printed it, as far as the lines so far said. */
+  text(id: number): string | null {
+    const name = this.name(id);
+    return this.textOf(id, name, Number.isNaN(this.offsets[id]) ? null : this.offsets[id]);
+  }
+
+  /** The site as an object, made on each call: for judging and resolving, not for keeping. */
+  site(id: number): LogSite {
+    const f = this.flags[id];
+    const name = this.name(id);
+    const offset = Number.isNaN(this.offsets[id]) ? null : this.offsets[id];
+    return {
+      kind: KINDS[this.kinds[id]],
+      address: f & HAS_ADDRESS ? (BigInt(this.hi[id] >>> 0) << 32n) | BigInt(this.lo[id] >>> 0) : null,
+      name,
+      offset,
+      text: this.textOf(id, name, offset),
+      module: this.moduleId[id] < 0 ? null : this.strings[this.moduleId[id]],
+      hardware: (f & HARDWARE) !== 0,
+      hashed: (f & HASHED) !== 0,
+      bare: (f & BARE) !== 0,
     };
-    this.all.push(s);
-    return s;
+  }
+
+  *[Symbol.iterator](): IterableIterator<LogSite> {
+    for (let id = 0; id < this.n; id++) yield this.site(id);
+  }
+
+  private textOf(id: number, name: string | null, offset: number | null): string | null {
+    switch (this.textForm[id]) {
+      case TEXT_HEX:
+        return `${name}+${offset!.toString(16)}`;
+      case TEXT_0X:
+        return `${name}+0x${offset!.toString(16)}`;
+      case TEXT_NAME:
+        return name;
+      case TEXT_KEPT:
+        return this.texts.get(id)!;
+      default:
+        return null;
+    }
+  }
+
+  private setText(id: number, text: string | null): void {
+    this.texts.delete(id);
+    const name = this.name(id);
+    const offset = Number.isNaN(this.offsets[id]) ? null : this.offsets[id];
+    let form = TEXT_KEPT;
+    if (text === null) form = TEXT_NONE;
+    else if (text === name) form = TEXT_NAME;
+    else if (name !== null && offset !== null && text.length > name.length + 1 && text.startsWith(name) && text[name.length] === '+') {
+      const hex = offset.toString(16);
+      const rest = text.length - name.length - 1;
+      if (rest === hex.length && text.endsWith(hex)) form = TEXT_HEX;
+      else if (rest === hex.length + 2 && text.endsWith(`0x${hex}`)) form = TEXT_0X;
+    }
+    this.textForm[id] = form;
+    if (form === TEXT_KEPT) this.texts.set(id, text!);
+  }
+
+  private intern(s: string): number {
+    let id = this.stringIds.get(s);
+    if (id === undefined) {
+      id = this.strings.length;
+      this.strings.push(s);
+      this.stringIds.set(s, id);
+    }
+    return id;
+  }
+
+  /** The slot's index in `slots` (a multiple of 4) holding the address, or the empty one where it goes. */
+  private slotOf(hi: number, lo: number, bare: number): number {
+    const slots = this.slots;
+    const mask = (1 << this.slotBits) - 1;
+    // the product's high bits: its low ones depend only on the address's low bits
+    let i = Math.imul(lo ^ Math.imul(hi ^ bare, 0x85ebca6b), 0x9e3779b1) >>> (32 - this.slotBits);
+    for (;;) {
+      const at = i * 4;
+      if (slots[at + 3] === 0 || (slots[at] === lo && slots[at + 1] === hi && slots[at + 2] === bare)) return at;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private ofAddress(hi: number, lo: number, bare: number, kind: LogKind): number {
+    const at = this.slotOf(hi, lo, bare);
+    if (this.slots[at + 3] !== 0) return this.slots[at + 3] - 1;
+    const id = this.add(kind, hi, lo, HAS_ADDRESS | bare);
+    this.slots[at] = lo;
+    this.slots[at + 1] = hi;
+    this.slots[at + 2] = bare;
+    this.slots[at + 3] = id + 1;
+    if (this.n * 2 > 1 << this.slotBits) this.rehash();
+    return id;
+  }
+
+  private rehash(): void {
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2);
+    this.slotBits++;
+    const slots = this.slots;
+    for (let at = 0; at < old.length; at += 4) {
+      if (old[at + 3] === 0) continue;
+      const to = this.slotOf(old[at + 1], old[at], old[at + 2]);
+      slots[to] = old[at];
+      slots[to + 1] = old[at + 1];
+      slots[to + 2] = old[at + 2];
+      slots[to + 3] = old[at + 3];
+    }
+  }
+
+  private add(kind: LogKind, hi: number, lo: number, flags: number): number {
+    if (this.n === this.cap) this.grow();
+    const id = this.n++;
+    this.hi[id] = hi;
+    this.lo[id] = lo;
+    this.flags[id] = flags;
+    this.kinds[id] = KIND_INDEX.get(kind)!;
+    this.nameId[id] = -1;
+    this.moduleId[id] = -1;
+    this.offsets[id] = NaN;
+    return id;
+  }
+
+  private grow(): void {
+    // by four: each new column is an allocation the collector is told about
+    const cap = (this.cap = Math.max(1 << 12, this.cap * 4));
+    this.hi = widen(this.hi, cap);
+    this.lo = widen(this.lo, cap);
+    this.flags = widen(this.flags, cap);
+    this.kinds = widen(this.kinds, cap);
+    this.textForm = widen(this.textForm, cap);
+    this.nameId = widen(this.nameId, cap);
+    this.moduleId = widen(this.moduleId, cap);
+    this.offsets = widen(this.offsets, cap);
+    this.tally = widen(this.tally, cap * 4);
   }
 }

@@ -1,11 +1,12 @@
 /**
  * The report of a symbolized log: drops by function and by location, with their reasons,
- * callers and hints, from the log's sites as the judgement resolved them. Pure.
+ * callers and hints, from the log's sites as the judgement resolves them. Pure.
  */
 import type { LogKind } from '../formats/droplog.js';
 import { isGenericFree } from '../model/functions.js';
 import { hintId } from '../model/hints.js';
-import { hexSigned, type Judgement, type LogSite, type Resolution, type SnapshotVerdict } from './judge.js';
+import { hexSigned, type Judgement, type Resolution, type Resolver, type SnapshotVerdict } from './judge.js';
+import { widen, type LogSites } from './log-sites.js';
 import { bump } from './snapshot.js';
 
 export interface Row {
@@ -41,6 +42,9 @@ export interface Report {
   warnings: string[];
   wrongNames: number;
   unresolved: number;
+  /** distinct functions and locations: the tables may hold only the first rows of them */
+  functions: number;
+  locations: number;
   byFunction: Row[];
   byLocation: Row[];
 }
@@ -57,44 +61,55 @@ export interface ScanTally {
   bareAsDrops: boolean;
 }
 
-export function symbolizeReport(sites: readonly LogSite[], judgement: Judgement, t: ScanTally): Report {
-  const fns = new Map<string, Acc>();
-  const locs = new Map<string, Acc>();
+/**
+ * The report over every site. limit bounds the rows made per table (the text view shows a few
+ * of a quarter million locations); the totals are of all of them.
+ */
+export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: Judgement, t: ScanTally, limit = Infinity): Report {
+  const fns = new Groups();
+  const locs = new Groups();
   let drops = 0;
   let wrongNames = 0;
   let unresolved = 0;
   let bareLines = 0;
-  for (const s of sites) {
-    if (s.bare && !t.bareAsDrops) {
-      bareLines += s.lines;
+  for (let id = 0; id < sites.size; id++) {
+    if (sites.isBare(id) && !t.bareAsDrops) {
+      bareLines += sites.lines(id);
       continue;
     }
-    const r = s.res!;
-    drops += s.count;
-    if (r.logNameWrong) wrongNames += s.lines;
-    if (r.unresolved) unresolved += s.lines;
-    accumulate(fns, r.function ?? r.symbol ?? '(unresolved)', s, r);
-    accumulate(locs, r.symbol ?? '(unresolved)', s, r);
+    // resolved here rather than kept (a resolution per location is what memory cannot hold), and
+    // with all the log said of the site: a name may come lines after its address
+    const r = resolver.resolve(sites.site(id));
+    drops += sites.drops(id);
+    if (r.logNameWrong) wrongNames += sites.lines(id);
+    if (r.unresolved) unresolved += sites.lines(id);
+    fns.add(r.function ?? r.symbol ?? '(unresolved)', -1, id, sites);
+    // a location is its function and offset, kept as a number, when the symbol says just that
+    if (canonical(r)) locs.add(r.function!, r.offset!, id, sites);
+    else locs.add(r.symbol ?? '(unresolved)', -1, id, sites);
   }
   const warnings = [...t.warnings];
   if (wrongNames) {
     warnings.push(`${wrongNames} line(s) printed a name that is none of the names at its address (dropwatch before 1.5.5 misnamed module addresses); the re-resolved name is shown`);
   }
-  const rows = (m: Map<string, Acc>, withAddress: boolean): Row[] =>
-    [...m.entries()]
-      .map(([key, a]) => ({
+  const rows = (g: Groups, withAddress: boolean): Row[] =>
+    g.ranked(limit).map((i) => {
+      const key = g.key(i);
+      const r = resolver.resolve(sites.site(g.firstSite[i]));
+      const reasons = sorted(g.reasons.get(i));
+      return {
         key,
-        count: a.count,
-        share: drops ? a.count / drops : 0,
-        module: a.module,
-        reasons: sorted(a.reasons).map(([r]) => r),
-        callers: isGenericFree(key.replace(/\+0x[0-9a-f]+$/, '')) ? sorted(a.callers).map(([name, count]) => ({ name, count })) : [],
-        firstLine: a.first,
-        lastLine: a.last,
-        ...(withAddress ? { address: a.address } : {}),
-        hint: hintId(sorted(a.reasons)[0]?.[0] ?? null, key.startsWith('0x') || key.startsWith('(') ? null : key.replace(/\+0x[0-9a-f]+$/, '')),
-      }))
-      .sort((x, y) => y.count - x.count || x.key.localeCompare(y.key));
+        count: g.count[i],
+        share: drops ? g.count[i] / drops : 0,
+        module: r.module,
+        reasons: reasons.map(([k]) => k),
+        callers: isGenericFree(key.replace(/\+0x[0-9a-f]+$/, '')) ? sorted(g.callers.get(i)).map(([name, count]) => ({ name, count })) : [],
+        firstLine: g.first[i],
+        lastLine: g.last[i],
+        ...(withAddress ? { address: r.address } : {}),
+        hint: hintId(reasons[0]?.[0] ?? null, key.startsWith('0x') || key.startsWith('(') ? null : key.replace(/\+0x[0-9a-f]+$/, '')),
+      };
+    });
   return {
     lines: t.lines,
     recognised: t.recognised - (t.bareAsDrops ? 0 : bareLines),
@@ -109,33 +124,142 @@ export function symbolizeReport(sites: readonly LogSite[], judgement: Judgement,
     warnings,
     wrongNames,
     unresolved,
+    functions: fns.size,
+    locations: locs.size,
     byFunction: rows(fns, false),
     byLocation: rows(locs, true),
   };
 }
 
-interface Acc {
-  count: number;
-  module: string | null;
-  reasons: Map<string, number>;
-  callers: Map<string, number>;
-  first: number;
-  last: number;
-  address: string | null;
+/**
+ * Sites grouped under a key (a function, or a function and offset), as columns found through an
+ * open-addressing table: a group per location must cost a few numbers, not objects the
+ * collector keeps moving, and its key string is made only for the rows shown. The module and
+ * address of a group are its first site's.
+ */
+class Groups {
+  private n = 0;
+  count = new Float64Array(1024);
+  first = new Float64Array(1024);
+  last = new Float64Array(1024);
+  firstSite = new Int32Array(1024);
+  private prefix = new Int32Array(1024);
+  /** −1: none */
+  private offset = new Int32Array(1024);
+  readonly reasons = new Map<number, Map<string, number>>();
+  readonly callers = new Map<number, Map<string, number>>();
+  private readonly prefixes: string[] = [];
+  private readonly prefixIds = new Map<string, number>();
+  /** four int32 a slot: prefix, offset, group + 1 (0: empty), unused; a probe reads one cache line */
+  private slots = new Int32Array(4 << 12);
+  private slotBits = 12;
+
+  get size(): number {
+    return this.n;
+  }
+
+  add(prefix: string, offset: number, site: number, sites: LogSites): void {
+    let p = this.prefixIds.get(prefix);
+    if (p === undefined) {
+      p = this.prefixes.length;
+      this.prefixes.push(prefix);
+      this.prefixIds.set(prefix, p);
+    }
+    const at = this.slotOf(p, offset);
+    let g = this.slots[at + 2] - 1;
+    if (g < 0) {
+      g = this.make(p, offset, site, sites);
+      this.slots[at] = p;
+      this.slots[at + 1] = offset;
+      this.slots[at + 2] = g + 1;
+      if (this.n * 2 > 1 << this.slotBits) this.rehash();
+    }
+    this.count[g] += sites.drops(site);
+    if (sites.first(site) < this.first[g]) this.first[g] = sites.first(site);
+    if (sites.last(site) > this.last[g]) this.last[g] = sites.last(site);
+    merge(this.reasons, g, sites.reasons(site));
+    merge(this.callers, g, sites.callers(site));
+  }
+
+  key(g: number): string {
+    const prefix = this.prefixes[this.prefix[g]];
+    return this.offset[g] < 0 ? prefix : `${prefix}+0x${this.offset[g].toString(16)}`;
+  }
+
+  /** The groups with the most drops first (then by key), at most limit of them. */
+  ranked(limit: number): number[] {
+    const counts = this.count.subarray(0, this.n);
+    let ids = Array.from({ length: this.n }, (_, i) => i);
+    if (limit < this.n) {
+      // only groups that can be among the first limit are sorted with their keys
+      const least = Float64Array.from(counts).sort()[this.n - limit];
+      ids = ids.filter((i) => counts[i] >= least);
+    }
+    const keys = new Map(ids.map((i) => [i, this.key(i)]));
+    ids.sort((a, b) => counts[b] - counts[a] || (keys.get(a)! < keys.get(b)! ? -1 : 1));
+    return ids.length > limit ? ids.slice(0, limit) : ids;
+  }
+
+  private slotOf(p: number, offset: number): number {
+    const slots = this.slots;
+    const mask = (1 << this.slotBits) - 1;
+    let i = Math.imul(offset ^ Math.imul(p, 0x85ebca6b), 0x9e3779b1) >>> (32 - this.slotBits);
+    for (;;) {
+      const at = i * 4;
+      if (slots[at + 2] === 0 || (slots[at] === p && slots[at + 1] === offset)) return at;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private make(p: number, offset: number, site: number, sites: LogSites): number {
+    if (this.n === this.count.length) {
+      const cap = this.n * 4;
+      this.count = widen(this.count, cap);
+      this.first = widen(this.first, cap);
+      this.last = widen(this.last, cap);
+      this.firstSite = widen(this.firstSite, cap);
+      this.prefix = widen(this.prefix, cap);
+      this.offset = widen(this.offset, cap);
+    }
+    const g = this.n++;
+    this.prefix[g] = p;
+    this.offset[g] = offset;
+    this.first[g] = sites.first(site);
+    this.last[g] = sites.last(site);
+    this.firstSite[g] = site;
+    return g;
+  }
+
+  private rehash(): void {
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2);
+    this.slotBits++;
+    for (let at = 0; at < old.length; at += 4) {
+      if (old[at + 2] === 0) continue;
+      const to = this.slotOf(old[at], old[at + 1]);
+      this.slots[to] = old[at];
+      this.slots[to + 1] = old[at + 1];
+      this.slots[to + 2] = old[at + 2];
+    }
+  }
 }
 
-function accumulate(m: Map<string, Acc>, key: string, s: LogSite, r: Resolution): void {
-  let a = m.get(key);
-  if (!a) m.set(key, (a = { count: 0, module: r.module, reasons: new Map(), callers: new Map(), first: s.first, last: s.last, address: r.address }));
-  a.count += s.count;
-  a.first = Math.min(a.first, s.first);
-  a.last = Math.max(a.last, s.last);
-  for (const [k, n] of s.reasons) bump(a.reasons, k, n);
-  for (const [k, n] of s.callers) bump(a.callers, k, n);
+/** The symbol is function+0xoffset (checked without making that string), the offset an int32. */
+function canonical(r: Resolution): boolean {
+  const f = r.function;
+  const off = r.offset;
+  if (f === null || off === null || r.symbol === null || off < 0 || off > 0x7fffffff) return false;
+  const digits = off === 0 ? 1 : (35 - Math.clz32(off)) >> 2;
+  return r.symbol.length === f.length + 3 + digits && r.symbol.startsWith(f) && r.symbol.startsWith('+0x', f.length);
 }
 
-
-function sorted(m: Map<string, number>): Array<[string, number]> {
-  return [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+function merge(into: Map<number, Map<string, number>>, g: number, from: ReadonlyMap<string, number> | undefined): void {
+  if (!from) return;
+  let m = into.get(g);
+  if (!m) into.set(g, (m = new Map()));
+  for (const [k, n] of from) bump(m, k, n);
 }
 
+function sorted(m: ReadonlyMap<string, number> | undefined): Array<[string, number]> {
+  return m ? [...m.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])) : [];
+}

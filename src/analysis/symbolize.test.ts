@@ -229,6 +229,19 @@ describe('robustness', () => {
     expect(report.recognised + report.ignored + report.unrecognised).toBe(report.lines);
   });
 
+  it('a report of the first rows counts all of them, and the text says how many more', () => {
+    const s = new Symbolizer(vm, { text: false, entries: false });
+    const lines = readFileSync(fixture('test/fixtures/trace_pipe-6.18.txt'), 'utf8').trimEnd().split('\n');
+    for (const line of lines) s.push(line);
+    s.end();
+    const all = s.report();
+    const two = s.report(2);
+    expect([two.functions, two.locations]).toEqual([all.byFunction.length, all.byLocation.length]);
+    expect(two.byFunction).toEqual(all.byFunction.slice(0, 2));
+    expect(two.byLocation).toEqual(all.byLocation.slice(0, 2));
+    expect(formatReport(two, 2)).toContain(`… ${all.byLocation.length - 2} more`);
+  });
+
   it('holds lines only until the slide is decided, and none with --summary', () => {
     const s = new Symbolizer(vm);
     let out = 0;

@@ -8,11 +8,13 @@
  * functions agree is the table taken to be the log's kernel. Otherwise the
  * log's own names are kept and said to be unchecked.
  *
- * Memory grows with the distinct drop sites, never with the lines: lines
- * are counted into their site as they come (the common dropwatch line is
- * read from bytes without a string), and resolved once per site. When each
- * line is printed (text or JSON entries), the first HOLD_LINES lines wait
- * for the slide to be decided; --summary decides over every line.
+ * Memory grows with the distinct drop sites, never with the lines, and a
+ * site costs a few numbers (log-sites.ts): lines are counted into their site
+ * as they come (the common dropwatch line is read from bytes without a
+ * string). A site's resolution is kept only when each line is printed (text
+ * or JSON entries), and then the first HOLD_LINES lines wait for the slide to
+ * be decided; --summary decides over every line and resolves each site once,
+ * for the report.
  *
  * This is the scanner, one streaming state machine: a line's meaning
  * depends on the lines before it (a stack frame belongs to the drop above, a
@@ -25,9 +27,8 @@ import { F, FAST, fastDropwatch, parseLine, type LogDrop, type LogKind } from '.
 import { isGenericFree } from '../model/functions.js';
 import type { SymbolTable } from '../model/kallsyms.js';
 import { LogSites } from './log-sites.js';
-import { bump } from './snapshot.js';
 import { symbolizeReport, type Report } from './symbolize-report.js';
-import { judge, Resolver, type Judgement, type LogSite } from './judge.js';
+import { annotationOf, judge, Resolver, type Judgement, type Resolution } from './judge.js';
 
 /** One recognised drop line, resolved. */
 export interface Entry {
@@ -64,18 +65,27 @@ export interface SymbolizeOutput {
 /** Lines held back, when each line is printed, while the slide is not decided. */
 export const HOLD_LINES = 100_000;
 
-type Site = LogSite;
+/** a site id, or NONE */
+type Site = number;
+const NONE = -1;
 
 interface Held {
   no: number;
   text: string;
-  site: Site | null;
+  site: Site;
   count: number;
   reason: string | null;
   kind: LogKind | null;
 }
 
 const NOTHING: Emitted[] = [];
+
+/** buf[start, end) is off as off.toString(16) prints it (lower case, no leading zero): no text to keep. */
+function plainHex(buf: Buffer, start: number, end: number, off: number): boolean {
+  if (end - start !== (off === 0 ? 1 : (35 - Math.clz32(off)) >> 2)) return false;
+  for (let p = start; p < end; p++) if (buf[p] >= 65 && buf[p] <= 70) return false;
+  return true;
+}
 
 export class Symbolizer {
   private lineNo = 0;
@@ -84,6 +94,8 @@ export class Symbolizer {
   private judgement: Judgement | null = null;
   private resolver: Resolver | null = null;
   private readonly sites = new LogSites();
+  /** per site, when each line is printed: its resolution and the text appended, made on its first print */
+  private readonly printed: Array<{ res: Resolution; annotation: string }> = [];
   private readonly formats: Partial<Record<LogKind, number>> = {};
   private readonly warnings: string[] = [];
   /** the warnings already handed to onVerdict */
@@ -96,9 +108,9 @@ export class Symbolizer {
   /** a drop form other than a bare address was seen: bare addresses are then stack context, not drops */
   private otherForms = false;
   /** the drop line the next stack frames belong to, until its caller is found */
-  private frameSite: Site | null = null;
+  private frameSite: Site = NONE;
   private frameCount = 0;
-  private inPacket: Site | null = null;
+  private inPacket: Site = NONE;
   private readonly perLine: boolean;
 
   private symbols: SymbolTable | null;
@@ -145,23 +157,20 @@ export class Symbolizer {
     const hi = FAST[F.hi];
     const lo = FAST[F.lo];
     const s = this.sites.ofHalves(hi, lo, 'dropwatch');
-    if (s.name === null && FAST[F.nameEnd] > FAST[F.nameStart]) {
-      s.name = buf.toString('latin1', FAST[F.nameStart], FAST[F.nameEnd]);
-      s.offset = FAST[F.offset];
-      s.text = `${s.name}+${buf.toString('latin1', FAST[F.offStart], FAST[F.offEnd])}`;
+    if (!this.sites.hasName(s) && FAST[F.nameEnd] > FAST[F.nameStart]) {
+      const name = buf.toString('latin1', FAST[F.nameStart], FAST[F.nameEnd]);
+      const off = FAST[F.offset];
+      if (plainHex(buf, FAST[F.offStart], FAST[F.offEnd], off)) this.sites.setNameHex(s, name, off);
+      else this.sites.setName(s, name, off, `${name}+${buf.toString('latin1', FAST[F.offStart], FAST[F.offEnd])}`);
     }
     // the common line, counted in place (count() for the rest)
     const n = FAST[F.count];
     this.recognised++;
     this.fastLines++;
-    s.count += n;
-    s.lines++;
-    if (!s.first) s.first = no;
-    s.last = no;
-    if (this.resolver && !s.res) s.res = this.resolver.resolve(s);
+    this.sites.count(s, n, no);
     this.frameSite = s;
     this.frameCount = 0;
-    this.inPacket = null;
+    this.inPacket = NONE;
     if (!this.perLine) return NOTHING;
     return this.output1(no, buf.toString('utf8', ls, le), s, n, null, 'dropwatch');
   }
@@ -174,27 +183,27 @@ export class Symbolizer {
 
   private take(no: number, text: string, p: ReturnType<typeof parseLine>): Emitted[] {
     if (this.fastLines) this.settleFast();
-    let site: Site | null = null;
+    let site: Site = NONE;
     let count = 0;
     let reason: string | null = null;
     let kind: LogKind | null = null;
     if (!p) {
       this.unrecognised++;
-      this.frameSite = null;
+      this.frameSite = NONE;
     } else if (p.kind === 'chatter') {
       this.ignored++;
-      if (text.trim() === '') this.inPacket = null;
-      if (!p.stack) this.frameSite = null;
+      if (text.trim() === '') this.inPacket = NONE;
+      if (!p.stack) this.frameSite = NONE;
     } else if (p.kind === 'dropwatch-field') {
-      if (this.inPacket) {
+      if (this.inPacket !== NONE) {
         this.recognised++;
-        if (p.field === 'drop reason' && p.value) bump(this.inPacket.reasons, p.value, 1);
+        if (p.field === 'drop reason' && p.value) this.sites.addReason(this.inPacket, p.value, 1);
       } else this.unrecognised++;
     } else if (p.kind === 'frame') {
       this.frame(p.name);
-    } else if (p.kind === 'address' && (this.frameSite || this.otherForms)) {
+    } else if (p.kind === 'address' && (this.frameSite !== NONE || this.otherForms)) {
       // an address after a drop line is its stack; in a log of other drop lines it is context
-      if (this.frameSite) this.frame(null);
+      if (this.frameSite !== NONE) this.frame(null);
       else this.ignored++;
     } else {
       const d = p as LogDrop;
@@ -203,16 +212,16 @@ export class Symbolizer {
       reason = d.reason;
       kind = d.kind;
       this.count(site, no, count, reason, d.kind);
-      this.frameSite = d.kind === 'address' ? null : site;
+      this.frameSite = d.kind === 'address' ? NONE : site;
       this.frameCount = 0;
-      this.inPacket = d.kind === 'dropwatch-packet' ? site : null;
+      this.inPacket = d.kind === 'dropwatch-packet' ? site : NONE;
     }
     if (!this.perLine) return NOTHING;
     return this.output1(no, text, site, count, reason, kind);
   }
 
   /** A line to print: held while the slide is undecided, else annotated now. */
-  private output1(no: number, text: string, site: Site | null, count: number, reason: string | null, kind: LogKind | null): Emitted[] {
+  private output1(no: number, text: string, site: Site, count: number, reason: string | null, kind: LogKind | null): Emitted[] {
     if (this.held) {
       this.held.push({ no, text, site, count, reason, kind });
       if (this.held.length >= HOLD_LINES) {
@@ -226,14 +235,14 @@ export class Symbolizer {
 
   private frame(name: string | null): void {
     const s = this.frameSite;
-    if (!s) {
+    if (s === NONE) {
       this.ignored++;
       return;
     }
     this.recognised++;
     // the first frame that is not a free function (nor the drop site itself) is who dropped it
-    if (name && this.frameCount >= 0 && !isGenericFree(name) && name !== s.name) {
-      bump(s.callers, name, 1);
+    if (name && this.frameCount >= 0 && !isGenericFree(name) && name !== this.sites.name(s)) {
+      this.sites.addCaller(s, name);
       this.frameCount = -1;
     } else if (this.frameCount >= 0) this.frameCount++;
   }
@@ -242,12 +251,8 @@ export class Symbolizer {
     this.recognised++;
     this.formats[kind] = (this.formats[kind] ?? 0) + 1;
     if (kind !== 'address') this.otherForms = true;
-    s.count += n;
-    s.lines++;
-    if (!s.first) s.first = no;
-    s.last = no;
-    if (reason) bump(s.reasons, reason, n);
-    if (this.resolver && !s.res) s.res = this.resolver.resolve(s);
+    this.sites.count(s, n, no);
+    if (reason) this.sites.addReason(s, reason, n);
   }
 
   /** Folds the fast path's tally into the per-kind counts. */
@@ -267,18 +272,17 @@ export class Symbolizer {
   private decide(): void {
     this.settleFast();
     this.decided = true;
-    this.judgement = judge(this.sites.all, this.table);
+    this.judgement = judge(this.sites, this.table);
     this.resolver = new Resolver(this.table, this.judgement);
-    for (const s of this.sites.all) if (!s.res) s.res = this.resolver.resolve(s);
     const warn = [...this.judgement.warnings];
     const v = this.judgement.verdict;
     if (v === 'unchecked' || v === 'one name') {
       let addressed = 0;
       let wild = 0;
-      for (const s of this.sites.all) {
-        if (s.address === null || s.name !== null) continue;
-        addressed += s.lines;
-        if (s.res?.unresolved) wild += s.lines;
+      for (let s = 0; s < this.sites.size; s++) {
+        if (!this.sites.addressOnly(s)) continue;
+        addressed += this.sites.lines(s);
+        if (this.resolver.resolve(this.sites.site(s)).unresolved) wild += this.sites.lines(s);
       }
       if (addressed >= 3 && wild * 2 > addressed) {
         warn.push(`${wild} of ${addressed} addresses fall outside this kallsyms' functions: it is probably from another machine or boot, and no line had both a name and an address to correct for KASLR; results are unreliable`);
@@ -298,10 +302,10 @@ export class Symbolizer {
     return out;
   }
 
-  private emitted(no: number, text: string, site: Site | null, count: number, reason: string | null, kind: LogKind | null): Emitted {
+  private emitted(no: number, text: string, site: Site, count: number, reason: string | null, kind: LogKind | null): Emitted {
     const line = text.endsWith('\r') ? text.slice(0, -1) : text;
-    if (!site || (site.bare && !this.bareAsDrops)) return { text: this.output.text ? line : '', entry: null };
-    const r = site.res!;
+    if (site === NONE || (this.sites.isBare(site) && !this.bareAsDrops)) return { text: this.output.text ? line : '', entry: null };
+    const { res: r, annotation } = (this.printed[site] ??= this.printedAs(site));
     const entry: Entry | null = this.output.entries
       ? {
           line: no,
@@ -313,19 +317,26 @@ export class Symbolizer {
           offset: r.offset,
           module: r.module,
           reason,
-          hardware: site.hardware,
-          logSymbol: site.text,
+          hardware: this.sites.isHardware(site),
+          logSymbol: this.sites.text(site),
           logNameWrong: r.logNameWrong,
           unresolved: r.unresolved,
         }
       : null;
-    return { text: this.output.text ? `${line}  => ${r.annotation}` : '', entry };
+    return { text: this.output.text ? `${line}  => ${annotation}` : '', entry };
   }
 
-  report(): Report {
+  private printedAs(site: Site): { res: Resolution; annotation: string } {
+    const s = this.sites.site(site);
+    const res = this.resolver!.resolve(s);
+    return { res, annotation: annotationOf(res, s) };
+  }
+
+  /** The tables; limit bounds the rows of each (the totals count all). */
+  report(limit = Infinity): Report {
     if (!this.decided) this.decide();
     this.settleFast();
-    return symbolizeReport(this.sites.all, this.judgement!, {
+    return symbolizeReport(this.sites, this.resolver!, this.judgement!, {
       lines: this.lineNo,
       recognised: this.recognised,
       ignored: this.ignored,
@@ -333,6 +344,6 @@ export class Symbolizer {
       formats: this.formats,
       warnings: this.warnings,
       bareAsDrops: this.bareAsDrops,
-    });
+    }, limit);
   }
 }

@@ -112,7 +112,8 @@ async function run(files: string[], opts: Options): Promise<void> {
   inputWarnings.forEach(warn);
   if (!table) sym.setTable(await loading);
   emit(sym.end());
-  const report = sym.report();
+  // text shows the first rows of each table: only those are made (a big log has ~250k locations)
+  const report = sym.report(opts.json ? Infinity : top);
   // the verdict's warnings were said already; the rest now: the same set in every mode
   for (const w of report.warnings) if (!sym.announced.includes(w)) warn(w);
   report.warnings = [...inputWarnings, ...report.warnings];

@@ -163,8 +163,11 @@ export class SymbolTable {
     );
   }
 
+  /** names made once per symbol asked for: a log resolves many offsets of the same functions */
+  private readonly names: string[] = [];
+
   private name(i: number): string {
-    return this.blob.toString('latin1', this.nameAt[i], this.nameAt[i] + this.nameLen[i]);
+    return (this.names[i] ??= this.blob.toString('latin1', this.nameAt[i], this.nameAt[i] + this.nameLen[i]));
   }
 
   private module(i: number): string | null {
@@ -281,7 +284,22 @@ export class SymbolTable {
   namesAt(r: Resolved): string[] {
     const i = this.index(Number(r.start >> 32n), Number(r.start & 0xffffffffn));
     if (i < 0) return [r.name];
-    return [this.name(i), ...this.aliases.filter((a) => a.slot === i).map((a) => this.blob.toString('latin1', a.at, a.at + a.len))];
+    return [this.name(i), ...(this.aliasesBySlot().get(i) ?? []).map((a) => this.blob.toString('latin1', a.at, a.at + a.len))];
+  }
+
+  private bySlot: Map<number, Array<{ at: number; len: number }>> | null = null;
+
+  /** The aliases of each kept slot, indexed on first use (namesAt is asked once per drop site). */
+  private aliasesBySlot(): Map<number, Array<{ at: number; len: number }>> {
+    if (!this.bySlot) {
+      this.bySlot = new Map();
+      for (const a of this.aliases) {
+        const list = this.bySlot.get(a.slot);
+        if (list) list.push(a);
+        else this.bySlot.set(a.slot, [a]);
+      }
+    }
+    return this.bySlot;
   }
 }
 

@@ -18,7 +18,7 @@ export function formatReport(r: Report, top = 20): string {
     unchecked: 'kallsyms: unchecked (no line has both a name and an address)',
   };
   lines.push(verdicts[r.snapshot]);
-  const table = (title: string, rows: Row[], withAddress: boolean) => {
+  const table = (title: string, rows: Row[], total: number, withAddress: boolean) => {
     const shown = rows.slice(0, top);
     const name = (row: Row) => (row.module ? `${row.key} [${row.module}]` : row.key);
     const nameW = Math.max(withAddress ? 8 : 8, ...shown.map((row) => name(row).length));
@@ -33,10 +33,10 @@ export function formatReport(r: Report, top = 20): string {
       lines.push(`  ${String(row.count).padStart(countW)} ${pct(row.share)}  ${name(row).padEnd(nameW)}  ${addr}${reasons(row).padEnd(reasonW)}  ${row.firstLine}-${row.lastLine}`);
       if (!withAddress && row.callers.length) lines.push(`  ${''.padStart(countW)} ${''.padStart(6)}    called from ${row.callers.slice(0, 3).map((c) => `${c.name} (${c.count})`).join(', ')}`);
     }
-    if (rows.length > top) lines.push(`  … ${rows.length - top} more`);
+    if (total > shown.length) lines.push(`  … ${total - shown.length} more`);
   };
-  table('By function:', r.byFunction, false);
-  table('By location:', r.byLocation, true);
+  table('By function:', r.byFunction, r.functions, false);
+  table('By location:', r.byLocation, r.locations, true);
   const hinted = r.byFunction.slice(0, 5).filter((row) => row.hint);
   if (hinted.length) {
     lines.push('', 'What they mean:');
