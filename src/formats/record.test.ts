@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BLOCK, BLOCK_HEADER_SIZE, encodeBlock, FILE_HEADER_SIZE, fileHeader, FORMAT_VERSION, type BlockType } from './record.js';
+import { BLOCK, BLOCK_HEADER_SIZE, encodeBlock, FILE_HEADER_SIZE, fileHeader, FORMAT_VERSION, RecordingWriter, type BlockType } from './record.js';
 import { bufferSource, RecordingError, scanRecording } from './scan.js';
 import { damageNote, loadRecording, RecordingReader } from './recording.js';
 import { buildReport, diffReports, formatReport } from '../analysis/report.js';
@@ -211,5 +213,32 @@ describe('diff', () => {
     const rows = diffReports(rep([['a', 10], ['b', 10], ['c', 10], ['d', 10]]), rep([['b', 50], ['c', 2], ['d', 12], ['e', 7]]));
     expect(Object.fromEntries(rows.map((r) => [r.key, r.change]))).toEqual({ a: 'vanished', b: 'up', c: 'down', d: 'same', e: 'appeared' });
     expect(rows[0].key).toBe('e');
+  });
+});
+
+describe('RecordingWriter', () => {
+  it('syncs in the background on a second descriptor while writing goes on, and leaves none open after close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dt-writer-'));
+    try {
+      const path = join(dir, 'w.dtr');
+      const fd = openSync(path, 'wx', 0o600);
+      const w = new RecordingWriter(fd);
+      const syncs = () => readdirSync('/proc/self/fd').length;
+      const before = syncs();
+      w.events(Buffer.alloc(224 * 3), 224);
+      // a second old: the next flush starts a background sync on a second descriptor
+      (w as unknown as { lastSync: number }).lastSync = 0;
+      w.flush();
+      expect(syncs()).toBe(before + 1);
+      w.events(Buffer.alloc(224 * 2), 224);
+      w.close();
+      // the second descriptor goes when its sync ends, never before
+      await new Promise((r) => setTimeout(r, 200));
+      expect(syncs()).toBe(before - 1);
+      const items = [...new RecordingReader(bufferSource(readFileSync(path))).items()];
+      expect(items.filter((it) => it.kind === 'events').map((it) => (it.kind === 'events' ? it.count : 0))).toEqual([3, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,7 +5,7 @@
  * written before the last flush reads back; a torn or corrupted block is
  * skipped and counted, never fatal.
  */
-import { closeSync, fdatasyncSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { CgroupOwner } from '../model/drop.js';
 
@@ -133,6 +133,10 @@ const json = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8');
 export class RecordingWriter {
   bytes = 0;
   private lastSync = Date.now();
+  /** a second descriptor of the file, for syncs off the event loop; -1 until the first */
+  private syncFd = -1;
+  private syncing = false;
+  private closed = false;
 
   constructor(private fd: number) {
     this.write(fileHeader());
@@ -188,12 +192,28 @@ export class RecordingWriter {
     this.block(BLOCK.STATS, json(s));
   }
 
-  /** fdatasync at most once a second: what was written before it survives power loss. */
+  /**
+   * fdatasync at most once a second: what was written before it survives power loss. Forced,
+   * it waits; otherwise it runs on libuv's thread pool while the reader goes on draining the
+   * ring (a sync of a second's flood takes tens of milliseconds, which a blocked reader pays
+   * in lost events). It goes through a second descriptor of the file, so that close() never
+   * closes one a sync is still using.
+   */
   flush(force = false): void {
-    if (force || Date.now() - this.lastSync >= 1000) {
+    if (force) {
       fdatasyncSync(this.fd);
       this.lastSync = Date.now();
+      return;
     }
+    if (this.syncing || Date.now() - this.lastSync < 1000) return;
+    if (this.syncFd < 0) this.syncFd = openSync(`/proc/self/fd/${this.fd}`, 'r');
+    this.syncing = true;
+    this.lastSync = Date.now();
+    fdatasync(this.syncFd, () => {
+      // a failed background sync is retried by the next one; close() syncs and reports
+      this.syncing = false;
+      if (this.closed) this.closeSyncFd();
+    });
   }
 
   close(): void {
@@ -202,5 +222,12 @@ export class RecordingWriter {
     fdatasyncSync(this.fd);
     closeSync(this.fd);
     this.fd = -1;
+    this.closed = true;
+    if (!this.syncing) this.closeSyncFd();
+  }
+
+  private closeSyncFd(): void {
+    if (this.syncFd >= 0) closeSync(this.syncFd);
+    this.syncFd = -1;
   }
 }
