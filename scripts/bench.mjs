@@ -276,7 +276,7 @@ if (JSON_OUT) {
   console.log(`${'scenario'.padEnd(12)} ${'mode'.padEnd(17)} ${'drops/s'.padStart(9)} ${'ratio'.padStart(6)} ${'ns/run'.padStart(7)} ${'ns/drop'.padStart(7)} ${'cpu%'.padStart(5)} ${'rssMB'.padStart(6)} ${'lost%'.padStart(6)}  delivered+lost=counted  counted=kernel`);
   for (const r of results) {
     console.log(
-      `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.progNs).padStart(7)} ${f(r.nsPerDrop).padStart(7)} ${f(r.cpuPct).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
+      `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.progNs).padStart(7)} ${f(r.nsPerDrop).padStart(7)} ${f(r.cpuPct, 1).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
     );
   }
 }
