@@ -279,4 +279,10 @@ if (JSON_OUT) {
       `${r.scenario.padEnd(12)} ${r.mode.padEnd(17)} ${f(r.rate).padStart(9)} ${f(r.ratio, 2).padStart(6)} ${f(r.progNs).padStart(7)} ${f(r.nsPerDrop).padStart(7)} ${f(r.cpuPct, 1).padStart(5)} ${f(r.rssMb).padStart(6)} ${f(r.lostPct, 1).padStart(6)}  ${String(r.accounted).padEnd(22)} ${r.countedEqualsKernel}`,
     );
   }
+  // the recorder against the cheapest way to keep every event, per scenario (the target is ≤ 1.5)
+  for (const scn of new Set(results.map((r) => r.scenario))) {
+    const cpu = (mode) => results.find((r) => r.scenario === scn && r.mode === mode)?.cpuPct;
+    const [rec, perf] = [cpu('droptrace-record'), cpu('perf-record')];
+    if (rec && perf) console.log(`${scn}: record's CPU / perf record's = ${f(rec / perf, 2)}`);
+  }
 }
