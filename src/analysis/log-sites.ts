@@ -5,12 +5,13 @@
  * are interned once, its printed text is derived from the name and offset unless the log wrote
  * it some other way, and reasons and callers exist only for the locations that have them.
  *
- * A site is found by what a line gives: an address (as its 32-bit halves, in an open-addressing
- * table, so the byte path needs no bigint and no string), a bare address in an address list (a
+ * A site is found by what a line gives: an address (as its 32-bit halves, in an IntTable, so
+ * the byte path needs no bigint and no string), a bare address in an address list (a
  * site of its own: it is a drop only in a log of nothing but addresses), or a name and offset
  * alone (perf and ftrace print no address).
  */
 import type { LogDrop, LogKind } from '../formats/droplog.js';
+import { IntTable } from './int-table.js';
 import { bump } from './snapshot.js';
 
 /** What a site is, not how often it was seen: what judge.ts votes with and resolves. */
@@ -74,12 +75,8 @@ export class LogSites {
 
   /** per site: drops, lines, first line, last line (together: a line touches them all) */
   private tally = new Float64Array(0);
-  /**
-   * address sites, four int32 a slot: the address's low and high halves, BARE or 0, and the
-   * site + 1 (0: empty), so that a probe reads one cache line, not four columns
-   */
-  private slots = new Int32Array(4 << 12);
-  private slotBits = 12;
+  /** address sites by the address's low and high halves and BARE or 0 */
+  private readonly byAddress = new IntTable();
   private readonly byName = new Map<string, number>();
 
   get size(): number {
@@ -256,44 +253,10 @@ export class LogSites {
     return id;
   }
 
-  /** The slot's index in `slots` (a multiple of 4) holding the address, or the empty one where it goes. */
-  private slotOf(hi: number, lo: number, bare: number): number {
-    const slots = this.slots;
-    const mask = (1 << this.slotBits) - 1;
-    // the product's high bits: its low ones depend only on the address's low bits
-    let i = Math.imul(lo ^ Math.imul(hi ^ bare, 0x85ebca6b), 0x9e3779b1) >>> (32 - this.slotBits);
-    for (;;) {
-      const at = i * 4;
-      if (slots[at + 3] === 0 || (slots[at] === lo && slots[at + 1] === hi && slots[at + 2] === bare)) return at;
-      i = (i + 1) & mask;
-    }
-  }
-
   private ofAddress(hi: number, lo: number, bare: number, kind: LogKind): number {
-    const at = this.slotOf(hi, lo, bare);
-    if (this.slots[at + 3] !== 0) return this.slots[at + 3] - 1;
-    const id = this.add(kind, hi, lo, HAS_ADDRESS | bare);
-    this.slots[at] = lo;
-    this.slots[at + 1] = hi;
-    this.slots[at + 2] = bare;
-    this.slots[at + 3] = id + 1;
-    if (this.n * 2 > 1 << this.slotBits) this.rehash();
+    let id = this.byAddress.get(lo, hi, bare);
+    if (id < 0) this.byAddress.add(lo, hi, bare, (id = this.add(kind, hi, lo, HAS_ADDRESS | bare)));
     return id;
-  }
-
-  private rehash(): void {
-    const old = this.slots;
-    this.slots = new Int32Array(old.length * 2);
-    this.slotBits++;
-    const slots = this.slots;
-    for (let at = 0; at < old.length; at += 4) {
-      if (old[at + 3] === 0) continue;
-      const to = this.slotOf(old[at + 1], old[at], old[at + 2]);
-      slots[to] = old[at];
-      slots[to + 1] = old[at + 1];
-      slots[to + 2] = old[at + 2];
-      slots[to + 3] = old[at + 3];
-    }
   }
 
   private add(kind: LogKind, hi: number, lo: number, flags: number): number {

@@ -6,6 +6,7 @@ import type { LogKind } from '../formats/droplog.js';
 import { isGenericFree } from '../model/functions.js';
 import { hintId } from '../model/hints.js';
 import { hexSigned, type Judgement, type Resolution, type Resolver, type SnapshotVerdict } from './judge.js';
+import { IntTable } from './int-table.js';
 import { widen, type LogSites } from './log-sites.js';
 import { bump } from './snapshot.js';
 
@@ -133,8 +134,8 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
 
 /**
  * Sites grouped under a key (a function, or a function and offset), as columns found through an
- * open-addressing table: a group per location must cost a few numbers, not objects the
- * collector keeps moving, and its key string is made only for the rows shown. The module and
+ * IntTable: a group per location must cost a few numbers, not objects the collector keeps
+ * moving, and its key string is made only for the rows shown. The module and
  * address of a group are its first site's.
  */
 class Groups {
@@ -150,9 +151,8 @@ class Groups {
   readonly callers = new Map<number, Map<string, number>>();
   private readonly prefixes: string[] = [];
   private readonly prefixIds = new Map<string, number>();
-  /** four int32 a slot: prefix, offset, group + 1 (0: empty), unused; a probe reads one cache line */
-  private slots = new Int32Array(4 << 12);
-  private slotBits = 12;
+  /** prefix, offset → group */
+  private readonly index = new IntTable();
 
   get size(): number {
     return this.n;
@@ -165,15 +165,8 @@ class Groups {
       this.prefixes.push(prefix);
       this.prefixIds.set(prefix, p);
     }
-    const at = this.slotOf(p, offset);
-    let g = this.slots[at + 2] - 1;
-    if (g < 0) {
-      g = this.make(p, offset, site, sites);
-      this.slots[at] = p;
-      this.slots[at + 1] = offset;
-      this.slots[at + 2] = g + 1;
-      if (this.n * 2 > 1 << this.slotBits) this.rehash();
-    }
+    let g = this.index.get(p, offset, 0);
+    if (g < 0) this.index.add(p, offset, 0, (g = this.make(p, offset, site, sites)));
     this.count[g] += sites.drops(site);
     if (sites.first(site) < this.first[g]) this.first[g] = sites.first(site);
     if (sites.last(site) > this.last[g]) this.last[g] = sites.last(site);
@@ -200,17 +193,6 @@ class Groups {
     return ids.length > limit ? ids.slice(0, limit) : ids;
   }
 
-  private slotOf(p: number, offset: number): number {
-    const slots = this.slots;
-    const mask = (1 << this.slotBits) - 1;
-    let i = Math.imul(offset ^ Math.imul(p, 0x85ebca6b), 0x9e3779b1) >>> (32 - this.slotBits);
-    for (;;) {
-      const at = i * 4;
-      if (slots[at + 2] === 0 || (slots[at] === p && slots[at + 1] === offset)) return at;
-      i = (i + 1) & mask;
-    }
-  }
-
   private make(p: number, offset: number, site: number, sites: LogSites): number {
     if (this.n === this.count.length) {
       const cap = this.n * 4;
@@ -228,19 +210,6 @@ class Groups {
     this.last[g] = sites.last(site);
     this.firstSite[g] = site;
     return g;
-  }
-
-  private rehash(): void {
-    const old = this.slots;
-    this.slots = new Int32Array(old.length * 2);
-    this.slotBits++;
-    for (let at = 0; at < old.length; at += 4) {
-      if (old[at + 2] === 0) continue;
-      const to = this.slotOf(old[at], old[at + 1]);
-      this.slots[to] = old[at];
-      this.slots[to + 1] = old[at + 1];
-      this.slots[to + 2] = old[at + 2];
-    }
   }
 }
 
