@@ -86,17 +86,6 @@ static void dt_log_end(void)
 	libbpf_set_print(NULL);
 }
 
-int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...)
-{
-	va_list ap;
-	e->err = err < 0 ? -err : err;
-	e->phase = phase;
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-	return -e->err;
-}
-
 /* Before load: the globals the kernel probe decides, the user's settings in one assignment, the maps' sizes. */
 static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, const struct dt_kernel *k)
 {

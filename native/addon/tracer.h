@@ -13,7 +13,9 @@
 #ifndef DROPTRACE_TRACER_H
 #define DROPTRACE_TRACER_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "droptrace.skel.h"
@@ -63,8 +65,17 @@ struct dt_tracer {
 	int flooding; /* the last drain after a short sleep found a quarter batch or more */
 };
 
-/* attach.c: fills err, returns -errno */
-int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...);
+/* Fills err with the errno, the phase and a sentence; returns -errno. Every file of the loader says its failures so. */
+static inline __attribute__((format(printf, 4, 5))) int dt_fail(struct dt_error *e, int err, const char *phase, const char *fmt, ...)
+{
+	va_list ap;
+	e->err = err < 0 ? -err : err;
+	e->phase = phase;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -e->err;
+}
 
 /* probe.c: a kernel function's address from /proc/kallsyms, 0 when hidden or absent */
 __u64 dt_ksym_addr(const char *name);
