@@ -5,9 +5,15 @@
  * symbolize-report.ts), where a Map of objects or strings is what memory cannot hold.
  */
 export class IntTable {
-  private bits = 12;
-  private slots = new Int32Array(4 << 12);
+  private bits: number;
+  private slots: Int32Array;
   private n = 0;
+
+  /** expected: how many keys it will likely hold, so that it need not grow to them one doubling at a time */
+  constructor(expected = 0) {
+    this.bits = Math.max(12, 32 - Math.clz32(expected * 2));
+    this.slots = new Int32Array(4 << this.bits);
+  }
 
   /** The value under the keys, or −1. */
   get(a: number, b: number, c: number): number {

@@ -19,6 +19,7 @@ export type SnapshotVerdict = 'matches' | 'one name' | 'mismatch' | 'unchecked';
 
 export interface Resolution {
   address: string | null;
+  /** `function+0x<offset>` whenever both are given (the report groups on that); else as printed, or the address */
   symbol: string | null;
   function: string | null;
   offset: number | null;

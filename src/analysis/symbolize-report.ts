@@ -67,8 +67,9 @@ export interface ScanTally {
  * of a quarter million locations); the totals are of all of them.
  */
 export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: Judgement, t: ScanTally, limit = Infinity): Report {
-  const fns = new Groups();
-  const locs = new Groups();
+  const fns = new Groups(0);
+  // nearly a location per site, in a big log
+  const locs = new Groups(sites.size);
   let drops = 0;
   let wrongNames = 0;
   let unresolved = 0;
@@ -152,7 +153,11 @@ class Groups {
   private readonly prefixes: string[] = [];
   private readonly prefixIds = new Map<string, number>();
   /** prefix, offset → group */
-  private readonly index = new IntTable();
+  private readonly index: IntTable;
+
+  constructor(expected: number) {
+    this.index = new IntTable(expected);
+  }
 
   get size(): number {
     return this.n;
@@ -213,13 +218,16 @@ class Groups {
   }
 }
 
-/** The symbol is function+0xoffset (checked without making that string), the offset an int32. */
+/**
+ * The symbol is function+0xoffset, the offset an int32. The resolver writes the symbol so
+ * whenever it gives both a function and an offset; its length is checked (reading the text
+ * would flatten a string made per site, which costs more than the rest of the grouping).
+ */
 function canonical(r: Resolution): boolean {
   const f = r.function;
   const off = r.offset;
   if (f === null || off === null || r.symbol === null || off < 0 || off > 0x7fffffff) return false;
-  const digits = off === 0 ? 1 : (35 - Math.clz32(off)) >> 2;
-  return r.symbol.length === f.length + 3 + digits && r.symbol.startsWith(f) && r.symbol.startsWith('+0x', f.length);
+  return r.symbol.length === f.length + 3 + (off === 0 ? 1 : (35 - Math.clz32(off)) >> 2);
 }
 
 function merge(into: Map<number, Map<string, number>>, g: number, from: ReadonlyMap<string, number> | undefined): void {

@@ -292,3 +292,18 @@ describe('robustness', () => {
     expect(a.got.filter((e) => e.entry).length).toBeGreaterThan(8);
   });
 });
+
+describe('a resolution names its symbol function+0xoffset whenever it gives both', () => {
+  it.each([
+    ['the table matches', vm, shifted(0x1e00000n)],
+    ['one name: the log\'s names kept', vm, shifted(0x1e00000n).split('\n').slice(0, 2).join('\n')],
+    ['another kernel', withModules, shifted(0x5000n)],
+    ['real trace_pipe and dropwatch logs', vm, readFileSync(fixture('test/fixtures/trace_pipe-6.18.txt'), 'utf8') + readFileSync(fixture('test/fixtures/dropwatch-mixed.constructed.txt'), 'utf8')],
+    ['old dropwatch of another kernel (misnamed module addresses)', vm, readFileSync(fixture('test/fixtures/logs/dropwatch-issue3-4.19.txt'), 'utf8')],
+    ['dropwatch packet mode of another kernel', withModules, readFileSync(fixture('test/fixtures/logs/dropwatch-issue77-packet.txt'), 'utf8')],
+  ])('%s', (_name, table, text) => {
+    const { entries } = run(table, text);
+    expect(entries.length).toBeGreaterThan(0);
+    for (const e of entries) if (e.function !== null && e.offset !== null) expect(e.symbol).toBe(`${e.function}+0x${e.offset.toString(16)}`);
+  });
+});
