@@ -86,11 +86,11 @@ export class TraceWriter implements Consumer {
   batch(b: EventBatch): void {
     if (this.outFailed) return;
     const { limit, podOf, syms, reasons } = this.o;
+    const owner = this.o.cgroupOwner ?? null;
     const n = limit === undefined ? b.count : Math.min(b.count, limit - this.printed);
     for (let i = 0; i < n; i++) {
       const at = i * b.stride;
       const pod = podOf ? podOf(b.buf.readUInt32LE(at + EV.netns), b.buf.readUInt32LE(at + EV.ifindex)) : null;
-      const owner = this.o.cgroupOwner ?? null;
       if (this.o.json) writeJsonLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod, owner);
       else writeTextLine(this.sink, this.clock, b.buf, i, b.stride, syms, reasons, pod, this.o.netnsName, owner);
     }
