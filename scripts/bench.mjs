@@ -229,7 +229,18 @@ const median = (xs) => {
   return s.length ? s[Math.floor((s.length - 1) / 2)] : null;
 };
 
-const wantModes = (opt('modes', '') || Object.keys(MODES).join(',')).split(',').filter((m) => MODES[m] !== undefined);
+const asked = (opt('modes', '') || Object.keys(MODES).join(',')).split(',');
+// a peer that is not installed is said, not silently left out of the table
+const MISSING = { 'perf-record': 'perf (apt-get install linux-perf)', 'bpftrace-map': 'bpftrace (apt-get install bpftrace)', 'bpftrace-print': 'bpftrace (apt-get install bpftrace)' };
+for (const m of asked) {
+  if (MODES[m] !== undefined) continue;
+  if (!(m in MODES)) {
+    console.error(`bench: no mode ${m} (modes: ${Object.keys(MODES).join(', ')})`);
+    process.exit(2);
+  }
+  log(`bench: ${m} left out: ${MISSING[m] ?? 'its tool'} is missing`);
+}
+const wantModes = asked.filter((m) => MODES[m] !== undefined);
 const wantScn = (opt('scenarios', '') || Object.keys(SCENARIOS).join(',')).split(',');
 if (!wantModes.includes('untraced')) wantModes.unshift('untraced');
 const results = [];
