@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseLine, type LogDrop } from '../formats/droplog.js';
-import { LogSites } from './log-sites.js';
+import { hexDigits, LogSites } from './log-sites.js';
 
 const drop = (line: string) => parseLine(line) as LogDrop;
 
@@ -55,5 +55,9 @@ describe('LogSites', () => {
     expect([...sites.reasons(a)!]).toEqual([['NO_SOCKET', 3]]);
     expect([...sites.callers(a)!]).toEqual([['ip_rcv_finish', 1]]);
     expect([sites.reasons(b), sites.callers(b)]).toEqual([undefined, undefined]);
+  });
+
+  it('counts hex digits as toString(16) writes them', () => {
+    for (const n of [0, 1, 15, 16, 255, 256, 0xfffff, 0x100000, 0x7fffffff]) expect(hexDigits(n)).toBe(n.toString(16).length);
   });
 });

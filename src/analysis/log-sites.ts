@@ -47,6 +47,11 @@ const TEXT_KEPT = 4;
 
 type Column = Int32Array | Float64Array | Uint8Array;
 
+/** The digits of a non-negative int32 in hex, as toString(16) writes it (no string made). */
+export function hexDigits(n: number): number {
+  return n === 0 ? 1 : (35 - Math.clz32(n)) >> 2;
+}
+
 /** a copy of a column with room for n */
 export function widen<T extends Column>(a: T, n: number): T {
   const b = new (a.constructor as new (n: number) => T)(n);

@@ -7,7 +7,7 @@ import { isGenericFree } from '../model/functions.js';
 import { hintId } from '../model/hints.js';
 import { hexSigned, type Judgement, type Resolution, type Resolver, type SnapshotVerdict } from './judge.js';
 import { IntTable } from './int-table.js';
-import { widen, type LogSites } from './log-sites.js';
+import { hexDigits, widen, type LogSites } from './log-sites.js';
 import { bump } from './snapshot.js';
 
 export interface Row {
@@ -227,7 +227,7 @@ function canonical(r: Resolution): boolean {
   const f = r.function;
   const off = r.offset;
   if (f === null || off === null || r.symbol === null || off < 0 || off > 0x7fffffff) return false;
-  return r.symbol.length === f.length + 3 + (off === 0 ? 1 : (35 - Math.clz32(off)) >> 2);
+  return r.symbol.length === f.length + 3 + hexDigits(off);
 }
 
 function merge(into: Map<number, Map<string, number>>, g: number, from: ReadonlyMap<string, number> | undefined): void {

@@ -26,7 +26,7 @@
 import { F, FAST, fastDropwatch, parseLine, type LogDrop, type LogKind } from '../formats/droplog.js';
 import { isGenericFree } from '../model/functions.js';
 import type { SymbolTable } from '../model/kallsyms.js';
-import { LogSites } from './log-sites.js';
+import { hexDigits, LogSites } from './log-sites.js';
 import { symbolizeReport, type Report } from './symbolize-report.js';
 import { annotationOf, judge, Resolver, type Judgement, type Resolution } from './judge.js';
 
@@ -82,7 +82,7 @@ const NOTHING: Emitted[] = [];
 
 /** buf[start, end) is off as off.toString(16) prints it (lower case, no leading zero): no text to keep. */
 function plainHex(buf: Buffer, start: number, end: number, off: number): boolean {
-  if (end - start !== (off === 0 ? 1 : (35 - Math.clz32(off)) >> 2)) return false;
+  if (end - start !== hexDigits(off)) return false;
   for (let p = start; p < end; p++) if (buf[p] >= 65 && buf[p] <= 70) return false;
   return true;
 }
