@@ -73,8 +73,9 @@ export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
   for (const s of sites) {
     if (s.address !== null && s.name === null) bare = true;
     // an offset no function has is a misnamed line (old dropwatch): no evidence
-    if (misnamed(s)) anyMisnamed = true;
-    if (s.address === null || s.name === null || s.offset === null || s.hardware || misnamed(s)) continue;
+    const wrong = misnamed(s);
+    anyMisnamed ||= wrong;
+    if (s.address === null || s.name === null || s.offset === null || s.hardware || wrong) continue;
     let symbols = named.get(s.name);
     if (!symbols) named.set(s.name, (symbols = table.symbolsNamed(s.name)));
     for (const b of symbols) {
