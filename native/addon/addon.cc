@@ -188,6 +188,7 @@ public:
 				   {
 					   InstanceMethod("counts", &Tracer::Counts),
 					   InstanceMethod("forget", &Tracer::Forget),
+					   InstanceMethod("traps", &Tracer::Traps),
 					   InstanceMethod("stats", &Tracer::Stats),
 					   InstanceMethod("close", &Tracer::Close),
 					   InstanceMethod("stack", &Tracer::Stack),
@@ -199,6 +200,8 @@ public:
 					   InstanceAccessor("pathTracepoints", &Tracer::PathTracepoints, nullptr),
 					   InstanceAccessor("pathFunctions", &Tracer::PathFunctions, nullptr),
 					   InstanceAccessor("qdiscReasons", &Tracer::QdiscReasons, nullptr),
+					   InstanceAccessor("hardwareTraps", &Tracer::HardwareTraps, nullptr),
+					   InstanceAccessor("hardwareTrapsNote", &Tracer::HardwareTrapsNote, nullptr),
 					   InstanceAccessor("tried", &Tracer::Tried, nullptr),
 				   });
 	}
@@ -245,6 +248,8 @@ public:
 		target_ = dt_tracer_target(t_);
 		path_tps_ = dt_tracer_pkt_path_tps(t_);
 		qdisc_reasons_ = dt_tracer_qdisc_reasons(t_);
+		hardware_traps_ = dt_tracer_traps_attached(t_);
+		hardware_traps_note_ = dt_tracer_traps_note(t_);
 		path_fns_ = dt_tracer_fn_count(t_);
 		path_fn_skipped_ = dt_tracer_fn_skipped(t_);
 		path_fn_ms_ = dt_tracer_fn_attach_ms(t_);
@@ -392,6 +397,11 @@ private:
 			final_counts_.assign((uint8_t *)recs, (uint8_t *)(recs + n));
 			free(recs);
 		}
+		dt_trap_rec *traps = nullptr;
+		if (dt_tracer_traps(t_, &traps, &n) == 0) {
+			final_traps_.assign((uint8_t *)traps, (uint8_t *)(traps + n));
+			free(traps);
+		}
 		dt_tracer_stats(t_, final_stats_);
 		final_missed_ = dt_tracer_missed(t_);
 		have_final_ = true;
@@ -475,6 +485,22 @@ private:
 		if (err)
 			return ThrowError(env, -err, "read", "reading the count map failed");
 		return RecsBuffer(env, recs, n);
+	}
+
+	/* traps() -> Buffer of dt_trap_rec: the devlink trap counts (empty where not attached) */
+	Napi::Value Traps(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!t_ || have_final_)
+			return Napi::Buffer<uint8_t>::Copy(env, final_traps_.data(), final_traps_.size());
+		dt_trap_rec *recs = nullptr;
+		size_t n = 0;
+		int err = dt_tracer_traps(t_, &recs, &n);
+		if (err)
+			return ThrowError(env, -err, "read", "reading the trap map failed");
+		Napi::Value out = Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t *>(recs), n * sizeof(dt_trap_rec));
+		free(recs);
+		return out;
 	}
 
 	/* Hands malloc'ed count records to JS, which frees them with the Buffer. */
@@ -565,6 +591,8 @@ private:
 	Napi::Value Tried(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), tried_); }
 	Napi::Value PathTracepoints(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), path_tps_); }
 	Napi::Value QdiscReasons(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), qdisc_reasons_); }
+	Napi::Value HardwareTraps(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), hardware_traps_); }
+	Napi::Value HardwareTrapsNote(const Napi::CallbackInfo &info) { return Napi::String::New(info.Env(), hardware_traps_note_); }
 	/* { count, skipped, attachMs, via }: the kernel functions --path functions hooked, how many
 	 * kprobes refused, how long it took, and with what */
 	Napi::Value PathFunctions(const Napi::CallbackInfo &info)
@@ -593,6 +621,8 @@ private:
 	dt_tracer *t_ = nullptr;
 	std::string path_tps_;
 	bool qdisc_reasons_ = false;
+	bool hardware_traps_ = false;
+	std::string hardware_traps_note_;
 	std::mutex pool_mu_;
 	std::vector<void *> pool_; /* batch buffers JS gave back (all of the same size) */
 	size_t path_fns_ = 0;
@@ -611,6 +641,7 @@ private:
 	int read_error_ = 0;
 	bool have_final_ = false;
 	std::vector<uint8_t> final_counts_;
+	std::vector<uint8_t> final_traps_;
 	uint64_t final_stats_[DT_STAT_MAX] = {};
 	uint64_t final_missed_ = 0;
 	std::string tried_, path_, target_;
@@ -628,6 +659,7 @@ Napi::Value Probe(const Napi::CallbackInfo &info)
 	o.Set("tpHasReason", Napi::Boolean::New(env, k.tp_has_reason));
 	o.Set("tpHasRxSk", Napi::Boolean::New(env, k.tp_has_rx_sk));
 	o.Set("qdiscDrop", Napi::Boolean::New(env, k.has_qdisc_drop && k.qdisc_drop_reason >= 0));
+	o.Set("devlinkTraps", Napi::Boolean::New(env, k.has_devlink_trap));
 	o.Set("dropFunction", k.fn_name ? Napi::String::New(env, k.fn_name) : env.Null());
 	o.Set("kprobes", Napi::Boolean::New(env, k.has_kprobes));
 	o.Set("consumedReason", Napi::Number::New(env, k.consumed_reason));
@@ -761,6 +793,19 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	FIELD(st, dt_step, pad);
 	FIELD(st, dt_step, ifname);
 	FIELD(st, dt_step, fn);
+	Napi::Object tr = Napi::Object::New(env);
+	FIELD(tr, dt_trap_rec, key.devlink);
+	FIELD(tr, dt_trap_rec, key.trap);
+	FIELD(tr, dt_trap_rec, key.ifindex);
+	FIELD(tr, dt_trap_rec, key.netns);
+	FIELD(tr, dt_trap_rec, val.packets);
+	FIELD(tr, dt_trap_rec, val.bytes);
+	FIELD(tr, dt_trap_rec, val.type);
+	FIELD(tr, dt_trap_rec, val.trap);
+	FIELD(tr, dt_trap_rec, val.group);
+	FIELD(tr, dt_trap_rec, val.bus);
+	FIELD(tr, dt_trap_rec, val.device);
+	FIELD(tr, dt_trap_rec, val.ifname);
 	Napi::Object flags = Napi::Object::New(env);
 	flags.Set("L3", DT_F_L3);
 	flags.Set("L4", DT_F_L4);
@@ -799,6 +844,7 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 					    { "tracepoints", DT_PKT_PATH_TRACEPOINTS },
 					    { "functions", DT_PKT_PATH_FUNCTIONS } }));
 	constants.Set("STEP_FLAG", consts({ { "REVERSE", DT_SF_REVERSE } }));
+	constants.Set("TRAP", consts({ { "DROP", DT_TRAP_DROP }, { "EXCEPTION", DT_TRAP_EXCEPTION } }));
 	constants.Set("SLOTS", consts({ { "subsystemReasons", DT_REASON_HI },
 					 { "tunnelPorts", DT_TUN_PORTS },
 					 { "hot", DT_HOT_SLOTS },
@@ -814,6 +860,8 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 	o.Set("path", pp);
 	o.Set("stepSize", Napi::Number::New(env, sizeof(dt_step)));
 	o.Set("step", st);
+	o.Set("trapSize", Napi::Number::New(env, sizeof(dt_trap_rec)));
+	o.Set("trap", tr);
 	o.Set("flags", flags);
 	return o;
 }

@@ -99,6 +99,8 @@ static void dt_prepare(struct droptrace_bpf *skel, const struct dt_config *cfg, 
 	ro->targ_qdisc_drop_reason = k->has_qdisc_drop ? k->qdisc_drop_reason : -1;
 	if (ro->targ_qdisc_drop_reason >= 0)
 		bpf_map__set_max_entries(skel->maps.dt_qdisc_reasons, 4096);
+	if (bpf_program__autoload(skel->progs.droptrace_trap) || bpf_program__autoload(skel->progs.droptrace_trap_raw))
+		bpf_map__set_max_entries(skel->maps.dt_traps, DT_TRAP_ENTRIES);
 	/* the user's settings: one assignment (a struct copy; rodata's const volatile is cast away
 	 * as libbpf-tools' loaders do for their targ_ arrays) */
 	*(struct dt_settings *)&ro->CFG = cfg->settings;
@@ -281,6 +283,16 @@ static int dt_attach_pkt_path(struct dt_tracer *t, struct dt_error *err)
 	return 0;
 }
 
+/*
+ * Whether trap reports can honour the filters: a trap is known by its device, port and
+ * namespace (--iface, --netns apply), not by its packet's headers or a drop reason. With a
+ * filter on those, counting every trap would show what the user filtered out.
+ */
+static int dt_traps_filterable(const struct dt_settings *s)
+{
+	return !s->port && !s->host_ver && !s->l4proto && !s->ethertype && !s->has_include && !s->has_exclude;
+}
+
 /* One attempt at one path; fills err and returns negative on failure. */
 static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum dt_path path,
 		  struct dt_tracer *t, struct dt_error *err)
@@ -300,6 +312,10 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum d
 	int qdisc = k->has_qdisc_drop && k->qdisc_drop_reason >= 0;
 	bpf_program__set_autoload(skel->progs.droptrace_qdisc_drop, qdisc && typed);
 	bpf_program__set_autoload(skel->progs.droptrace_qdisc_drop_raw, qdisc && !typed);
+	/* devlink traps likewise, where a trap can be told apart by what the filters ask */
+	int traps = k->has_devlink_trap && dt_traps_filterable(&cfg->settings);
+	bpf_program__set_autoload(skel->progs.droptrace_trap, traps && typed);
+	bpf_program__set_autoload(skel->progs.droptrace_trap_raw, traps && !typed);
 	dt_prepare(skel, cfg, k);
 
 	if (prog == skel->progs.droptrace_fent) {
@@ -344,6 +360,14 @@ static int dt_try(const struct dt_config *cfg, const struct dt_kernel *k, enum d
 		t->qdisc_link = bpf_program__attach(skel->progs.droptrace_qdisc_drop);
 	else if (bpf_program__autoload(skel->progs.droptrace_qdisc_drop_raw))
 		t->qdisc_link = bpf_program__attach(skel->progs.droptrace_qdisc_drop_raw);
+	/* not fatal either: the drops of the stack are counted as before */
+	if (bpf_program__autoload(skel->progs.droptrace_trap))
+		t->trap_link = bpf_program__attach(skel->progs.droptrace_trap);
+	else if (bpf_program__autoload(skel->progs.droptrace_trap_raw))
+		t->trap_link = bpf_program__attach(skel->progs.droptrace_trap_raw);
+	if (k->has_devlink_trap && !t->trap_link)
+		t->trap_note = traps ? "attaching devlink:devlink_trap_report failed" :
+				       "a trap is known by device and port, not by the packet or reason filters given";
 	if ((ret = dt_attach_pkt_path(t, err))) {
 		dt_tracer_detach(t);
 		t->skel = NULL;
@@ -511,11 +535,15 @@ void dt_tracer_detach(struct dt_tracer *t)
 	}
 	bpf_link__destroy(t->qdisc_link);
 	t->qdisc_link = NULL;
+	bpf_link__destroy(t->trap_link);
+	t->trap_link = NULL;
 	dt_detach_functions(t);
 }
 
 const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t) { return t->pkt_path_attached; }
 int dt_tracer_qdisc_reasons(const struct dt_tracer *t) { return t->qdisc_link != NULL; }
+int dt_tracer_traps_attached(const struct dt_tracer *t) { return t->trap_link != NULL; }
+const char *dt_tracer_traps_note(const struct dt_tracer *t) { return t->trap_note ? t->trap_note : ""; }
 size_t dt_tracer_fn_count(const struct dt_tracer *t) { return t->fn_count; }
 size_t dt_tracer_fn_skipped(const struct dt_tracer *t) { return t->fn_skipped; }
 int dt_tracer_fn_multi(const struct dt_tracer *t) { return t->fn_links[0] || t->fn_links[1] || t->fn_links[2] || t->fn_links[3] || t->fn_links[4]; }

@@ -64,6 +64,7 @@ struct dt_kernel {
 	int consumed_reason;      /* SKB_CONSUMED's value, -1 if none */
 	int qdisc_drop_reason;    /* SKB_DROP_REASON_QDISC_DROP's value, -1 if none */
 	int has_qdisc_drop;       /* qdisc:qdisc_drop (7.x+) names the qdisc's own reason */
+	int has_devlink_trap;     /* devlink:devlink_trap_report (CONFIG_NET_DEVLINK): hardware and driver drops */
 	int reason_count;         /* values in enum skb_drop_reason, 0 if none */
 	unsigned pkt_path_tps;    /* bit i: the kernel has dt_pkt_path_tps[i] (a btf_trace_ type) */
 	int has_kprobe_multi;     /* kprobe-multi links (5.18+, CONFIG_FPROBE): struct bpf_kprobe_multi_link in BTF */
@@ -94,6 +95,10 @@ const char *dt_tracer_path(const struct dt_tracer *t);
 const char *dt_tracer_target(const struct dt_tracer *t);
 /* Whether qdisc:qdisc_drop is attached: qdisc drops then carry the qdisc's own reason. */
 int dt_tracer_qdisc_reasons(const struct dt_tracer *t);
+/* Whether devlink:devlink_trap_report is attached: hardware and driver drops are counted in dt_traps. */
+int dt_tracer_traps_attached(const struct dt_tracer *t);
+/* Why not, on a kernel that has the tracepoint ("" when attached or absent). */
+const char *dt_tracer_traps_note(const struct dt_tracer *t);
 /* With --path: the path tracepoints attached, comma-separated ("" without --path). */
 const char *dt_tracer_pkt_path_tps(const struct dt_tracer *t);
 /* With --path functions: how many kernel functions were attached, how many kprobes refused,
@@ -124,6 +129,9 @@ void dt_tracer_interrupt(struct dt_tracer *t);
 /* Exact counts: fills *recs (malloc'd, caller frees) with summed per-CPU values. */
 int dt_tracer_counts(struct dt_tracer *t, struct dt_count_rec **recs, size_t *n);
 int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX]);
+/* The devlink trap counts, one record per trap, device and port: *recs (malloc'd, caller frees), *n.
+ * None (n = 0) where the tracepoint is not attached. */
+int dt_tracer_traps(struct dt_tracer *t, struct dt_trap_rec **recs, size_t *n);
 /*
  * Removes these count keys from the hash (a key in a hot slot stays: slots are
  * bounded and never given back) and returns each removed key's final count.

@@ -272,3 +272,28 @@ int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX])
 	return 0;
 }
 
+
+int dt_tracer_traps(struct dt_tracer *t, struct dt_trap_rec **recs, size_t *n)
+{
+	int fd = bpf_map__fd(t->skel->maps.dt_traps);
+	struct dt_trap_key key, next;
+	struct dt_trap_rec *v;
+	void *prev = NULL;
+	size_t len = 0;
+
+	/* the map holds at most DT_TRAP_ENTRIES: one allocation, and never an empty one to free */
+	v = malloc(DT_TRAP_ENTRIES * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	/* read after detach too (the final snapshot): the map outlives the link */
+	while (len < DT_TRAP_ENTRIES && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v[len].val))
+			continue; /* entries are never removed; a failed read is skipped */
+		v[len++].key = key;
+	}
+	*recs = v;
+	*n = len;
+	return 0;
+}

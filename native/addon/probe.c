@@ -62,6 +62,7 @@ int dt_probe_kernel(struct dt_kernel *k)
 	}
 
 	k->has_qdisc_drop = btf__find_by_name_kind(btf, "btf_trace_qdisc_drop", BTF_KIND_TYPEDEF) > 0;
+	k->has_devlink_trap = btf__find_by_name_kind(btf, "btf_trace_devlink_trap_report", BTF_KIND_TYPEDEF) > 0;
 	k->has_kprobe_multi = btf__find_by_name_kind(btf, "bpf_kprobe_multi_link", BTF_KIND_STRUCT) > 0;
 	/* bpf_get_func_ip became callable from kprobes in 5.15 */
 	k->kprobe_func_ip = k->has_kprobes && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_func_ip, NULL) == 1;

@@ -51,6 +51,8 @@ struct dt_tracer {
 	struct bpf_link *pkt_path_links[DT_PKT_PATH_TPS]; /* --path: one per tracepoint the kernel has */
 	char pkt_path_attached[256];                      /* their names, comma-separated */
 	struct bpf_link *qdisc_link;                      /* qdisc:qdisc_drop, where the kernel has it */
+	struct bpf_link *trap_link;                       /* devlink:devlink_trap_report, where the kernel has it */
+	const char *trap_note;                            /* why not, on a kernel that has it; NULL otherwise */
 	struct bpf_link *fn_links[DT_FN_POSITIONS];       /* --path functions, kprobe-multi: a link per position */
 	struct bpf_link **fn_kprobes;                     /* or, without kprobe-multi, a kprobe per function */
 	size_t fn_kprobe_count;

@@ -457,6 +457,26 @@ struct dt_where {
 	bool from_sk;
 };
 
+/* The interface filter (--iface) on a device: its name now. */
+static __always_inline bool dt_ifname_wanted(struct net_device *dev)
+{
+	char name[DT_IFNAMSIZ] = {};
+	int i;
+
+	if (!CFG.has_ifname)
+		return true;
+	if (!dev)
+		return false;
+	bpf_probe_read_kernel(name, sizeof(name), dev->name);
+	for (i = 0; i < DT_IFNAMSIZ; i++) {
+		if (name[i] != CFG.ifname[i])
+			return false;
+		if (!name[i])
+			break;
+	}
+	return true;
+}
+
 /* Fills w and applies the namespace, interface and ethertype filters. */
 static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct dt_where *w, bool direct)
 {
@@ -470,19 +490,8 @@ static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct dt_where
 	if (CFG.netns && w->netns != CFG.netns)
 		return false;
 
-	if (CFG.has_ifname) {
-		char name[DT_IFNAMSIZ] = {};
-		int i;
-		if (!w->dev)
-			return false;
-		bpf_probe_read_kernel(name, sizeof(name), w->dev->name);
-		for (i = 0; i < DT_IFNAMSIZ; i++) {
-			if (name[i] != CFG.ifname[i])
-				return false;
-			if (!name[i])
-				break;
-		}
-	}
+	if (!dt_ifname_wanted(w->dev))
+		return false;
 
 	w->ethertype = bpf_ntohs(DT_RD(direct, skb, protocol));
 	return !CFG.ethertype || w->ethertype == CFG.ethertype;
@@ -516,6 +525,7 @@ static __always_inline bool dt_pkt_wanted(const struct dt_pkt *pkt)
 }
 
 #include "pkt_path.bpf.h"
+#include "traps.bpf.h"
 
 /* With --sample N, true for all but every Nth of this CPU's drops (those are only counted). */
 static __always_inline bool dt_sampled_out(void)

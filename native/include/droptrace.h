@@ -192,10 +192,50 @@ struct dt_count_val {
  */
 #define DT_HOT_SLOTS 256
 
+/*
+ * Hardware and driver drops a device reports through devlink (devlink:devlink_trap_report):
+ * packets its ASIC or firmware dropped or could not forward, trapped to the CPU for visibility,
+ * which never reach kfree_skb as drops. Counted exactly in the "dt_traps" hash, one entry per
+ * trap of one device on one input port; control traps (packets the device hands the stack on
+ * purpose: IGMP, ARP, ...) are not drops and are left out, as the kernel's drop monitor does.
+ */
+#define DT_TRAP_NAMELEN 48
+#define DT_TRAP_ENTRIES 1024
+
+/* dt_trap_val.type: enum devlink_trap_type */
+#define DT_TRAP_DROP 0       /* the device dropped the packet (a drop trap set to action trap) */
+#define DT_TRAP_EXCEPTION 1  /* the device could not forward it (TTL expired, no route, ...) */
+
+struct dt_trap_key {
+	__u64 devlink;          /* the reporting device's struct devlink: one key space per device */
+	__u64 trap;             /* the trap's name pointer: one per trap of that device */
+	__u32 ifindex;          /* the input port's net device, 0 when the driver names none */
+	__u32 netns;            /* inode of its netns */
+};
+
+/* 200 bytes. The names are read once, when the key is first seen. */
+struct dt_trap_val {
+	__u64 packets;
+	__u64 bytes;            /* sum of skb->len of the trapped packets */
+	__u32 type;             /* DT_TRAP_* */
+	__u32 pad;              /* always 0 */
+	char trap[DT_TRAP_NAMELEN];   /* "source_mac_is_multicast", as devlink trap show names it */
+	char group[DT_TRAP_NAMELEN];  /* "l2_drops" */
+	char bus[DT_IFNAMSIZ];        /* the device as devlink names it, bus/device: "pci" */
+	char device[DT_TRAP_NAMELEN]; /* "0000:03:00.0" */
+	char ifname[DT_IFNAMSIZ];     /* the input port's name at the first report */
+};
+
+/* Record the addon hands to JS for traps(): key then value. 224 bytes. */
+struct dt_trap_rec {
+	struct dt_trap_key key;
+	struct dt_trap_val val;
+};
+
 /* Indexes into the per-CPU "dt_stats" array: losses, never hidden. */
 enum dt_stat {
 	DT_STAT_RB_LOST = 0,    /* ring-buffer reserve failed: an event was not delivered */
-	DT_STAT_MAP_FULL = 1,   /* count map full: a drop was not counted in it */
+	DT_STAT_MAP_FULL = 1,   /* count map (or dt_traps) full: a drop was not counted in it */
 	DT_STAT_SEEN = 2,       /* drops that passed the filters (delivered + lost + sampled == seen) */
 	DT_STAT_STACK_FAIL = 3, /* --stack: the stack could not be stored (map full or collision) */
 	DT_STAT_SAMPLED = 4,    /* --sample N: drops counted but, by choice, not sent as events */
