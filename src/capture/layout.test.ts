@@ -4,7 +4,7 @@
  * drift without this failing.
  */
 import { describe, expect, it } from 'vitest';
-import { CAP, COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG, IFLAG, PATH_SIZE, PP, ST, STEP, STEP_FLAG, STEP_SIZE, TUNNEL } from '../model/decode.js';
+import { CAP, COUNT_SIZE, CR, EVENT_SIZE, EV, FLAG, IFLAG, PATH_SIZE, PP, ST, STEP, STEP_FLAG, STEP_SIZE, TR, TRAP, TRAP_SIZE, TUNNEL } from '../model/decode.js';
 import { ATTACH, PKT_PATH, SLOTS } from './config.js';
 import { loadAddon } from './native.js';
 
@@ -16,6 +16,7 @@ describe('event layout', () => {
     expect(layout.countSize).toBe(COUNT_SIZE);
     expect(layout.pathSize).toBe(PATH_SIZE);
     expect(layout.stepSize).toBe(STEP_SIZE);
+    expect(layout.trapSize).toBe(TRAP_SIZE);
   });
 
   it('names the same fields on both sides', () => {
@@ -23,6 +24,7 @@ describe('event layout', () => {
     expect(Object.keys(CR).sort()).toEqual(Object.keys(layout.count).sort());
     expect(Object.keys(PP).sort()).toEqual(Object.keys(layout.path).sort());
     expect(Object.keys(ST).sort()).toEqual(Object.keys(layout.step).sort());
+    expect(Object.keys(TR).sort()).toEqual(Object.keys(layout.trap).sort());
   });
 
   it.each([...Object.entries(PP).map(([k, v]) => ['dt_pkt_path', k, v] as const), ...Object.entries(ST).map(([k, v]) => ['dt_step', k, v] as const)])('%s.%s is at offset %i', (struct, name, offset) => {
@@ -35,6 +37,10 @@ describe('event layout', () => {
 
   it.each(Object.entries(CR))('dt_count_rec.%s is at offset %i', (name, offset) => {
     expect(layout.count[name][0]).toBe(offset);
+  });
+
+  it.each(Object.entries(TR))('dt_trap_rec.%s is at offset %i', (name, offset) => {
+    expect(layout.trap[name][0]).toBe(offset);
   });
 
   it('agrees on flag bits', () => {
@@ -50,6 +56,7 @@ describe('event layout', () => {
     ['PKT_PATH', PKT_PATH],
     ['ATTACH', ATTACH],
     ['SLOTS', SLOTS],
+    ['TRAP', TRAP],
   ])('agrees on every %s constant, both ways', (name, ts) => {
     expect(layout.constants[name]).toEqual({ ...ts });
   });

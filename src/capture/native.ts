@@ -66,11 +66,17 @@ export interface NativeTracer {
   readonly pathFunctions: { count: number; skipped: number; attachMs: number; via: 'kprobe-multi' | 'kprobe' };
   /** qdisc:qdisc_drop is attached: qdisc drops carry the qdisc's own reason (7.x+) */
   readonly qdiscReasons: boolean;
+  /** devlink:devlink_trap_report is attached: hardware and driver drops are counted (traps()) */
+  readonly hardwareTraps: boolean;
+  /** why hardwareTraps is false on a kernel that has the tracepoint ("" otherwise) */
+  readonly hardwareTrapsNote: string;
   /** bytes per record in a batch: sizeof(struct dt_event) + snaplen (+ sizeof(struct dt_pkt_path) with packetPath) */
   readonly recordSize: number;
   /** frames (u64 little-endian) of a kernel stack recorded with `stack`; empty after close() */
   stack(id: number): Buffer;
   counts(): Buffer;
+  /** struct dt_trap_rec records: the devlink trap counts (empty without hardwareTraps) */
+  traps(): Buffer;
   /** Removes these count keys (24-byte dt_count_key records) from the map; returns their final counts (dt_count_rec). */
   forget(keys: Buffer): Buffer;
   stats(): TracerStats;
@@ -90,6 +96,8 @@ export interface KernelProbe {
   tpHasRxSk: boolean;
   /** qdisc:qdisc_drop (7.x+): a qdisc drop is counted under the qdisc's own reason */
   qdiscDrop: boolean;
+  /** devlink:devlink_trap_report (CONFIG_NET_DEVLINK): hardware and driver drops can be counted */
+  devlinkTraps: boolean;
   dropFunction: string | null;
   kprobes: boolean;
   consumedReason: number;
@@ -112,6 +120,8 @@ export interface Layout {
   path: Record<string, [offset: number, size: number]>;
   stepSize: number;
   step: Record<string, [offset: number, size: number]>;
+  trapSize: number;
+  trap: Record<string, [offset: number, size: number]>;
   flags: Record<string, number>;
 }
 

@@ -26,6 +26,8 @@ export interface CheckReport {
   receivingSocket: boolean;
   /** qdisc:qdisc_drop names which limit of a qdisc refused a packet: 7.x+ */
   qdiscReasons: boolean;
+  /** devlink:devlink_trap_report: hardware and driver drops devices report (CONFIG_NET_DEVLINK) */
+  hardwareTraps: boolean;
   kprobesInKernel: boolean;
   tracefs: boolean;
   privileges: { ok: boolean; capEff: string };
@@ -83,6 +85,7 @@ export async function gatherReport(verbose = false): Promise<CheckReport> {
     dropFunction: probe?.dropFunction ?? null,
     receivingSocket: !!probe?.tpHasRxSk || probe?.dropFunction === 'sk_skb_reason_drop',
     qdiscReasons: !!probe?.qdiscDrop,
+    hardwareTraps: !!probe?.devlinkTraps,
     kprobesInKernel: probe?.kprobes ?? false,
     tracefs: existsSync('/sys/kernel/tracing/events/skb/kfree_skb'),
     privileges: { ok: privileged, capEff: caps.toString(16) },

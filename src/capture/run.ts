@@ -7,7 +7,7 @@
  * the few calls it cares for; a command picks consumers and prints.
  */
 import { writeFileSync } from 'node:fs';
-import { decodeCounts, EVENT_SIZE, eventCount, totalPackets, type CountRecord } from '../model/decode.js';
+import { decodeCounts, decodeTraps, EVENT_SIZE, eventCount, totalPackets, type CountRecord, type TrapCount } from '../model/decode.js';
 import { openTracer, type NativeTracer, type TracerStats } from './native.js';
 import { FILTER_KEYS, type TracerConfig } from './config.js';
 
@@ -34,6 +34,8 @@ export interface CaptureSummary {
   counts: CountRecord[];
   /** exact in-kernel count of drops that passed the filters (since the last restart) */
   exact: number;
+  /** hardware and driver drops devices reported through devlink (empty where not attached) */
+  traps: TrapCount[];
 }
 
 /** What a consumer may use of the run. */
@@ -42,6 +44,8 @@ export interface RunControl {
   readonly config: Readonly<TracerConfig>;
   /** ns to add to an event's BPF timestamp (CLOCK_MONOTONIC) for wall time */
   readonly wallOffset: bigint;
+  /** The exact devlink trap counts since the tracer attached (empty where not attached). */
+  traps(): TrapCount[];
   /** Ends the run as Ctrl-C would; safe to call any number of times. */
   stop(): void;
 }
@@ -182,6 +186,10 @@ export class CaptureRun implements RunControl {
     return decodeCounts(this.current.counts());
   }
 
+  traps(): TrapCount[] {
+    return decodeTraps(this.current.traps());
+  }
+
   /** Counters over the whole run, restarts included. */
   stats(): TracerStats {
     return addStats(this.carried, this.current.stats());
@@ -220,7 +228,7 @@ export class CaptureRun implements RunControl {
       // batches keep arriving while close() drains the ring: consumers still get them
       await this.current.close();
       const counts = decodeCounts(this.current.counts());
-      const summary: CaptureSummary = { stats: this.stats(), counts, exact: totalPackets(counts) };
+      const summary: CaptureSummary = { stats: this.stats(), counts, exact: totalPackets(counts), traps: this.traps() };
       for (const c of this.consumers) await c.finish?.(summary);
       return summary;
     })().then(

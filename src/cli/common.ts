@@ -156,6 +156,8 @@ export function attachedLine(doing: string, t: NativeTracer, opts: TraceOptions 
   let line = `droptrace: ${doing} via ${t.path} on ${t.target}; filters: ${describeFilters(opts)}${reasons ? `; reasons from ${reasons.source}` : ''}; Ctrl-C to stop\n`;
   if (opts.attach === 'auto' && t.tried) line += `droptrace: better paths unavailable: ${t.tried}\n`;
   if (t.qdiscReasons) line += 'droptrace: qdisc drops carry the limit the qdisc hit (qdisc:qdisc_drop)\n';
+  if (t.hardwareTraps) line += 'droptrace: counting the drops devices report through devlink (devlink:devlink_trap_report)\n';
+  else if (t.hardwareTrapsNote) line += `droptrace: devlink traps not counted: ${t.hardwareTrapsNote}\n`;
   if (t.pathTracepoints) line += `droptrace: following packets through ${t.pathTracepoints.split(',').length} tracepoints: ${t.pathTracepoints}\n`;
   const fns = t.pathFunctions;
   if (fns.count) line += `droptrace: and through ${fns.count} kernel functions taking an skb (${fns.via}, attached in ${Math.round(fns.attachMs)} ms${fns.skipped ? `; ${fns.skipped} refused by kprobes` : ''})\n`;

@@ -11,6 +11,8 @@ import type { CgroupLookup } from '../model/drop.js';
 import type { ReasonTable } from '../model/reasons.js';
 import { WallClock, writeJsonLine, writeTextLine, type PodFields } from './lines.js';
 import { ByteSink } from './sink.js';
+import { TrapDeltas, trapPackets, type TrapChange } from '../model/traps.js';
+import { trapJsonLine, trapTextLine } from './trap-lines.js';
 
 export interface TraceWriterOptions {
   json: boolean;
@@ -36,6 +38,8 @@ export function lossParts(s: CaptureSummary): string[] {
   parts.push(`the kernel counted ${s.exact} drop${s.exact === 1 ? '' : 's'} for these filters`);
   if (s.stats.missed) parts.push(`${s.stats.missed} not seen at all (the kernel skipped the program while it was already running on that CPU)`);
   if (s.stats.mapFull) parts.push(`${s.stats.mapFull} not counted (count map full: raise --count-entries)`);
+  const trapped = trapPackets(s.traps);
+  if (trapped) parts.push(`devices reported ${trapped} hardware drop${trapped === 1 ? '' : 's'} (devlink traps)`);
   return parts;
 }
 
@@ -54,6 +58,7 @@ export class TraceWriter implements Consumer {
   /** the output failed (EPIPE: the reader left): nothing more is written, and finish does not wait for a drain */
   private outFailed = false;
   private readonly sink: ByteSink;
+  private readonly traps = new TrapDeltas();
 
   constructor(private readonly o: TraceWriterOptions) {
     // a slow reader must not pile lines up in memory: stop draining the ring, let the kernel count the loss
@@ -80,6 +85,18 @@ export class TraceWriter implements Consumer {
   attached(run: RunControl): void {
     this.run = run;
     this.clock = new WallClock(run.wallOffset);
+    this.traps.reset();
+  }
+
+  /** The devlink traps whose counts grew this second. */
+  tick(now: number): void {
+    if (this.run?.tracer.hardwareTraps) this.writeTraps(this.traps.next(this.run.traps()), now);
+  }
+
+  private writeTraps(changes: readonly TrapChange[], now: number): void {
+    if (this.outFailed || !changes.length) return;
+    for (const c of changes) this.sink.text(this.o.json ? trapJsonLine(c, now) : trapTextLine(c, now));
+    this.sink.flush();
   }
 
   // batches keep coming while the run drains the ring at its end: print them all
@@ -100,6 +117,7 @@ export class TraceWriter implements Consumer {
   }
 
   async finish(s: CaptureSummary): Promise<void> {
+    this.writeTraps(this.traps.next(s.traps), Date.now());
     const out = this.o.out;
     await new Promise<void>((resolve) => {
       if (!out.writableNeedDrain || this.outFailed) return resolve();

@@ -88,6 +88,26 @@ export const CR = {
 
 export const FLAG = { L3: 1, L4: 2, REASON: 4, SK: 8, PATH: 16, RX_SK: 32 } as const;
 
+/** sizeof(struct dt_trap_rec): one devlink trap's count, as traps() returns them. */
+export const TRAP_SIZE = 224;
+/** Offsets into struct dt_trap_rec. */
+export const TR = {
+  'key.devlink': 0,
+  'key.trap': 8,
+  'key.ifindex': 16,
+  'key.netns': 20,
+  'val.packets': 24,
+  'val.bytes': 32,
+  'val.type': 40,
+  'val.trap': 48,
+  'val.group': 96,
+  'val.bus': 144,
+  'val.device': 160,
+  'val.ifname': 208,
+} as const;
+/** dt_trap_val.type: enum devlink_trap_type (control traps are not counted) */
+export const TRAP = { DROP: 0, EXCEPTION: 1 } as const;
+
 /** sizeof(struct dt_pkt_path): it ends every record of a tracer opened with packetPath (FLAG.PATH). */
 export const PATH_SIZE = 1816;
 export const STEP_SIZE = 56;
@@ -312,6 +332,26 @@ export interface CountRecord {
   bytes: number;
 }
 
+/**
+ * A device's hardware or driver drops of one trap on one input port (devlink:devlink_trap_report),
+ * counted exactly since the tracer attached. `device` is devlink's handle, bus/name
+ * ("pci/0000:03:00.0"), as `devlink trap show` prints it.
+ */
+export interface TrapCount {
+  trap: string;
+  group: string;
+  type: 'drop' | 'exception';
+  device: string;
+  ifindex: number;
+  /** the input port's name when the trap was first seen ("" when the driver names no port) */
+  ifname: string;
+  netns: number;
+  packets: number;
+  bytes: number;
+  /** identifies the trap of one device on one port, for diffs between reads */
+  key: string;
+}
+
 function cstr(buf: Buffer, off: number, len: number): string {
   const end = buf.indexOf(0, off);
   return buf.toString('latin1', off, end < 0 || end > off + len ? off + len : end);
@@ -467,6 +507,28 @@ export function decodeCounts(buf: Buffer): CountRecord[] {
       netns: buf.readUInt32LE(o + CR['key.netns']),
       packets: Number(buf.readBigUInt64LE(o + CR['val.packets'])),
       bytes: Number(buf.readBigUInt64LE(o + CR['val.bytes'])),
+    });
+  }
+  return out;
+}
+
+/** Decodes the addon's traps() buffer. */
+export function decodeTraps(buf: Buffer): TrapCount[] {
+  const out: TrapCount[] = [];
+  for (let o = 0; o + TRAP_SIZE <= buf.length; o += TRAP_SIZE) {
+    const bus = cstr(buf, o + TR['val.bus'], TR['val.device'] - TR['val.bus']);
+    const dev = cstr(buf, o + TR['val.device'], TR['val.ifname'] - TR['val.device']);
+    out.push({
+      trap: cstr(buf, o + TR['val.trap'], TR['val.group'] - TR['val.trap']),
+      group: cstr(buf, o + TR['val.group'], TR['val.bus'] - TR['val.group']),
+      type: buf.readUInt32LE(o + TR['val.type']) === TRAP.EXCEPTION ? 'exception' : 'drop',
+      device: bus ? `${bus}/${dev}` : dev,
+      ifindex: buf.readUInt32LE(o + TR['key.ifindex']),
+      ifname: cstr(buf, o + TR['val.ifname'], TRAP_SIZE - TR['val.ifname']),
+      netns: buf.readUInt32LE(o + TR['key.netns']),
+      packets: Number(buf.readBigUInt64LE(o + TR['val.packets'])),
+      bytes: Number(buf.readBigUInt64LE(o + TR['val.bytes'])),
+      key: buf.toString('hex', o, o + TR['val.packets']),
     });
   }
   return out;

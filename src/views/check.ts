@@ -13,6 +13,7 @@ export function formatReport(r: CheckReport): string {
     `drop function     ${r.dropFunction ?? 'none found'} (fentry/kprobe target)`,
     `receiving socket  ${mark(r.receivingSocket)} ${r.receivingSocket ? 'drops name the socket that refused them (rx_sk)' : '(kernel < 6.11: drops name no socket)'}`,
     `qdisc reasons     ${mark(r.qdiscReasons)} ${r.qdiscReasons ? 'qdisc:qdisc_drop names the limit a qdisc hit' : '(no qdisc:qdisc_drop: the free\'s own reason, QDISC_DROP or a specific one)'}`,
+    `hardware traps    ${mark(r.hardwareTraps)} ${r.hardwareTraps ? 'devlink:devlink_trap_report: drops a device\'s hardware or driver reports' : '(no devlink in this kernel: CONFIG_NET_DEVLINK off)'}`,
     `kprobes           ${mark(r.kprobesInKernel)} ${r.kprobesInKernel ? '' : '(CONFIG_KPROBES off)'}`.trimEnd(),
     `tracefs           ${mark(r.tracefs)} /sys/kernel/tracing${r.tracefs ? '' : ' (not needed: reasons come from BTF)'}`,
     `privileges        ${mark(r.privileges.ok)} ${r.privileges.ok ? '' : 'run as root, or grant CAP_BPF and CAP_PERFMON'}`.trimEnd(),
