@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatVerdict, rankFindings, siteKey } from './diagnose.js';
+import { formatVerdict, rankFindings, siteKey, trapFindings } from './diagnose.js';
 import { judge, type Facts } from './evidence.js';
 import type { Finding } from './finding.js';
 
 function finding(over: Partial<Finding> & { location: string }): Finding {
   return {
     rank: 0,
+    layer: 'kernel stack',
     function: over.location.replace(/\+.*/, ''),
     reason: 'NOT_SPECIFIED',
     count: 1,
@@ -118,5 +119,33 @@ describe('the verdict follows the evidence', () => {
     expect(ranked.map((f) => f.location)).toEqual(['TcpExt:ListenOverflows', 'mystery+0x10', 'ip6_mc_input+0x15e']);
     expect(ranked[0].impact.why).toMatch(/72 counted by TcpExt:ListenOverflows and never traced/);
     expect(formatVerdict(ranked, 'head', [])).toMatch(/^#1  a listening socket's accept queue overflowed/m);
+  });
+});
+
+describe('hardware traps (devlink) as findings', () => {
+  const t = (trap: string, ifname: string, packets: number) => ({
+    trap, group: 'l3_drops', type: 'drop' as const, device: 'pci/0000:03:00.0', ifindex: 3, ifname, netns: 4026531840, packets, bytes: packets * 98, key: `${trap}|${ifname}`,
+  });
+
+  it('one finding per trap of a device, summed over its ports, in the hardware layer with devlink commands', () => {
+    const fs = trapFindings([t('blackhole_route', 'swp1', 30), t('blackhole_route', 'swp2', 12), t('tail_drop', 'swp1', 5)], 10);
+    expect(fs).toHaveLength(2);
+    const [f] = fs;
+    expect(f).toMatchObject({ layer: 'hardware trap', count: 42, rate: 4.2, avgLen: 98, interfaces: ['swp1', 'swp2'], reason: null, trap: { trap: 'blackhole_route', group: 'l3_drops', type: 'drop', device: 'pci/0000:03:00.0' } });
+    expect(f.hint?.checks[0]).toBe('devlink -s trap show pci/0000:03:00.0 trap blackhole_route');
+    expect(f.evidence[0].text).toMatch(/reported 42 packets through devlink trap blackhole_route/);
+  });
+
+  it('ranks with the other drops and prints its layer, its trap and the hardware cause', () => {
+    const traced = finding({ location: 'ip_rcv_core+0x1b2', count: 100 });
+    const [hw] = trapFindings([t('blackhole_route', 'swp1', 7)], 1);
+    const ranked = rankFindings([traced, hw], null);
+    expect(ranked.map((f) => f.layer)).toEqual(['kernel stack', 'hardware trap']);
+    expect(hw.impact.why).toMatch(/dropped by pci\/0000:03:00.0's hardware/);
+    const text = formatVerdict(ranked, 'head', []);
+    expect(text).toContain("#2  pci/0000:03:00.0's hardware dropped packets: devlink trap blackhole_route (l3_drops)");
+    expect(text).toContain('    counted:  devlink trap blackhole_route (l3_drops, drop) of pci/0000:03:00.0: 7 drops, 7.0/s');
+    expect(text).toContain('    layer:    hardware trap');
+    expect(text).toContain('    layer:    kernel stack');
   });
 });

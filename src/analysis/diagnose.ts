@@ -11,6 +11,8 @@ import { IMPACT_CLASSES, type Finding, type Impact, type ImpactClass } from './f
 import type { SiteStacks } from './stacks.js';
 import type { PathRow } from './paths.js';
 import { formatNs } from '../model/path.js';
+import type { TrapCount } from '../model/decode.js';
+import { trapHint, trapsByName } from '../model/traps.js';
 
 function inodeOf(label: string | undefined): number {
   return label ? Number(label.split(' ')[0]) || 0 : 0;
@@ -37,6 +39,7 @@ export function buildFindings(snap: Snapshot, seconds: number, nsPrefix: (inode:
       const rule = row.benign ? benignRule(row.benign) : undefined;
       return {
         rank: 0,
+        layer: 'kernel stack' as const,
         location: row.key,
         function: ctx.function ?? null,
         reason: ctx.reason ?? null,
@@ -64,10 +67,56 @@ export function buildFindings(snap: Snapshot, seconds: number, nsPrefix: (inode:
     });
 }
 
+/**
+ * Findings from the devlink traps a device reported during the window: one per trap of a device,
+ * summed over its ports. The count is the kernel's exact count of trap reports; the device's
+ * policer may have let fewer through than it dropped, which the evidence says.
+ */
+export function trapFindings(traps: readonly TrapCount[], seconds: number): Finding[] {
+  return trapsByName(traps).map((t) => {
+    const ports = traps.filter((x) => x.device === t.device && x.trap === t.trap && x.ifname).map((x) => x.ifname);
+    const hint = trapHint(t);
+    return {
+      rank: 0,
+      layer: 'hardware trap' as const,
+      location: `${t.device} trap ${t.trap}`,
+      function: null,
+      reason: null,
+      count: t.packets,
+      share: 0,
+      rate: seconds > 0 ? t.packets / seconds : 0,
+      avgLen: t.packets ? Math.round(t.bytes / t.packets) : 0,
+      interfaces: [...new Set(ports)],
+      netns: { inode: t.netns, label: t.netns ? String(t.netns) : '?' },
+      flows: [],
+      sockets: [],
+      flow: null,
+      context: { reason: null, function: null, ifname: t.ifname || null, nsPrefix: '', l4: null, saddr: null, daddr: null, dport: null },
+      hint,
+      evidence: [
+        {
+          verdict: 'confirms',
+          text: `${t.device} reported ${t.packets} packet${t.packets === 1 ? '' : 's'} through devlink trap ${t.trap} (group ${t.group}, type ${t.type}) during the window; the trap's policer may have dropped more without reporting them`,
+        },
+      ],
+      syn: 0,
+      unicast: 0,
+      topUnicast: null,
+      benign: null,
+      baseline: null,
+      impact: { class: 'other', why: '' },
+      cause: hint.title,
+      trap: { device: t.device, trap: t.trap, group: t.group, type: t.type },
+      counter: null,
+    };
+  });
+}
+
 /** The class of a finding, from its evidence, its packets and the baseline. Pure. */
 export function impactOf(f: Finding): Impact {
   if (f.benign) return { class: 'benign', why: `expected on a healthy node: ${f.benign.title}` };
   if (f.counter) return { class: f.counter.impact, why: `${f.counter.delta} counted by ${f.counter.key} and never traced: the kernel freed them without a drop reason` };
+  if (f.trap) return { class: 'other', why: `dropped by ${f.trap.device}'s hardware, never seen by the kernel's stack` };
   const confirmed = f.evidence.find((e) => e.verdict === 'confirms');
   if (f.baseline && f.baseline.rate > 0 && f.rate <= 2 * f.baseline.rate && !confirmed) {
     return { class: 'at-baseline', why: `as at rest: ${f.baseline.rate.toFixed(2)}/s in the baseline` };
@@ -154,10 +203,11 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
   }
   for (const f of findings) {
     lines.push('');
-    const what = f.counter ? `counter ${f.counter.key}` : `${f.reason ?? 'no reason'} at ${f.location}`;
+    const what = f.counter ? `counter ${f.counter.key}` : f.trap ? `devlink trap ${f.trap.trap} (${f.trap.group}, ${f.trap.type}) of ${f.trap.device}` : `${f.reason ?? 'no reason'} at ${f.location}`;
     lines.push(`#${f.rank}  ${f.cause ?? f.hint?.title ?? what}`);
-    lines.push(`    ${f.counter ? 'counted:' : 'dropped:'}  ${what}: ${f.count} drop${f.count === 1 ? '' : 's'}${f.counter ? '' : ` (${(f.share * 100).toFixed(0)}%)`}, ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
+    lines.push(`    ${f.counter || f.trap ? 'counted:' : 'dropped:'}  ${what}: ${f.count} drop${f.count === 1 ? '' : 's'}${f.counter || f.trap ? '' : ` (${(f.share * 100).toFixed(0)}%)`}, ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
     if (f.impact.why) lines.push(`    impact:   ${f.impact.why}`);
+    lines.push(`    layer:    ${f.layer}`);
     if (f.callers?.length) lines.push(`    freed for: ${f.callers.slice(0, 3).map((c) => `${c.function} ×${c.count}`).join(', ')} (from the kernel stacks)`);
     if (f.calledFrom?.length) lines.push(`    called from: ${f.calledFrom.join(' ← ')} (its most frequent kernel stack)`);
     lines.push(`    where:    ${f.interfaces.length ? `${f.interfaces.slice(0, 3).join(', ')} in ` : ''}netns ${f.netns.label}`);

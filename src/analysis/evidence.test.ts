@@ -17,7 +17,7 @@ const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/host
 
 function finding(over: Partial<Finding> & { location: string }): Finding {
   return {
-    rank: 0, function: over.location.replace(/\+.*/, ''), reason: 'NOT_SPECIFIED', count: 3, share: 0, rate: 1, avgLen: 60, interfaces: ['cni0'],
+    rank: 0, layer: 'kernel stack', function: over.location.replace(/\+.*/, ''), reason: 'NOT_SPECIFIED', count: 3, share: 0, rate: 1, avgLen: 60, interfaces: ['cni0'],
     netns: { inode: 1, label: '1 (hostA)' }, flows: [], sockets: [], flow: null,
     context: { reason: null, function: null, ifname: null, nsPrefix: 'ip netns exec hostA ', l4: null, saddr: null, daddr: null, dport: null },
     hint: null, evidence: [], syn: 0, unicast: 3, topUnicast: null, benign: null, baseline: null, impact: { class: 'other', why: '' }, cause: null, counter: null,

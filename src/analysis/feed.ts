@@ -7,7 +7,7 @@ import { buildFilters, describeFilters, parseFilterArgs, type FilterOptions } fr
 import { CaptureRun, Lifetime, type CaptureSummary, type Consumer, type EventBatch, type RunControl, type RunOptions } from '../capture/run.js';
 import type { TracerConfig } from '../capture/config.js';
 import { damageNote, recordingReasons, type RecordingReader } from '../formats/recording.js';
-import { decodeEvent, stackFrames, type CountRecord } from '../model/decode.js';
+import { decodeEvent, stackFrames, type CountRecord, type TrapCount } from '../model/decode.js';
 import { toRecord } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import { netnsLabel, type Naming } from '../model/naming.js';
@@ -116,6 +116,8 @@ export interface Feed {
   stacks?(site: string): string | null;
   /** the paths of the packets dropped at a drop site (live --path), as text; null when not followed */
   paths?(site: string): string | null;
+  /** the exact devlink trap counts since attach (kernel only, where the tracepoint is attached) */
+  traps?(): TrapCount[];
   /** the one namespace in scope (--netns), else undefined: where counters are read */
   readonly netns?: number;
   /** resolves with the final exact count when the feed ends (stop(), --duration, Ctrl-C); note: what a damaged recording lacks */
@@ -169,6 +171,7 @@ export function kernelFeed(o: KernelFeedOptions): Feed {
     finished: () => false,
     stacks: (site) => consumer.stackText(site),
     paths: (site) => consumer.pathText(site),
+    traps: () => (run.tracer.hardwareTraps ? run.traps() : []),
     netns: o.config.netns,
     done: run.done.then((s) => ({ exact: s.exact, counts: s.counts, note: null })),
     stop: () => run.stop(),

@@ -21,8 +21,17 @@ export interface Evidence {
   counts?: string[];
 }
 
+/**
+ * Where in the machine the packets died: the kernel's network stack (a traced drop, or a stack
+ * counter), a device's driver (its own counters: rx_missed, ethtool -S), or the device's
+ * hardware, which reported them through a devlink trap.
+ */
+export const LAYERS = ['kernel stack', 'driver', 'hardware trap'] as const;
+export type Layer = (typeof LAYERS)[number];
+
 export interface Finding {
   rank: number;
+  layer: Layer;
   location: string;
   function: string | null;
   reason: string | null;
@@ -57,6 +66,8 @@ export interface Finding {
    * generic meaning; null when nothing confirmed one
    */
   cause: string | null;
+  /** a device's trap (devlink) that counted these, or null */
+  trap?: { device: string; trap: string; group: string; type: 'drop' | 'exception' };
   /** a drop only a counter saw (never freed through kfree_skb with a reason), or null for traced drops */
   counter: { key: string; delta: number; impact: 'failing-connections' | 'unicast' | 'other' } | null;
   /** with --stack, for a generic free function: who it freed for, by drops */

@@ -147,6 +147,8 @@ export class CounterWindow {
         const h = rule.hint(m, prefix);
         best.set(id, {
           rank: 0,
+          // a device's own counters are its driver's; qdisc and protocol counters are the stack's
+          layer: rule.id.startsWith('counter/dev') || rule.id === 'counter/ethtool' ? 'driver' : 'kernel stack',
           location: key,
           function: null,
           reason: null,

@@ -1,7 +1,7 @@
 /** `droptrace diagnose`: trace for a while, then a verdict with evidence and next steps. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { addCallers, addPaths, buildFindings, formatVerdict, rankFindings, siteKey, withoutClaimed, type Baseline } from '../analysis/diagnose.js';
+import { addCallers, addPaths, buildFindings, formatVerdict, rankFindings, siteKey, trapFindings, withoutClaimed, type Baseline } from '../analysis/diagnose.js';
 import { stackFrames } from '../model/decode.js';
 import { AggregateConsumer } from '../analysis/feed.js';
 import { EVIDENCE_RULES } from '../analysis/evidence.js';
@@ -91,6 +91,8 @@ async function run(opts: Options): Promise<void> {
   // drops only the counters saw (accept queues, NIC rings, qdiscs) rank with the traced ones
   candidates.push(...(await window.counterFindings(tracedDrops(tally.agg.keyTotals()), seconds)));
   await window.gather(candidates);
+  // hardware drops a device reported (devlink traps): exact counts, no evidence rules to run
+  candidates.push(...trapFindings(summary.traps, seconds));
   if (tally.stacks) addCallers(candidates, tally.stacks.sites(syms, (id) => stackFrames(capture.tracer.stack(id))));
   if (tally.paths) addPaths(candidates, tally.paths.summary(1000).rows);
   const findings = rankFindings(withoutClaimed(candidates), baseline).slice(0, top);
@@ -98,6 +100,8 @@ async function run(opts: Options): Promise<void> {
   const lost = summary.stats.lost + summary.stats.droppedInProcess;
   const head = `droptrace diagnose: ${summary.exact} drop${summary.exact === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (filters: ${describeFilters(opts)}), ${findings.length} finding${findings.length === 1 ? '' : 's'}${lost ? `; ${lost} events lost (counts are exact, flows may miss some)` : ''}`;
   const checked = [`every skb drop via ${capture.tracer.path} on ${capture.tracer.target}`, ...window.describe()];
+  if (capture.tracer.hardwareTraps) checked.push('hardware drops devices report (devlink:devlink_trap_report)');
+  else if (capture.tracer.hardwareTrapsNote) checked.push(`not devlink traps: ${capture.tracer.hardwareTrapsNote}`);
   if (baseline) checked.push(`baseline ${opts.baseline} (${baseline.size} site(s) at rest)`);
   if (opts.json) {
     process.stdout.write(JSON.stringify({ drops: summary.exact, seconds, lost, filters: describeFilters(opts), findings, benign: snap.benign, checked }, null, 2) + '\n');

@@ -10,6 +10,7 @@ import type { Feed } from '../analysis/feed.js';
 import { countedLine, CounterWatch } from '../analysis/gather.js';
 import { netnsNames } from '../host/netns.js';
 import type { CountRecord } from '../model/decode.js';
+import { TrapDeltas, trapLabel, trapsByName } from '../model/traps.js';
 import { formatPlain, intervalDrops } from './plain.js';
 import type { LiveScreen } from './screen.js';
 
@@ -36,7 +37,11 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
 
   // drops the tracepoint never sees, from the counters (the kernel only: a recording has none)
   const watch = feed.source === 'kernel' ? new CounterWatch(netnsNames, feed.netns, feed.agg.keyTotals(), Date.now()) : null;
+  // and the drops devices report (devlink traps): exact, since the start
+  const traps = () => feed.traps?.() ?? [];
   const counted = () => (watch ? watch.latest.map(countedLine) : []);
+  const trapLines = () => trapsByName(traps()).map((t) => `devlink trap ${trapLabel(t)}: ${t.packets} since start`);
+  const trapDeltas = new TrapDeltas();
 
   let screen: LiveScreen | null = null;
   if (mode === 'screen') {
@@ -51,7 +56,7 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
         setFilters: (text) => feed.setFilters(text),
         hint: rowHint,
         verdict: rowVerdict,
-        counted,
+        counted: () => [...counted(), ...trapLines()],
         stacks: (row, g) => {
           const site = g === 'location' ? row.key : row.locations[0]?.key;
           return site && feed.stacks ? feed.stacks(site) : null;
@@ -80,10 +85,13 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
     if (mode === 'plain') {
       emitPlain(counts);
       if (period && watch!.latest.length) process.stdout.write(watch!.latest.map((f) => `counted, not traced: ${countedLine(f)}`).join('\n') + '\n');
+      const grew = trapDeltas.next(traps());
+      if (grew.length) process.stdout.write(grew.map((c) => `${c.packets} hardware drops: devlink trap ${trapLabel(c.trap)}`).join('\n') + '\n');
     } else if (mode === 'json') {
       const { recent: _recent, ...rest } = feed.agg.snapshot(now, opts.group, opts.sort, benign);
       const st = feed.stats();
-      process.stdout.write(JSON.stringify({ ...rest, counted: counted(), delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
+      const hw = traps().map(({ key: _key, ...t }) => t);
+      process.stdout.write(JSON.stringify({ ...rest, counted: counted(), traps: hw, delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
     } else screen!.refresh();
     // a replay ends by itself where a script reads it; the screen waits for q
     if (feed.finished()) {
