@@ -10,7 +10,7 @@ import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../captur
 import { askInterfaces, netnsNames, VethPeers } from '../host/netns.js';
 import { InterfaceNames } from '../model/interfaces.js';
 import { podOfDrop, type PodResolver } from '../host/pods.js';
-import { decodeCounts, encodeCountKeys, EV, ifnameAt } from '../model/decode.js';
+import { decodeCounts, encodeCountKeys, EV, ifnameAt, type TrapCount } from '../model/decode.js';
 import type { Naming } from '../model/naming.js';
 import { DropMetrics, LABELS } from './metrics.js';
 
@@ -26,6 +26,8 @@ export interface ServingOptions {
 export class MetricsConsumer implements Consumer {
   readonly events: boolean;
   readonly metrics: DropMetrics;
+  /** the devlink trap counts as of the last tick (bounded by the kernel map: traps × ports) */
+  traps: TrapCount[] = [];
   private run: RunControl | null = null;
   private readonly ifnames = new InterfaceNames(askInterfaces(netnsNames));
   private readonly peers = new VethPeers(netnsNames);
@@ -65,10 +67,12 @@ export class MetricsConsumer implements Consumer {
       }
     }
     m.expire(now, this.o.graceMs);
+    if (this.run!.tracer.hardwareTraps) this.traps = this.run!.traps();
   }
 
   finish(s: CaptureSummary): void {
     this.metrics.update(s.counts, Date.now());
+    this.traps = s.traps;
   }
 
   /** Every drop counted: live series plus expired ones. */
@@ -78,7 +82,12 @@ export class MetricsConsumer implements Consumer {
 }
 
 /** The registry /metrics serves: every series is computed from the state at scrape time, nothing is pushed. */
-export function metricsRegistry(metrics: DropMetrics, stats: () => TracerStats, info: { version: string; kernel: string; attach: string }): client.Registry {
+export function metricsRegistry(
+  metrics: DropMetrics,
+  stats: () => TracerStats,
+  info: { version: string; kernel: string; attach: string },
+  traps: () => readonly TrapCount[] = () => [],
+): client.Registry {
   const registry = new client.Registry();
   const counter = (name: string, help: string, labels: string[], series: () => Array<{ labels: Record<string, string>; value: number }>) =>
     new client.Counter({
@@ -95,6 +104,10 @@ export function metricsRegistry(metrics: DropMetrics, stats: () => TracerStats, 
   counter('droptrace_drop_bytes_total', 'Bytes (skb->len) of the dropped packets', [...LABELS], () => metrics.all().map((s) => ({ labels: s.labels, value: s.bytes })));
   counter('droptrace_drops_expired_total', 'Drops of label sets that expired (--forget-after): with droptrace_drops_total, everything counted', ['reason', 'function'], () =>
     metrics.expiredTotals().map((s) => ({ labels: s.labels, value: s.packets })),
+  );
+  // a trap is known by device, trap and port, never by flow: the series are as many as the kernel map's entries at most
+  counter('droptrace_hardware_trap_drops_total', "Packets a device's hardware or driver dropped or could not forward, reported through devlink traps (exact)", ['device', 'trap', 'group', 'type', 'interface'], () =>
+    traps().map((t) => ({ labels: { device: t.device, trap: t.trap, group: t.group, type: t.type, interface: t.ifname || '-' }, value: t.packets })),
   );
   const one = (name: string, help: string, value: () => number) => counter(name, help, [], () => [{ labels: {}, value: value() }]);
   one('droptrace_events_lost_total', 'Events the ring buffer could not take (counts stay exact)', () => {

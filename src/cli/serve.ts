@@ -92,7 +92,7 @@ async function run(opts: Options): Promise<void> {
   const serving = new MetricsConsumer({ events: opts.events, naming: makeNaming(syms, reasons, netnsNames()), pods, maxSeries, graceMs });
   const capture = CaptureRun.start(config, [serving], { tickMs: everyMs });
   const tracer = () => capture.tracer;
-  const registry = metricsRegistry(serving.metrics, () => capture.stats(), { version: droptraceVersion(), kernel: release(), attach: tracer().path });
+  const registry = metricsRegistry(serving.metrics, () => capture.stats(), { version: droptraceVersion(), kernel: release(), attach: tracer().path }, () => serving.traps);
 
   let server;
   try {
