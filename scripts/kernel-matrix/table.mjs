@@ -3,7 +3,8 @@
 // kernel × attach path × result. Exits 1 when a kernel fails what it should pass: every attach
 // path the kernel supports delivers every drop its counter saw, the netns filter sees exactly
 // its namespace's drops, a recording reports the kernel's count, and a qdisc's drops match its
-// own counter (under the qdisc's own reason where the kernel gives one).
+// own counter (under the qdisc's own reason where the kernel gives one), and a device's trapped
+// packets match devlink's own statistics.
 import { readFileSync } from 'node:fs';
 
 const rows = new Map();
@@ -24,6 +25,8 @@ for (const line of readFileSync(process.argv[2], 'utf8').split('\n').filter(Bool
   else if (what === 'path') (r.path ??= {})[kv.attach] = kv;
   else if (what === 'socket') (r.socket ??= {})[kv.attach] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
   else if (what === 'qdisc') (r.qdisc ??= {})[kv.kind] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
+  else if (what === 'traps') (r.traps ??= {})[kv.attach] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
+  else if (what === 'netdevsim') r.netdevsim = kv.built;
   else if (what === 'pathfn') r.pathfn = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
   else r[what] = { ...kv, refused: kv.refused !== undefined ? rest.slice(rest.findIndex((w) => w.startsWith('refused='))).join(' ').slice(8) : undefined };
 }
@@ -42,7 +45,7 @@ function offered(r, a) {
 }
 
 let fail = false;
-const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', '--path functions', 'netns filter', 'record → report', 'qdisc drops (tbf; fq)', 'receiving socket (every path)', 'location (every path)']];
+const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', '--path functions', 'netns filter', 'record → report', 'qdisc drops (tbf; fq)', 'receiving socket (every path)', 'hardware traps (tp_btf; raw_tp)', 'location (every path)']];
 for (const r of rows.values()) {
   const cells = [`${r.kernel ?? r.series}${r.series === 'host' ? ' (host)' : ''}`];
   cells.push(r.checkRc === 0 ? `ok (${r.check?.selected})` : `FAILED (exit ${r.checkRc})`);
@@ -128,6 +131,20 @@ for (const r of rows.values()) {
     cells.push(`${sok ? '' : 'FAILED '}${s.map(([a, x]) => (!x ? `${a} not run` : x.refused !== undefined ? `${a} ${x.refused.slice(0, 40)}` : `${x.named}/${x.kernel}`)).join(', ')}`);
     if (!sok) fail = true;
   }
+  // hardware traps (devlink), where the kernel has devlink and netdevsim was built for it: every
+  // drop or exception trap devlink counted, counted the same by droptrace (packets and bytes) on
+  // both tracepoint flavours, and said in trace's summary
+  if (!r.check?.hardwareTraps) cells.push('not offered (no devlink)');
+  else if (r.traps?.all) {
+    const absent = /no netdevsim module/.test(r.traps.all.refused ?? '') && r.netdevsim !== 'yes';
+    cells.push(absent ? (r.netdevsim === 'no' ? 'FAILED: netdevsim not built' : 'no netdevsim') : `FAILED: ${(r.traps.all.refused ?? '').slice(0, 50)}`);
+    if (!absent || r.netdevsim === 'no') fail = true;
+  } else {
+    const t = ['tp_btf', 'raw_tp'].map((a) => [a, r.traps?.[a]]);
+    const tok = t.every(([, x]) => x && x.refused === undefined && x.rc === '0' && Number(x.traps) > 0 && x.matched === x.traps && x.events === x.kernel && x.summary === '1');
+    cells.push(`${tok ? '' : 'FAILED '}${t.map(([a, x]) => (!x ? `${a} not run` : x.refused !== undefined ? `${a} ${x.refused.slice(0, 40)}` : `${x.events}/${x.kernel} in ${x.matched}/${x.traps} traps`)).join('; ')}`);
+    if (!tok) fail = true;
+  }
   // every path must name the same drop site as the tracepoint, which has it as an argument
   const sites = ATTACH.map((a) => r.trace[a]).filter((t) => t && t.refused === undefined).map((t) => t.symbols?.replace(/,$/, ''));
   const same = sites.length > 0 && sites.every((x) => x === sites[0]);
@@ -140,5 +157,5 @@ for (const [i, r] of out.entries()) {
   console.log(`| ${r.map((c, j) => String(c).padEnd(w[j])).join(' | ')} |`);
   if (i === 0) console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 }
-console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and the dropping function / counted; qdisc drops: events / the qdisc\'s own drop counter (tc -s), and the reasons (the qdisc\'s own, where qdisc:qdisc_drop exists; \"freed as\": what the free itself said); receiving socket: SOCKET_RCVBUFF drops naming the reader\'s cgroup and address / Udp RcvbufErrors, per attach path offered');
+console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and the dropping function / counted; qdisc drops: events / the qdisc\'s own drop counter (tc -s), and the reasons (the qdisc\'s own, where qdisc:qdisc_drop exists; \"freed as\": what the free itself said); receiving socket: SOCKET_RCVBUFF drops naming the reader\'s cgroup and address / Udp RcvbufErrors, per attach path offered; hardware traps: trapped packets droptrace counted / devlink -s trap show, in the traps whose packets and bytes match / the drop and exception traps devlink counted (netdevsim)');
 process.exit(fail ? 1 : 0);
