@@ -3,7 +3,8 @@
  * unstable's newest (7.2) booted
  * under qemu with an initramfs built from this checkout, plus the host's kernel, each checked
  * on every attach path it offers against its own counters. Needs root, qemu-system-x86,
- * busybox-static and cpio (scripts/setup --test), and reaches Debian's mirror through apt.
+ * busybox-static, cpio, mmdebstrap and iproute2's devlink (scripts/setup --test), and reaches
+ * Debian's mirror through apt (and mmdebstrap, which builds netdevsim for each kernel).
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,5 +47,10 @@ describe.skipIf(!canRun)('the kernel matrix', () => {
     // the receiving socket: named on every attach path of 6.12 and 7.2, as often as RcvbufErrors rose
     for (const re of [/^\| 6\.12\./, /^\| 7\.2\./]) expect(col(re, 12)).toMatch(/^(\d+)\/\1, (\d+)\/\2, (\d+)\/\3, (\d+)\/\4$/);
     for (const re of [/^\| 5\.10\./, /^\| 6\.1\.0-/]) expect(col(re, 12)).toBe('not offered (< 6.11)');
+    // hardware traps: netdevsim (built by the matrix) on every Debian kernel, on both tracepoint
+    // flavours; every drop and exception trap counted as devlink counted it, packets and bytes
+    for (const re of [/^\| 5\.10\./, /^\| 6\.1\.0-/, /^\| 6\.12\./, /^\| 7\.2\./]) {
+      expect(col(re, 13)).toMatch(/^([1-9]\d*)\/\1 in ([1-9])\/\2 traps; ([1-9]\d*)\/\3 in ([1-9])\/\4 traps$/);
+    }
   }, 30 * 60_000);
 });
