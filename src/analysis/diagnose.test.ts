@@ -144,8 +144,14 @@ describe('hardware traps (devlink) as findings', () => {
     expect(hw.impact.why).toMatch(/dropped by pci\/0000:03:00.0's hardware/);
     const text = formatVerdict(ranked, 'head', []);
     expect(text).toContain("#2  pci/0000:03:00.0's hardware dropped packets: devlink trap blackhole_route (l3_drops)");
-    expect(text).toContain('    counted:  devlink trap blackhole_route (l3_drops, drop) of pci/0000:03:00.0: 7 drops, 7.0/s');
+    expect(text).toContain('    counted:  devlink trap blackhole_route (l3_drops, drop) of pci/0000:03:00.0: 7 packets, 7.0/s');
     expect(text).toContain('    layer:    hardware trap');
     expect(text).toContain('    layer:    kernel stack');
+  });
+
+  it('says an exception trap was passed to the stack, not dropped by the hardware', () => {
+    const [ex] = rankFindings(trapFindings([{ ...t('ttl_value_is_too_small', 'swp1', 4), group: 'l3_exceptions', type: 'exception' }], 1), null);
+    expect(ex.impact.why).toMatch(/could not forward them and passed them to the kernel's stack/);
+    expect(ex.cause).toMatch(/could not forward packets in hardware and trapped them: ttl_value_is_too_small/);
   });
 });

@@ -116,7 +116,11 @@ export function trapFindings(traps: readonly TrapCount[], seconds: number): Find
 export function impactOf(f: Finding): Impact {
   if (f.benign) return { class: 'benign', why: `expected on a healthy node: ${f.benign.title}` };
   if (f.counter) return { class: f.counter.impact, why: `${f.counter.delta} counted by ${f.counter.key} and never traced: the kernel freed them without a drop reason` };
-  if (f.trap) return { class: 'other', why: `dropped by ${f.trap.device}'s hardware, never seen by the kernel's stack` };
+  if (f.trap) {
+    return f.trap.type === 'drop'
+      ? { class: 'other', why: `dropped by ${f.trap.device}'s hardware, never seen by the kernel's stack` }
+      : { class: 'other', why: `${f.trap.device}'s hardware could not forward them and passed them to the kernel's stack, which may have dropped them in turn` };
+  }
   const confirmed = f.evidence.find((e) => e.verdict === 'confirms');
   if (f.baseline && f.baseline.rate > 0 && f.rate <= 2 * f.baseline.rate && !confirmed) {
     return { class: 'at-baseline', why: `as at rest: ${f.baseline.rate.toFixed(2)}/s in the baseline` };
@@ -205,7 +209,9 @@ export function formatVerdict(findings: Finding[], head: string, checked: string
     lines.push('');
     const what = f.counter ? `counter ${f.counter.key}` : f.trap ? `devlink trap ${f.trap.trap} (${f.trap.group}, ${f.trap.type}) of ${f.trap.device}` : `${f.reason ?? 'no reason'} at ${f.location}`;
     lines.push(`#${f.rank}  ${f.cause ?? f.hint?.title ?? what}`);
-    lines.push(`    ${f.counter || f.trap ? 'counted:' : 'dropped:'}  ${what}: ${f.count} drop${f.count === 1 ? '' : 's'}${f.counter || f.trap ? '' : ` (${(f.share * 100).toFixed(0)}%)`}, ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
+    // a trap counts packets the device reported: an exception is not (yet) a drop
+    const unit = f.trap ? 'packet' : 'drop';
+    lines.push(`    ${f.counter || f.trap ? 'counted:' : 'dropped:'}  ${what}: ${f.count} ${unit}${f.count === 1 ? '' : 's'}${f.counter || f.trap ? '' : ` (${(f.share * 100).toFixed(0)}%)`}, ${f.rate.toFixed(1)}/s${f.benign ? '  [expected noise]' : ''}`);
     if (f.impact.why) lines.push(`    impact:   ${f.impact.why}`);
     lines.push(`    layer:    ${f.layer}`);
     if (f.callers?.length) lines.push(`    freed for: ${f.callers.slice(0, 3).map((c) => `${c.function} ×${c.count}`).join(', ')} (from the kernel stacks)`);

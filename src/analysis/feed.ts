@@ -89,6 +89,8 @@ export class AggregateConsumer implements Consumer {
 export interface FeedEnd {
   exact: number;
   counts: CountRecord[];
+  /** the final devlink trap counts (kernel only) */
+  traps?: TrapCount[];
   note: string | null;
 }
 
@@ -173,7 +175,7 @@ export function kernelFeed(o: KernelFeedOptions): Feed {
     paths: (site) => consumer.pathText(site),
     traps: () => (run.tracer.hardwareTraps ? run.traps() : []),
     netns: o.config.netns,
-    done: run.done.then((s) => ({ exact: s.exact, counts: s.counts, note: null })),
+    done: run.done.then((s) => ({ exact: s.exact, counts: s.counts, traps: s.traps, note: null })),
     stop: () => run.stop(),
   };
 }

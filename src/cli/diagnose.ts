@@ -12,6 +12,7 @@ import { CaptureRun } from '../capture/run.js';
 import { netnsNames } from '../host/netns.js';
 import { cgroupOwners } from '../host/cgroups.js';
 import { makeNaming } from '../model/naming.js';
+import { trapPackets } from '../model/traps.js';
 import { addPathOption, addSampleOption, addTraceOptions, parsePositive, prepareTracing, type TraceOptions } from './common.js';
 import { openRecording } from './files.js';
 
@@ -98,7 +99,9 @@ async function run(opts: Options): Promise<void> {
   const findings = rankFindings(withoutClaimed(candidates), baseline).slice(0, top);
 
   const lost = summary.stats.lost + summary.stats.droppedInProcess;
-  const head = `droptrace diagnose: ${summary.exact} drop${summary.exact === 1 ? '' : 's'} in ${seconds.toFixed(1)} s (filters: ${describeFilters(opts)}), ${findings.length} finding${findings.length === 1 ? '' : 's'}${lost ? `; ${lost} events lost (counts are exact, flows may miss some)` : ''}`;
+  const trapped = trapPackets(summary.traps);
+  const hw = trapped ? ` and ${trapped} packet${trapped === 1 ? '' : 's'} trapped by devices` : '';
+  const head = `droptrace diagnose: ${summary.exact} drop${summary.exact === 1 ? '' : 's'}${hw} in ${seconds.toFixed(1)} s (filters: ${describeFilters(opts)}), ${findings.length} finding${findings.length === 1 ? '' : 's'}${lost ? `; ${lost} events lost (counts are exact, flows may miss some)` : ''}`;
   const checked = [`every skb drop via ${capture.tracer.path} on ${capture.tracer.target}`, ...window.describe()];
   if (capture.tracer.hardwareTraps) checked.push('hardware drops devices report (devlink:devlink_trap_report)');
   else if (capture.tracer.hardwareTrapsNote) checked.push(`not devlink traps: ${capture.tracer.hardwareTrapsNote}`);

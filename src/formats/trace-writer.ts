@@ -39,7 +39,10 @@ export function lossParts(s: CaptureSummary): string[] {
   if (s.stats.missed) parts.push(`${s.stats.missed} not seen at all (the kernel skipped the program while it was already running on that CPU)`);
   if (s.stats.mapFull) parts.push(`${s.stats.mapFull} not counted (count map full: raise --count-entries)`);
   const trapped = trapPackets(s.traps);
-  if (trapped) parts.push(`devices reported ${trapped} hardware drop${trapped === 1 ? '' : 's'} (devlink traps)`);
+  if (trapped) {
+    const dropped = trapPackets(s.traps.filter((t) => t.type === 'drop'));
+    parts.push(`devices reported ${trapped} packet${trapped === 1 ? '' : 's'} through devlink traps (${dropped} dropped in hardware, ${trapped - dropped} exceptions passed to the stack)`);
+  }
   return parts;
 }
 

@@ -9,7 +9,7 @@ import { rowHint, rowVerdict } from '../analysis/context.js';
 import type { Feed } from '../analysis/feed.js';
 import { countedLine, CounterWatch } from '../analysis/gather.js';
 import { netnsNames } from '../host/netns.js';
-import type { CountRecord } from '../model/decode.js';
+import type { CountRecord, TrapCount } from '../model/decode.js';
 import { TrapDeltas, trapLabel, trapsByName } from '../model/traps.js';
 import { formatPlain, intervalDrops } from './plain.js';
 import type { LiveScreen } from './screen.js';
@@ -42,6 +42,10 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
   const counted = () => (watch ? watch.latest.map(countedLine) : []);
   const trapLines = () => trapsByName(traps()).map((t) => `devlink trap ${trapLabel(t)}: ${t.packets} since start`);
   const trapDeltas = new TrapDeltas();
+  const emitTraps = (now: TrapCount[]) => {
+    const grew = trapDeltas.next(now);
+    if (grew.length) process.stdout.write(grew.map((c) => `${c.packets} packets trapped by devlink trap ${trapLabel(c.trap)}`).join('\n') + '\n');
+  };
 
   let screen: LiveScreen | null = null;
   if (mode === 'screen') {
@@ -85,8 +89,7 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
     if (mode === 'plain') {
       emitPlain(counts);
       if (period && watch!.latest.length) process.stdout.write(watch!.latest.map((f) => `counted, not traced: ${countedLine(f)}`).join('\n') + '\n');
-      const grew = trapDeltas.next(traps());
-      if (grew.length) process.stdout.write(grew.map((c) => `${c.packets} hardware drops: devlink trap ${trapLabel(c.trap)}`).join('\n') + '\n');
+      emitTraps(traps());
     } else if (mode === 'json') {
       const { recent: _recent, ...rest } = feed.agg.snapshot(now, opts.group, opts.sort, benign);
       const st = feed.stats();
@@ -112,7 +115,10 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
     const end = await feed.done;
     clearInterval(timer);
     // the drops of the last, partial interval
-    if (mode === 'plain') emitPlain(end.counts);
+    if (mode === 'plain') {
+      emitPlain(end.counts);
+      emitTraps(end.traps ?? []);
+    }
     screen?.destroy();
     if (end.note) process.stderr.write(`droptrace: warning: ${end.note}\n`);
     const st = feed.stats();
