@@ -2,11 +2,12 @@
  * report --html from a stored recording, without root or kernel: the file rules every output
  * follows (0600, never over a file without --force, "-" for stdout) and the page's content.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, run } from './helpers/cli.js';
+import { FORMAT_VERSION, RecordingWriter } from '../src/formats/record.js';
 
 const SEED = join(ROOT, 'test/fixtures/seed-6.18.dtr');
 const dt = (args: string[]) => run([process.execPath, BIN, ...args]);
@@ -52,5 +53,43 @@ describe('report --html', () => {
     for (const r of rows) expect(table).toMatch(new RegExp(`<tr class="${r.change}">.*<code>${r.key.replace(/[+.]/g, '\\$&')}</code>`));
     expect(html.match(/<svg id="chart"/g)).toHaveLength(2);
     expect(html).not.toMatch(/<script|\b(?:src|href)="(?!data:)/);
+  });
+});
+
+describe('report: hardware traps a recording counted', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'droptrace-traps-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints the final stats\' devlink traps, summed over ports, and --json carries them', async () => {
+    const file = join(dir, 'traps.dtr');
+    const w = new RecordingWriter(openSync(file, 'wx', 0o600));
+    w.meta({
+      format: FORMAT_VERSION, tool: { name: 'droptrace', version: 'test' }, host: 'sw1', kernel: '7.2.13', bootId: null, startTime: '2026-12-04T07:00:00.000Z', wallOffsetNs: '0',
+      attach: 'tp_btf', target: 'skb:kfree_skb', filters: 'none', snaplen: 0, stack: false, recordSize: 224, reasons: [], reasonSource: 'none',
+    });
+    const trap = { group: 'l3_drops', type: 'drop' as const, device: 'pci/0000:03:00.0', ifindex: 3, netns: 1, bytes: 0 };
+    const stats = { delivered: 0, lost: 0, mapFull: 0, seen: 0, stackFailures: 0, exact: 0 };
+    w.stats({ ...stats, final: false, traps: [{ ...trap, trap: 'blackhole_route', ifname: 'swp1', packets: 1 }] });
+    w.stats({
+      ...stats,
+      final: true,
+      traps: [
+        { ...trap, trap: 'blackhole_route', ifname: 'swp1', packets: 30 },
+        { ...trap, trap: 'blackhole_route', ifname: 'swp2', packets: 12 },
+        { ...trap, trap: 'ttl_value_is_too_small', group: 'l3_exceptions', type: 'exception', ifname: 'swp1', packets: 5 },
+      ],
+    });
+    w.close();
+    const text = await dt(['report', file]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('hardware traps (devlink), over the whole recording: 47 packets');
+    expect(text.stdout).toMatch(/^ +42 {2}blackhole_route \(l3_drops, drop\) of pci\/0000:03:00\.0$/m);
+    expect(text.stdout).toMatch(/^ +5 {2}ttl_value_is_too_small \(l3_exceptions, exception\) on swp1 of pci\/0000:03:00\.0$/m);
+    const json = JSON.parse((await dt(['report', file, '--json'])).stdout);
+    expect(json.stats.traps).toHaveLength(3);
+  });
+
+  it('says nothing of traps for a recording without them', async () => {
+    expect((await dt(['report', SEED])).stdout).not.toContain('hardware traps');
   });
 });

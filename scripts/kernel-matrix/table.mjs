@@ -45,7 +45,7 @@ function offered(r, a) {
 }
 
 let fail = false;
-const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', '--path functions', 'netns filter', 'record → report', 'qdisc drops (tbf; fq)', 'receiving socket (every path)', 'hardware traps (tp_btf; raw_tp)', 'location (every path)']];
+const out = [['kernel', 'check (auto)', ...ATTACH, '--path (tp_btf, raw_tp)', '--path functions', 'netns filter', 'record → report', 'qdisc drops (tbf; fq)', 'receiving socket (every path)', 'hardware traps (tp_btf; raw_tp; record)', 'location (every path)']];
 for (const r of rows.values()) {
   const cells = [`${r.kernel ?? r.series}${r.series === 'host' ? ' (host)' : ''}`];
   cells.push(r.checkRc === 0 ? `ok (${r.check?.selected})` : `FAILED (exit ${r.checkRc})`);
@@ -141,8 +141,12 @@ for (const r of rows.values()) {
     if (!absent || r.netdevsim === 'no') fail = true;
   } else {
     const t = ['tp_btf', 'raw_tp'].map((a) => [a, r.traps?.[a]]);
-    const tok = t.every(([, x]) => x && x.refused === undefined && x.rc === '0' && Number(x.traps) > 0 && x.matched === x.traps && x.events === x.kernel && x.summary === '1');
-    cells.push(`${tok ? '' : 'FAILED '}${t.map(([a, x]) => (!x ? `${a} not run` : x.refused !== undefined ? `${a} ${x.refused.slice(0, 40)}` : `${x.events}/${x.kernel} in ${x.matched}/${x.traps} traps`)).join('; ')}`);
+    const rec = r.traps?.record;
+    const tok =
+      t.every(([, x]) => x && x.refused === undefined && x.rc === '0' && Number(x.traps) > 0 && x.matched === x.traps && x.events === x.kernel && x.summary === '1') &&
+      rec && rec.refused === undefined && rec.rc === '0' && Number(rec.kernel) > 0 && rec.report === rec.kernel;
+    const recCell = !rec ? 'record not run' : rec.refused !== undefined ? `record ${rec.refused.slice(0, 40)}` : `record ${rec.report}/${rec.kernel}`;
+    cells.push(`${tok ? '' : 'FAILED '}${t.map(([a, x]) => (!x ? `${a} not run` : x.refused !== undefined ? `${a} ${x.refused.slice(0, 40)}` : `${x.events}/${x.kernel} in ${x.matched}/${x.traps} traps`)).join('; ')}; ${recCell}`);
     if (!tok) fail = true;
   }
   // every path must name the same drop site as the tracepoint, which has it as an argument
@@ -157,5 +161,5 @@ for (const [i, r] of out.entries()) {
   console.log(`| ${r.map((c, j) => String(c).padEnd(w[j])).join(' | ')} |`);
   if (i === 0) console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 }
-console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and the dropping function / counted; qdisc drops: events / the qdisc\'s own drop counter (tc -s), and the reasons (the qdisc\'s own, where qdisc:qdisc_drop exists; \"freed as\": what the free itself said); receiving socket: SOCKET_RCVBUFF drops naming the reader\'s cgroup and address / Udp RcvbufErrors, per attach path offered; hardware traps: trapped packets droptrace counted / devlink -s trap show, in the traps whose packets and bytes match / the drop and exception traps devlink counted (netdevsim)');
+console.log('cells: events delivered / drops the kernel counted (Udp NoPorts), and the reasons seen; --path: drops whose path left and reached lo, locally routed / counted; --path functions: drops whose path names ip_rcv and the dropping function / counted; qdisc drops: events / the qdisc\'s own drop counter (tc -s), and the reasons (the qdisc\'s own, where qdisc:qdisc_drop exists; \"freed as\": what the free itself said); receiving socket: SOCKET_RCVBUFF drops naming the reader\'s cgroup and address / Udp RcvbufErrors, per attach path offered; hardware traps: trapped packets droptrace counted / devlink -s trap show, in the traps whose packets and bytes match / the drop and exception traps devlink counted (netdevsim); record: the recording\'s trap packets / devlink\'s');
 process.exit(fail ? 1 : 0);

@@ -5,6 +5,7 @@ import { GROUPS, type GroupBy } from '../analysis/snapshot.js';
 import { UsageError } from '../capture/filters.js';
 import { damageNote } from '../formats/recording.js';
 import { buildReport, formatReport } from '../analysis/report.js';
+import { trapLabel, trapPackets, trapsByName } from '../model/traps.js';
 import { LINE_COLOURS, reportHtml } from '../views/report-html.js';
 import { closeOutput, createOutput, htmlHeader, openRecording, parseWhen } from './files.js';
 
@@ -87,6 +88,12 @@ Examples:
         const lost = t.stats ? `, ${t.stats.lost} events lost while recording` : '';
         process.stdout.write(`${file}: ${m.host}, Linux ${m.kernel}, recorded ${m.startTime} via ${m.attach}; filters: ${m.filters}${lost}\n`);
         process.stdout.write(formatReport(rep, top) + '\n');
+        // devlink traps are counts, not events: the recording's totals, whatever the window
+        const traps = trapsByName((t.stats?.traps ?? []).map((x) => ({ ...x, key: '' })));
+        if (traps.length) {
+          process.stdout.write(`\nhardware traps (devlink), over the whole recording: ${trapPackets(traps)} packets\n`);
+          for (const x of traps) process.stdout.write(`  ${String(x.packets).padStart(8)}  ${trapLabel(x)}\n`);
+        }
       }
       if (damage) process.stderr.write(`droptrace: warning: ${file}: ${damage}\n`);
     });

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
-import { decodeCounts, EV, FLAG, ifnameAt, keptSteps, PATH_SIZE, PP, ST, stepAt, stackFrames, totalPackets, u32 } from '../model/decode.js';
+import { decodeCounts, EV, FLAG, ifnameAt, keptSteps, PATH_SIZE, PP, ST, stepAt, stackFrames, totalPackets, u32, type TrapCount } from '../model/decode.js';
 import type { CgroupLookup, CgroupOwner } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
@@ -199,17 +199,18 @@ export class Recorder implements Consumer {
     const t = this.run!.tracer;
     const raw = t.counts();
     this.writer.counts(process.hrtime.bigint(), raw);
-    this.writeStats(t.stats(), totalPackets(decodeCounts(raw)), false);
+    this.writeStats(t.stats(), totalPackets(decodeCounts(raw)), false, t.hardwareTraps ? this.run!.traps() : null);
     this.writer.flush();
   }
 
   finish(s: CaptureSummary): void {
     this.writer.counts(process.hrtime.bigint(), this.run!.tracer.counts());
-    this.writeStats(s.stats, s.exact, true);
+    this.writeStats(s.stats, s.exact, true, this.run!.tracer.hardwareTraps ? s.traps : null);
     this.writer.close();
   }
 
-  private writeStats(s: TracerStats, exact: number, final: boolean): void {
-    this.writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, missed: s.missed, exact, final });
+  private writeStats(s: TracerStats, exact: number, final: boolean, traps: TrapCount[] | null): void {
+    const t = traps ? { traps: traps.map(({ key: _key, ...rest }) => rest) } : {};
+    this.writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, missed: s.missed, exact, final, ...t });
   }
 }

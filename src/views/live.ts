@@ -10,7 +10,7 @@ import type { Feed } from '../analysis/feed.js';
 import { countedLine, CounterWatch } from '../analysis/gather.js';
 import { netnsNames } from '../host/netns.js';
 import type { CountRecord, TrapCount } from '../model/decode.js';
-import { TrapDeltas, trapLabel, trapsByName } from '../model/traps.js';
+import { TrapDeltas, trapLabel, trapPackets, trapsByName } from '../model/traps.js';
 import { formatPlain, intervalDrops } from './plain.js';
 import type { LiveScreen } from './screen.js';
 
@@ -123,7 +123,9 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
     if (end.note) process.stderr.write(`droptrace: warning: ${end.note}\n`);
     const st = feed.stats();
     const missed = st.missed ? `, ${st.missed} not seen at all (the kernel skipped the program while it was already running on that CPU)` : '';
-    process.stderr.write(`droptrace: ${end.exact} drops counted in ${feed.source === 'replay' ? 'the recording' : 'the kernel'}, ${st.delivered} events delivered, ${st.lost} lost${missed}\n`);
+    const trapped = trapPackets(end.traps ?? []);
+    const hw = trapped ? `, ${trapped} packets trapped by devices (devlink)` : '';
+    process.stderr.write(`droptrace: ${end.exact} drops counted in ${feed.source === 'replay' ? 'the recording' : 'the kernel'}${hw}, ${st.delivered} events delivered, ${st.lost} lost${missed}\n`);
   } finally {
     clearInterval(timer);
     screen?.destroy();
