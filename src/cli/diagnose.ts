@@ -57,7 +57,9 @@ ${EVIDENCE_RULES.map((r) => `  ${r.id.padEnd(20)} ${r.checks}`).join('\n')}
 Drops the tracepoint never sees (a full accept queue, NIC and driver drops, qdisc drops, softnet
 squeezes, IPsec errors) become findings of their own when a counter that counts them moved:
 TcpExt and Udp SNMP counters, every interface's rx/tx dropped and missed, tc qdisc drops,
-ethtool -S where the driver offers it, /proc/net/xfrm_stat.`,
+ethtool -S where the driver offers it, /proc/net/xfrm_stat. Packets a device's hardware dropped
+and reported through devlink traps (where the kernel has devlink) are findings too. Each
+finding names its layer: kernel stack, driver (a device's own counters) or hardware trap.`,
   );
   cmd.action(async (opts: Options) => run(opts));
   return cmd;
