@@ -39,7 +39,12 @@ Examples:
 At the end (duration, count, Ctrl-C or SIGTERM) a summary on stderr gives the drops
 delivered, the events lost, and the exact in-kernel count for the same filters. While it
 runs, a second in which events were lost (the reader of stdout too slow for the flood) is
-said on stderr with the --sample N that would have fitted.`,
+said on stderr with the --sample N that would have fitted.
+
+Where the kernel has devlink, packets a device's hardware dropped (devlink traps) are counted
+too: once a second a line per trap whose count grew ("source":"devlink" in JSON), and their
+total in the summary. Packet and reason filters leave traps out; --iface and --netns apply to
+the port that trapped them.`,
   );
   cmd.action(async (opts: Options) => run(opts));
   return cmd;
