@@ -144,7 +144,7 @@ for (const r of rows.values()) {
     const rec = r.traps?.record;
     const tok =
       t.every(([, x]) => x && x.refused === undefined && x.rc === '0' && Number(x.traps) > 0 && x.matched === x.traps && x.events === x.kernel && x.summary === '1') &&
-      rec && rec.refused === undefined && rec.rc === '0' && Number(rec.kernel) > 0 && rec.report === rec.kernel;
+      rec && rec.refused === undefined && rec.rc === '0' && Number(rec.kernel) > 0 && rec.report === rec.kernel && rec.note === '1';
     const recCell = !rec ? 'record not run' : rec.refused !== undefined ? `record ${rec.refused.slice(0, 40)}` : `record ${rec.report}/${rec.kernel}`;
     cells.push(`${tok ? '' : 'FAILED '}${t.map(([a, x]) => (!x ? `${a} not run` : x.refused !== undefined ? `${a} ${x.refused.slice(0, 40)}` : `${x.events}/${x.kernel} in ${x.matched}/${x.traps} traps`)).join('; ')}; ${recCell}`);
     if (!tok) fail = true;
