@@ -7,7 +7,7 @@ import type { GroupRow, Snapshot } from './snapshot.js';
 import { benignLine, benignRule } from '../model/benign.js';
 import { filledHint } from '../model/hints.js';
 import { rowContext } from './context.js';
-import { IMPACT_CLASSES, type Finding, type Impact, type ImpactClass } from './finding.js';
+import { IMPACT_CLASSES, untracedFinding, type Finding, type Impact, type ImpactClass } from './finding.js';
 import type { SiteStacks } from './stacks.js';
 import type { PathRow } from './paths.js';
 import { formatNs } from '../model/path.js';
@@ -76,21 +76,14 @@ export function trapFindings(traps: readonly TrapCount[], seconds: number): Find
   return trapsByName(traps).map((t) => {
     const ports = traps.filter((x) => x.device === t.device && x.trap === t.trap && x.ifname).map((x) => x.ifname);
     const hint = trapHint(t);
-    return {
-      rank: 0,
-      layer: 'hardware trap' as const,
+    return untracedFinding({
+      layer: 'hardware trap',
       location: `${t.device} trap ${t.trap}`,
-      function: null,
-      reason: null,
       count: t.packets,
-      share: 0,
       rate: seconds > 0 ? t.packets / seconds : 0,
       avgLen: t.packets ? Math.round(t.bytes / t.packets) : 0,
       interfaces: [...new Set(ports)],
       netns: { inode: t.netns, label: t.netns ? String(t.netns) : '?' },
-      flows: [],
-      sockets: [],
-      flow: null,
       context: { reason: null, function: null, ifname: t.ifname || null, nsPrefix: '', l4: null, saddr: null, daddr: null, dport: null },
       hint,
       evidence: [
@@ -99,16 +92,10 @@ export function trapFindings(traps: readonly TrapCount[], seconds: number): Find
           text: `${t.device} reported ${t.packets} packet${t.packets === 1 ? '' : 's'} through devlink trap ${t.trap} (group ${t.group}, type ${t.type}) during the window; the trap's policer may have dropped more without reporting them`,
         },
       ],
-      syn: 0,
-      unicast: 0,
-      topUnicast: null,
-      benign: null,
-      baseline: null,
       impact: { class: 'other', why: '' },
       cause: hint.title,
       trap: { device: t.device, trap: t.trap, group: t.group, type: t.type },
-      counter: null,
-    };
+    });
   });
 }
 

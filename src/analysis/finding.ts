@@ -90,3 +90,24 @@ export interface Impact {
   why: string;
 }
 
+
+/** What a finding is before anything was seen of its packets: the start of the findings no traced event built. */
+export function untracedFinding(f: Pick<Finding, 'layer' | 'location' | 'count' | 'rate' | 'interfaces' | 'netns' | 'context' | 'hint' | 'evidence' | 'impact' | 'cause'> & Partial<Finding>): Finding {
+  return {
+    rank: 0,
+    function: null,
+    reason: null,
+    share: 0,
+    avgLen: 0,
+    flows: [],
+    sockets: [],
+    flow: null,
+    syn: 0,
+    unicast: 0,
+    topUnicast: null,
+    benign: null,
+    baseline: null,
+    counter: null,
+    ...f,
+  };
+}

@@ -11,7 +11,7 @@ import { counterRule } from '../model/counters.js';
 import { causeOf } from './diagnose.js';
 import { factsNeeded, judge } from './evidence.js';
 import { FactReader } from './facts.js';
-import type { Finding } from './finding.js';
+import { untracedFinding, type Finding } from './finding.js';
 
 /** Namespaces snapshotted before the window: beyond this many named ones, only the drop's own are read after. */
 const MAX_PRESNAPSHOT = 32;
@@ -145,34 +145,24 @@ export class CounterWindow {
         const id = `${rule.id}|${iface ?? ''}`;
         if ((best.get(id)?.count ?? 0) >= count) continue;
         const h = rule.hint(m, prefix);
-        best.set(id, {
-          rank: 0,
-          // a device's own counters are its driver's; qdisc and protocol counters are the stack's
-          layer: rule.id.startsWith('counter/dev') || rule.id === 'counter/ethtool' ? 'driver' : 'kernel stack',
-          location: key,
-          function: null,
-          reason: null,
-          count,
-          share: 0,
-          rate: seconds > 0 ? count / seconds : 0,
-          avgLen: 0,
-          interfaces: iface ? [iface] : [],
-          netns: { inode: ino, label },
-          flows: [],
-          sockets: [],
-          flow: null,
-          context: { reason: null, function: null, ifname: iface, nsPrefix: prefix, l4: null, saddr: null, daddr: null, dport: null },
-          hint: h,
-          evidence: [{ verdict: 'confirms', text: `${key} rose by ${delta} in ${where} during the window${seen ? `; ${seen} of them were traced` : ', and no drop was traced for it'}` }],
-          syn: 0,
-          unicast: 0,
-          topUnicast: null,
-          benign: null,
-          baseline: null,
-          impact: { class: rule.impact, why: '' },
-          cause: h.title,
-          counter: { key, delta: count, impact: rule.impact },
-        });
+        best.set(
+          id,
+          untracedFinding({
+            // a device's own counters are its driver's; qdisc and protocol counters are the stack's
+            layer: rule.id.startsWith('counter/dev') || rule.id === 'counter/ethtool' ? 'driver' : 'kernel stack',
+            location: key,
+            count,
+            rate: seconds > 0 ? count / seconds : 0,
+            interfaces: iface ? [iface] : [],
+            netns: { inode: ino, label },
+            context: { reason: null, function: null, ifname: iface, nsPrefix: prefix, l4: null, saddr: null, daddr: null, dport: null },
+            hint: h,
+            evidence: [{ verdict: 'confirms', text: `${key} rose by ${delta} in ${where} during the window${seen ? `; ${seen} of them were traced` : ', and no drop was traced for it'}` }],
+            impact: { class: rule.impact, why: '' },
+            cause: h.title,
+            counter: { key, delta: count, impact: rule.impact },
+          }),
+        );
       }
       out.push(...best.values());
     };
