@@ -4,6 +4,7 @@
  * Needs root, BTF and a kernel with skb:kfree_skb (every kernel since 2.6.x
  * has the tracepoint; tp_btf needs 5.5). Skips only when those truly lack.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DropRecord } from '../src/model/drop.js';
 import { jsonLines, kernelCount, run, start, BIN } from './helpers/cli.js';
@@ -238,6 +239,11 @@ describe.skipIf(!canRun)('droptrace trace on the running kernel', () => {
     expect(report.ok).toBe(true);
     expect(['tp_btf', 'raw_tp', 'fentry', 'kprobe']).toContain(report.selected);
     expect(report.dropReasons.count).toBeGreaterThan(0);
+    // hardware traps where the kernel's BTF has devlink's tracepoint, and the text says which
+    const btf = readFileSync('/sys/kernel/btf/vmlinux');
+    expect(report.hardwareTraps).toBe(btf.includes(Buffer.from('\0btf_trace_devlink_trap_report\0')));
+    const text = await run([process.execPath, BIN, 'check']);
+    expect(text.stdout).toMatch(report.hardwareTraps ? /^hardware traps +yes devlink:devlink_trap_report/m : /^hardware traps +no +\(no devlink in this kernel/m);
   });
 
   it('check --verbose, which its refusals advise, prints libbpf\'s log and still exits 0', async () => {
