@@ -53,5 +53,5 @@ describe.skipIf(!canRun)('the kernel matrix', () => {
     for (const re of [/^\| 5\.10\./, /^\| 6\.1\.0-/, /^\| 6\.12\./, /^\| 7\.2\./]) {
       expect(col(re, 13)).toMatch(/^([1-9]\d*)\/\1 in ([1-9])\/\2 traps; ([1-9]\d*)\/\3 in ([1-9])\/\4 traps; record ([1-9]\d*)\/\5$/);
     }
-  }, 30 * 60_000);
+  }, 45 * 60_000);
 });
