@@ -272,21 +272,21 @@ int dt_tracer_stats(struct dt_tracer *t, uint64_t out[DT_STAT_MAX])
 	return 0;
 }
 
-
 int dt_tracer_traps(struct dt_tracer *t, struct dt_trap_rec **recs, size_t *n)
 {
 	int fd = bpf_map__fd(t->skel->maps.dt_traps);
+	size_t cap = bpf_map__max_entries(t->skel->maps.dt_traps);
 	struct dt_trap_key key, next;
 	struct dt_trap_rec *v;
 	void *prev = NULL;
 	size_t len = 0;
 
-	/* the map holds at most DT_TRAP_ENTRIES: one allocation, and never an empty one to free */
-	v = malloc(DT_TRAP_ENTRIES * sizeof(*v));
+	/* the map holds at most cap entries (1 where traps are not counted): one allocation, never empty */
+	v = malloc(cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	/* read after detach too (the final snapshot): the map outlives the link */
-	while (len < DT_TRAP_ENTRIES && bpf_map_get_next_key(fd, prev, &next) == 0) {
+	while (len < cap && bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v[len].val))
