@@ -9,9 +9,9 @@ import { EV } from '../model/decode.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { CgroupLookup } from '../model/drop.js';
 import type { ReasonTable } from '../model/reasons.js';
+import { TrapDeltas, trapPackets, type TrapChange } from '../model/traps.js';
 import { WallClock, writeJsonLine, writeTextLine, type PodFields } from './lines.js';
 import { ByteSink } from './sink.js';
-import { TrapDeltas, trapPackets, type TrapChange } from '../model/traps.js';
 import { trapJsonLine, trapTextLine } from './trap-lines.js';
 
 export interface TraceWriterOptions {

@@ -58,6 +58,13 @@ describe('TrapDeltas', () => {
     expect(d.next([trap({ trap: 'a', packets: 3 }), trap({ trap: 'b', packets: 9 })])).toEqual([]);
   });
 
+  it('takes a smaller count for a new tracer\'s, counted from zero', () => {
+    const d = new TrapDeltas();
+    d.next([trap({ trap: 'a', packets: 10 })]);
+    expect(d.next([trap({ trap: 'a', packets: 4 })]).map((c) => [c.packets, c.bytes])).toEqual([[4, 400]]);
+    expect(d.next([trap({ trap: 'a', packets: 6 })]).map((c) => c.packets)).toEqual([2]);
+  });
+
   it('starts over after reset (a new tracer counts from zero)', () => {
     const d = new TrapDeltas();
     d.next([trap({ trap: 'a', packets: 10 })]);

@@ -16,8 +16,8 @@ export interface TrapChange {
 
 /**
  * Successive reads of the trap counts, each turned into what grew since the one before. Counts
- * only grow while a tracer is attached; a read after a restart (new tracer, counts from zero)
- * starts over with reset().
+ * only grow while a tracer is attached: a smaller count is a new tracer's (a restart with other
+ * filters), counted from zero.
  */
 export class TrapDeltas {
   private last = new Map<string, { packets: number; bytes: number }>();
@@ -25,7 +25,8 @@ export class TrapDeltas {
   next(traps: readonly TrapCount[]): TrapChange[] {
     const out: TrapChange[] = [];
     for (const t of traps) {
-      const was = this.last.get(t.key) ?? { packets: 0, bytes: 0 };
+      let was = this.last.get(t.key) ?? { packets: 0, bytes: 0 };
+      if (t.packets < was.packets) was = { packets: 0, bytes: 0 };
       if (t.packets > was.packets) out.push({ trap: t, packets: t.packets - was.packets, bytes: t.bytes - was.bytes });
       this.last.set(t.key, { packets: t.packets, bytes: t.bytes });
     }

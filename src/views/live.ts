@@ -37,10 +37,10 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
 
   // drops the tracepoint never sees, from the counters (the kernel only: a recording has none)
   const watch = feed.source === 'kernel' ? new CounterWatch(netnsNames, feed.netns, feed.agg.keyTotals(), Date.now()) : null;
-  // and the drops devices report (devlink traps): exact, since the start
+  // and the drops devices report (devlink traps): exact, since the tracer attached
   const traps = () => feed.traps?.() ?? [];
   const counted = () => (watch ? watch.latest.map(countedLine) : []);
-  const trapLines = () => trapsByName(traps()).map((t) => `devlink trap ${trapLabel(t)}: ${t.packets} since start`);
+  const trapLines = () => trapsByName(traps()).map((t) => `devlink trap ${trapLabel(t)}: ${t.packets} so far`);
   const trapDeltas = new TrapDeltas();
   const emitTraps = (now: TrapCount[]) => {
     const grew = trapDeltas.next(now);
