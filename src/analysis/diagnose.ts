@@ -11,7 +11,7 @@ import { IMPACT_CLASSES, untracedFinding, type Finding, type Impact, type Impact
 import type { SiteStacks } from './stacks.js';
 import type { PathRow } from './paths.js';
 import { formatNs } from '../model/path.js';
-import type { TrapCount } from '../model/decode.js';
+import type { TrapRecord } from '../model/decode.js';
 import { trapHint, trapsByName } from '../model/traps.js';
 
 function inodeOf(label: string | undefined): number {
@@ -72,7 +72,7 @@ export function buildFindings(snap: Snapshot, seconds: number, nsPrefix: (inode:
  * summed over its ports. The count is the kernel's exact count of trap reports; the device's
  * policer may have let fewer through than it dropped, which the evidence says.
  */
-export function trapFindings(traps: readonly TrapCount[], seconds: number): Finding[] {
+export function trapFindings(traps: readonly TrapRecord[], seconds: number): Finding[] {
   return trapsByName(traps).map((t) => {
     const ports = traps.filter((x) => x.device === t.device && x.trap === t.trap && x.ifname).map((x) => x.ifname);
     const hint = trapHint(t);

@@ -141,7 +141,7 @@ describe('the hardware trap series', () => {
   it('exports each trap of a device and port with its exact count, and a port the driver did not name as "-"', async () => {
     const { metricsRegistry } = await import('./serving.js');
     const zero = { delivered: 0, lost: 0, mapFull: 0, seen: 0, droppedInProcess: 0, stackFailures: 0, sampledOut: 0, missed: 0, readError: 0, closed: false };
-    const trap = { group: 'l3_drops', type: 'drop' as const, device: 'pci/0000:03:00.0', ifindex: 3, netns: 1, bytes: 0, key: '' };
+    const trap = { group: 'l3_drops', type: 'drop' as const, device: 'pci/0000:03:00.0', ifindex: 3, netns: 1, bytes: 0 };
     const registry = metricsRegistry(metrics(), () => zero, { version: 'x', kernel: 'x', attach: 'x' }, () => [
       { ...trap, trap: 'blackhole_route', ifname: 'swp1', packets: 12 },
       { ...trap, trap: 'tail_drop', group: 'buffer_drops', ifname: '', packets: 3 },

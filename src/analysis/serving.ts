@@ -10,7 +10,7 @@ import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../captur
 import { askInterfaces, netnsNames, VethPeers } from '../host/netns.js';
 import { InterfaceNames } from '../model/interfaces.js';
 import { podOfDrop, type PodResolver } from '../host/pods.js';
-import { decodeCounts, encodeCountKeys, EV, ifnameAt, type TrapCount } from '../model/decode.js';
+import { decodeCounts, encodeCountKeys, EV, ifnameAt, type TrapCount, type TrapRecord } from '../model/decode.js';
 import type { Naming } from '../model/naming.js';
 import { DropMetrics, LABELS } from './metrics.js';
 
@@ -86,7 +86,7 @@ export function metricsRegistry(
   metrics: DropMetrics,
   stats: () => TracerStats,
   info: { version: string; kernel: string; attach: string },
-  traps: () => readonly TrapCount[] = () => [],
+  traps: () => readonly TrapRecord[] = () => [],
 ): client.Registry {
   const registry = new client.Registry();
   const counter = (name: string, help: string, labels: string[], series: () => Array<{ labels: Record<string, string>; value: number }>) =>

@@ -89,7 +89,7 @@ Examples:
         process.stdout.write(`${file}: ${m.host}, Linux ${m.kernel}, recorded ${m.startTime} via ${m.attach}; filters: ${m.filters}${lost}\n`);
         process.stdout.write(formatReport(rep, top) + '\n');
         // devlink traps are counts, not events: the recording's totals, whatever the window
-        const traps = trapsByName((t.stats?.traps ?? []).map((x) => ({ ...x, key: '' })));
+        const traps = trapsByName(t.stats?.traps ?? []);
         if (traps.length) {
           process.stdout.write(`\nhardware traps (devlink), over the whole recording: ${trapPackets(traps)} packets\n`);
           for (const x of traps) process.stdout.write(`  ${String(x.packets).padStart(8)}  ${trapLabel(x)}\n`);

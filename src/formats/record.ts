@@ -8,7 +8,7 @@
 import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { CgroupOwner } from '../model/drop.js';
-import type { TrapCount } from '../model/decode.js';
+import type { TrapRecord } from '../model/decode.js';
 
 export const MAGIC = Buffer.from('DROPTRC\0', 'latin1');
 /**
@@ -84,7 +84,7 @@ export interface StatsBlock {
   exact: number;
   final: boolean;
   /** devlink trap counts since the start, where the tracer counted them (absent otherwise, and before it existed) */
-  traps?: Array<Omit<TrapCount, 'key'>>;
+  traps?: TrapRecord[];
 }
 
 /** The 16-byte header of a block whose payload is `parts` back to back (the CRC runs over them in turn). */

@@ -13,6 +13,7 @@ import { decodeCounts, EV, FLAG, ifnameAt, keptSteps, PATH_SIZE, PP, ST, stepAt,
 import type { CgroupLookup, CgroupOwner } from '../model/drop.js';
 import type { SymbolLookup } from '../model/kallsyms.js';
 import type { ReasonTable } from '../model/reasons.js';
+import { trapRecord } from '../model/traps.js';
 import { FORMAT_VERSION, type RecordingWriter, type SymbolEntry } from './record.js';
 
 export interface RecorderOptions {
@@ -210,7 +211,7 @@ export class Recorder implements Consumer {
   }
 
   private writeStats(s: TracerStats, exact: number, final: boolean, traps: TrapCount[] | null): void {
-    const t = traps ? { traps: traps.map(({ key: _key, ...rest }) => rest) } : {};
+    const t = traps ? { traps: traps.map(trapRecord) } : {};
     this.writer.stats({ delivered: s.delivered, lost: s.lost + s.droppedInProcess, mapFull: s.mapFull, seen: s.seen, stackFailures: s.stackFailures, sampledOut: s.sampledOut, missed: s.missed, exact, final, ...t });
   }
 }

@@ -337,7 +337,7 @@ export interface CountRecord {
  * counted exactly since the tracer attached. `device` is devlink's handle, bus/name
  * ("pci/0000:03:00.0"), as `devlink trap show` prints it.
  */
-export interface TrapCount {
+export interface TrapRecord {
   trap: string;
   group: string;
   type: 'drop' | 'exception';
@@ -348,7 +348,11 @@ export interface TrapCount {
   netns: number;
   packets: number;
   bytes: number;
-  /** identifies the trap of one device on one port, for diffs between reads */
+}
+
+/** A trap's count as the kernel holds it, with what tells it from the others between reads. */
+export interface TrapCount extends TrapRecord {
+  /** identifies the trap of one device on one port (the map key's bytes) */
   key: string;
 }
 

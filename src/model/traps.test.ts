@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTraps, TR, TRAP, TRAP_SIZE, type TrapCount } from './decode.js';
-import { TrapDeltas, trapHint, trapLabel, trapPackets, trapsByName } from './traps.js';
+import { TrapDeltas, trapHint, trapLabel, trapPackets, trapRecord, trapsByName } from './traps.js';
 
 /** One struct dt_trap_rec as the addon hands it over. */
 function rec(o: { devlink?: bigint; trap: string; group: string; type?: number; bus?: string; device?: string; ifname?: string; ifindex?: number; netns?: number; packets: number; bytes: number }): Buffer {
@@ -107,6 +107,13 @@ describe('trapHint', () => {
     expect(h.title).toMatch(/could not forward packets in hardware and trapped them/);
     expect(h.causes[0]).toMatch(/vendor_group/);
     expect(h.checks.some((c) => c.startsWith('ip -s link'))).toBe(false);
+  });
+
+  it('writes a trap out without the kernel\'s key, every other field kept', () => {
+    const t = trap({ trap: 'a', packets: 3 });
+    const { key: _key, ...rest } = t;
+    expect(trapRecord(t)).toEqual(rest);
+    expect(trapRecord(t)).not.toHaveProperty('key');
   });
 
   it('labels a trap with its group, type, port and device', () => {

@@ -3,7 +3,7 @@
  * between two reads of the exact counts. The counts come from the kernel (decode.ts's
  * TrapCount); nothing here estimates.
  */
-import type { TrapCount } from './decode.js';
+import type { TrapCount, TrapRecord } from './decode.js';
 import type { Hint } from './hints.js';
 
 /** A trap's count that grew since the previous read. */
@@ -39,24 +39,29 @@ export class TrapDeltas {
 }
 
 /** Sum of packets over trap counts. */
-export const trapPackets = (traps: readonly TrapCount[]): number => traps.reduce((n, t) => n + t.packets, 0);
+export const trapPackets = (traps: readonly TrapRecord[]): number => traps.reduce((n, t) => n + t.packets, 0);
 
 /** "source_mac_is_multicast (l2_drops, drop) on eth0 of netdevsim/netdevsim10" */
-export function trapLabel(t: TrapCount): string {
+export function trapLabel(t: TrapRecord): string {
   const port = t.ifname ? ` on ${t.ifname}` : '';
   return `${t.trap} (${t.group}, ${t.type})${port} of ${t.device}`;
+}
+
+/** A trap count as recordings and `live --json` write it: the kernel's key is of no use outside. */
+export function trapRecord({ key: _key, ...t }: TrapCount): TrapRecord {
+  return t;
 }
 
 /**
  * The same trap summed over ports (diagnose and live rank traps, not ports), largest first.
  * ifname is kept when every port is the same one, else "".
  */
-export function trapsByName(traps: readonly TrapCount[]): TrapCount[] {
-  const by = new Map<string, TrapCount>();
+export function trapsByName(traps: readonly TrapRecord[]): TrapRecord[] {
+  const by = new Map<string, TrapRecord>();
   for (const t of traps) {
     const k = `${t.device}\0${t.trap}`;
     const s = by.get(k);
-    if (!s) by.set(k, { ...t, key: k });
+    if (!s) by.set(k, { ...t });
     else {
       s.packets += t.packets;
       s.bytes += t.bytes;
@@ -78,7 +83,7 @@ const GROUP_CAUSES: Record<string, string[]> = {
 };
 
 /** The hint for a trap: what the device did, the causes its group has, the commands to look. */
-export function trapHint(t: TrapCount): Hint {
+export function trapHint(t: TrapRecord): Hint {
   const dropped = t.type === 'drop';
   return {
     id: `trap/${t.group}/${t.trap}`,

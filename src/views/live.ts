@@ -10,7 +10,7 @@ import type { Feed } from '../analysis/feed.js';
 import { countedLine, CounterWatch } from '../analysis/gather.js';
 import { netnsNames } from '../host/netns.js';
 import type { CountRecord, TrapCount } from '../model/decode.js';
-import { TrapDeltas, trapLabel, trapPackets, trapsByName } from '../model/traps.js';
+import { TrapDeltas, trapLabel, trapPackets, trapRecord, trapsByName } from '../model/traps.js';
 import { formatPlain, intervalDrops } from './plain.js';
 import type { LiveScreen } from './screen.js';
 
@@ -93,7 +93,7 @@ export async function runLiveView(feed: Feed, opts: LiveViewOptions): Promise<vo
     } else if (mode === 'json') {
       const { recent: _recent, ...rest } = feed.agg.snapshot(now, opts.group, opts.sort, benign);
       const st = feed.stats();
-      const hw = traps().map(({ key: _key, ...t }) => t);
+      const hw = traps().map(trapRecord);
       process.stdout.write(JSON.stringify({ ...rest, counted: counted(), traps: hw, delivered: st.delivered, lost: st.lost, filters: feed.filters() }) + '\n');
     } else screen!.refresh();
     // a replay ends by itself where a script reads it; the screen waits for q
