@@ -65,6 +65,10 @@ export interface SymbolizeOutput {
 /** Lines held back, when each line is printed, while the slide is not decided. */
 export const HOLD_LINES = 100_000;
 
+/** fast lines queued before they are counted, and the int32s kept of each (countFast) */
+const BATCH = 4096;
+const BATCHED = 9;
+
 /** a site id, or NONE */
 type Site = number;
 const NONE = -1;
@@ -112,6 +116,12 @@ export class Symbolizer {
   private frameCount = 0;
   private inPacket: Site = NONE;
   private readonly perLine: boolean;
+  /** fast lines not counted yet (--summary only: batchFast) */
+  private readonly batch = new Int32Array(BATCH * BATCHED);
+  private readonly batchIds = new Int32Array(BATCH);
+  private batchText = Buffer.alloc(BATCH * 32);
+  private batched = 0;
+  private batchBytes = 0;
 
   private symbols: SymbolTable | null;
 
@@ -154,25 +164,81 @@ export class Symbolizer {
   pushBytes(buf: Buffer, ls: number, le: number): Emitted[] {
     if (!fastDropwatch(buf, ls, le)) return this.push(buf.toString('utf8', ls, le));
     const no = ++this.lineNo;
-    const hi = FAST[F.hi];
-    const lo = FAST[F.lo];
-    const s = this.sites.ofHalves(hi, lo, 'dropwatch');
-    if (!this.sites.hasName(s) && FAST[F.nameEnd] > FAST[F.nameStart]) {
-      const name = buf.toString('latin1', FAST[F.nameStart], FAST[F.nameEnd]);
-      const off = FAST[F.offset];
-      if (plainHex(buf, FAST[F.offStart], FAST[F.offEnd], off)) this.sites.setNameHex(s, name, off);
-      else this.sites.setName(s, name, off, `${name}+${buf.toString('latin1', FAST[F.offStart], FAST[F.offEnd])}`);
-    }
-    // the common line, counted in place (count() for the rest)
-    const n = FAST[F.count];
     this.recognised++;
     this.fastLines++;
+    if (!this.perLine) {
+      this.batchFast(buf, no);
+      return NOTHING;
+    }
+    const s = this.sites.ofHalves(FAST[F.hi], FAST[F.lo], 'dropwatch');
+    if (!this.sites.hasName(s) && FAST[F.nameEnd] > FAST[F.nameStart]) {
+      this.nameFast(s, buf, FAST[F.nameStart], FAST[F.nameEnd], FAST[F.offStart], FAST[F.offEnd], FAST[F.offset]);
+    }
+    const n = FAST[F.count];
     this.sites.count(s, n, no);
     this.frameSite = s;
     this.frameCount = 0;
     this.inPacket = NONE;
-    if (!this.perLine) return NOTHING;
     return this.output1(no, buf.toString('utf8', ls, le), s, n, null, 'dropwatch');
+  }
+
+  /** Names a site after its first named line: no text kept when the offset is printed as toString(16) would. */
+  private nameFast(s: Site, buf: Buffer, ns: number, ne: number, os: number, oe: number, off: number): void {
+    const name = buf.toString('latin1', ns, ne);
+    if (plainHex(buf, os, oe, off)) this.sites.setNameHex(s, name, off);
+    else this.sites.setName(s, name, off, `${name}+${buf.toString('latin1', os, oe)}`);
+  }
+
+  /**
+   * Queues the fast line in FAST for countFast(), its name and offset copied (the caller may
+   * reuse buf once this returns).
+   */
+  private batchFast(buf: Buffer, no: number): void {
+    const ns = FAST[F.nameStart];
+    const len = FAST[F.offEnd] - ns;
+    if (this.batched === BATCH || this.batchBytes + len > this.batchText.length) this.countFast();
+    if (len > this.batchText.length) this.batchText = Buffer.alloc(len * 2);
+    const at = this.batchBytes;
+    const text = this.batchText;
+    for (let i = 0; i < len; i++) text[at + i] = buf[ns + i];
+    this.batchBytes += len;
+    const b = this.batch;
+    const k = this.batched++ * BATCHED;
+    b[k] = FAST[F.hi];
+    b[k + 1] = FAST[F.lo];
+    b[k + 2] = FAST[F.count];
+    b[k + 3] = no;
+    b[k + 4] = at;
+    b[k + 5] = FAST[F.nameEnd] - ns;
+    b[k + 6] = FAST[F.offStart] - ns;
+    b[k + 7] = len;
+    b[k + 8] = FAST[F.offset];
+  }
+
+  /**
+   * Counts the queued fast lines into their sites, one pass at a time: a big log's sites are
+   * scattered over megabytes, and a pass that only finds sites (or only counts) lets the
+   * processor wait for many of those reads at once, where a line's whole work between two of
+   * them would make it wait for each in turn.
+   */
+  private countFast(): void {
+    const n = this.batched;
+    if (!n) return;
+    const b = this.batch;
+    const ids = this.batchIds;
+    const sites = this.sites;
+    for (let i = 0, k = 0; i < n; i++, k += BATCHED) ids[i] = sites.ofHalves(b[k], b[k + 1], 'dropwatch');
+    for (let i = 0, k = 0; i < n; i++, k += BATCHED) {
+      if (b[k + 5] === 0 || sites.hasName(ids[i])) continue;
+      const at = b[k + 4];
+      this.nameFast(ids[i], this.batchText, at, at + b[k + 5], at + b[k + 6], at + b[k + 7], b[k + 8]);
+    }
+    for (let i = 0, k = 0; i < n; i++, k += BATCHED) sites.count(ids[i], b[k + 2], b[k + 3]);
+    this.frameSite = ids[n - 1];
+    this.frameCount = 0;
+    this.inPacket = NONE;
+    this.batched = 0;
+    this.batchBytes = 0;
   }
 
   /** Ends the input: decides what is still open and emits what was held back. */
@@ -258,6 +324,7 @@ export class Symbolizer {
   /** Folds the fast path's tally into the per-kind counts. */
   private settleFast(): void {
     if (!this.fastLines) return;
+    this.countFast();
     this.formats.dropwatch = (this.formats.dropwatch ?? 0) + this.fastLines;
     this.otherForms = true;
     this.fastLines = 0;
