@@ -74,6 +74,10 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
   let wrongNames = 0;
   let unresolved = 0;
   let bareLines = 0;
+  // each site's groups first, then the groups filled a table at a time: see fillGroups
+  const fnOf = new Int32Array(sites.size).fill(-1);
+  const locOf = new Int32Array(sites.size);
+  const locOffset = new Int32Array(sites.size);
   for (let id = 0; id < sites.size; id++) {
     if (sites.isBare(id) && !t.bareAsDrops) {
       bareLines += sites.lines(id);
@@ -85,11 +89,14 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
     drops += sites.drops(id);
     if (r.logNameWrong) wrongNames += sites.lines(id);
     if (r.unresolved) unresolved += sites.lines(id);
-    fns.add(r.function ?? r.symbol ?? '(unresolved)', -1, id, sites);
+    fnOf[id] = fns.prefixId(r.function ?? r.symbol ?? '(unresolved)');
     // a location is its function and offset, kept as a number, when the symbol says just that
-    if (canonical(r)) locs.add(r.function!, r.offset!, id, sites);
-    else locs.add(r.symbol ?? '(unresolved)', -1, id, sites);
+    const whole = canonical(r);
+    locOf[id] = locs.prefixId(whole ? r.function! : r.symbol ?? '(unresolved)');
+    locOffset[id] = whole ? r.offset! : -1;
   }
+  fillGroups(fns, fnOf, null, sites);
+  fillGroups(locs, locOf, locOffset, sites);
   const warnings = [...t.warnings];
   if (wrongNames) {
     warnings.push(`${wrongNames} line(s) printed a name that is none of the names at its address (dropwatch before 1.5.5 misnamed module addresses); the re-resolved name is shown`);
@@ -163,13 +170,18 @@ class Groups {
     return this.n;
   }
 
-  add(prefix: string, offset: number, site: number, sites: LogSites): void {
+  prefixId(prefix: string): number {
     let p = this.prefixIds.get(prefix);
     if (p === undefined) {
       p = this.prefixes.length;
       this.prefixes.push(prefix);
       this.prefixIds.set(prefix, p);
     }
+    return p;
+  }
+
+  /** Counts a site into the group of prefix p (prefixId) and offset (−1: none). */
+  add(p: number, offset: number, site: number, sites: LogSites): void {
     let g = this.index.get(p, offset, 0);
     if (g < 0) this.index.add(p, offset, 0, (g = this.make(p, offset, site, sites)));
     this.count[g] += sites.drops(site);
@@ -216,6 +228,15 @@ class Groups {
     this.firstSite[g] = site;
     return g;
   }
+}
+
+/**
+ * Adds each site to its group (prefix[site], −1: not counted), in a loop of its own: a quarter
+ * million groups spread their index over megabytes, and a loop that does little else between
+ * two lookups lets the processor wait for many at once.
+ */
+function fillGroups(groups: Groups, prefix: Int32Array, offset: Int32Array | null, sites: LogSites): void {
+  for (let id = 0; id < prefix.length; id++) if (prefix[id] >= 0) groups.add(prefix[id], offset ? offset[id] : -1, id, sites);
 }
 
 /**
