@@ -164,6 +164,7 @@ class Groups {
 
   constructor(expected: number) {
     this.index = new IntTable(expected);
+    if (expected > this.count.length) this.widen(expected);
   }
 
   get size(): number {
@@ -199,27 +200,29 @@ class Groups {
   /** The groups with the most drops first (then by key), at most limit of them. */
   ranked(limit: number): number[] {
     const counts = this.count.subarray(0, this.n);
-    let ids = Array.from({ length: this.n }, (_, i) => i);
+    let ids: number[];
     if (limit < this.n) {
       // only groups that can be among the first limit are sorted with their keys
-      const least = Float64Array.from(counts).sort()[this.n - limit];
-      ids = ids.filter((i) => counts[i] >= least);
-    }
+      const least = nthLargest(counts, limit);
+      ids = [];
+      for (let i = 0; i < this.n; i++) if (counts[i] >= least) ids.push(i);
+    } else ids = Array.from({ length: this.n }, (_, i) => i);
     const keys = new Map(ids.map((i) => [i, this.key(i)]));
     ids.sort((a, b) => counts[b] - counts[a] || (keys.get(a)! < keys.get(b)! ? -1 : 1));
     return ids.length > limit ? ids.slice(0, limit) : ids;
   }
 
+  private widen(cap: number): void {
+    this.count = widen(this.count, cap);
+    this.first = widen(this.first, cap);
+    this.last = widen(this.last, cap);
+    this.firstSite = widen(this.firstSite, cap);
+    this.prefix = widen(this.prefix, cap);
+    this.offset = widen(this.offset, cap);
+  }
+
   private make(p: number, offset: number, site: number, sites: LogSites): number {
-    if (this.n === this.count.length) {
-      const cap = this.n * 4;
-      this.count = widen(this.count, cap);
-      this.first = widen(this.first, cap);
-      this.last = widen(this.last, cap);
-      this.firstSite = widen(this.firstSite, cap);
-      this.prefix = widen(this.prefix, cap);
-      this.offset = widen(this.offset, cap);
-    }
+    if (this.n === this.count.length) this.widen(this.n * 4);
     const g = this.n++;
     this.prefix[g] = p;
     this.offset[g] = offset;
@@ -228,6 +231,39 @@ class Groups {
     this.firstSite[g] = site;
     return g;
   }
+}
+
+/** The k-th largest of values (1 ≤ k ≤ length), through a min-heap of the k largest so far. */
+export function nthLargest(values: ArrayLike<number>, k: number): number {
+  const heap = new Float64Array(k);
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (n < k) {
+      // sift up
+      let c = n++;
+      while (c > 0) {
+        const p = (c - 1) >> 1;
+        if (heap[p] <= v) break;
+        heap[c] = heap[p];
+        c = p;
+      }
+      heap[c] = v;
+    } else if (v > heap[0]) {
+      // replace the least, sift down
+      let c = 0;
+      for (;;) {
+        let m = 2 * c + 1;
+        if (m >= k) break;
+        if (m + 1 < k && heap[m + 1] < heap[m]) m++;
+        if (heap[m] >= v) break;
+        heap[c] = heap[m];
+        c = m;
+      }
+      heap[c] = v;
+    }
+  }
+  return heap[0];
 }
 
 /**
