@@ -207,6 +207,43 @@ describe('every drop line a person pastes', () => {
   });
 });
 
+describe('--summary counts the common dropwatch line in batches', () => {
+  it('to the same report as a line at a time, across batches, buffer reuse and other forms between', () => {
+    // real functions of the table, many offsets each: more sites and lines than a batch holds
+    const fns = ['ip_rcv_core', 'tcp_v4_rcv', 'nft_do_chain', 'udp_queue_rcv_one_skb', 'sk_skb_reason_drop', 'ip_forward'];
+    const lines: string[] = [];
+    const extra = readFileSync(fixture('test/fixtures/perf-script-6.18.txt'), 'utf8').trimEnd().split('\n');
+    for (let i = 0; i < 20_000; i++) {
+      const base = vm.addressOf(fns[i % fns.length])!;
+      const off = (i * 7919) % 5000;
+      const addr = (base + BigInt(off)).toString(16);
+      lines.push(i % 3 ? `${1 + (i % 17)} drops at location 0x${addr}` : `${1 + (i % 17)} drops at ${fns[i % fns.length]}+${off.toString(16)} (0x${addr}) [software]`);
+      // a stack under a drop line names its caller; perf lines and a prompt between batches
+      if (i % 997 === 0) {
+        const free = vm.addressOf('skb_release_data')! + 0x1an;
+        lines.push(`1 drops at skb_release_data+1a (0x${free.toString(16)}) [software]`, ' => kfree_skb_reason+0x42/0x110', ` => ${fns[i % fns.length]}+0x10/0x4a0`);
+      }
+      if (i % 4999 === 0) lines.push(...extra, 'dropwatch> start');
+    }
+    const text = lines.join('\n') + '\n';
+    const summary = new Symbolizer(vm, { text: false, entries: false });
+    // one buffer read into again and again, as eachLine does: queued names must be copies
+    const buf = Buffer.alloc(4096);
+    for (const line of lines) {
+      const n = buf.write(line, 0, 'utf8');
+      summary.pushBytes(buf, 0, n);
+      buf.fill(0x7a);
+    }
+    summary.end();
+    const { report } = run(vm, text);
+    const batched = summary.report();
+    // run() splits a trailing empty line of its own, which only changes the line count
+    expect({ ...batched, lines: 0, ignored: 0 }).toEqual({ ...report, lines: 0, ignored: 0 });
+    expect(batched.byLocation.length).toBeGreaterThan(4096);
+    expect(batched.byFunction.find((r) => r.key === 'skb_release_data')?.callers.length).toBeGreaterThan(1);
+  });
+});
+
 describe('robustness', () => {
   it('says a hashed pointer cannot be resolved', () => {
     const { entries } = run(vm, '<idle>-0 [001] ..s. 12.3: kfree_skb: skbaddr=000000004a2f5e7c protocol=2048 location=000000009b2c1f3a');
