@@ -225,7 +225,7 @@ describe('--summary counts the common dropwatch line in batches', () => {
       }
       if (i % 4999 === 0) lines.push(...extra, 'dropwatch> start');
     }
-    const text = lines.join('\n') + '\n';
+    const text = lines.join('\n');
     const summary = new Symbolizer(vm, { text: false, entries: false });
     // one buffer read into again and again, as eachLine does: queued names must be copies
     const buf = Buffer.alloc(4096);
@@ -237,8 +237,7 @@ describe('--summary counts the common dropwatch line in batches', () => {
     summary.end();
     const { report } = run(vm, text);
     const batched = summary.report();
-    // run() splits a trailing empty line of its own, which only changes the line count
-    expect({ ...batched, lines: 0, ignored: 0 }).toEqual({ ...report, lines: 0, ignored: 0 });
+    expect(batched).toEqual(report);
     expect(batched.byLocation.length).toBeGreaterThan(4096);
     expect(batched.byFunction.find((r) => r.key === 'skb_release_data')?.callers.length).toBeGreaterThan(1);
   });
