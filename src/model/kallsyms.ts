@@ -79,8 +79,9 @@ export class SymbolTable {
    * (types t T w W) are kept: a lookup must never land in data.
    */
   static parse(input: string | Buffer): SymbolTable {
-    const p = new Parser();
-    p.write(typeof input === 'string' ? Buffer.from(input, 'utf8') : input);
+    const text = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+    const p = new Parser(text.length);
+    p.write(text);
     p.end();
     return SymbolTable.build(p);
   }
