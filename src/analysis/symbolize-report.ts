@@ -74,9 +74,9 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
   let wrongNames = 0;
   let unresolved = 0;
   let bareLines = 0;
-  // each site's groups first, then the groups filled a table at a time: see fillGroups
+  // each site's groups first (−1: a site in no table), then the groups filled a table at a time: see fillGroups
   const fnOf = new Int32Array(sites.size).fill(-1);
-  const locOf = new Int32Array(sites.size);
+  const locOf = new Int32Array(sites.size).fill(-1);
   const locOffset = new Int32Array(sites.size);
   for (let id = 0; id < sites.size; id++) {
     if (sites.isBare(id) && !t.bareAsDrops) {

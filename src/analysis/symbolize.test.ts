@@ -205,6 +205,15 @@ describe('every drop line a person pastes', () => {
     expect(report.drops).toBe(3);
     expect(report.byFunction.map((r) => r.key)).toEqual(['nft_do_chain', '__udp4_lib_rcv']);
   });
+
+  it('bare addresses before other drop lines are context: in no table, counted as ignored', () => {
+    const log = ['0xffffffff81f63638', '0xffffffff81f63638', '3 drops at nft_do_chain+3e8 (0xffffffff81f63638) [software]', '2 drops at location 0xffffffff82046f4c'].join('\n');
+    const { report } = run(vm, log);
+    expect(report.drops).toBe(5);
+    expect([report.ignored, report.recognised]).toEqual([2, 2]);
+    for (const rows of [report.byFunction, report.byLocation]) expect(rows.reduce((a, r) => a + r.count, 0)).toBe(5);
+    expect(report.locations).toBe(2);
+  });
 });
 
 describe('--summary counts the common dropwatch line in batches', () => {
