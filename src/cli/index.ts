@@ -8,8 +8,8 @@ import { handleError } from './errors.js';
 
 /**
  * Each command's module, loaded only when it is the one run (or help lists them all): a
- * command pays for its own imports, not for all of them (the whole CLI is 91 modules, a
- * ~50 ms start that symbolize of a short log would otherwise spend on tracing it never does).
+ * command pays for its own imports, not for every other command's (symbolize of a short log
+ * would otherwise load the tracer, the live screen and the exporter).
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   live: async () => (await import('./live.js')).liveCommand(),

@@ -26,9 +26,9 @@ export interface ParseStats {
 
 /**
  * Growable columns of the symbols read so far, in file order. Sized for the text when its
- * length is known: room reserved but never written costs nothing (the pages are the kernel's
- * zero page until touched), where growing copies every column and touches new pages twice, and
- * a new page costs ~12 µs on a VM.
+ * length is known: room reserved but never written costs nothing (its pages are not backed
+ * until touched), where growing copies every column and touches new pages twice, and a new page
+ * is dear on a VM.
  */
 export class Columns {
   cap: number;
@@ -45,7 +45,7 @@ export class Columns {
 
   /** textBytes: the length of the whole text, when known */
   constructor(textBytes = 0) {
-    // a symbol line is at least "0 t x\n"; a real one is ~40 bytes
+    // a 64-bit kallsyms line is ~40 bytes, never under 21; a table of shorter lines grows as before
     this.cap = Math.max(1 << 14, Math.ceil(textBytes / 24));
     this.hi = new Uint32Array(this.cap);
     this.lo = new Uint32Array(this.cap);
