@@ -27,6 +27,18 @@ describe('SymbolTable on the real 6.18 VM kallsyms', () => {
     expect(formatSymbol(table.lookup(addr), addr)).toBe(sym);
   });
 
+  it('finds every code symbol at its own address, and the one before it a byte lower', () => {
+    // every address of the file, so every edge of the blocks the search reads first
+    const starts = [...new Set(vm.split('\n').filter((l) => / [tTwW] /.test(l)).map((l) => BigInt('0x' + l.split(' ')[0])))].sort((a, b) => (a < b ? -1 : 1));
+    let wrong = 0;
+    starts.forEach((a, i) => {
+      const at = table.lookup(a);
+      const below = table.lookup(a - 1n);
+      if (at?.start !== a || at.offset !== 0 || (i > 0 ? below?.start !== starts[i - 1] : below !== null)) wrong++;
+    });
+    expect([starts.length > 100_000, wrong]).toEqual([true, 0]);
+  });
+
   it('prefers the function over its __pfx_ padding symbol and aliases', () => {
     const start = table.addressOf('ip_rcv')!;
     expect(table.lookup(start)!.name).toBe('ip_rcv');

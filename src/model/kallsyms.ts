@@ -175,11 +175,42 @@ export class SymbolTable {
     return this.mod[i] ? this.moduleNames[this.mod[i] - 1] : null;
   }
 
+  /**
+   * Every 64th symbol's address, searched first: its 2,000 or so entries stay in the cache,
+   * and a lookup then reads one block of 64 where a search of the whole table misses the cache
+   * at each of its last steps.
+   */
+  private top: { hi: Uint32Array; lo: Uint32Array } | null = null;
+
+  private topIndex(): { hi: Uint32Array; lo: Uint32Array } {
+    if (this.top) return this.top;
+    const n = Math.ceil(this.hi.length / 64);
+    const top = { hi: new Uint32Array(n), lo: new Uint32Array(n) };
+    for (let k = 0; k < n; k++) [top.hi[k], top.lo[k]] = [this.hi[k * 64], this.lo[k * 64]];
+    return (this.top = top);
+  }
+
   /** Index of the last symbol starting at or below the address, or -1. */
   private index(hi: number, lo: number): number {
+    const top = this.topIndex();
     let a = 0;
-    let b = this.hi.length - 1;
-    let found = -1;
+    let b = top.hi.length - 1;
+    let block = -1;
+    while (a <= b) {
+      const m = (a + b) >>> 1;
+      const mh = top.hi[m];
+      if (mh < hi || (mh === hi && top.lo[m] <= lo)) {
+        block = m;
+        a = m + 1;
+      } else {
+        b = m - 1;
+      }
+    }
+    if (block < 0) return -1;
+    a = block * 64;
+    b = Math.min(a + 63, this.hi.length - 1);
+    let found = a;
+    a++;
     while (a <= b) {
       const m = (a + b) >>> 1;
       const mh = this.hi[m];
@@ -199,6 +230,7 @@ export class SymbolTable {
     const lo = Number(addr & 0xffffffffn);
     const i = this.index(hi, lo);
     if (i < 0) return null;
+    this.lastIndex = i;
     const dh = hi - this.hi[i];
     const offset = dh * 0x100000000 + (lo - this.lo[i]);
     const module = this.module(i);
@@ -208,8 +240,14 @@ export class SymbolTable {
       if (hi > eh || (hi === eh && lo >= el)) implausible = true;
     }
     const size = i + 1 < this.hi.length ? (this.hi[i + 1] - this.hi[i]) * 0x100000000 + (this.lo[i + 1] - this.lo[i]) : null;
-    return { name: this.name(i), offset, module, start: toBig(this.hi[i], this.lo[i]), size, implausible };
+    const start = toBig(this.hi[i], this.lo[i]);
+    this.lastStart = start;
+    return { name: this.name(i), offset, module, start, size, implausible };
   }
+
+  /** the symbol of the last lookup: namesAt() is asked of the lookup just made */
+  private lastIndex = -1;
+  private lastStart: bigint | null = null;
 
   /**
    * Symbols by name: an open-addressing hash over the names' bytes in the
@@ -283,7 +321,7 @@ export class SymbolTable {
 
   /** Every name at the start of the symbol a lookup returned: its own, then its aliases. */
   namesAt(r: Resolved): string[] {
-    const i = this.index(Number(r.start >> 32n), Number(r.start & 0xffffffffn));
+    const i = r.start === this.lastStart ? this.lastIndex : this.index(Number(r.start >> 32n), Number(r.start & 0xffffffffn));
     if (i < 0) return [r.name];
     return [this.name(i), ...(this.aliasesBySlot().get(i) ?? []).map((a) => this.blob.toString('latin1', a.at, a.at + a.len))];
   }
