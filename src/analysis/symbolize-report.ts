@@ -6,8 +6,7 @@ import type { LogKind } from '../formats/droplog.js';
 import { isGenericFree } from '../model/functions.js';
 import { hintId } from '../model/hints.js';
 import { hexSigned, type Judgement, type Resolution, type Resolver, type SnapshotVerdict } from './judge.js';
-import { IntTable } from './int-table.js';
-import { hexDigits, widen, type LogSites } from './log-sites.js';
+import { hexDigits, type LogSites } from './log-sites.js';
 import { bump } from './snapshot.js';
 
 export interface Row {
@@ -67,14 +66,13 @@ export interface ScanTally {
  * of a quarter million locations); the totals are of all of them.
  */
 export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: Judgement, t: ScanTally, limit = Infinity): Report {
-  const fns = new Groups(0);
-  // nearly a location per site, in a big log
-  const locs = new Groups(sites.size);
+  const fns = new Groups();
+  const locs = new Groups();
   let drops = 0;
   let wrongNames = 0;
   let unresolved = 0;
   let bareLines = 0;
-  // each site's groups first (−1: a site in no table), then the groups filled a table at a time: see fillGroups
+  // each site's groups (−1: a site in no table), then each table grouped at once (Groups.fill)
   const fnOf = new Int32Array(sites.size).fill(-1);
   const locOf = new Int32Array(sites.size).fill(-1);
   const locOffset = new Int32Array(sites.size);
@@ -95,8 +93,8 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
     locOf[id] = locs.prefixId(whole ? r.function! : r.symbol ?? '(unresolved)');
     locOffset[id] = whole ? r.offset! : -1;
   }
-  fillGroups(fns, fnOf, null, sites);
-  fillGroups(locs, locOf, locOffset, sites);
+  fns.fill(fnOf, null, sites);
+  locs.fill(locOf, locOffset, sites);
   const warnings = [...t.warnings];
   if (wrongNames) {
     warnings.push(`${wrongNames} line(s) printed a name that is none of the names at its address (dropwatch before 1.5.5 misnamed module addresses); the re-resolved name is shown`);
@@ -104,17 +102,28 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
   const rows = (g: Groups, withAddress: boolean): Row[] =>
     g.ranked(limit).map((i) => {
       const key = g.key(i);
-      const r = resolver.resolve(sites.site(g.firstSite[i]));
-      const reasons = sorted(g.reasons.get(i));
+      const members = g.sitesOf(i);
+      const r = resolver.resolve(sites.site(members[0]));
+      let first = Infinity;
+      let last = -Infinity;
+      const reasonsBy = new Map<string, number>();
+      const callersBy = new Map<string, number>();
+      for (const site of members) {
+        first = Math.min(first, sites.first(site));
+        last = Math.max(last, sites.last(site));
+        sites.reasons(site)?.forEach((n, k) => bump(reasonsBy, k, n));
+        sites.callers(site)?.forEach((n, k) => bump(callersBy, k, n));
+      }
+      const reasons = sorted(reasonsBy);
       return {
         key,
         count: g.count[i],
         share: drops ? g.count[i] / drops : 0,
         module: r.module,
         reasons: reasons.map(([k]) => k),
-        callers: isGenericFree(key.replace(/\+0x[0-9a-f]+$/, '')) ? sorted(g.callers.get(i)).map(([name, count]) => ({ name, count })) : [],
-        firstLine: g.first[i],
-        lastLine: g.last[i],
+        callers: isGenericFree(key.replace(/\+0x[0-9a-f]+$/, '')) ? sorted(callersBy).map(([name, count]) => ({ name, count })) : [],
+        firstLine: first,
+        lastLine: last,
         ...(withAddress ? { address: r.address } : {}),
         hint: hintId(reasons[0]?.[0] ?? null, key.startsWith('0x') || key.startsWith('(') ? null : key.replace(/\+0x[0-9a-f]+$/, '')),
       };
@@ -141,34 +150,25 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
 }
 
 /**
- * Sites grouped under a key (a function, or a function and offset), as columns found through an
- * IntTable: a group per location must cost a few numbers, not objects the collector keeps
- * moving, and its key string is made only for the rows shown. The module and
- * address of a group are its first site's.
+ * Sites grouped under a key (a function, or a function and offset). A group is a run of the
+ * site ids sorted by key: a big log has a location per site or nearly, and a sort of ids costs a
+ * few arrays where a table of groups costs a hash and columns per group, every page of them new.
+ * Only the count of a group is kept; the rest (first and last line, reasons, callers) is read
+ * from its sites for the rows shown, and its key string made only for them. The module and
+ * address of a group are its first site's (the lowest id: the sort is stable).
  */
 class Groups {
-  private n = 0;
-  count = new Float64Array(1024);
-  first = new Float64Array(1024);
-  last = new Float64Array(1024);
-  firstSite = new Int32Array(1024);
-  private prefix = new Int32Array(1024);
-  /** −1: none */
-  private offset = new Int32Array(1024);
-  readonly reasons = new Map<number, Map<string, number>>();
-  readonly callers = new Map<number, Map<string, number>>();
   private readonly prefixes: string[] = [];
   private readonly prefixIds = new Map<string, number>();
-  /** prefix, offset → group */
-  private readonly index: IntTable;
-
-  constructor(expected: number) {
-    this.index = new IntTable(expected);
-    if (expected > this.count.length) this.widen(expected);
-  }
+  /** site ids, sorted by key; group g is sorted[start[g], start[g + 1]) */
+  private sorted: Int32Array = new Int32Array(0);
+  private start: Int32Array = new Int32Array(1);
+  count = new Float64Array(0);
+  private prefixOf: Int32Array = new Int32Array(0);
+  private offsetOf: Int32Array | null = null;
 
   get size(): number {
-    return this.n;
+    return this.count.length;
   }
 
   prefixId(prefix: string): number {
@@ -181,55 +181,83 @@ class Groups {
     return p;
   }
 
-  /** Counts a site into the group of prefix p (prefixId) and offset (−1: none). */
-  add(p: number, offset: number, site: number, sites: LogSites): void {
-    let g = this.index.get(p, offset, 0);
-    if (g < 0) this.index.add(p, offset, 0, (g = this.make(p, offset, site, sites)));
-    this.count[g] += sites.drops(site);
-    if (sites.first(site) < this.first[g]) this.first[g] = sites.first(site);
-    if (sites.last(site) > this.last[g]) this.last[g] = sites.last(site);
-    merge(this.reasons, g, sites.reasons(site));
-    merge(this.callers, g, sites.callers(site));
+  /**
+   * Groups the sites by prefixOf[site] (prefixId; −1: in no group) and offsetOf[site] (−1: none;
+   * null: no offsets), counting each group's drops.
+   */
+  fill(prefixOf: Int32Array, offsetOf: Int32Array | null, sites: LogSites): void {
+    this.prefixOf = prefixOf;
+    this.offsetOf = offsetOf;
+    let n = 0;
+    for (let id = 0; id < prefixOf.length; id++) if (prefixOf[id] >= 0) n++;
+    let ids = new Int32Array(n);
+    for (let id = 0, k = 0; id < prefixOf.length; id++) if (prefixOf[id] >= 0) ids[k++] = id;
+    // least significant first, each pass stable: the offset's halves, then the prefix's
+    let tmp = new Int32Array(n);
+    const counts = new Int32Array(1 << 16);
+    for (let pass = 0; pass < 4; pass++) {
+      const col = pass < 2 ? offsetOf : prefixOf;
+      if (!col) continue;
+      // the digits of the unsigned value: −1 (no offset) is 0xffffffff, which no offset is
+      const shift = pass & 1 ? 16 : 0;
+      counts.fill(0);
+      for (let k = 0; k < n; k++) counts[(col[ids[k]] >>> shift) & 0xffff]++;
+      if (n === 0 || counts[(col[ids[0]] >>> shift) & 0xffff] === n) continue; // a digit all share
+      for (let d = 0, at = 0; d < counts.length; d++) {
+        const c = counts[d];
+        counts[d] = at;
+        at += c;
+      }
+      for (let k = 0; k < n; k++) tmp[counts[(col[ids[k]] >>> shift) & 0xffff]++] = ids[k];
+      const t = ids;
+      ids = tmp;
+      tmp = t;
+    }
+    this.sorted = ids;
+    // the runs: a group where the key changes
+    const start = new Int32Array(n + 1);
+    let g = 0;
+    for (let k = 0; k < n; k++) if (k === 0 || !this.sameKey(ids[k], ids[k - 1])) start[g++] = k;
+    start[g] = n;
+    this.start = start.subarray(0, g + 1);
+    this.count = new Float64Array(g);
+    for (let i = 0; i < g; i++) {
+      let c = 0;
+      for (let k = this.start[i]; k < this.start[i + 1]; k++) c += sites.drops(ids[k]);
+      this.count[i] = c;
+    }
+  }
+
+  private sameKey(a: number, b: number): boolean {
+    return this.prefixOf[a] === this.prefixOf[b] && (!this.offsetOf || this.offsetOf[a] === this.offsetOf[b]);
+  }
+
+  /** The sites of group g, lowest id first. */
+  sitesOf(g: number): Int32Array {
+    return this.sorted.subarray(this.start[g], this.start[g + 1]);
   }
 
   key(g: number): string {
-    const prefix = this.prefixes[this.prefix[g]];
-    return this.offset[g] < 0 ? prefix : `${prefix}+0x${this.offset[g].toString(16)}`;
+    const site = this.sorted[this.start[g]];
+    const prefix = this.prefixes[this.prefixOf[site]];
+    const offset = this.offsetOf ? this.offsetOf[site] : -1;
+    return offset < 0 ? prefix : `${prefix}+0x${offset.toString(16)}`;
   }
 
   /** The groups with the most drops first (then by key), at most limit of them. */
   ranked(limit: number): number[] {
-    const counts = this.count.subarray(0, this.n);
+    const counts = this.count;
+    const n = counts.length;
     let ids: number[];
-    if (limit < this.n) {
+    if (limit < n) {
       // only groups that can be among the first limit are sorted with their keys
       const least = nthLargest(counts, limit);
       ids = [];
-      for (let i = 0; i < this.n; i++) if (counts[i] >= least) ids.push(i);
-    } else ids = Array.from({ length: this.n }, (_, i) => i);
+      for (let i = 0; i < n; i++) if (counts[i] >= least) ids.push(i);
+    } else ids = Array.from({ length: n }, (_, i) => i);
     const keys = new Map(ids.map((i) => [i, this.key(i)]));
     ids.sort((a, b) => counts[b] - counts[a] || (keys.get(a)! < keys.get(b)! ? -1 : 1));
     return ids.length > limit ? ids.slice(0, limit) : ids;
-  }
-
-  private widen(cap: number): void {
-    this.count = widen(this.count, cap);
-    this.first = widen(this.first, cap);
-    this.last = widen(this.last, cap);
-    this.firstSite = widen(this.firstSite, cap);
-    this.prefix = widen(this.prefix, cap);
-    this.offset = widen(this.offset, cap);
-  }
-
-  private make(p: number, offset: number, site: number, sites: LogSites): number {
-    if (this.n === this.count.length) this.widen(this.n * 4);
-    const g = this.n++;
-    this.prefix[g] = p;
-    this.offset[g] = offset;
-    this.first[g] = sites.first(site);
-    this.last[g] = sites.last(site);
-    this.firstSite[g] = site;
-    return g;
   }
 }
 
@@ -267,15 +295,6 @@ export function nthLargest(values: ArrayLike<number>, k: number): number {
 }
 
 /**
- * Adds each site to its group (prefix[site], −1: not counted), in a loop of its own: a quarter
- * million groups spread their index over megabytes, and a loop that does little else between
- * two lookups lets the processor wait for many at once.
- */
-function fillGroups(groups: Groups, prefix: Int32Array, offset: Int32Array | null, sites: LogSites): void {
-  for (let id = 0; id < prefix.length; id++) if (prefix[id] >= 0) groups.add(prefix[id], offset ? offset[id] : -1, id, sites);
-}
-
-/**
  * The symbol is function+0xoffset, the offset an int32. The resolver writes the symbol so
  * whenever it gives both a function and an offset; its length is checked (reading the text
  * would flatten a string made per site, which costs more than the rest of the grouping).
@@ -285,13 +304,6 @@ function canonical(r: Resolution): boolean {
   const off = r.offset;
   if (f === null || off === null || r.symbol === null || off < 0 || off > 0x7fffffff) return false;
   return r.symbol.length === f.length + 3 + hexDigits(off);
-}
-
-function merge(into: Map<number, Map<string, number>>, g: number, from: ReadonlyMap<string, number> | undefined): void {
-  if (!from) return;
-  let m = into.get(g);
-  if (!m) into.set(g, (m = new Map()));
-  for (const [k, n] of from) bump(m, k, n);
 }
 
 function sorted(m: ReadonlyMap<string, number> | undefined): Array<[string, number]> {

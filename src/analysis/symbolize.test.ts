@@ -252,6 +252,54 @@ describe('--summary counts the common dropwatch line in batches', () => {
   });
 });
 
+describe('the report groups every site into its function and location', () => {
+  it('as its own entries say, past 65,536 functions and offsets past 0xffff, two sites to a location', () => {
+    // a table of more functions than one 16-bit digit holds, each 0x40000 long
+    const base = 0xffffffff81000000n;
+    const fns = 66_000;
+    const at = (f: number, off: number) => (base + BigInt(f) * 0x40000n + BigInt(off)).toString(16);
+    const table = SymbolTable.parse(Array.from({ length: fns }, (_, f) => `${at(f, 0)} T fn${f}`).join('\n') + `\n${at(fns, 0)} T _etext\n`);
+    const log: string[] = [];
+    let seed = 11;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    for (let f = 0; f < fns; f++) log.push(`${1 + rand(9)} drops at fn${f}+${(f % 7).toString(16)} (0x${at(f, f % 7)}) [software]`);
+    for (let i = 0; i < 3000; i++) {
+      // a few functions, offsets either side of 0xffff, some printed by name alone (a second site of the same location)
+      const f = rand(5);
+      const off = [0x10, 0xffff, 0x10000, 0x10010, 0x3fff0][rand(5)];
+      if (rand(3)) log.push(`${1 + rand(9)} drops at fn${f}+${off.toString(16)} (0x${at(f, off)}) [software]`);
+      else log.push(`  <idle>-0 [001] ..s1. 12.3: kfree_skb: skbaddr=00000000cdf5d6a6 protocol=2048 location=fn${f}+0x${off.toString(16)}/0x40000 reason: ${['NO_SOCKET', 'NETFILTER_DROP'][rand(2)]}`);
+    }
+    log.push('2 drops at location 0xffffffff01000000');
+    const { entries, report } = run(table, log.join('\n'));
+
+    type Want = { count: number; firstLine: number; lastLine: number; reasons: Map<string, number> };
+    const group = (keyOf: (e: Entry) => string) => {
+      const m = new Map<string, Want>();
+      for (const e of entries) {
+        const key = keyOf(e);
+        const w = m.get(key) ?? { count: 0, firstLine: e.line, lastLine: e.line, reasons: new Map<string, number>() };
+        w.count += e.count;
+        w.lastLine = e.line;
+        if (e.reason) w.reasons.set(e.reason, (w.reasons.get(e.reason) ?? 0) + 1);
+        m.set(key, w);
+      }
+      return m;
+    };
+    const check = (rows: typeof report.byLocation, want: Map<string, Want>) => {
+      const byKey = (a: [string, ...unknown[]], b: [string, ...unknown[]]) => (a[0] < b[0] ? -1 : 1);
+      const got = rows.map((r) => [r.key, r.count, r.firstLine, r.lastLine, [...r.reasons].sort().join()] as [string, ...unknown[]]);
+      const expected = [...want].map(([key, w]) => [key, w.count, w.firstLine, w.lastLine, [...w.reasons.keys()].sort().join()] as [string, ...unknown[]]);
+      expect(got.sort(byKey)).toEqual(expected.sort(byKey));
+      expect(rows.every((r, i) => i === 0 || rows[i - 1].count >= r.count)).toBe(true);
+    };
+    check(report.byLocation, group((e) => e.symbol ?? '(unresolved)'));
+    check(report.byFunction, group((e) => e.function ?? e.symbol ?? '(unresolved)'));
+    expect(report.functions).toBe(fns + 1);
+    expect(report.byLocation.find((r) => r.key === 'fn3+0x10000')?.address).toBe(`0x${at(3, 0x10000)}`);
+  });
+});
+
 describe('robustness', () => {
   it('says a hashed pointer cannot be resolved', () => {
     const { entries } = run(vm, '<idle>-0 [001] ..s. 12.3: kfree_skb: skbaddr=000000004a2f5e7c protocol=2048 location=000000009b2c1f3a');
