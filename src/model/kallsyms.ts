@@ -164,11 +164,15 @@ export class SymbolTable {
     );
   }
 
-  /** names made once per symbol asked for: a log resolves many offsets of the same functions */
-  private readonly names: string[] = [];
+  /**
+   * names made once per symbol asked for: a log resolves many offsets of the same functions.
+   * Filled with null first: an array written at scattered indexes becomes a dictionary.
+   */
+  private names: Array<string | null> | null = null;
 
   private name(i: number): string {
-    return (this.names[i] ??= this.blob.toString('latin1', this.nameAt[i], this.nameAt[i] + this.nameLen[i]));
+    const names = (this.names ??= new Array<string | null>(this.hi.length).fill(null));
+    return (names[i] ??= this.blob.toString('latin1', this.nameAt[i], this.nameAt[i] + this.nameLen[i]));
   }
 
   private module(i: number): string | null {
