@@ -143,9 +143,10 @@ export class Resolver {
   }
 
   resolve(s: LogSite): Resolution {
-    const kept = s.name === null ? s.text : s.offset === null ? s.name : `${s.name}+0x${s.offset.toString(16)}`;
-    const res: Resolution = { address: null, symbol: kept, function: s.name, offset: s.offset, module: s.module, logNameWrong: false, unresolved: null };
+    const res: Resolution = { address: null, symbol: null, function: s.name, offset: s.offset, module: s.module, logNameWrong: false, unresolved: null };
     this.fill(res, s);
+    // where the table gave no symbol: the log's, as printed (made only then: most sites resolve)
+    res.symbol ??= s.name === null ? s.text : s.offset === null ? s.name : `${s.name}+0x${s.offset.toString(16)}`;
     return res;
   }
 
@@ -190,7 +191,6 @@ export class Resolver {
       res.function = r.name;
       res.offset = r.offset;
       res.module = r.module;
-      res.symbol = `${r.name}+0x${r.offset.toString(16)}`;
       if (byAddress) {
         res.logNameWrong = trusted;
         if (!trusted) res.unresolved = `the log's name is at an offset no function has: resolved by address, unverified`;
@@ -199,8 +199,8 @@ export class Resolver {
       } else if (named) {
         // the log was right: say it its way (an alias it printed)
         res.function = s.name;
-        res.symbol = `${s.name}+0x${r.offset.toString(16)}`;
       }
+      res.symbol = `${res.function}+0x${r.offset.toString(16)}`;
       return;
     }
     if (named) {
