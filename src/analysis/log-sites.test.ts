@@ -8,14 +8,22 @@ describe('LogSites', () => {
   it('keeps a quarter million locations apart and counts each exactly, across every growth of its table', () => {
     const sites = new LogSites();
     const n = 250_000;
-    // addresses that differ in the high half as well as the low one, and two that share a low half
+    // addresses that differ in the high half as well as the low one; every 11th shares its low
+    // half with another (only the high half tells them apart)
     const addr = (i: number) => [i % 7 === 0 ? -2 : -1, (0x81000000 + i * 3) | 0] as const;
-    for (let round = 1; round <= 3; round++) for (let i = 0; i < n; i++) sites.count(sites.ofHalves(...addr(i), 'dropwatch'), i % 5, round * n + i);
-    expect(sites.size).toBe(n);
-    for (const i of [0, 1, 7, 4242, n - 1]) {
+    const twin = (i: number) => [-3, (0x81000000 + i * 3) | 0] as const;
+    for (let round = 1; round <= 3; round++) {
+      for (let i = 0; i < n; i++) {
+        sites.count(sites.ofHalves(...addr(i), 'dropwatch'), i % 5, round * n + i);
+        if (i % 11 === 0) sites.count(sites.ofHalves(...twin(i), 'dropwatch'), 1, round * n + i);
+      }
+    }
+    expect(sites.size).toBe(n + Math.ceil(n / 11));
+    for (const i of [0, 1, 7, 11, 4242, n - 1]) {
       const id = sites.ofHalves(...addr(i), 'dropwatch');
       expect([sites.drops(id), sites.lines(id), sites.first(id), sites.last(id)]).toEqual([3 * (i % 5), 3, n + i, 3 * n + i]);
       expect(sites.site(id).address).toBe((BigInt(addr(i)[0] >>> 0) << 32n) | BigInt(addr(i)[1] >>> 0));
+      if (i % 11 === 0) expect(sites.drops(sites.ofHalves(...twin(i), 'dropwatch'))).toBe(3);
     }
   });
 
@@ -26,6 +34,24 @@ describe('LogSites', () => {
     expect(a).not.toBe(b);
     expect([sites.isBare(a), sites.isBare(b)]).toEqual([false, true]);
     expect(sites.of(drop('2 drops at ip_rcv+cf (0xffffffff81631acf) [software]'))).toBe(a);
+  });
+
+  it('addresses of one low half stay apart by their high half, and bare from not', () => {
+    // thousands of keys in one table that share the low half: their probes cross each other's slots
+    const sites = new LogSites();
+    const hex = (hi: number) => `0x${(0xffff0000 + hi).toString(16)}81631acf`;
+    const ids = new Map<string, number>();
+    for (let round = 0; round < 2; round++) {
+      for (let hi = 0; hi < 3000; hi++) {
+        for (const line of [`1 drops at location ${hex(hi)}`, hex(hi)]) {
+          const id = sites.of(drop(line));
+          if (round === 0) ids.set(line, id);
+          else expect(id).toBe(ids.get(line));
+        }
+      }
+    }
+    expect(new Set(ids.values()).size).toBe(6000);
+    expect(sites.size).toBe(6000);
   });
 
   it('a name seen after its address names the site; the text is the log\'s, derived or kept', () => {

@@ -5,13 +5,12 @@
  * are interned once, its printed text is derived from the name and offset unless the log wrote
  * it some other way, and reasons and callers exist only for the locations that have them.
  *
- * A site is found by what a line gives: an address (as its 32-bit halves, in an IntTable, so
- * the byte path needs no bigint and no string), a bare address in an address list (a
+ * A site is found by what a line gives: an address (as its 32-bit halves, in a hash table of
+ * its own, so the byte path needs no bigint and no string), a bare address in an address list (a
  * site of its own: it is a drop only in a log of nothing but addresses), or a name and offset
  * alone (perf and ftrace print no address).
  */
 import type { LogDrop, LogKind } from '../formats/droplog.js';
-import { IntTable } from './int-table.js';
 import { bump } from './snapshot.js';
 
 /** What a site is, not how often it was seen: what judge.ts votes with and resolves. */
@@ -52,6 +51,11 @@ export function hexDigits(n: number): number {
   return n === 0 ? 1 : (35 - Math.clz32(n)) >> 2;
 }
 
+/** A slot's hash: the product's high bits are taken, since its low ones depend only on the keys' low bits. */
+function slotHash(lo: number, hi: number, bare: number): number {
+  return Math.imul(lo ^ Math.imul(hi ^ Math.imul(bare, 0xc2b2ae35), 0x85ebca6b), 0x9e3779b1);
+}
+
 /** a copy of a column with room for n */
 export function widen<T extends Column>(a: T, n: number): T {
   const b = new (a.constructor as new (n: number) => T)(n);
@@ -70,6 +74,11 @@ export class LogSites {
   private moduleId = new Int32Array(0);
   /** NaN: no offset */
   private offsets = new Float64Array(0);
+  /**
+   * a bit per site: named (nameId ≥ 0). Every dropwatch line asks it of its site, and a bit
+   * set of a quarter million sites stays in the cache where their names' ids do not.
+   */
+  private named = new Int32Array(0);
   private cap = 0;
 
   private readonly strings: string[] = [];
@@ -80,8 +89,15 @@ export class LogSites {
 
   /** per site: drops, lines, first line, last line (together: a line touches them all) */
   private tally = new Float64Array(0);
-  /** address sites by the address's low and high halves and BARE or 0 */
-  private readonly byAddress = new IntTable();
+  /**
+   * Address sites by the address (its halves) and BARE or 0, open-addressed: a slot is the low
+   * half and the site id + 1 (0: empty); the rest of the key is the site's own (hi, flags).
+   * Eight bytes a slot, where the key in full would take twice that: a big log's table spans
+   * megabytes, and each of its pages is a fault the first time and a cache miss after.
+   */
+  private slots = new Int32Array(2 << 12);
+  private slotBits = 12;
+  private indexed = 0;
   private readonly byName = new Map<string, number>();
 
   get size(): number {
@@ -100,7 +116,7 @@ export class LogSites {
       const lo = Number(BigInt.asIntN(32, d.address));
       if (d.kind === 'address') return this.ofAddress(hi, lo, BARE, d.kind);
       const id = this.ofAddress(hi, lo, 0, d.kind);
-      if (this.nameId[id] < 0 && d.name !== null) this.setName(id, d.name, d.offset, d.text);
+      if (!this.hasName(id) && d.name !== null) this.setName(id, d.name, d.offset, d.text);
       if (this.moduleId[id] < 0 && d.module !== null) this.moduleId[id] = this.intern(d.module);
       return id;
     }
@@ -117,12 +133,13 @@ export class LogSites {
   }
 
   hasName(id: number): boolean {
-    return this.nameId[id] >= 0;
+    return (this.named[id >> 5] & (1 << (id & 31))) !== 0;
   }
 
   /** Names a site first seen by its address alone. */
   setName(id: number, name: string, offset: number | null, text: string | null): void {
     this.nameId[id] = this.intern(name);
+    this.named[id >> 5] |= 1 << (id & 31);
     this.offsets[id] = offset ?? NaN;
     this.setText(id, text);
   }
@@ -130,6 +147,7 @@ export class LogSites {
   /** Names a site whose line printed name+hex as offset.toString(16) would (the byte path checks). */
   setNameHex(id: number, name: string, offset: number): void {
     this.nameId[id] = this.intern(name);
+    this.named[id >> 5] |= 1 << (id & 31);
     this.offsets[id] = offset;
     this.textForm[id] = TEXT_HEX;
     this.texts.delete(id);
@@ -259,9 +277,35 @@ export class LogSites {
   }
 
   private ofAddress(hi: number, lo: number, bare: number, kind: LogKind): number {
-    let id = this.byAddress.get(lo, hi, bare);
-    if (id < 0) this.byAddress.add(lo, hi, bare, (id = this.add(kind, hi, lo, HAS_ADDRESS | bare)));
+    const slots = this.slots;
+    const mask = (1 << this.slotBits) - 1;
+    let i = slotHash(lo, hi, bare) >>> (32 - this.slotBits);
+    for (;;) {
+      const v = slots[i * 2 + 1];
+      if (v === 0) break;
+      if (slots[i * 2] === lo && this.hi[v - 1] === hi && (this.flags[v - 1] & BARE) === bare) return v - 1;
+      i = (i + 1) & mask;
+    }
+    const id = this.add(kind, hi, lo, HAS_ADDRESS | bare);
+    slots[i * 2] = lo;
+    slots[i * 2 + 1] = id + 1;
+    if (++this.indexed * 2 > 1 << this.slotBits) this.growSlots();
     return id;
+  }
+
+  private growSlots(): void {
+    const old = this.slots;
+    const bits = ++this.slotBits;
+    const slots = (this.slots = new Int32Array(2 << bits));
+    const mask = (1 << bits) - 1;
+    for (let at = 0; at < old.length; at += 2) {
+      const v = old[at + 1];
+      if (v === 0) continue;
+      let i = slotHash(old[at], this.hi[v - 1], this.flags[v - 1] & BARE) >>> (32 - bits);
+      while (slots[i * 2 + 1] !== 0) i = (i + 1) & mask;
+      slots[i * 2] = old[at];
+      slots[i * 2 + 1] = v;
+    }
   }
 
   private add(kind: LogKind, hi: number, lo: number, flags: number): number {
@@ -288,6 +332,7 @@ export class LogSites {
     this.nameId = widen(this.nameId, cap);
     this.moduleId = widen(this.moduleId, cap);
     this.offsets = widen(this.offsets, cap);
+    this.named = widen(this.named, cap >> 5);
     this.tally = widen(this.tally, cap * 4);
   }
 }
