@@ -220,12 +220,12 @@ class Groups {
     for (let k = 0; k < n; k++) if (k === 0 || !this.sameKey(ids[k], ids[k - 1])) start[g++] = k;
     start[g] = n;
     this.start = start.subarray(0, g + 1);
-    this.count = new Float64Array(g);
-    for (let i = 0; i < g; i++) {
-      let c = 0;
-      for (let k = this.start[i]; k < this.start[i + 1]; k++) c += sites.drops(ids[k]);
-      this.count[i] = c;
-    }
+    // counted in id order, the sites' tallies read front to back (in key order each would be a
+    // cache miss): each site's group first, written where the ids were sorted from
+    const groupOf = tmp.length === prefixOf.length ? tmp : new Int32Array(prefixOf.length);
+    for (let i = 0; i < g; i++) for (let k = this.start[i]; k < this.start[i + 1]; k++) groupOf[ids[k]] = i;
+    const count = (this.count = new Float64Array(g));
+    for (let id = 0; id < prefixOf.length; id++) if (prefixOf[id] >= 0) count[groupOf[id]] += sites.drops(id);
   }
 
   private sameKey(a: number, b: number): boolean {
