@@ -215,19 +215,16 @@ export class LogSites {
   /** The site as an object, made on each call: for judging and resolving, not for keeping. */
   site(id: number): LogSite {
     const f = this.flags[id];
-    const name = this.name(id);
-    const offset = Number.isNaN(this.offsets[id]) ? null : this.offsets[id];
-    return {
-      kind: KINDS[this.kinds[id]],
-      address: f & HAS_ADDRESS ? (BigInt(this.hi[id] >>> 0) << 32n) | BigInt(this.lo[id] >>> 0) : null,
-      name,
-      offset,
-      text: this.textOf(id, name, offset),
-      module: this.moduleId[id] < 0 ? null : this.strings[this.moduleId[id]],
-      hardware: (f & HARDWARE) !== 0,
-      hashed: (f & HASHED) !== 0,
-      bare: (f & BARE) !== 0,
-    };
+    return new SiteView(
+      this,
+      id,
+      KINDS[this.kinds[id]],
+      f & HAS_ADDRESS ? (BigInt(this.hi[id] >>> 0) << 32n) | BigInt(this.lo[id] >>> 0) : null,
+      this.name(id),
+      Number.isNaN(this.offsets[id]) ? null : this.offsets[id],
+      this.moduleId[id] < 0 ? null : this.strings[this.moduleId[id]],
+      f,
+    );
   }
 
   *[Symbol.iterator](): IterableIterator<LogSite> {
@@ -334,5 +331,34 @@ export class LogSites {
     this.offsets = widen(this.offsets, cap);
     this.named = widen(this.named, cap >> 5);
     this.tally = widen(this.tally, cap * 4);
+  }
+}
+
+/**
+ * A site as LogSite, its text made only when read: the judge and the report look at every site
+ * of a big log, and most of them never ask how the log printed it.
+ */
+class SiteView implements LogSite {
+  readonly hardware: boolean;
+  readonly hashed: boolean;
+  readonly bare: boolean;
+
+  constructor(
+    private readonly sites: LogSites,
+    private readonly id: number,
+    readonly kind: LogKind,
+    readonly address: bigint | null,
+    readonly name: string | null,
+    readonly offset: number | null,
+    readonly module: string | null,
+    flags: number,
+  ) {
+    this.hardware = (flags & HARDWARE) !== 0;
+    this.hashed = (flags & HASHED) !== 0;
+    this.bare = (flags & BARE) !== 0;
+  }
+
+  get text(): string | null {
+    return this.sites.text(this.id);
   }
 }
