@@ -69,7 +69,7 @@ export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
   let anyMisnamed = false;
   let bare = false;
   // a function's symbols, once per name: a big log names each function at a hundred offsets
-  const named = new Map<string, ReturnType<SymbolTable['symbolsNamed']>>();
+  const named = new Map<string, Array<ReturnType<SymbolTable['symbolsNamed']>[number] & { lastSlide?: bigint }>>();
   for (const s of sites) {
     if (s.address !== null && s.name === null) bare = true;
     // an offset no function has is a misnamed line (old dropwatch): no evidence
@@ -78,8 +78,12 @@ export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
     if (s.address === null || s.name === null || s.offset === null || s.hardware || wrong) continue;
     let symbols = named.get(s.name);
     if (!symbols) named.set(s.name, (symbols = table.symbolsNamed(s.name)));
+    const offset = BigInt(s.offset);
     for (const b of symbols) {
-      const slide = s.address - (b.start + BigInt(s.offset));
+      const slide = s.address - (b.start + offset);
+      // a vote is a name in a set: the same again changes nothing (a function's offsets mostly agree)
+      if (b.lastSlide === slide) continue;
+      b.lastSlide = slide;
       if (b.module === null) {
         coreVoters.add(s.name);
         vote(core, slide, s.name);
