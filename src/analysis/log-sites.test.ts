@@ -71,6 +71,22 @@ describe('LogSites', () => {
     expect(sites.isHardware(hw)).toBe(true);
   });
 
+  it('names from bytes: each its own, through the growth of the table that finds them', () => {
+    const sites = new LogSites();
+    const names = Array.from({ length: 5000 }, (_, i) => `fn_${i.toString(36)}${i % 3 ? '.isra.0' : ''}`).concat(['caf\u00e9_rcv']);
+    const ids: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      names.forEach((name, i) => {
+        const buf = Buffer.from(`  ${name}+1f `, 'latin1');
+        const id = sites.ofHalves(-1, 0x1000 + i * 64 + round, 'dropwatch');
+        sites.setNameHex(id, buf, 2, 2 + name.length, 0x1f);
+        ids.push(id);
+      });
+    }
+    expect(ids.map((id) => sites.name(id))).toEqual([...names, ...names]);
+    expect(sites.site(ids[1]).text).toBe(`${names[1]}+1f`);
+  });
+
   it('reasons and callers exist only for sites that have them', () => {
     const sites = new LogSites();
     const a = sites.of(drop('3 drops at location 0xffffffff81631acf'));

@@ -84,6 +84,9 @@ export class LogSites {
   private readonly strings: string[] = [];
   private readonly stringIds = new Map<string, number>();
   private readonly texts = new Map<number, string>();
+  /** the strings setNameHex made or found, by their bytes' hash: string id + 1 (0: empty) */
+  private nameSlots = new Int32Array(1 << 10);
+  private nameSlotsUsed = 0;
   private readonly reasonMaps = new Map<number, Map<string, number>>();
   private readonly callerMaps = new Map<number, Map<string, number>>();
 
@@ -144,13 +147,53 @@ export class LogSites {
     this.setText(id, text);
   }
 
-  /** Names a site whose line printed name+hex as offset.toString(16) would (the byte path checks). */
-  setNameHex(id: number, name: string, offset: number): void {
-    this.nameId[id] = this.intern(name);
+  /**
+   * Names a site whose line printed name+hex as offset.toString(16) would (the byte path
+   * checks), the name as latin1 bytes buf[ns, ne): a name seen before is found from its bytes,
+   * so a string is made only for a name new to the log (a big log names a quarter million
+   * sites after a few thousand functions).
+   */
+  setNameHex(id: number, buf: Uint8Array, ns: number, ne: number, offset: number): void {
+    let h = 0x811c9dc5;
+    for (let k = ns; k < ne; k++) h = Math.imul(h ^ buf[k], 0x01000193);
+    const mask = this.nameSlots.length - 1;
+    let i = h & mask;
+    let name = -1;
+    for (let v; (v = this.nameSlots[i]) !== 0; i = (i + 1) & mask) {
+      const str = this.strings[v - 1];
+      if (str.length !== ne - ns) continue;
+      let k = 0;
+      while (k < str.length && str.charCodeAt(k) === buf[ns + k]) k++;
+      if (k === str.length) {
+        name = v - 1;
+        break;
+      }
+    }
+    if (name < 0) {
+      name = this.intern(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1', ns, ne));
+      this.nameSlots[i] = name + 1;
+      if (++this.nameSlotsUsed * 2 > this.nameSlots.length) this.growNameSlots();
+    }
+    this.nameId[id] = name;
     this.named[id >> 5] |= 1 << (id & 31);
     this.offsets[id] = offset;
     this.textForm[id] = TEXT_HEX;
     this.texts.delete(id);
+  }
+
+  private growNameSlots(): void {
+    const slots = new Int32Array(this.nameSlots.length * 2);
+    const mask = slots.length - 1;
+    for (const v of this.nameSlots) {
+      if (v === 0) continue;
+      const str = this.strings[v - 1];
+      let h = 0x811c9dc5;
+      for (let k = 0; k < str.length; k++) h = Math.imul(h ^ str.charCodeAt(k), 0x01000193);
+      let i = h & mask;
+      while (slots[i] !== 0) i = (i + 1) & mask;
+      slots[i] = v;
+    }
+    this.nameSlots = slots;
   }
 
   /** Counts a line of n drops, line number no, into a site. */

@@ -184,9 +184,9 @@ export class Symbolizer {
 
   /** Names a site after its first named line: no text kept when the offset is printed as toString(16) would. */
   private nameFast(s: Site, buf: Buffer, ns: number, ne: number, os: number, oe: number, off: number): void {
+    if (plainHex(buf, os, oe, off)) return this.sites.setNameHex(s, buf, ns, ne, off);
     const name = buf.toString('latin1', ns, ne);
-    if (plainHex(buf, os, oe, off)) this.sites.setNameHex(s, name, off);
-    else this.sites.setName(s, name, off, `${name}+${buf.toString('latin1', os, oe)}`);
+    this.sites.setName(s, name, off, `${name}+${buf.toString('latin1', os, oe)}`);
   }
 
   /**
