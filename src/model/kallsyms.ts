@@ -194,8 +194,33 @@ export class SymbolTable {
     return (this.top = top);
   }
 
+  /**
+   * The symbol last found for each 4 KiB page of addresses (index + 1; 0: none), by the page's
+   * low bits: a log names each function at many offsets, far apart in the log, and a symbol
+   * that still holds the address is the answer a search would give.
+   */
+  private readonly recent = new Int32Array(4096);
+
   /** Index of the last symbol starting at or below the address, or -1. */
   private index(hi: number, lo: number): number {
+    const page = (lo >>> 12) & 4095;
+    const r = this.recent[page] - 1;
+    if (r >= 0 && this.holds(r, hi, lo)) return r;
+    const i = this.search(hi, lo);
+    if (i >= 0) this.recent[page] = i + 1;
+    return i;
+  }
+
+  /** Symbol i starts at or below the address, and the next (if any) above it. */
+  private holds(i: number, hi: number, lo: number): boolean {
+    const h = this.hi[i];
+    if (h > hi || (h === hi && this.lo[i] > lo)) return false;
+    if (i + 1 === this.hi.length) return true;
+    const nh = this.hi[i + 1];
+    return nh > hi || (nh === hi && this.lo[i + 1] > lo);
+  }
+
+  private search(hi: number, lo: number): number {
     const top = this.topIndex();
     let a = 0;
     let b = top.hi.length - 1;
