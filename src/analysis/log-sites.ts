@@ -101,6 +101,9 @@ export class LogSites {
   private slots = new Int32Array(2 << 12);
   private slotBits = 12;
   private indexed = 0;
+  /** the high half of every address site (a kernel's addresses mostly share one), else NaN */
+  private everyHi = NaN;
+  private bareSites = 0;
   private readonly byName = new Map<string, number>();
 
   get size(): number {
@@ -323,10 +326,13 @@ export class LogSites {
     for (;;) {
       const v = slots[i * 2 + 1];
       if (v === 0) break;
-      if (slots[i * 2] === lo && this.hi[v - 1] === hi && (this.flags[v - 1] & BARE) === bare) return v - 1;
+      // the site's own columns are read only when another site could share the low half
+      if (slots[i * 2] === lo && (hi === this.everyHi || this.hi[v - 1] === hi) && (this.bareSites === 0 ? bare === 0 : (this.flags[v - 1] & BARE) === bare)) return v - 1;
       i = (i + 1) & mask;
     }
     const id = this.add(kind, hi, lo, HAS_ADDRESS | bare);
+    this.everyHi = this.indexed === 0 || hi === this.everyHi ? hi : NaN;
+    if (bare) this.bareSites++;
     slots[i * 2] = lo;
     slots[i * 2 + 1] = id + 1;
     if (++this.indexed * 2 > 1 << this.slotBits) this.growSlots();
