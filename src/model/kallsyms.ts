@@ -48,6 +48,22 @@ export interface SymbolLookup {
 export const MAX_FUNCTION_SIZE = 0x40000;
 
 
+/** The last index in [a, b] of sorted halves at or below (hi, lo); none when there is none. */
+function lastAtOrBelow(his: Uint32Array, los: Uint32Array, a: number, b: number, hi: number, lo: number, none: number): number {
+  let found = none;
+  while (a <= b) {
+    const m = (a + b) >>> 1;
+    const mh = his[m];
+    if (mh < hi || (mh === hi && los[m] <= lo)) {
+      found = m;
+      a = m + 1;
+    } else {
+      b = m - 1;
+    }
+  }
+  return found;
+}
+
 function toBig(hi: number, lo: number): bigint {
   return (BigInt(hi) << 32n) | BigInt(lo);
 }
@@ -222,35 +238,10 @@ export class SymbolTable {
 
   private search(hi: number, lo: number): number {
     const top = this.topIndex();
-    let a = 0;
-    let b = top.hi.length - 1;
-    let block = -1;
-    while (a <= b) {
-      const m = (a + b) >>> 1;
-      const mh = top.hi[m];
-      if (mh < hi || (mh === hi && top.lo[m] <= lo)) {
-        block = m;
-        a = m + 1;
-      } else {
-        b = m - 1;
-      }
-    }
+    const block = lastAtOrBelow(top.hi, top.lo, 0, top.hi.length - 1, hi, lo, -1);
     if (block < 0) return -1;
-    a = block * 64;
-    b = Math.min(a + 63, this.hi.length - 1);
-    let found = a;
-    a++;
-    while (a <= b) {
-      const m = (a + b) >>> 1;
-      const mh = this.hi[m];
-      if (mh < hi || (mh === hi && this.lo[m] <= lo)) {
-        found = m;
-        a = m + 1;
-      } else {
-        b = m - 1;
-      }
-    }
-    return found;
+    const a = block * 64;
+    return lastAtOrBelow(this.hi, this.lo, a + 1, Math.min(a + 63, this.hi.length - 1), hi, lo, a);
   }
 
   /** Resolves an address, or null when it lies below every symbol. */
