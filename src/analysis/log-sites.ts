@@ -94,7 +94,8 @@ export class LogSites {
   private tally = new Float64Array(0);
   /**
    * Address sites by the address (its halves) and BARE or 0, open-addressed: a slot is the low
-   * half and the site id + 1 (0: empty); the rest of the key is the site's own (hi, flags).
+   * half and the site id + 1 (0: empty); the rest of the key is the site's own (hi, flags),
+   * read only when some site could differ from it there (everyHi, bareSites).
    * Eight bytes a slot, where the key in full would take twice that: a big log's table spans
    * megabytes, and each of its pages is a fault the first time and a cache miss after.
    */
@@ -156,7 +157,7 @@ export class LogSites {
    * so a string is made only for a name new to the log (a big log names a quarter million
    * sites after a few thousand functions).
    */
-  setNameHex(id: number, buf: Uint8Array, ns: number, ne: number, offset: number): void {
+  setNameHex(id: number, buf: Buffer, ns: number, ne: number, offset: number): void {
     let h = 0x811c9dc5;
     for (let k = ns; k < ne; k++) h = Math.imul(h ^ buf[k], 0x01000193);
     const mask = this.nameSlots.length - 1;
@@ -173,7 +174,7 @@ export class LogSites {
       }
     }
     if (name < 0) {
-      name = this.intern(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1', ns, ne));
+      name = this.intern(buf.toString('latin1', ns, ne));
       this.nameSlots[i] = name + 1;
       if (++this.nameSlotsUsed * 2 > this.nameSlots.length) this.growNameSlots();
     }
