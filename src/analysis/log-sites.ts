@@ -84,8 +84,8 @@ export class LogSites {
   private readonly strings: string[] = [];
   private readonly stringIds = new Map<string, number>();
   private readonly texts = new Map<number, string>();
-  /** the strings setNameHex made or found, by their bytes' hash: string id + 1 (0: empty) */
-  private nameSlots = new Int32Array(1 << 10);
+  /** the strings setNameHex made or found, by their bytes' hash: a slot is the hash and string id + 1 (0: empty) */
+  private nameSlots = new Int32Array(2 << 10);
   private nameSlotsUsed = 0;
   private readonly reasonMaps = new Map<number, Map<string, number>>();
   private readonly callerMaps = new Map<number, Map<string, number>>();
@@ -160,10 +160,12 @@ export class LogSites {
   setNameHex(id: number, buf: Buffer, ns: number, ne: number, offset: number): void {
     let h = 0x811c9dc5;
     for (let k = ns; k < ne; k++) h = Math.imul(h ^ buf[k], 0x01000193);
-    const mask = this.nameSlots.length - 1;
+    const slots = this.nameSlots;
+    const mask = (slots.length >> 1) - 1;
     let i = h & mask;
     let name = -1;
-    for (let v; (v = this.nameSlots[i]) !== 0; i = (i + 1) & mask) {
+    for (let v; (v = slots[i * 2 + 1]) !== 0; i = (i + 1) & mask) {
+      if (slots[i * 2] !== h) continue;
       const str = this.strings[v - 1];
       if (str.length !== ne - ns) continue;
       let k = 0;
@@ -175,8 +177,9 @@ export class LogSites {
     }
     if (name < 0) {
       name = this.intern(buf.toString('latin1', ns, ne));
-      this.nameSlots[i] = name + 1;
-      if (++this.nameSlotsUsed * 2 > this.nameSlots.length) this.growNameSlots();
+      slots[i * 2] = h;
+      slots[i * 2 + 1] = name + 1;
+      if (++this.nameSlotsUsed * 4 > slots.length) this.growNameSlots();
     }
     this.nameId[id] = name;
     this.named[id >> 5] |= 1 << (id & 31);
@@ -185,19 +188,18 @@ export class LogSites {
     this.texts.delete(id);
   }
 
+  /** Twice the slots, each moved by the hash it keeps: no name is hashed again. */
   private growNameSlots(): void {
-    const slots = new Int32Array(this.nameSlots.length * 2);
-    const mask = slots.length - 1;
-    for (const v of this.nameSlots) {
-      if (v === 0) continue;
-      const str = this.strings[v - 1];
-      let h = 0x811c9dc5;
-      for (let k = 0; k < str.length; k++) h = Math.imul(h ^ str.charCodeAt(k), 0x01000193);
-      let i = h & mask;
-      while (slots[i] !== 0) i = (i + 1) & mask;
-      slots[i] = v;
+    const old = this.nameSlots;
+    const slots = (this.nameSlots = new Int32Array(old.length * 2));
+    const mask = (slots.length >> 1) - 1;
+    for (let at = 0; at < old.length; at += 2) {
+      if (old[at + 1] === 0) continue;
+      let i = old[at] & mask;
+      while (slots[i * 2 + 1] !== 0) i = (i + 1) & mask;
+      slots[i * 2] = old[at];
+      slots[i * 2 + 1] = old[at + 1];
     }
-    this.nameSlots = slots;
   }
 
   /** Counts a line of n drops, line number no, into a site. */
