@@ -8,7 +8,7 @@
  * names and says so.
  */
 import { MAX_FUNCTION_SIZE, type Resolved, type SymbolTable } from '../model/kallsyms.js';
-import type { LogSite } from './log-sites.js';
+import type { LogSite, LogSites } from './log-sites.js';
 
 /**
  * `matches` (distinct functions agree on one slide), `one name` (a single
@@ -60,6 +60,11 @@ function top(m: Map<bigint, Set<string>>): [bigint, number] {
 /** A line whose name is at an offset no function has (old dropwatch misnamed module addresses so): its address is the evidence. */
 export function misnamed(s: LogSite): boolean {
   return s.address !== null && s.name !== null && s.offset !== null && !s.hardware && s.offset > MAX_FUNCTION_SIZE;
+}
+
+/** misnamed() of a named site with an address, by its offset (null/NaN: none). */
+function misnamedOffset(offset: number | null): boolean {
+  return offset !== null && offset > MAX_FUNCTION_SIZE;
 }
 
 export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
@@ -130,10 +135,58 @@ export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
 
 /** Resolves sites as a judgement allows. */
 export class Resolver {
+  /** the slide as halves: high signed (floor), low unsigned */
+  private readonly slideHi: number;
+  private readonly slideLo: number;
+
   constructor(
     private readonly table: SymbolTable,
     private readonly j: Judgement,
-  ) {}
+  ) {
+    this.slideHi = Number(j.slide >> 32n);
+    this.slideLo = Number(j.slide & 0xffffffffn);
+  }
+
+  /** set by locate(): the offset into the symbol it returned */
+  located = 0;
+
+  /**
+   * The table symbol a site resolves to, found by numbers, when resolve() would give just that:
+   * the symbol's name (which the log printed, if it printed one) at an offset, nothing wrong,
+   * nothing unresolved, its symbol function+0xoffset. -1 for any other site, left to resolve().
+   * A report of a quarter million locations makes no string for the ones it does not print.
+   */
+  locate(sites: LogSites, id: number): number {
+    const verdict = this.j.verdict;
+    // (a site with an address is never hardware nor hashed: those lines print none)
+    if (verdict === 'mismatch' || !sites.hasAddress(id)) return -1;
+    const name = sites.name(id);
+    // a named site: its name, unless the name is wrong or nothing checks the table against it
+    if (name !== null && (verdict !== 'matches' || misnamedOffset(sites.offsetOf(id)))) return -1;
+    // the address less the slide, when it is a 64-bit address: else lookup() sees below or past every symbol
+    let lo = sites.loOf(id) - this.slideLo;
+    const borrow = lo < 0 ? 1 : 0;
+    lo += borrow * 0x100000000;
+    const hi = sites.hiOf(id) - this.slideHi - borrow;
+    if (hi < 0 || hi > 0xffffffff) return -1;
+    const i = this.table.plausibleAt(hi, lo);
+    // a module's symbol under a slide: the module's own slide may place it elsewhere (lookup())
+    if (i < 0 || (this.j.slide !== 0n && !this.table.isCore(i))) return -1;
+    // an alias of the symbol, or a wrong name, is for resolve() to tell apart
+    if (name !== null && name !== this.table.nameOf(i)) return -1;
+    this.located = this.table.offsetIn(i, hi, lo);
+    return i;
+  }
+
+  /** The name of a symbol locate() returned. */
+  symbolName(i: number): string {
+    return this.table.nameOf(i);
+  }
+
+  /** How many symbols locate() can return (its results are below this). */
+  get symbols(): number {
+    return this.table.size;
+  }
 
   /** The table's answer for an address, after the slide (a module's own, when it resolves there). */
   private lookup(addr: bigint): Resolved | null {

@@ -251,6 +251,20 @@ export class LogSites {
   addressOnly(id: number): boolean {
     return (this.flags[id] & HAS_ADDRESS) !== 0 && this.nameId[id] < 0;
   }
+  hasAddress(id: number): boolean {
+    return (this.flags[id] & HAS_ADDRESS) !== 0;
+  }
+  /** The address's high half, unsigned (a site with an address). */
+  hiOf(id: number): number {
+    return this.hi[id] >>> 0;
+  }
+  loOf(id: number): number {
+    return this.lo[id] >>> 0;
+  }
+  /** The offset the log printed after the name; NaN: none. */
+  offsetOf(id: number): number {
+    return this.offsets[id];
+  }
   name(id: number): string | null {
     return this.nameId[id] < 0 ? null : this.strings[this.nameId[id]];
   }

@@ -66,8 +66,11 @@ export interface ScanTally {
  * of a quarter million locations); the totals are of all of them.
  */
 export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: Judgement, t: ScanTally, limit = Infinity): Report {
-  const fns = new Groups();
-  const locs = new Groups();
+  const prefixes = new Prefixes();
+  const fns = new Groups(prefixes);
+  const locs = new Groups(prefixes);
+  // the prefix of each table symbol locate() gives, made on its first site (−1: not yet)
+  const symbolPrefix = new Int32Array(resolver.symbols).fill(-1);
   let drops = 0;
   let wrongNames = 0;
   let unresolved = 0;
@@ -81,16 +84,25 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
       bareLines += sites.lines(id);
       continue;
     }
-    // resolved here rather than kept (a resolution per location is what memory cannot hold), and
-    // with all the log said of the site: a name may come lines after its address
-    const r = resolver.resolve(sites.site(id));
     drops += sites.drops(id);
+    // resolved here rather than kept (a resolution per location is what memory cannot hold), and
+    // with all the log said of the site: a name may come lines after its address. Most sites
+    // are a table symbol and offset, found by numbers; the rest are resolved in full.
+    const sym = resolver.locate(sites, id);
+    if (sym >= 0) {
+      let p = symbolPrefix[sym];
+      if (p < 0) p = symbolPrefix[sym] = prefixes.id(resolver.symbolName(sym));
+      fnOf[id] = locOf[id] = p;
+      locOffset[id] = resolver.located;
+      continue;
+    }
+    const r = resolver.resolve(sites.site(id));
     if (r.logNameWrong) wrongNames += sites.lines(id);
     if (r.unresolved) unresolved += sites.lines(id);
-    fnOf[id] = fns.prefixId(r.function ?? r.symbol ?? '(unresolved)');
+    fnOf[id] = prefixes.id(r.function ?? r.symbol ?? '(unresolved)');
     // a location is its function and offset, kept as a number, when the symbol says just that
     const whole = canonical(r);
-    locOf[id] = locs.prefixId(whole ? r.function! : r.symbol ?? '(unresolved)');
+    locOf[id] = prefixes.id(whole ? r.function! : r.symbol ?? '(unresolved)');
     locOffset[id] = whole ? r.offset! : -1;
   }
   fns.fill(fnOf, null, sites);
@@ -149,6 +161,26 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
   };
 }
 
+/** A group key's text before any offset (a function, a symbol as printed), by a number. */
+class Prefixes {
+  private readonly texts: string[] = [];
+  private readonly ids = new Map<string, number>();
+
+  id(text: string): number {
+    let p = this.ids.get(text);
+    if (p === undefined) {
+      p = this.texts.length;
+      this.texts.push(text);
+      this.ids.set(text, p);
+    }
+    return p;
+  }
+
+  text(p: number): string {
+    return this.texts[p];
+  }
+}
+
 /**
  * Sites grouped under a key (a function, or a function and offset). A group is a run of the
  * site ids sorted by key: a big log has a location per site or nearly, and a sort of ids costs a
@@ -158,8 +190,8 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
  * address of a group are its first site's (the lowest id: the sort is stable).
  */
 class Groups {
-  private readonly prefixes: string[] = [];
-  private readonly prefixIds = new Map<string, number>();
+  constructor(private readonly prefixes: Prefixes) {}
+
   /** site ids, sorted by key; group g is sorted[start[g], start[g + 1]) */
   private sorted: Int32Array = new Int32Array(0);
   private start: Int32Array = new Int32Array(1);
@@ -171,18 +203,8 @@ class Groups {
     return this.count.length;
   }
 
-  prefixId(prefix: string): number {
-    let p = this.prefixIds.get(prefix);
-    if (p === undefined) {
-      p = this.prefixes.length;
-      this.prefixes.push(prefix);
-      this.prefixIds.set(prefix, p);
-    }
-    return p;
-  }
-
   /**
-   * Groups the sites by prefixOf[site] (prefixId; −1: in no group) and offsetOf[site] (−1: none;
+   * Groups the sites by prefixOf[site] (Prefixes.id; −1: in no group) and offsetOf[site] (−1: none;
    * null: no offsets), counting each group's drops.
    */
   fill(prefixOf: Int32Array, offsetOf: Int32Array | null, sites: LogSites): void {
@@ -239,7 +261,7 @@ class Groups {
 
   key(g: number): string {
     const site = this.sorted[this.start[g]];
-    const prefix = this.prefixes[this.prefixOf[site]];
+    const prefix = this.prefixes.text(this.prefixOf[site]);
     const offset = this.offsetOf ? this.offsetOf[site] : -1;
     return offset < 0 ? prefix : `${prefix}+0x${offset.toString(16)}`;
   }

@@ -251,18 +251,44 @@ export class SymbolTable {
     const i = this.index(hi, lo);
     if (i < 0) return null;
     this.lastIndex = i;
-    const dh = hi - this.hi[i];
-    const offset = dh * 0x100000000 + (lo - this.lo[i]);
+    const offset = this.offsetIn(i, hi, lo);
     const module = this.module(i);
-    let implausible = offset > MAX_FUNCTION_SIZE;
-    if (!module && this.etext) {
-      const [eh, el] = this.etext;
-      if (hi > eh || (hi === eh && lo >= el)) implausible = true;
-    }
     const size = i + 1 < this.hi.length ? (this.hi[i + 1] - this.hi[i]) * 0x100000000 + (this.lo[i + 1] - this.lo[i]) : null;
     const start = toBig(this.hi[i], this.lo[i]);
     this.lastStart = start;
-    return { name: this.name(i), offset, module, start, size, implausible };
+    return { name: this.name(i), offset, module, start, size, implausible: this.implausible(i, hi, lo, offset) };
+  }
+
+  /**
+   * The symbol lookup() would resolve the address (its unsigned 32-bit halves) to and call
+   * plausible, or -1: the same answer by numbers, for a caller that resolves a quarter million
+   * addresses and needs a string only for the few it prints. The offset is offsetIn().
+   */
+  plausibleAt(hi: number, lo: number): number {
+    const i = this.index(hi, lo);
+    return i >= 0 && !this.implausible(i, hi, lo, this.offsetIn(i, hi, lo)) ? i : -1;
+  }
+
+  /** The address's distance from symbol i's start. */
+  offsetIn(i: number, hi: number, lo: number): number {
+    return (hi - this.hi[i]) * 0x100000000 + (lo - this.lo[i]);
+  }
+
+  /** Symbol i is the core kernel's (not a module's). */
+  isCore(i: number): boolean {
+    return this.mod[i] === 0;
+  }
+
+  /** Symbol i's name, as lookup() gives it. */
+  nameOf(i: number): string {
+    return this.name(i);
+  }
+
+  private implausible(i: number, hi: number, lo: number, offset: number): boolean {
+    if (offset > MAX_FUNCTION_SIZE) return true;
+    if (this.mod[i] || !this.etext) return false;
+    const [eh, el] = this.etext;
+    return hi > eh || (hi === eh && lo >= el);
   }
 
   /** the symbol of the last lookup: namesAt() is asked of the lookup just made */
