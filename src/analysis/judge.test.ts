@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { LogDrop } from '../formats/droplog.js';
 import { SymbolTable } from '../model/kallsyms.js';
-import { Resolver, type Judgement, type SnapshotVerdict } from './judge.js';
+import { judge, Resolver, type Judgement, type SnapshotVerdict } from './judge.js';
 import { LogSites } from './log-sites.js';
 
 const fixture = (p: string) => new URL(`../../${p}`, import.meta.url);
@@ -132,4 +132,18 @@ describe('Resolver.locate', () => {
       if (verdict === 'matches') expect(answered).toBeGreaterThan(plain);
     },
   );
+});
+
+describe('judge', () => {
+  const named = ['ip_rcv', 'nft_do_chain', '__udp4_lib_rcv', 'tcp_v4_rcv'].map((n) => [n, table.addressOf(n)!] as const);
+  const logOf = (slide: bigint) => {
+    const sites = new LogSites();
+    for (const [name, start] of named) for (const off of [0x10, 0x24, 0x3e]) sites.of(drop({ address: (start + BigInt(off) + slide) & M64, name, offset: off, text: name }));
+    return sites;
+  };
+
+  it.each([0n, 0x1e00000n, -0x2a00000n, -0x7f0000000000n, -0x7fff00012345678n, -0xffffffff00000000n, -0xfffffffe7f000123n])('finds the slide the named lines agree on (%s), near or far', (slide) => {
+    const j = judge(logOf(slide), table);
+    expect([j.verdict, j.slide, j.agreement]).toEqual(['matches', slide, { agree: 4, of: 4 }]);
+  });
 });

@@ -59,7 +59,7 @@ function top(m: Map<bigint, Set<string>>): [bigint, number] {
 
 /** A line whose name is at an offset no function has (old dropwatch misnamed module addresses so): its address is the evidence. */
 export function misnamed(s: LogSite): boolean {
-  return s.address !== null && s.name !== null && s.offset !== null && !s.hardware && s.offset > MAX_FUNCTION_SIZE;
+  return s.address !== null && s.name !== null && !s.hardware && misnamedOffset(s.offset);
 }
 
 /** misnamed() of a named site with an address, by its offset (null/NaN: none). */
@@ -67,35 +67,50 @@ function misnamedOffset(offset: number | null): boolean {
   return offset !== null && offset > MAX_FUNCTION_SIZE;
 }
 
-export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
+export function judge(sites: LogSites, table: SymbolTable): Judgement {
   const core = new Map<bigint, Set<string>>();
   const coreVoters = new Set<string>();
   const mods = new Map<string, Map<bigint, Set<string>>>();
   let anyMisnamed = false;
   let bare = false;
   // a function's symbols, once per name: a big log names each function at a hundred offsets
-  const named = new Map<string, Array<ReturnType<SymbolTable['symbolsNamed']>[number] & { lastSlide?: bigint }>>();
-  for (const s of sites) {
-    if (s.address !== null && s.name === null) bare = true;
+  const named = new Map<string, Candidate[]>();
+  // by numbers: a quarter million sites, and a BigInt made only for a slide not voted yet
+  for (let id = 0; id < sites.size; id++) {
+    if (!sites.hasAddress(id)) continue;
+    const name = sites.name(id);
+    if (name === null) {
+      bare = true;
+      continue;
+    }
+    const offset = sites.offsetOf(id);
+    if (Number.isNaN(offset) || sites.isHardware(id)) continue;
     // an offset no function has is a misnamed line (old dropwatch): no evidence
-    const wrong = misnamed(s);
-    anyMisnamed ||= wrong;
-    if (s.address === null || s.name === null || s.offset === null || s.hardware || wrong) continue;
-    let symbols = named.get(s.name);
-    if (!symbols) named.set(s.name, (symbols = table.symbolsNamed(s.name)));
-    const offset = BigInt(s.offset);
+    if (misnamedOffset(offset)) {
+      anyMisnamed = true;
+      continue;
+    }
+    let symbols = named.get(name);
+    if (!symbols) named.set(name, (symbols = table.symbolsNamed(name).map((b) => ({ ...b, hi: Number(b.start >> 32n), lo: Number(b.start & 0xffffffffn), last: NaN }))));
+    const hi = sites.hiOf(id);
+    const lo = sites.loOf(id);
     for (const b of symbols) {
-      const slide = s.address - (b.start + offset);
+      // the slide, log − (start + offset), exact as a double while the high halves are near
+      // (a far one is never equal to a near one: the last is NaN after it)
+      const dh = hi - b.hi;
+      const near = dh > -0x100000 && dh < 0x100000;
+      const d = dh * 0x100000000 + (lo - b.lo - offset);
       // a vote is a name in a set: the same again changes nothing (a function's offsets mostly agree)
-      if (b.lastSlide === slide) continue;
-      b.lastSlide = slide;
+      if (d === b.last) continue;
+      b.last = near ? d : NaN;
+      const slide = near ? BigInt(d) : sites.address(id) - (b.start + BigInt(offset));
       if (b.module === null) {
-        coreVoters.add(s.name);
-        vote(core, slide, s.name);
+        coreVoters.add(name);
+        vote(core, slide, name);
       } else {
         let m = mods.get(b.module);
         if (!m) mods.set(b.module, (m = new Map()));
-        vote(m, slide, s.name);
+        vote(m, slide, name);
       }
     }
   }
@@ -131,6 +146,15 @@ export function judge(sites: Iterable<LogSite>, table: SymbolTable): Judgement {
     );
   }
   return j;
+}
+
+/** A symbol a name may be, and the slide it last voted for (as a number; NaN: none yet). */
+interface Candidate {
+  start: bigint;
+  module: string | null;
+  hi: number;
+  lo: number;
+  last: number;
 }
 
 /** Resolves sites as a judgement allows. */

@@ -13,7 +13,7 @@
 import type { LogDrop, LogKind } from '../formats/droplog.js';
 import { bump } from './snapshot.js';
 
-/** What a site is, not how often it was seen: what judge.ts votes with and resolves. */
+/** What a site is, not how often it was seen: what judge.ts resolves. */
 export interface LogSite {
   kind: LogKind;
   address: bigint | null;
@@ -254,6 +254,10 @@ export class LogSites {
   hasAddress(id: number): boolean {
     return (this.flags[id] & HAS_ADDRESS) !== 0;
   }
+  /** The address of a site with one. */
+  address(id: number): bigint {
+    return (BigInt(this.hi[id] >>> 0) << 32n) | BigInt(this.lo[id] >>> 0);
+  }
   /** The address's high half, unsigned (a site with an address). */
   hiOf(id: number): number {
     return this.hi[id] >>> 0;
@@ -275,23 +279,19 @@ export class LogSites {
     return this.textOf(id, name, Number.isNaN(this.offsets[id]) ? null : this.offsets[id]);
   }
 
-  /** The site as an object, made on each call: for judging and resolving, not for keeping. */
+  /** The site as an object, made on each call: for resolving, not for keeping. */
   site(id: number): LogSite {
     const f = this.flags[id];
     return new SiteView(
       this,
       id,
       KINDS[this.kinds[id]],
-      f & HAS_ADDRESS ? (BigInt(this.hi[id] >>> 0) << 32n) | BigInt(this.lo[id] >>> 0) : null,
+      f & HAS_ADDRESS ? this.address(id) : null,
       this.name(id),
       Number.isNaN(this.offsets[id]) ? null : this.offsets[id],
       this.moduleId[id] < 0 ? null : this.strings[this.moduleId[id]],
       f,
     );
-  }
-
-  *[Symbol.iterator](): IterableIterator<LogSite> {
-    for (let id = 0; id < this.n; id++) yield this.site(id);
   }
 
   private textOf(id: number, name: string | null, offset: number | null): string | null {
@@ -401,8 +401,8 @@ export class LogSites {
 }
 
 /**
- * A site as LogSite, its text made only when read: the judge and the report look at every site
- * of a big log, and most of them never ask how the log printed it.
+ * A site as LogSite, its text made only when read: the report resolves many sites of a big log
+ * in full, and most of them never ask how the log printed it.
  */
 class SiteView implements LogSite {
   readonly hardware: boolean;
