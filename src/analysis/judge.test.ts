@@ -26,7 +26,7 @@ function rng(seed: number): () => number {
  * Sites of every kind resolve() tells apart, at log addresses under a slide: core and module
  * addresses, inside functions and past their plausible ends, below every symbol and near the
  * ends of the 64-bit range (where the slide wraps), named rightly, by an alias, wrongly, by
- * an offset no function has, or not at all; hardware and hashed lines.
+ * an offset no function has, or not at all; and lines with no address.
  */
 function sitesUnder(slide: bigint, seed: number): LogSites {
   const sites = new LogSites();
@@ -82,7 +82,10 @@ function sitesUnder(slide: bigint, seed: number): LogSites {
         sites.of(drop({ address: log, name: '__brk_limit', offset: 0x1e1a4 + 0x40000, text: '__brk_limit' })); // misnamed
         break;
       default:
-        sites.of(drop({ address: log, hardware: pick(2) === 0, hashed: pick(2) === 1, name: name ?? 'trap', offset: null, text: 'x' }));
+        // lines with no address: a hardware trap, a hashed pointer, a name alone (perf, ftrace)
+        if (k % 3 === 0) sites.of(drop({ hardware: true, name: 'ttl_value_is_too_small', text: 'ttl_value_is_too_small' }));
+        else if (k % 3 === 1) sites.of(drop({ hashed: true, text: '000000009b2c1f3a' }));
+        else sites.of(drop({ kind: 'perf', name, offset: res?.offset ?? null, text: name }));
     }
   }
   return sites;
