@@ -63,6 +63,26 @@ export function widen<T extends Column>(a: T, n: number): T {
   return b;
 }
 
+/** Strings by a number each, the same string the same number. */
+export class Interned {
+  private readonly texts: string[] = [];
+  private readonly ids = new Map<string, number>();
+
+  id(text: string): number {
+    let p = this.ids.get(text);
+    if (p === undefined) {
+      p = this.texts.length;
+      this.texts.push(text);
+      this.ids.set(text, p);
+    }
+    return p;
+  }
+
+  text(p: number): string {
+    return this.texts[p];
+  }
+}
+
 export class LogSites {
   private n = 0;
   private hi = new Int32Array(0);
@@ -81,8 +101,7 @@ export class LogSites {
   private named = new Int32Array(0);
   private cap = 0;
 
-  private readonly strings: string[] = [];
-  private readonly stringIds = new Map<string, number>();
+  private readonly strings = new Interned();
   private readonly texts = new Map<number, string>();
   /** the strings setNameHex made or found, by their bytes' hash: a slot is the hash and string id + 1 (0: empty) */
   private nameSlots = new Int32Array(2 << 10);
@@ -124,7 +143,7 @@ export class LogSites {
       if (d.kind === 'address') return this.ofAddress(hi, lo, BARE, d.kind);
       const id = this.ofAddress(hi, lo, 0, d.kind);
       if (!this.hasName(id) && d.name !== null) this.setName(id, d.name, d.offset, d.text);
-      if (this.moduleId[id] < 0 && d.module !== null) this.moduleId[id] = this.intern(d.module);
+      if (this.moduleId[id] < 0 && d.module !== null) this.moduleId[id] = this.strings.id(d.module);
       return id;
     }
     const key = `${d.name}|${d.offset}|${d.module}|${d.hardware}|${d.hashed}`;
@@ -133,7 +152,7 @@ export class LogSites {
       id = this.add(d.kind, 0, 0, (d.hardware ? HARDWARE : 0) | (d.hashed ? HASHED : 0));
       if (d.name !== null) this.setName(id, d.name, d.offset, d.text);
       else this.setText(id, d.text);
-      if (d.module !== null) this.moduleId[id] = this.intern(d.module);
+      if (d.module !== null) this.moduleId[id] = this.strings.id(d.module);
       this.byName.set(key, id);
     }
     return id;
@@ -145,7 +164,7 @@ export class LogSites {
 
   /** Names a site first seen by its address alone. */
   setName(id: number, name: string, offset: number | null, text: string | null): void {
-    this.nameId[id] = this.intern(name);
+    this.nameId[id] = this.strings.id(name);
     this.named[id >> 5] |= 1 << (id & 31);
     this.offsets[id] = offset ?? NaN;
     this.setText(id, text);
@@ -166,7 +185,7 @@ export class LogSites {
     let name = -1;
     for (let v; (v = slots[i * 2 + 1]) !== 0; i = (i + 1) & mask) {
       if (slots[i * 2] !== h) continue;
-      const str = this.strings[v - 1];
+      const str = this.strings.text(v - 1);
       if (str.length !== ne - ns) continue;
       let k = 0;
       while (k < str.length && str.charCodeAt(k) === buf[ns + k]) k++;
@@ -176,7 +195,7 @@ export class LogSites {
       }
     }
     if (name < 0) {
-      name = this.intern(buf.toString('latin1', ns, ne));
+      name = this.strings.id(buf.toString('latin1', ns, ne));
       slots[i * 2] = h;
       slots[i * 2 + 1] = name + 1;
       if (++this.nameSlotsUsed * 4 > slots.length) this.growNameSlots();
@@ -270,7 +289,7 @@ export class LogSites {
     return this.offsets[id];
   }
   name(id: number): string | null {
-    return this.nameId[id] < 0 ? null : this.strings[this.nameId[id]];
+    return this.nameId[id] < 0 ? null : this.strings.text(this.nameId[id]);
   }
 
   /** The location as the log printed it, as far as the lines so far said. */
@@ -289,7 +308,7 @@ export class LogSites {
       f & HAS_ADDRESS ? this.address(id) : null,
       this.name(id),
       Number.isNaN(this.offsets[id]) ? null : this.offsets[id],
-      this.moduleId[id] < 0 ? null : this.strings[this.moduleId[id]],
+      this.moduleId[id] < 0 ? null : this.strings.text(this.moduleId[id]),
       f,
     );
   }
@@ -324,16 +343,6 @@ export class LogSites {
     }
     this.textForm[id] = form;
     if (form === TEXT_KEPT) this.texts.set(id, text!);
-  }
-
-  private intern(s: string): number {
-    let id = this.stringIds.get(s);
-    if (id === undefined) {
-      id = this.strings.length;
-      this.strings.push(s);
-      this.stringIds.set(s, id);
-    }
-    return id;
   }
 
   private ofAddress(hi: number, lo: number, bare: number, kind: LogKind): number {

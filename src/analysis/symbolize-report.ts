@@ -6,7 +6,7 @@ import type { LogKind } from '../formats/droplog.js';
 import { isGenericFree } from '../model/functions.js';
 import { hintId } from '../model/hints.js';
 import { hexSigned, type Judgement, type Resolution, type Resolver, type SnapshotVerdict } from './judge.js';
-import { hexDigits, type LogSites } from './log-sites.js';
+import { hexDigits, Interned, type LogSites } from './log-sites.js';
 import { bump } from './snapshot.js';
 
 export interface Row {
@@ -66,7 +66,8 @@ export interface ScanTally {
  * of a quarter million locations); the totals are of all of them.
  */
 export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: Judgement, t: ScanTally, limit = Infinity): Report {
-  const prefixes = new Prefixes();
+  // a group key's text before any offset (a function, a symbol as printed), by a number
+  const prefixes = new Interned();
   const fns = new Groups(prefixes);
   const locs = new Groups(prefixes);
   // the prefix of each table symbol locate() gives, made on its first site (−1: not yet)
@@ -161,26 +162,6 @@ export function symbolizeReport(sites: LogSites, resolver: Resolver, judgement: 
   };
 }
 
-/** A group key's text before any offset (a function, a symbol as printed), by a number. */
-class Prefixes {
-  private readonly texts: string[] = [];
-  private readonly ids = new Map<string, number>();
-
-  id(text: string): number {
-    let p = this.ids.get(text);
-    if (p === undefined) {
-      p = this.texts.length;
-      this.texts.push(text);
-      this.ids.set(text, p);
-    }
-    return p;
-  }
-
-  text(p: number): string {
-    return this.texts[p];
-  }
-}
-
 /**
  * Sites grouped under a key (a function, or a function and offset). A group is a run of the
  * site ids sorted by key: a big log has a location per site or nearly, and a sort of ids costs a
@@ -190,7 +171,7 @@ class Prefixes {
  * address of a group are its first site's (the lowest id: the sort is stable).
  */
 class Groups {
-  constructor(private readonly prefixes: Prefixes) {}
+  constructor(private readonly prefixes: Interned) {}
 
   /** site ids, sorted by key; group g is sorted[start[g], start[g + 1]) */
   private sorted: Int32Array = new Int32Array(0);
@@ -204,7 +185,7 @@ class Groups {
   }
 
   /**
-   * Groups the sites by prefixOf[site] (Prefixes.id; −1: in no group) and offsetOf[site] (−1: none;
+   * Groups the sites by prefixOf[site] (an Interned id; −1: in no group) and offsetOf[site] (−1: none;
    * null: no offsets), counting each group's drops.
    */
   fill(prefixOf: Int32Array, offsetOf: Int32Array | null, sites: LogSites): void {
