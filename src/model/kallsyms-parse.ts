@@ -74,7 +74,9 @@ export class Columns {
       this.blob.copy(b, 0, 0, this.blobLen);
       this.blob = b;
     }
-    src.copy(this.blob, this.blobLen, ns, ns + len);
+    // byte by byte: a name is ~20 bytes, and Buffer#copy's own checks cost more than that per call
+    const blob = this.blob;
+    for (let k = 0, at = this.blobLen; k < len; k++) blob[at + k] = src[ns + k];
     const i = this.count++;
     this.hi[i] = hi;
     this.lo[i] = lo;
