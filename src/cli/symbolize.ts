@@ -3,11 +3,9 @@ import { existsSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { UsageError } from '../capture/filters.js';
 import { KallsymsError } from '../model/kallsyms.js';
-import { fileError } from './files.js';
 import { eachLine } from '../formats/input.js';
 import { readSymbolTableInWorker } from '../formats/symbols.js';
-import { Symbolizer, type Emitted } from '../analysis/symbolize.js';
-import { formatReport } from '../views/symbolize.js';
+import type { Emitted } from '../analysis/symbolize.js';
 
 interface Options {
   kallsyms: string;
@@ -73,10 +71,12 @@ async function run(files: string[], opts: Options): Promise<void> {
   if (!Number.isInteger(top) || top < 1) throw new UsageError(`--top ${opts.top}: expected a positive whole number`);
   // the table is parsed on the other core while the log is read; only per-line output waits for it
   const perLine = !!opts.json || !opts.summary;
-  const loading = readSymbolTableInWorker(opts.kallsyms).catch((err) => {
-    throw tableError(opts.kallsyms, err);
+  const loading = readSymbolTableInWorker(opts.kallsyms).catch(async (err) => {
+    throw await tableError(opts.kallsyms, err);
   });
   loading.catch(() => {}); // awaited below; until then a failure must not count as unhandled
+  // the scanner and the tables are loaded once the worker is on its way: it boots meanwhile
+  const [{ Symbolizer }, { formatReport }] = await Promise.all([import('../analysis/symbolize.js'), import('../views/symbolize.js')]);
   const table = perLine ? await loading : null;
 
   const warn = (w: string) => process.stderr.write(`droptrace: warning: ${w}\n`);
@@ -126,9 +126,10 @@ async function run(files: string[], opts: Options): Promise<void> {
   await out.flush();
 }
 
-function tableError(path: string, err: unknown): Error {
+async function tableError(path: string, err: unknown): Promise<Error> {
   if (err instanceof KallsymsError) return new UsageError(`--kallsyms ${path}: ${err.message}`);
   // zlib says "unexpected end of file" without saying which
   if ((err as NodeJS.ErrnoException).code?.startsWith('Z_')) return new UsageError(`--kallsyms ${path}: a damaged or cut-short gzip file (${(err as Error).message})`);
-  return fileError(path, err, 'read');
+  // files.ts reads recordings too: loaded only for the error it words
+  return (await import('./files.js')).fileError(path, err, 'read');
 }
