@@ -65,6 +65,13 @@ describe('droptrace symbolize', () => {
     expect(res.stderr).toContain(`${dir}: is a directory`);
   });
 
+  it('a kallsyms that exists but cannot be read is named with the reason, exit 1', async () => {
+    // /proc/self/mem passes the existence check and fails the read (EIO): the worker's error is worded here
+    const res = await symbolize(['--summary', '-k', '/proc/self/mem'], '1 drops at location 0xffffffff81f63638\n');
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/\/proc\/self\/mem: EIO/);
+  });
+
   it('exits 0 with a warning when the kallsyms does not match the log', async () => {
     const other = join(dir, 'System.map');
     writeFileSync(other, 'ffffffff81000000 T _stext\nffffffff81000100 T foo\nffffffff81001000 T _etext\n');
