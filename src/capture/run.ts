@@ -126,7 +126,8 @@ export class CaptureRun implements RunControl {
   private cfg: TracerConfig;
   /** counters of tracers a restart replaced */
   private carried: TracerStats = ZERO;
-  private stopping: Promise<CaptureSummary> | null = null;
+  /** settles once the consumers have finished; its outcome is in done, so it never rejects */
+  private stopping: Promise<void> | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private lifetime: Lifetime | null = null;
   private resolveDone!: (s: CaptureSummary) => void;
@@ -154,7 +155,7 @@ export class CaptureRun implements RunControl {
         for (const c of consumers) c.tick?.(now);
       }, opts.tickMs ?? 1000);
     }
-    run.lifetime = new Lifetime(opts, () => void run.finish());
+    run.lifetime = new Lifetime(opts, () => run.finish());
     return run;
   }
 
@@ -219,10 +220,10 @@ export class CaptureRun implements RunControl {
 
   stop(): void {
     if (this.lifetime) this.lifetime.stop();
-    else void this.finish();
+    else this.finish();
   }
 
-  private finish(): Promise<CaptureSummary> {
+  private finish(): void {
     this.stopping ??= (async () => {
       if (this.ticker) clearInterval(this.ticker);
       // batches keep arriving while close() drains the ring: consumers still get them
@@ -231,13 +232,6 @@ export class CaptureRun implements RunControl {
       const summary: CaptureSummary = { stats: this.stats(), counts, exact: totalPackets(counts), traps: this.traps() };
       for (const c of this.consumers) await c.finish?.(summary);
       return summary;
-    })().then(
-      (s) => (this.resolveDone(s), s),
-      (err) => {
-        this.rejectDone(err);
-        throw err;
-      },
-    );
-    return this.stopping;
+    })().then(this.resolveDone, this.rejectDone);
   }
 }
