@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "droptrace",
-      "sources": ["native/addon/addon.cc", "native/addon/probe.c", "native/addon/attach.c", "native/addon/ring.c", "native/addon/drain.c", "native/addon/maps.c", "native/addon/functions.c"],
+      "sources": ["native/addon/addon.cc", "native/addon/probe.c", "native/addon/attach.c", "native/addon/ring.c", "native/addon/drain.c", "native/addon/maps.c", "native/addon/functions.c", "native/addon/record_writer.c"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native/include",

@@ -4,13 +4,18 @@
  * the exact counts equal the namespace's Udp NoPorts counter.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadLocalSymbols, localReasons } from '../src/capture/local.js';
 import { CaptureRun } from '../src/capture/run.js';
+import { BLOCK, RecordingWriter } from '../src/formats/record.js';
+import { Recorder } from '../src/formats/recorder.js';
+import { scanRecording } from '../src/formats/scan.js';
+import { EV, ifnameAt } from '../src/model/decode.js';
 import { baseTracerConfig, type TraceOptions } from '../src/cli/common.js';
-import { ROOT, start } from './helpers/cli.js';
+import { BIN, ROOT, run as runCommand, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
 import { canRunKernelTests } from './helpers/kernel.js';
 
@@ -91,6 +96,91 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(counted).toBeGreaterThanOrEqual(sent);
     expect(delivered + lost).toBe(counted);
     expect(lost).toBeLessThanOrEqual(counted * 0.05);
+  });
+
+  it('record: the reader thread writes the batches with nothing new itself, and every events block comes after the names it needs', async () => {
+    // two namespaces, the second flooding from the middle of the first's flood: its lo, its
+    // namespace and (unfiltered) whatever else the machine drops are new mid-stream
+    const a = lab.netns('rwa');
+    const b = lab.netns('rwb');
+    const file = join(dir, 'reader-thread.dtr');
+    rmSync(file, { force: true });
+    const recorder = new Recorder(new RecordingWriter(openSync(file, 'wx', 0o600)), {
+      syms: loadLocalSymbols().table,
+      reasons: localReasons(),
+      netnsName: (ino) => (ino === statSync(`/run/netns/${a}`).ino ? a : ino === statSync(`/run/netns/${b}`).ino ? b : null),
+      podName: () => null,
+      filters: 'none',
+      version: 'test',
+    });
+    const capture = CaptureRun.start({ ...baseTracerConfig({ ringSize: '8M', countEntries: '16384', attach: 'auto' } as TraceOptions) }, [recorder], { signals: false });
+    const first = run(a, 3);
+    await new Promise((r) => setTimeout(r, 1500));
+    await run(b, 1);
+    await first;
+    capture.stop();
+    const summary = await capture.done;
+    const native = capture.tracer.written();
+    expect(native.errno).toBe(0);
+
+    const scan = scanRecording(readFileSync(file));
+    expect(scan).toMatchObject({ truncated: false, unfinished: false, corrupted: 0 });
+    const named = new Set<string>();
+    const ifaces = new Set<string>();
+    const netns = new Set<string>();
+    let events = 0;
+    let unnamed = 0;
+    for (const blk of scan.blocks) {
+      if (blk.type === BLOCK.SYMBOLS) for (const s of JSON.parse(blk.payload.toString()) as Array<{ address: string }>) named.add(s.address);
+      if (blk.type === BLOCK.NAMES) {
+        const n = JSON.parse(blk.payload.toString()) as { interfaces: Array<[number, number, string]>; netns: Array<[number, string]> };
+        for (const [ns, ifindex] of n.interfaces) ifaces.add(`${ns}/${ifindex}`);
+        for (const [ns] of n.netns) netns.add(String(ns));
+      }
+      if (blk.type !== BLOCK.EVENTS) continue;
+      const count = blk.payload.readUInt32LE(0);
+      const stride = blk.payload.readUInt32LE(4);
+      const buf = blk.payload.subarray(8);
+      for (let i = 0, o = 0; i < count; i++, o += stride) {
+        const loc = `0x${buf.readBigUInt64LE(o + EV.location).toString(16)}`;
+        const ns = buf.readUInt32LE(o + EV.netns);
+        const iface = `${ns}/${buf.readUInt32LE(o + EV.ifindex)}`;
+        // a cut-short file names everything it holds: the names precede the first event that needs them
+        if (!named.has(loc) || (ifnameAt(buf, o) && !ifaces.has(iface))) unnamed++;
+        events++;
+      }
+    }
+    expect(unnamed).toBe(0);
+    expect(netns).toContain(String(statSync(`/run/netns/${b}`).ino));
+    expect(events).toBe(summary.stats.delivered);
+    expect(summary.stats.delivered + summary.stats.lost).toBe(summary.exact);
+    // under the flood nearly every batch holds nothing new: the reader thread wrote them
+    expect(native.records).toBeGreaterThan(events * 0.5);
+    expect(native.records).toBeLessThan(events);
+    expect(recorder.written).toBe(events);
+  });
+
+  it('record on a disk that fills mid-flood: the error names the file, exit 1, and what fit reads back', async () => {
+    // a 1 MiB tmpfs in a mount namespace of the test's own: it vanishes with the shell
+    const ns = lab.netns('full');
+    const d = join(dir, 'full');
+    const script = [
+      `mkdir -p ${d} && mount -t tmpfs -o size=1m tmpfs ${d} || exit 99`,
+      `${process.execPath} ${BIN} record -o ${d}/r.dtr --netns ${ns} --duration 8 --ready-file ${d}/ready 2> ${d}/err &`,
+      `while [ ! -e ${d}/ready ] && kill -0 $! 2>/dev/null; do sleep 0.1; done`,
+      `ip netns exec ${ns} ${flood} 127.0.0.1 9 2 > /dev/null`,
+      'wait $!; echo "rc=$?"',
+      `cat ${d}/err >&2`,
+      `${process.execPath} ${BIN} report ${d}/r.dtr --json`,
+    ].join('\n');
+    const res = await runCommand(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', script]);
+    expect(res.stdout).toMatch(/^rc=1$/m);
+    expect(res.stderr).toContain(`${d}/r.dtr: the disk is full`);
+    // said once, as a sentence: no stack trace of an unhandled error
+    expect(res.stderr).not.toMatch(/^\s+at |Node\.js v/m);
+    const doc = JSON.parse(res.stdout.slice(res.stdout.indexOf('{')));
+    expect(doc.damage.unfinished).toBe(true);
+    expect(doc.report.events).toBeGreaterThan(1000);
   });
 
   it('events arrive in batches, not dribbles: one handoff to JavaScript per hundreds of drops', async () => {

@@ -11,6 +11,11 @@
  * thread over polling the ring's epoll fd from libuv because a thread
  * keeps draining while the JS thread is busy rendering or writing.
  *
+ * record: once JS hands over the recording (writeRecords), a batch with no location,
+ * interface, stack or socket cgroup that an earlier batch did not have is written to the file
+ * by this thread (record_writer.c) and never reaches JS; a batch with anything new still goes
+ * to JS, which describes it and writes it, and the thread writes nothing more until JS has.
+ *
  * close(): stop the thread → detach → drain what is left → snapshot the
  * exact counts → release. After that, delivered + lost == seen exactly.
  */
@@ -19,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +35,7 @@
 #include <vector>
 
 #include "loader.h"
+#include "record_writer.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -194,6 +201,8 @@ public:
 					   InstanceMethod("stack", &Tracer::Stack),
 					   InstanceMethod("pause", &Tracer::Pause),
 					   InstanceMethod("resume", &Tracer::Resume),
+					   InstanceMethod("writeRecords", &Tracer::WriteRecords),
+					   InstanceMethod("written", &Tracer::Written),
 					   InstanceAccessor("recordSize", &Tracer::RecordSize, nullptr),
 					   InstanceAccessor("path", &Tracer::Path, nullptr),
 					   InstanceAccessor("target", &Tracer::Target, nullptr),
@@ -302,7 +311,7 @@ private:
 				err = n;
 				break;
 			}
-			if (n > 0) {
+			if (n > 0 && !Write(buf, (size_t)n)) {
 				/* freed when the JS callback returns (see Deliver): no need to shrink it */
 				Deliver(buf, (size_t)n);
 				buf = nullptr;
@@ -316,6 +325,8 @@ private:
 			int n = dt_tracer_poll(t_, buf, recs, 0);
 			if (n <= 0)
 				break;
+			if (Write(buf, (size_t)n))
+				continue;
 			Deliver(buf, (size_t)n);
 			buf = nullptr;
 		}
@@ -323,6 +334,25 @@ private:
 		read_error_ = -err;
 		Snapshot();
 		tsfn_.Release();
+	}
+
+	/*
+	 * Reader thread: writes the batch to the recording when JS gave one and the batch holds
+	 * nothing new; true when it did. Not before JS has written every batch it was given: the
+	 * names of this batch's records are in them, and so are its predecessors' events.
+	 */
+	bool Write(const void *buf, size_t n)
+	{
+		if (!writing_.load(std::memory_order_acquire) || writer_.error || dt_record_writer_new(&writer_, buf, n) != 0)
+			return false;
+		{
+			std::unique_lock<std::mutex> lock(js_mu_);
+			js_idle_.wait(lock, [this] { return in_js_ == 0 || aborting_.load(); });
+		}
+		if (aborting_.load() || dt_record_writer_events(&writer_, buf, n))
+			return false; /* a failed write: JS writes this batch, and says the error as its own write fails */
+		delivered_ += n;
+		return true;
 	}
 
 	/* Batch memory: from the buffers JS has given back, else new. Any thread. */
@@ -352,6 +382,10 @@ private:
 	void Deliver(void *data, size_t n)
 	{
 		Batch *b = new Batch{ data, n };
+		{
+			std::lock_guard<std::mutex> lock(js_mu_);
+			in_js_++;
+		}
 		napi_status st = tsfn_.BlockingCall(b, [this](Napi::Env env, Napi::Function cb, Batch *b) {
 			delivered_ += b->records;
 			/* owned: set when JS keeps the memory after all (detaching failed): the GC frees it then */
@@ -380,13 +414,22 @@ private:
 				GiveBack(data);
 			else
 				*owned = true;
+			LeftJs();
 		});
 		if (st != napi_ok) {
+			LeftJs();
 			/* aborted at exit: these never reached JS; say so in stats */
 			dropped_ += n;
 			free(data);
 			delete b;
 		}
+	}
+
+	void LeftJs()
+	{
+		std::lock_guard<std::mutex> lock(js_mu_);
+		in_js_--;
+		js_idle_.notify_all();
 	}
 
 	void Snapshot()
@@ -432,6 +475,12 @@ private:
 			dt_tracer_close(t_);
 			t_ = nullptr;
 		}
+		if (writing_.exchange(false)) {
+			written_records_ = writer_.records;
+			written_bytes_ = writer_.bytes;
+			written_error_ = writer_.error;
+			dt_record_writer_close(&writer_);
+		}
 		Live().erase(this);
 	}
 
@@ -439,6 +488,12 @@ private:
 	{
 		if (reading_) {
 			stop_ = true;
+			{
+				/* queued batches never run now: a reader waiting for them must not */
+				std::lock_guard<std::mutex> lock(js_mu_);
+				aborting_ = true;
+				js_idle_.notify_all();
+			}
 			dt_tracer_interrupt(t_);
 			tsfn_.Abort();
 			if (thread_.joinable())
@@ -548,7 +603,7 @@ private:
 			memcpy(s, final_stats_, sizeof(s));
 		}
 		Napi::Object o = Napi::Object::New(env);
-		o.Set("delivered", Napi::Number::New(env, (double)delivered_));
+		o.Set("delivered", Napi::Number::New(env, (double)delivered_.load()));
 		o.Set("lost", Napi::Number::New(env, (double)s[DT_STAT_RB_LOST]));
 		o.Set("mapFull", Napi::Number::New(env, (double)s[DT_STAT_MAP_FULL]));
 		o.Set("seen", Napi::Number::New(env, (double)s[DT_STAT_SEEN]));
@@ -558,6 +613,41 @@ private:
 		o.Set("missed", Napi::Number::New(env, (double)missed));
 		o.Set("readError", Napi::Number::New(env, read_error_));
 		o.Set("closed", Napi::Boolean::New(env, t_ == nullptr || have_final_));
+		return o;
+	}
+
+	/*
+	 * writeRecords(fd): from now on the reader thread writes the batches that hold nothing new
+	 * to this recording itself, as events blocks (JS wrote the file's header and meta block).
+	 * Throws when the descriptor cannot be taken; false when this tracer sends no events.
+	 */
+	Napi::Value WriteRecords(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!info[0].IsNumber())
+			return ThrowError(env, EINVAL, "record", "writeRecords() takes a file descriptor");
+		if (!reading_ || !t_ || writing_.load())
+			return Napi::Boolean::New(env, false);
+		int err = dt_record_writer_open(&writer_, info[0].As<Napi::Number>().Int32Value(), rec_size_);
+		if (err)
+			return ThrowError(env, -err, "record", "taking the recording's descriptor failed");
+		writing_.store(true, std::memory_order_release);
+		return Napi::Boolean::New(env, true);
+	}
+
+	/* written() -> { records, bytes, errno }: what the reader thread wrote to the recording */
+	Napi::Value Written(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		bool live = writing_.load(std::memory_order_acquire);
+		/* read while the thread may write: a count a batch behind is what a progress line shows */
+		uint64_t records = live ? __atomic_load_n(&writer_.records, __ATOMIC_RELAXED) : written_records_;
+		uint64_t bytes = live ? __atomic_load_n(&writer_.bytes, __ATOMIC_RELAXED) : written_bytes_;
+		int error = live ? __atomic_load_n(&writer_.error, __ATOMIC_RELAXED) : written_error_;
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("records", Napi::Number::New(env, (double)records));
+		o.Set("bytes", Napi::Number::New(env, (double)bytes));
+		o.Set("errno", Napi::Number::New(env, error));
 		return o;
 	}
 
@@ -636,7 +726,17 @@ private:
 	bool reading_ = false;
 	Napi::ThreadSafeFunction tsfn_;
 	std::unique_ptr<Napi::Promise::Deferred> pending_close_;
-	uint64_t delivered_ = 0;
+	std::atomic<uint64_t> delivered_{ 0 };
+	/* the recording the reader thread writes to (writeRecords), and what it wrote once closed */
+	std::atomic<bool> writing_{ false };
+	dt_record_writer writer_ = {};
+	uint64_t written_records_ = 0, written_bytes_ = 0;
+	int written_error_ = 0;
+	/* batches handed to JS and not yet returned; the writer waits for none */
+	std::mutex js_mu_;
+	std::condition_variable js_idle_;
+	size_t in_js_ = 0;
+	std::atomic<bool> aborting_{ false };
 	std::atomic<uint64_t> dropped_{ 0 };
 	int read_error_ = 0;
 	bool have_final_ = false;
@@ -850,6 +950,9 @@ Napi::Value Layout(const Napi::CallbackInfo &info)
 					 { "hot", DT_HOT_SLOTS },
 					 { "maxSnaplen", DT_MAX_SNAPLEN },
 					 { "steps", DT_STEPS } }));
+	constants.Set("RECORDING", consts({ { "blockSync", (int)DT_BLOCK_SYNC },
+					     { "blockHeaderSize", DT_BLOCK_HEADER_SIZE },
+					     { "eventsBlock", DT_BLOCK_EVENTS } }));
 	Napi::Object o = Napi::Object::New(env);
 	o.Set("constants", constants);
 	o.Set("eventSize", Napi::Number::New(env, sizeof(dt_event)));

@@ -32,7 +32,7 @@ export class DroptraceError extends Error {
 
 /** Counters of what was seen and what was lost; never hidden. */
 export interface TracerStats {
-  /** events handed to JavaScript */
+  /** events handed on: to JavaScript, or written to the recording by the reader thread (writeRecords) */
   delivered: number;
   /** ring-buffer reserve failures in the kernel: events that never left it */
   lost: number;
@@ -83,6 +83,14 @@ export interface NativeTracer {
   /** Stop draining the ring buffer (a slow consumer): the kernel counts what it then cannot store. */
   pause(): void;
   resume(): void;
+  /**
+   * From now on the reader thread writes each batch that holds no location, interface, stack or
+   * socket cgroup an earlier batch did not to this recording itself (native/addon/record_writer.c),
+   * and JavaScript never sees it. False when this tracer sends no events.
+   */
+  writeRecords(fd: number): boolean;
+  /** What the reader thread wrote to the recording: records, bytes, and the errno of a failed write (0). */
+  written(): { records: number; bytes: number; errno: number };
   /** Detach, deliver what is left, snapshot counts; idempotent. */
   close(): Promise<void>;
 }

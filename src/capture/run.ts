@@ -46,6 +46,12 @@ export interface RunControl {
   readonly wallOffset: bigint;
   /** The exact devlink trap counts since the tracer attached (empty where not attached). */
   traps(): TrapCount[];
+  /**
+   * Lets the addon's reader thread write the batches with nothing new in them to this recording
+   * (NativeTracer.writeRecords); only where one consumer takes the events, since no other would see
+   * those batches. True when it does.
+   */
+  writeRecords(fd: number): boolean;
   /** Ends the run as Ctrl-C would; safe to call any number of times. */
   stop(): void;
 }
@@ -216,6 +222,10 @@ export class CaptureRun implements RunControl {
       this.open();
       throw err;
     }
+  }
+
+  writeRecords(fd: number): boolean {
+    return this.consumers.filter((c) => c.events && c.batch).length === 1 && this.current.writeRecords(fd);
   }
 
   stop(): void {

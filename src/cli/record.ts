@@ -83,7 +83,12 @@ async function run(opts: Options): Promise<void> {
   const progress = recordingProgress(() => capture, recorder, opts.output, tty);
   const capture = CaptureRun.start({ ...config, snaplen, stack: !!opts.stack }, [recorder, progress, lossReporter(() => capture, (line) => process.stderr.write((tty ? '\r\x1b[K' : '') + line + '\n'))], { duration, readyFile: opts.readyFile });
   if (!tty) process.stderr.write(attachedLine(`recording drops to ${opts.output}`, capture.tracer, opts));
-  await capture.done;
+  try {
+    await capture.done;
+  } catch (err) {
+    // the recording's write failed (a full disk): said with the file's name
+    throw (err as NodeJS.ErrnoException).code ? fileError(opts.output, err, 'write') : err;
+  }
 
   if (opts.pcapng) {
     try {

@@ -2,7 +2,8 @@ import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BLOCK, BLOCK_HEADER_SIZE, encodeBlock, FILE_HEADER_SIZE, fileHeader, FORMAT_VERSION, RecordingWriter, type BlockType } from './record.js';
+import { loadAddon } from '../capture/native.js';
+import { BLOCK, BLOCK_HEADER_SIZE, BLOCK_SYNC, encodeBlock, FILE_HEADER_SIZE, fileHeader, FORMAT_VERSION, RecordingWriter, type BlockType } from './record.js';
 import { bufferSource, RecordingError, scanRecording } from './scan.js';
 import { damageNote, loadRecording, RecordingReader } from './recording.js';
 import { buildReport, diffReports, formatReport } from '../analysis/report.js';
@@ -14,6 +15,10 @@ const open = (buf: Buffer) => new RecordingReader(bufferSource(buf));
 const file = readFileSync(new URL('../../test/fixtures/seed-6.18.dtr', import.meta.url));
 
 describe('recording format', () => {
+  it('frames events blocks as the addon\'s reader thread does (native/addon/record_writer.h)', () => {
+    expect(loadAddon().layout().constants.RECORDING).toEqual({ blockSync: BLOCK_SYNC, blockHeaderSize: BLOCK_HEADER_SIZE, eventsBlock: BLOCK.EVENTS });
+  });
+
   it('reads the real recording whole: meta, events, counts, names', () => {
     const scan = scanRecording(file);
     expect(scan).toMatchObject({ truncated: false, unfinished: false, corrupted: 0 });

@@ -5,7 +5,7 @@
  * written before the last flush reads back; a torn or corrupted block is
  * skipped and counted, never fatal.
  */
-import { closeSync, fdatasync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync, writevSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { CgroupOwner } from '../model/drop.js';
 import type { TrapRecord } from '../model/decode.js';
@@ -142,19 +142,36 @@ export class RecordingWriter {
   private closed = false;
 
   constructor(private fd: number) {
-    this.write(fileHeader());
+    this.write([fileHeader()]);
   }
 
-  private write(buf: Buffer): void {
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off);
-    this.bytes += buf.length;
+  /** The recording's descriptor, for the addon's reader thread (NativeTracer.writeRecords). */
+  get descriptor(): number {
+    return this.fd;
+  }
+
+  /**
+   * In one writev where the kernel takes it all (it does, but for a full disk or an error):
+   * the addon's reader thread writes events blocks to the same file, and a regular file's
+   * write holds the inode lock, so its blocks and these never interleave.
+   */
+  private write(parts: Buffer[]): void {
+    let left = parts;
+    for (;;) {
+      let n = writevSync(this.fd, left);
+      this.bytes += n;
+      while (left.length && n >= left[0].length) {
+        n -= left[0].length;
+        left = left.slice(1);
+      }
+      if (!left.length) return;
+      left = [left[0].subarray(n), ...left.slice(1)];
+    }
   }
 
   /** A block of one or more payload parts, written as they are: a batch of events is not copied. */
   block(type: BlockType, ...parts: Buffer[]): void {
-    this.write(blockHeader(type, parts));
-    for (const p of parts) this.write(p);
+    this.write([blockHeader(type, parts), ...parts]);
   }
 
   /** Written twice: a reader that finds one copy damaged reads the other. */
@@ -224,6 +241,19 @@ export class RecordingWriter {
     this.block(BLOCK.END, json({}));
     fdatasyncSync(this.fd);
     closeSync(this.fd);
+    this.fd = -1;
+    this.closed = true;
+    if (!this.syncing) this.closeSyncFd();
+  }
+
+  /** After a failed write: closes the file without the end block, which would fail the same way. */
+  abandon(): void {
+    if (this.fd < 0) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // the write's error is the one to say
+    }
     this.fd = -1;
     this.closed = true;
     if (!this.syncing) this.closeSyncFd();

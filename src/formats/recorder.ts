@@ -3,9 +3,13 @@
  * statistics into a recording (record.ts), made self-describing as it goes.
  * Each symbol, interface, namespace, pod, socket cgroup and stack is described once, in a
  * block written before the first events that need it, so a file cut short
- * names everything it holds.
+ * names everything it holds. Under a flood most batches hold nothing new: the addon's reader
+ * thread writes those itself (RunControl.writeRecords), and only the others come here.
+ *
+ * A write that fails (a full disk) stops the run; finish() throws its error.
  */
 import { readFileSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 import { hostname, release } from 'node:os';
 import type { CaptureSummary, Consumer, EventBatch, RunControl } from '../capture/run.js';
 import type { TracerStats } from '../capture/native.js';
@@ -53,10 +57,20 @@ function symbolEntry(syms: SymbolLookup | null, addr: bigint): SymbolEntry {
   };
 }
 
+/** The reader thread's failed write as Node's own write errors are (code, errno). */
+function writeError(errno: number): Error {
+  const code = getSystemErrorName(-errno);
+  return Object.assign(new Error(`${code}: writing the recording failed`), { code, errno: -errno });
+}
+
 export class Recorder implements Consumer {
   readonly events = true;
-  /** events written */
-  written = 0;
+  /** events written here (the reader thread's are in nativeWritten) */
+  private jsWritten = 0;
+  /** the reader thread writes the batches with nothing new (RunControl.writeRecords) */
+  private native = false;
+  /** the first write that failed: the run stops, finish() throws it */
+  private failure: unknown = null;
   private run: RunControl | null = null;
   private readonly seenLocations = new Set<bigint>();
   /** interfaces seen, by namespace (a namespace in it has been described) */
@@ -99,6 +113,18 @@ export class Recorder implements Consumer {
       reasonSource: this.o.reasons.source,
     });
     this.writer.flush(true);
+    // not with --count, whose limit is counted here, nor --path, whose every step names a function or namespace
+    this.native = this.o.limit === undefined && !c.packetPath && run.writeRecords(this.writer.descriptor);
+  }
+
+  /** Events in the file: written here and by the reader thread. */
+  get written(): number {
+    return this.jsWritten + (this.native ? this.run!.tracer.written().records : 0);
+  }
+
+  /** Bytes in the file. */
+  get bytes(): number {
+    return this.writer.bytes + (this.native ? this.run!.tracer.written().bytes : 0);
   }
 
   /**
@@ -107,8 +133,17 @@ export class Recorder implements Consumer {
    * them record after record), so a record costs a few reads, not a decode.
    */
   batch(b: EventBatch): void {
+    if (this.failure) return;
+    try {
+      this.describeAndWrite(b);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private describeAndWrite(b: EventBatch): void {
     const { limit } = this.o;
-    const n = limit === undefined ? b.count : Math.min(b.count, limit - this.written);
+    const n = limit === undefined ? b.count : Math.min(b.count, limit - this.jsWritten);
     if (n <= 0) return;
     const buf = b.buf;
     const symbols: SymbolEntry[] = [];
@@ -191,23 +226,49 @@ export class Recorder implements Consumer {
     this.writer.names({ interfaces, netns, pods, cgroups });
     this.writer.stacks(stacks);
     this.writer.events(buf.subarray(0, n * b.stride), b.stride);
-    this.written += n;
-    if (limit !== undefined && this.written >= limit) this.run!.stop();
+    this.jsWritten += n;
+    if (limit !== undefined && this.jsWritten >= limit) this.run!.stop();
   }
 
   /** The exact counts and the loss statistics now, synced at most once a second by the writer. */
   tick(): void {
+    if (this.failure) return;
     const t = this.run!.tracer;
-    const raw = t.counts();
-    this.writer.counts(process.hrtime.bigint(), raw);
-    this.writeStats(t.stats(), totalPackets(decodeCounts(raw)), false, t.hardwareTraps ? this.run!.traps() : null);
-    this.writer.flush();
+    try {
+      this.checkNative();
+      const raw = t.counts();
+      this.writer.counts(process.hrtime.bigint(), raw);
+      this.writeStats(t.stats(), totalPackets(decodeCounts(raw)), false, t.hardwareTraps ? this.run!.traps() : null);
+      this.writer.flush();
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   finish(s: CaptureSummary): void {
-    this.writer.counts(process.hrtime.bigint(), this.run!.tracer.counts());
-    this.writeStats(s.stats, s.exact, true, this.run!.tracer.hardwareTraps ? s.traps : null);
-    this.writer.close();
+    if (!this.failure) {
+      try {
+        this.checkNative();
+        this.writer.counts(process.hrtime.bigint(), this.run!.tracer.counts());
+        this.writeStats(s.stats, s.exact, true, this.run!.tracer.hardwareTraps ? s.traps : null);
+        this.writer.close();
+        return;
+      } catch (err) {
+        this.failure = err;
+      }
+    }
+    this.writer.abandon();
+    throw this.failure;
+  }
+
+  private checkNative(): void {
+    const errno = this.native ? this.run!.tracer.written().errno : 0;
+    if (errno) throw writeError(errno);
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    this.run!.stop();
   }
 
   private writeStats(s: TracerStats, exact: number, final: boolean, traps: TrapCount[] | null): void {
