@@ -73,6 +73,11 @@ export interface Report {
   seconds: number;
   total: number;
   events: number;
+  /**
+   * events of the window recorded after its last exact count: a file cut short before its next
+   * count (counts are written each second), or --until between two counts. Not in total.
+   */
+  uncounted: number;
   rows: ReportRow[];
   /** benign drops folded out of rows (empty with `all`) */
   benign: ReportBenign[];
@@ -131,6 +136,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   let cleared = since <= start;
   let to = start;
   let events = 0;
+  let uncounted = 0;
   const wallOffsetMs = Number(offset / 1_000_000n);
   const rawToRecord = (buf: Buffer, i: number, stride: number) => toRecord(decodeEvent(buf, i, stride), syms, reasons, offset);
   const msOf = (ns: bigint) => Number((ns + offset) / 1_000_000n);
@@ -149,6 +155,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
       }
       agg.addCounts(c.time, c.records);
       to = c.time;
+      uncounted = 0;
       continue;
     }
     // the records of a block in the window are folded raw, as the live view does; a block
@@ -164,6 +171,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
       cleared = true;
     }
     events += hi - lo;
+    uncounted += hi - lo;
     agg.addBatch(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, wallOffsetMs, rawToRecord);
     stacks?.add(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, t.meta.sample ?? 1);
     paths?.add(it.buf.subarray(lo * it.stride, hi * it.stride), it.stride, hi - lo, t.meta.sample ?? 1);
@@ -175,7 +183,7 @@ export function buildReport(reader: RecordingReader, opts: ReportOptions): Repor
   const seconds = Math.max(0, (to - from) / 1000);
   const benign = snap.benign.map((f) => ({ rule: f.rule, title: f.title, total: f.total, interfaces: f.interfaces.map((i) => ({ key: i.key })), locations: f.locations.map((l) => l.key) }));
   const total = opts.by === 'flow' ? snap.rows.reduce((n, r) => n + r.total, 0) + benign.reduce((n, f) => n + f.total, 0) : snap.total;
-  const rep: Report = { by: opts.by, from, to, seconds, total, events, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
+  const rep: Report = { by: opts.by, from, to, seconds, total, events, uncounted, rows: snap.rows.map((r) => toReportRow(r, total, seconds, opts.by)), benign };
   if (stacks) rep.stacks = stacks.sites(syms, (id) => t.stacks.get(id) ?? null);
   if (paths) rep.paths = paths.summary();
   if (series && opts.by !== 'flow') {
@@ -246,6 +254,7 @@ export function formatReport(rep: Report, top: number): string {
   const folded = benignLine(rep.benign);
   if (folded) lines.push(folded);
   if (rep.rows.some((r) => !r.exact)) lines.push('~ counted from events (flows): lost events are missing from these rows');
+  if (rep.uncounted) lines.push(`${rep.uncounted} of the events came after the last exact count (written each second), so they are not in these totals: --by flow counts events`);
   if (rep.stacks) {
     lines.push('', 'Kernel stacks by drop site (innermost frame first):');
     lines.push(rep.stacks.length ? formatStacks(rep.stacks) : '  none: the recording has no stacks (record --stack)');

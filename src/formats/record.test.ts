@@ -33,6 +33,16 @@ describe('recording format', () => {
     expect(damageNote(rec)).toBeNull();
   });
 
+  it('says how many events came after the last exact count of a file cut short, and keeps them out of the totals', () => {
+    expect(buildReport(open(file), { by: 'reason', all: true }).uncounted).toBe(0);
+    // cut before its counts block at 20247: the 1 + 5 events of the two events blocks before it follow the count at 16946
+    const cut = buildReport(open(file.subarray(0, 20247)), { by: 'reason', all: true });
+    expect(cut.uncounted).toBe(6);
+    expect(cut.events).toBe(12);
+    expect(cut.total).toBe(6);
+    expect(formatReport(cut, 20)).toContain('6 of the events came after the last exact count (written each second), so they are not in these totals');
+  });
+
   it('reports the same counts as the kernel counted, with names from the file', () => {
     const rep = buildReport(open(file), { by: 'reason', all: true });
     expect(Object.fromEntries(rep.rows.map((r) => [r.key, r.count]))).toEqual({ NO_SOCKET: 5, NOT_SPECIFIED: 4, NETFILTER_DROP: 3 });
@@ -214,6 +224,7 @@ describe('diff', () => {
       events: 0,
       rows: rows.map(([key, count]) => ({ key, count, bytes: 0, share: 0, rate: count / seconds, module: null, exact: true, reasons: [], interfaces: [], netns: [], locations: [], flows: [], sockets: [], hint: null, check: null, benign: null })),
       benign: [],
+      uncounted: 0,
     });
     const rows = diffReports(rep([['a', 10], ['b', 10], ['c', 10], ['d', 10]]), rep([['b', 50], ['c', 2], ['d', 12], ['e', 7]]));
     expect(Object.fromEntries(rows.map((r) => [r.key, r.change]))).toEqual({ a: 'vanished', b: 'up', c: 'down', d: 'same', e: 'appeared' });

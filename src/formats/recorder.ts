@@ -65,7 +65,7 @@ function writeError(errno: number): Error {
 
 export class Recorder implements Consumer {
   readonly events = true;
-  /** events written here (the reader thread's are in nativeWritten) */
+  /** events written here (the reader thread's: tracer.written()) */
   private jsWritten = 0;
   /** the reader thread writes the batches with nothing new (RunControl.writeRecords) */
   private native = false;

@@ -8,7 +8,7 @@ const row = (key: string, count: number) => ({ key, count, bytes: 0, share: coun
 describe('reportHtml', () => {
   it('escapes every recorded name: a hostile interface, pod or flow cannot add markup or a request', () => {
     const rep: Report = {
-      by: 'location', from: 0, to: 2000, seconds: 2, total: 10, events: 10,
+      by: 'location', from: 0, to: 2000, seconds: 2, total: 10, events: 10, uncounted: 0,
       rows: [row('<img src=http://x/y.png>', 10)],
       benign: [],
       series: { from: 0, times: [1000, 2000], lines: [{ key: '<img src=http://x/y.png>', rates: [4, 6], total: 10 }, { key: null, rates: [0, 0], total: 0 }] },
@@ -23,7 +23,7 @@ describe('reportHtml', () => {
   });
 
   it('says when there is nothing to draw, and when the file is incomplete', () => {
-    const rep: Report = { by: 'location', from: 0, to: 0, seconds: 0, total: 0, events: 0, rows: [], benign: [], series: { from: 0, times: [], lines: [] } };
+    const rep: Report = { by: 'location', from: 0, to: 0, seconds: 0, total: 0, events: 0, uncounted: 0, rows: [], benign: [], series: { from: 0, times: [], lines: [] } };
     const html = reportHtml({ ...header, damage: 'cut short after 3 blocks', lost: null }, rep);
     expect(html).toContain('No drops.');
     expect(html).toContain('no count snapshot in the window');

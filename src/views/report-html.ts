@@ -111,7 +111,7 @@ function header(h: HtmlHeader, rep: Report): string {
     ['window', `${new Date(rep.from).toISOString()} – ${new Date(rep.to).toISOString()} (${rep.seconds.toFixed(1)} s)`],
     ['recorded', `${h.startTime} via ${h.attach}`],
     ['filters', h.filters || 'none'],
-    ['events', `${rep.events}${h.sample > 1 ? ` (one drop in ${h.sample} sent)` : ''}`],
+    ['events', `${rep.events}${h.sample > 1 ? ` (one drop in ${h.sample} sent)` : ''}${rep.uncounted ? `; ${rep.uncounted} after the last exact count, not in the totals` : ''}`],
     ['lost events', h.lost === null ? 'unknown (no statistics block)' : String(h.lost)],
   ];
   const dl = facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('');
