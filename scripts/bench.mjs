@@ -125,8 +125,8 @@ const MODES = {
     ? { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, env: { DROPTRACE_ADDON: RING_ADDON }, note: 'trace --json, reader draining via ring_buffer__consume' }
     : undefined,
   'droptrace-record': { cmd: [process.execPath, BIN, 'record', '--force', '-o', join(work, 'bench.dtr')], droptrace: true, note: 'droptrace record -o FILE' },
-  // with --count the recorder counts the limit itself, so JavaScript writes every batch: what the reader thread's own writes save
-  'droptrace-record-js': { cmd: [process.execPath, BIN, 'record', '--force', '-o', join(work, 'bench.dtr'), '--count', '1000000000000'], droptrace: true, note: 'droptrace record -o FILE --count N (every batch written by JavaScript)' },
+  // every batch written by JavaScript: what the reader thread's own writes save
+  'droptrace-record-js': { cmd: [process.execPath, BIN, 'record', '--force', '-o', join(work, 'bench.dtr')], droptrace: true, env: { DROPTRACE_RECORD_IN_JS: '1' }, note: 'DROPTRACE_RECORD_IN_JS=1 droptrace record -o FILE' },
   // perf copies the ring's pages to its file and decodes later: the cheapest way to keep every event
   'perf-record': hasPerf ? { cmd: ['perf', 'record', '-e', 'skb:kfree_skb', '-a', '-o', join(work, 'perf.data')], readyAfterMs: 1500, note: 'perf record -e skb:kfree_skb -a' } : undefined,
   'bpftrace-map': hasBpftrace ? { cmd: ['bpftrace', '-e', 'tracepoint:skb:kfree_skb { @[args->location] = count(); }'], note: 'bpftrace, count in a map' } : undefined,

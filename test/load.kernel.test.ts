@@ -13,7 +13,7 @@ import { CaptureRun } from '../src/capture/run.js';
 import { BLOCK, RecordingWriter } from '../src/formats/record.js';
 import { Recorder } from '../src/formats/recorder.js';
 import { scanRecording } from '../src/formats/scan.js';
-import { EV, ifnameAt } from '../src/model/decode.js';
+import { EV, FLAG, ifnameAt, keptSteps, PATH_SIZE, PP, ST, stepAt } from '../src/model/decode.js';
 import { baseTracerConfig, type TraceOptions } from '../src/cli/common.js';
 import { BIN, ROOT, run as runCommand, start } from './helpers/cli.js';
 import { Lab, ourProgramsSettled } from './helpers/netns.js';
@@ -98,66 +98,144 @@ describe.skipIf(!canRun)('under a flood', () => {
     expect(lost).toBeLessThanOrEqual(counted * 0.05);
   });
 
-  it('record: the reader thread writes the batches with nothing new itself, and every events block comes after the names it needs', async () => {
-    // two namespaces, the second flooding from the middle of the first's flood: its lo, its
-    // namespace and (unfiltered) whatever else the machine drops are new mid-stream
-    const a = lab.netns('rwa');
-    const b = lab.netns('rwb');
-    const file = join(dir, 'reader-thread.dtr');
+  /** A recorder into a new file, on this run's flood: the recording and the run it ends with. */
+  const recordFlood = async (name: string, o: { limit?: number; packetPath?: 'tracepoints'; port?: number }, flood: (done: Promise<unknown>) => Promise<unknown>) => {
+    const file = join(dir, `${name}.dtr`);
     rmSync(file, { force: true });
+    const names = new Map(lab.namespaces().map((n) => [statSync(`/run/netns/${n}`).ino, n]));
     const recorder = new Recorder(new RecordingWriter(openSync(file, 'wx', 0o600)), {
       syms: loadLocalSymbols().table,
       reasons: localReasons(),
-      netnsName: (ino) => (ino === statSync(`/run/netns/${a}`).ino ? a : ino === statSync(`/run/netns/${b}`).ino ? b : null),
+      netnsName: (ino) => names.get(ino) ?? null,
       podName: () => null,
       filters: 'none',
       version: 'test',
+      limit: o.limit,
     });
-    const capture = CaptureRun.start({ ...baseTracerConfig({ ringSize: '8M', countEntries: '16384', attach: 'auto' } as TraceOptions) }, [recorder], { signals: false });
-    const first = run(a, 3);
-    await new Promise((r) => setTimeout(r, 1500));
-    await run(b, 1);
-    await first;
+    const base = baseTracerConfig({ ringSize: '8M', countEntries: '16384', attach: 'auto' } as TraceOptions);
+    const capture = CaptureRun.start({ ...base, ...(o.packetPath ? { packetPath: o.packetPath } : {}), ...(o.port ? { port: o.port } : {}) }, [recorder], { signals: false });
+    await flood(capture.done);
     capture.stop();
     const summary = await capture.done;
-    const native = capture.tracer.written();
-    expect(native.errno).toBe(0);
+    return { summary, recorder, native: capture.tracer.written(), ...readBack(file) };
+  };
 
+  /**
+   * A recording's events in file order, and those whose location, interface, --path route or
+   * --path step's namespace had not been described by a block before them: a file cut short
+   * anywhere must name everything it holds.
+   */
+  function readBack(file: string): { events: number; unnamed: number; paths: number; netns: Set<number> } {
     const scan = scanRecording(readFileSync(file));
     expect(scan).toMatchObject({ truncated: false, unfinished: false, corrupted: 0 });
-    const named = new Set<string>();
+    const ours = new Set(lab.namespaces().map((n) => statSync(`/run/netns/${n}`).ino));
+    const named = new Set<bigint>();
     const ifaces = new Set<string>();
-    const netns = new Set<string>();
+    const netns = new Set<number>();
     let events = 0;
     let unnamed = 0;
+    let paths = 0;
     for (const blk of scan.blocks) {
-      if (blk.type === BLOCK.SYMBOLS) for (const s of JSON.parse(blk.payload.toString()) as Array<{ address: string }>) named.add(s.address);
+      if (blk.type === BLOCK.SYMBOLS) for (const s of JSON.parse(blk.payload.toString()) as Array<{ address: string }>) named.add(BigInt(s.address));
       if (blk.type === BLOCK.NAMES) {
         const n = JSON.parse(blk.payload.toString()) as { interfaces: Array<[number, number, string]>; netns: Array<[number, string]> };
         for (const [ns, ifindex] of n.interfaces) ifaces.add(`${ns}/${ifindex}`);
-        for (const [ns] of n.netns) netns.add(String(ns));
+        for (const [ns] of n.netns) netns.add(ns);
       }
       if (blk.type !== BLOCK.EVENTS) continue;
       const count = blk.payload.readUInt32LE(0);
       const stride = blk.payload.readUInt32LE(4);
       const buf = blk.payload.subarray(8);
       for (let i = 0, o = 0; i < count; i++, o += stride) {
-        const loc = `0x${buf.readBigUInt64LE(o + EV.location).toString(16)}`;
-        const ns = buf.readUInt32LE(o + EV.netns);
-        const iface = `${ns}/${buf.readUInt32LE(o + EV.ifindex)}`;
-        // a cut-short file names everything it holds: the names precede the first event that needs them
-        if (!named.has(loc) || (ifnameAt(buf, o) && !ifaces.has(iface))) unnamed++;
+        const iface = `${buf.readUInt32LE(o + EV.netns)}/${buf.readUInt32LE(o + EV.ifindex)}`;
+        let ok = named.has(buf.readBigUInt64LE(o + EV.location)) && (!ifnameAt(buf, o) || ifaces.has(iface));
+        if (buf[o + EV.flags] & FLAG.PATH) {
+          paths++;
+          const p = o + stride - PATH_SIZE;
+          for (const a of [buf.readBigUInt64LE(p + PP.dst_input), buf.readBigUInt64LE(p + PP.dst_output)]) ok &&= !a || named.has(a);
+          for (let j = 0; j < keptSteps(buf, p); j++) {
+            const ns = buf.readUInt32LE(stepAt(p, j) + ST.netns);
+            // a namespace the recorder has a name for is named before the step that crossed it
+            ok &&= !ours.has(ns) || netns.has(ns);
+          }
+        }
+        if (!ok) unnamed++;
         events++;
       }
     }
-    expect(unnamed).toBe(0);
-    expect(netns).toContain(String(statSync(`/run/netns/${b}`).ino));
-    expect(events).toBe(summary.stats.delivered);
-    expect(summary.stats.delivered + summary.stats.lost).toBe(summary.exact);
+    return { events, unnamed, paths, netns };
+  }
+
+  it('record: the reader thread writes the batches with nothing new itself, and every events block comes after the names it needs', async () => {
+    // unfiltered, two namespaces, the second flooding from the middle of the first's flood: its
+    // lo, its namespace and whatever else the machine drops are new mid-stream
+    const a = lab.netns('rwa');
+    const b = lab.netns('rwb');
+    const r = await recordFlood('reader-thread', {}, async () => {
+      const first = run(a, 3);
+      await new Promise((res) => setTimeout(res, 1500));
+      await run(b, 1);
+      await first;
+    });
+    expect(r.native.errno).toBe(0);
+    expect(r.unnamed).toBe(0);
+    expect(r.netns).toContain(statSync(`/run/netns/${b}`).ino);
+    expect(r.events).toBe(r.summary.stats.delivered);
+    expect(r.summary.stats.delivered + r.summary.stats.lost).toBe(r.summary.exact);
     // under the flood nearly every batch holds nothing new: the reader thread wrote them
-    expect(native.records).toBeGreaterThan(events * 0.5);
-    expect(native.records).toBeLessThan(events);
-    expect(recorder.written).toBe(events);
+    expect(r.native.records).toBeGreaterThan(r.events * 0.5);
+    expect(r.native.records).toBeLessThan(r.events);
+    expect(r.recorder.written).toBe(r.events);
+  });
+
+  it('record --count under a flood: exactly that many events, most written by the reader thread, and the run ends by itself', async () => {
+    const ns = lab.netns('rwc');
+    const limit = 250_000;
+    let first = '';
+    const r = await recordFlood('count', { limit }, async (done) => {
+      // the flood outlasts the limit: the recorder ends the run while it lasts
+      const f = run(ns, 3);
+      first = await Promise.race([done.then(() => 'run'), f.then(() => 'flood')]);
+      await f;
+    });
+    expect(first).toBe('run');
+    expect(r.events).toBe(limit);
+    expect(r.recorder.written).toBe(limit);
+    expect(r.unnamed).toBe(0);
+    expect(r.native.records).toBeGreaterThan(limit * 0.5);
+    expect(r.native.records).toBeLessThan(limit);
+  });
+
+  it('record --path under a flood: the reader thread writes the batches whose routes, functions and namespaces were all described', async () => {
+    // two senders behind one bridge: their drops share a location and an interface (the host's
+    // br0), and with only the flood's port traced the second's batches are new only by the
+    // namespace their steps crossed
+    const host = lab.netns('rwh');
+    const senders = [lab.netns('rws'), lab.netns('rwt')];
+    lab.exec(host, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    lab.exec(host, 'ip', ['addr', 'add', '10.77.0.1/24', 'dev', 'br0']);
+    lab.exec(host, 'ip', ['link', 'set', 'br0', 'up']);
+    senders.forEach((ns, i) => {
+      lab.veth(host, `p${i}`, ns, 'eth0');
+      lab.exec(host, 'ip', ['link', 'set', `p${i}`, 'master', 'br0']);
+      lab.exec(ns, 'ip', ['addr', 'add', `10.77.0.${i + 2}/24`, 'dev', 'eth0']);
+    });
+    const to = (ns: string, seconds: number) =>
+      new Promise<void>((resolve, reject) => {
+        const p = spawn('ip', ['netns', 'exec', ns, flood, '10.77.0.1', '9', String(seconds)], { stdio: 'ignore' });
+        p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`flood exited ${code}`))));
+      });
+    const r = await recordFlood('path', { packetPath: 'tracepoints', port: 9 }, async () => {
+      const first = to(senders[0], 3);
+      await new Promise((res) => setTimeout(res, 1500));
+      await to(senders[1], 1);
+      await first;
+    });
+    expect(r.paths).toBeGreaterThan(10_000);
+    expect(r.unnamed).toBe(0);
+    for (const ns of senders) expect(r.netns).toContain(statSync(`/run/netns/${ns}`).ino);
+    expect(r.native.records).toBeGreaterThan(r.events * 0.5);
+    expect(r.events).toBe(r.summary.stats.delivered);
   });
 
   it('record on a disk that fills mid-flood: the error names the file, exit 1, and what fit reads back', async () => {

@@ -349,7 +349,14 @@ private:
 			std::unique_lock<std::mutex> lock(js_mu_);
 			js_idle_.wait(lock, [this] { return in_js_ == 0 || aborting_.load(); });
 		}
-		if (aborting_.load() || dt_record_writer_events(&writer_, buf, n))
+		/*
+		 * --count: with no batch in JS, every record delivered so far was written (JS writes all of
+		 * a batch while under the limit), so the batch that would cross it goes to JS, which writes
+		 * what fits and stops the run
+		 */
+		if (aborting_.load() || (write_limit_ && delivered_.load() + n > write_limit_))
+			return false;
+		if (dt_record_writer_events(&writer_, buf, n))
 			return false; /* a failed write: JS writes this batch, and says the error as its own write fails */
 		delivered_ += n;
 		return true;
@@ -617,17 +624,19 @@ private:
 	}
 
 	/*
-	 * writeRecords(fd): from now on the reader thread writes the batches that hold nothing new
-	 * to this recording itself, as events blocks (JS wrote the file's header and meta block).
-	 * Throws when the descriptor cannot be taken; false when this tracer sends no events.
+	 * writeRecords(fd, limit): from now on the reader thread writes the batches that hold nothing
+	 * new to this recording itself, as events blocks (JS wrote the file's header and meta block),
+	 * as long as the events delivered stay within limit (0: no limit). Throws when the descriptor
+	 * cannot be taken; false when this tracer sends no events.
 	 */
 	Napi::Value WriteRecords(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
-		if (!info[0].IsNumber())
-			return ThrowError(env, EINVAL, "record", "writeRecords() takes a file descriptor");
+		if (!info[0].IsNumber() || !info[1].IsNumber())
+			return ThrowError(env, EINVAL, "record", "writeRecords() takes a file descriptor and a limit");
 		if (!reading_ || !t_ || writing_.load())
 			return Napi::Boolean::New(env, false);
+		write_limit_ = (uint64_t)info[1].As<Napi::Number>().DoubleValue();
 		int err = dt_record_writer_open(&writer_, info[0].As<Napi::Number>().Int32Value(), rec_size_);
 		if (err)
 			return ThrowError(env, -err, "record", "taking the recording's descriptor failed");
@@ -730,6 +739,7 @@ private:
 	/* the recording the reader thread writes to (writeRecords), and what it wrote once closed */
 	std::atomic<bool> writing_{ false };
 	dt_record_writer writer_ = {};
+	uint64_t write_limit_ = 0; /* record --count: events delivered in all (0: none) */
 	uint64_t written_records_ = 0, written_bytes_ = 0;
 	int written_error_ = 0;
 	/* batches handed to JS and not yet returned; the writer waits for none */

@@ -86,39 +86,51 @@ void dt_record_writer_close(struct dt_record_writer *w)
 	w->fd = -1;
 }
 
+/* each key of a record: fresh when one is new; a set that cannot grow ends the look (-ENOMEM) */
+#define ADD(set, key)                                                   \
+	do {                                                            \
+		int r_ = keyset_add(&w->keys[set], key);                \
+		if (r_ < 0)                                             \
+			return r_;                                      \
+		fresh |= r_;                                            \
+	} while (0)
+
 int dt_record_writer_new(struct dt_record_writer *w, const void *recs, size_t n)
 {
 	const unsigned char *p = recs;
-	int fresh = 0, r;
+	int fresh = 0;
 
 	for (size_t i = 0; i < n; i++, p += w->rec_size) {
 		const struct dt_event *e = (const struct dt_event *)p;
 		uint64_t iface = ((uint64_t)e->netns << 32) | e->ifindex;
 
-		if (e->flags & DT_F_PATH)
-			fresh = 1; /* the steps name functions and namespaces: JavaScript looks at every one */
 		if (!w->primed || e->location != w->last_location) {
 			w->last_location = e->location;
-			if ((r = keyset_add(&w->keys[DT_KEY_LOCATION], e->location)) < 0)
-				return r;
-			fresh |= r;
+			ADD(DT_KEY_LOCATION, e->location);
 		}
 		if (!w->primed || iface != w->last_iface) {
 			w->last_iface = iface;
 			w->primed = 1;
-			if ((r = keyset_add(&w->keys[DT_KEY_IFACE], iface)) < 0)
-				return r;
-			fresh |= r;
+			ADD(DT_KEY_IFACE, iface);
 		}
-		if (e->stack_id >= 0) {
-			if ((r = keyset_add(&w->keys[DT_KEY_STACK], (uint64_t)e->stack_id)) < 0)
-				return r;
-			fresh |= r;
-		}
-		if ((e->flags & DT_F_RX_SK) && e->sk_cgroup) {
-			if ((r = keyset_add(&w->keys[DT_KEY_CGROUP], e->sk_cgroup)) < 0)
-				return r;
-			fresh |= r;
+		if (e->stack_id >= 0)
+			ADD(DT_KEY_STACK, (uint64_t)e->stack_id);
+		if ((e->flags & DT_F_RX_SK) && e->sk_cgroup)
+			ADD(DT_KEY_CGROUP, e->sk_cgroup);
+		if (e->flags & DT_F_PATH) {
+			/* --path: the route's functions, the functions the skb passed, the namespaces it crossed (0: none) */
+			const struct dt_pkt_path *path = (const struct dt_pkt_path *)(p + w->rec_size - sizeof(*path));
+			uint32_t kept = path->steps < DT_STEPS ? path->steps : DT_STEPS;
+
+			if (path->dst_input)
+				ADD(DT_KEY_LOCATION, path->dst_input);
+			if (path->dst_output)
+				ADD(DT_KEY_LOCATION, path->dst_output);
+			for (uint32_t j = 0; j < kept; j++) {
+				if (path->step[j].fn)
+					ADD(DT_KEY_LOCATION, path->step[j].fn);
+				ADD(DT_KEY_NETNS, path->step[j].netns);
+			}
 		}
 	}
 	return fresh;

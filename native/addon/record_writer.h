@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The recording's events blocks written by the reader thread (docs/FORMATS.md; record.ts writes
- * every other block). A batch goes to the file here only when every location, interface, stack
- * and socket cgroup in it was in an earlier batch, which JavaScript saw and described: a file cut
- * short still names everything it holds. A batch with anything new goes to JavaScript instead.
+ * every other block). A batch goes to the file here only when every location, interface, stack,
+ * socket cgroup and --path step's function and namespace in it was in an earlier batch, which
+ * JavaScript saw and described: a file cut short still names everything it holds. A batch with
+ * anything new goes to JavaScript instead.
  */
 #ifndef DROPTRACE_RECORD_WRITER_H
 #define DROPTRACE_RECORD_WRITER_H
@@ -28,8 +29,11 @@ struct dt_keyset {
 	int zero;    /* the key 0 is in the set */
 };
 
-/* what the recorder describes once: a location, an interface (namespace and ifindex), a stack, a socket's cgroup */
-enum { DT_KEY_LOCATION, DT_KEY_IFACE, DT_KEY_STACK, DT_KEY_CGROUP, DT_KEY_KINDS };
+/*
+ * what the recorder describes once: a location (also a --path step's function or route), an
+ * interface (namespace and ifindex), a stack, a socket's cgroup, a namespace a --path step crossed
+ */
+enum { DT_KEY_LOCATION, DT_KEY_IFACE, DT_KEY_STACK, DT_KEY_CGROUP, DT_KEY_NETNS, DT_KEY_KINDS };
 
 struct dt_record_writer {
 	int fd; /* our own dup of the recording's descriptor: one file offset, one lock with JavaScript's writes */

@@ -84,11 +84,12 @@ export interface NativeTracer {
   pause(): void;
   resume(): void;
   /**
-   * From now on the reader thread writes each batch that holds no location, interface, stack or
-   * socket cgroup an earlier batch did not to this recording itself (native/addon/record_writer.c),
-   * and JavaScript never sees it. False when this tracer sends no events.
+   * From now on the reader thread writes each batch that holds no location, interface, stack,
+   * socket cgroup or --path step's function or namespace an earlier batch did not to this recording
+   * itself (native/addon/record_writer.c), and JavaScript never sees it; while the events delivered
+   * stay within limit (0: none). False when this tracer sends no events.
    */
-  writeRecords(fd: number): boolean;
+  writeRecords(fd: number, limit: number): boolean;
   /** What the reader thread wrote to the recording: records, bytes, and the errno of a failed write (0). */
   written(): { records: number; bytes: number; errno: number };
   /** Detach, deliver what is left, snapshot counts; idempotent. */

@@ -51,7 +51,7 @@ export interface RunControl {
    * (NativeTracer.writeRecords); only where one consumer takes the events, since no other would see
    * those batches. True when it does.
    */
-  writeRecords(fd: number): boolean;
+  writeRecords(fd: number, limit: number): boolean;
   /** Ends the run as Ctrl-C would; safe to call any number of times. */
   stop(): void;
 }
@@ -224,8 +224,8 @@ export class CaptureRun implements RunControl {
     }
   }
 
-  writeRecords(fd: number): boolean {
-    return this.consumers.filter((c) => c.events && c.batch).length === 1 && this.current.writeRecords(fd);
+  writeRecords(fd: number, limit: number): boolean {
+    return this.consumers.filter((c) => c.events && c.batch).length === 1 && this.current.writeRecords(fd, limit);
   }
 
   stop(): void {

@@ -78,6 +78,8 @@ async function run(opts: Options): Promise<void> {
     filters: describeFilters(opts),
     version: droptraceVersion(),
     limit,
+    // for scripts/bench.mjs's comparison only: JavaScript writes every batch, the reader thread none
+    allInJs: process.env.DROPTRACE_RECORD_IN_JS === '1',
   });
   const tty = process.stderr.isTTY;
   const progress = recordingProgress(() => capture, recorder, opts.output, tty);

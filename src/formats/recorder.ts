@@ -34,6 +34,8 @@ export interface RecorderOptions {
   version: string;
   /** stop the run after this many events */
   limit?: number;
+  /** write every batch here, none from the reader thread (scripts/bench.mjs compares the two) */
+  allInJs?: boolean;
 }
 
 function bootId(): string | null {
@@ -113,8 +115,7 @@ export class Recorder implements Consumer {
       reasonSource: this.o.reasons.source,
     });
     this.writer.flush(true);
-    // not with --count, whose limit is counted here, nor --path, whose every step names a function or namespace
-    this.native = this.o.limit === undefined && !c.packetPath && run.writeRecords(this.writer.descriptor);
+    this.native = !this.o.allInJs && run.writeRecords(this.writer.descriptor, this.o.limit ?? 0);
   }
 
   /** Events in the file: written here and by the reader thread. */
@@ -143,7 +144,8 @@ export class Recorder implements Consumer {
 
   private describeAndWrite(b: EventBatch): void {
     const { limit } = this.o;
-    const n = limit === undefined ? b.count : Math.min(b.count, limit - this.jsWritten);
+    // the reader thread writes nothing while a batch is here: written holds still
+    const n = limit === undefined ? b.count : Math.min(b.count, limit - this.written);
     if (n <= 0) return;
     const buf = b.buf;
     const symbols: SymbolEntry[] = [];
@@ -227,7 +229,7 @@ export class Recorder implements Consumer {
     this.writer.stacks(stacks);
     this.writer.events(buf.subarray(0, n * b.stride), b.stride);
     this.jsWritten += n;
-    if (limit !== undefined && this.jsWritten >= limit) this.run!.stop();
+    if (limit !== undefined && this.written >= limit) this.run!.stop();
   }
 
   /** The exact counts and the loss statistics now, synced at most once a second by the writer. */

@@ -24,6 +24,11 @@ export class Lab {
     return name;
   }
 
+  /** The namespaces this lab made and has not removed. */
+  namespaces(): readonly string[] {
+    return this.names;
+  }
+
   exec(ns: string, cmd: string, args: string[]): string {
     return sh('ip', ['netns', 'exec', ns, cmd, ...args]);
   }
