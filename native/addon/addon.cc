@@ -11,10 +11,11 @@
  * thread over polling the ring's epoll fd from libuv because a thread
  * keeps draining while the JS thread is busy rendering or writing.
  *
- * record: once JS hands over the recording (writeRecords), a batch with no location,
- * interface, stack or socket cgroup that an earlier batch did not have is written to the file
- * by this thread (record_writer.c) and never reaches JS; a batch with anything new still goes
- * to JS, which describes it and writes it, and the thread writes nothing more until JS has.
+ * record: once JS hands over the recording (writeRecords), a batch with nothing that an
+ * earlier batch did not have (record_writer.c says what counts) is written to the file by this
+ * thread and never reaches JS; a batch with anything new, or one that would cross --count,
+ * still goes to JS, which describes it and writes it, and the thread writes nothing more until
+ * JS has.
  *
  * close(): stop the thread → detach → drain what is left → snapshot the
  * exact counts → release. After that, delivered + lost == seen exactly.
