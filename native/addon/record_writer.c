@@ -129,7 +129,9 @@ int dt_record_writer_new(struct dt_record_writer *w, const void *recs, size_t n)
 			for (uint32_t j = 0; j < kept; j++) {
 				if (path->step[j].fn)
 					ADD(DT_KEY_LOCATION, path->step[j].fn);
-				ADD(DT_KEY_NETNS, path->step[j].netns);
+				/* up to 32 steps a record, most in the namespace of the step before */
+				if (j == 0 || path->step[j].netns != path->step[j - 1].netns)
+					ADD(DT_KEY_NETNS, path->step[j].netns);
 			}
 		}
 	}
