@@ -111,8 +111,8 @@ results.push(
 );
 // record: the batch as a recording's blocks (CRC and write included) into a file in memory
 // (/dev/shm) so a disk does not set the figure, as JavaScript writes it (a batch that brings
-// something new, or every batch with --count: the run declines writeRecords); the run a recorder
-// is attached to is only what it asks of one
+// something new: this run declines writeRecords, so every batch here); the run a recorder is
+// attached to is only what it asks of one
 const recFile = join(existsSync('/dev/shm') ? '/dev/shm' : ROOT, `bench-userspace-${process.pid}.dtr`);
 process.on('exit', () => rmSync(recFile, { force: true }));
 const recorder = new Recorder(new Writer(openSync(recFile, 'w')), {
