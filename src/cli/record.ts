@@ -25,6 +25,9 @@ interface Options extends TraceOptions {
   force?: boolean;
 }
 
+/** record's ring: a flood at ~500k drops/s fills 2 MiB of 224-byte events in ~18 ms of reader latency */
+export const RECORD_RING_SIZE = '8M';
+
 export function recordCommand(): Command {
   const cmd = new Command('record')
     .description('record drops (events and exact counts) to a file that can be read anywhere, later: report, diff, export, live --replay')
@@ -35,8 +38,7 @@ export function recordCommand(): Command {
     .option('--stack', 'also record the kernel stack of each drop')
     .option('--pcapng <file>', 'also write the captured packets as pcapng when recording ends (implies --snaplen 128 unless given)')
     .option('--force', 'replace the output files if they exist (never through a symbolic link)');
-  // a flood at ~500k drops/s fills 2 MiB of 224-byte events in ~18 ms of reader latency
-  addTraceOptions(cmd, { ringSize: '8M' });
+  addTraceOptions(cmd, { ringSize: RECORD_RING_SIZE });
   addSampleOption(cmd);
   addPathOption(cmd);
   cmd.addHelpText(
