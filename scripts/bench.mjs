@@ -11,7 +11,7 @@
 // With --unfiltered droptrace runs with no filter at all, as users first run it (the bpftrace
 // one-liners never filter).
 //
-//   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--unfiltered | --filters "…"] [--json]
+//   sudo node scripts/bench.mjs [--reps 3] [--seconds 3] [--modes a,b] [--scenarios a,b] [--unfiltered | --filters "…"] [--sample N] [--json]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,8 @@ const UNFILTERED = args.includes('--unfiltered');
 // --filters "…": droptrace's filters instead of the scenario's (e.g. one the flood does not match,
 // to measure what tracing costs the traffic it is not looking at)
 const FILTERS = opt('filters', null);
+// --sample N: the droptrace-sample mode's one event per N drops (10 unless told)
+const SAMPLE = opt('sample', '10');
 const work = mkdtempSync(join(tmpdir(), 'droptrace-bench-'));
 const FLOOD = join(work, 'flood');
 const TAG = `db${process.pid % 100000}`;
@@ -119,7 +121,7 @@ const MODES = {
   'droptrace-events-notunnel': { cmd: [process.execPath, BIN, 'trace', '--json', '--vxlan-ports', 'none', '--geneve-ports', 'none'], droptrace: true, note: 'trace --json, no tunnel ports' },
   // --path: the skb's steps through the path tracepoints too (every packet, not only drops, runs them)
   'droptrace-events-path': { cmd: [process.execPath, BIN, 'trace', '--json', '--path'], droptrace: true, note: 'droptrace trace --json --path > /dev/null' },
-  'droptrace-sample': { cmd: [process.execPath, BIN, 'trace', '--json', '--sample', '10'], droptrace: true, note: 'droptrace trace --json --sample 10 > /dev/null' },
+  'droptrace-sample': { cmd: [process.execPath, BIN, 'trace', '--json', '--sample', SAMPLE], droptrace: true, note: `droptrace trace --json --sample ${SAMPLE} > /dev/null` },
   // the same trace through the comparison build that drains with libbpf's consumer (scripts/bench-ring builds it)
   'droptrace-events-libbpf-ring': existsSync(RING_ADDON)
     ? { cmd: [process.execPath, BIN, 'trace', '--json'], droptrace: true, env: { DROPTRACE_ADDON: RING_ADDON }, note: 'trace --json, reader draining via ring_buffer__consume' }
