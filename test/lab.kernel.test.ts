@@ -184,6 +184,24 @@ describe.skipIf(!canRun)('the fault lab, diagnosed', () => {
     }
   });
 
+  it("the lab's service outlives clients that reset their connection (a dead one would make every later 2483 fault NO_SOCKET)", () => {
+    // connect, let the service send its greeting, then close with SO_LINGER 0: a reset, which the
+    // service reads as ECONNRESET
+    const reset = `
+import socket, struct, time
+for _ in range(5):
+    s = socket.create_connection(('10.244.1.1', 2483), timeout=2)
+    time.sleep(0.2)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    s.close()
+    time.sleep(0.1)`;
+    const r = spawnSync('ip', ['netns', 'exec', `${PREFIX}-podA1`, 'python3', '-c', reset], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const listening = spawnSync('ip', ['netns', 'exec', A, 'ss', '-ltnH', 'sport = :2483'], { encoding: 'utf8' }).stdout;
+    expect(listening).toContain('0.0.0.0:2483');
+  });
+
   it('lab down leaves no namespace, link, process or program behind', async () => {
     lab('down');
     expect(nsList()).toEqual([]);
