@@ -109,6 +109,43 @@ describe.skipIf(!hasRxSk || !mount)('the receiving socket of a drop (rx_sk)', ()
     expect(kernelCount(res.stderr)).toBe(drops.length);
   });
 
+  /** TcpExt's TCPAbortOnData as seen inside ns (/proc/net/netstat: a header line, then values). */
+  function abortOnData(ns: string): number {
+    const [names, values] = lab.exec(ns, 'cat', ['/proc/net/netstat']).split('\n').filter((l) => l.startsWith('TcpExt:')).map((l) => l.split(/\s+/));
+    return Number(values[names.indexOf('TCPAbortOnData')]);
+  }
+
+  it.each(['tp_btf', 'raw_tp'])("%s: TCP's drops after tcp_v4_rcv let go of the device are in the receiving socket's netns, so --netns finds them", async (attach) => {
+    const ns = lab.netns('tcp');
+    const before = abortOnData(ns);
+    const t = start(['trace', '--json', '--netns', ns, '--attach', attach]);
+    await t.ready();
+    // a client that shut down both ways (FIN_WAIT2, still open) refuses data with a reset: each
+    // refused segment is dropped in tcp_v4_do_rcv, where skb->dev is already NULL
+    lab.exec(ns, 'python3', ['-c', `
+import socket, time
+srv = socket.socket(); srv.bind(('127.0.0.1', 7400)); srv.listen(8)
+keep = []
+for _ in range(3):
+    c = socket.create_connection(('127.0.0.1', 7400))
+    a, _ = srv.accept()
+    c.shutdown(socket.SHUT_RDWR)
+    time.sleep(0.05)
+    a.send(b'late data')
+    keep += [a, c]
+time.sleep(0.2)`]);
+    const res = await t.stop();
+    expect(abortOnData(ns) - before).toBe(3);
+
+    expect(res.code).toBe(0);
+    const refused = jsonLines<DropRecord>(res.stdout).filter((d) => d.sport === 7400);
+    expect(refused).toHaveLength(3);
+    for (const d of refused) {
+      expect(d).toMatchObject({ reason: 'TCP_ABORT_ON_DATA', ifindex: 0, ifname: null, netns: statSync(`/run/netns/${ns}`).ino, l4: 'TCP' });
+      expect(d.socket).toMatchObject({ family: 'IPv4', l4: 'TCP' });
+    }
+  });
+
   it('names the pod whose cgroup the socket is in: trace, record, report and diagnose', async () => {
     const uid = '1c6d8b3f-2e4a-4b7c-9d0e-1f2a3b4c5d6e';
     const cid = 'e'.repeat(63) + '2';

@@ -449,7 +449,7 @@ static __always_inline bool dt_reason_wanted(__u32 reason, bool has_reason)
 	return true;
 }
 
-/* Where a drop happened: the device, and its netns (else the socket's). */
+/* Where a drop happened: the device, and its netns (else the skb's socket's, else the receiving socket's). */
 struct dt_where {
 	struct net_device *dev;
 	__u32 netns;
@@ -477,14 +477,21 @@ static __always_inline bool dt_ifname_wanted(struct net_device *dev)
 	return true;
 }
 
-/* Fills w and applies the namespace, interface and ethertype filters. */
-static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct dt_where *w, bool direct)
+/*
+ * Fills w and applies the namespace, interface and ethertype filters. tcp_v4_rcv clears
+ * skb->dev once it has found the socket, and a received skb has no skb->sk: for TCP's drops
+ * from then on (tcp_v4_do_rcv, tcp_rcv_state_process) the receiving socket is the only thing
+ * that knows the namespace, and without it --netns would miss a pod's own TCP drops.
+ */
+static __always_inline bool dt_where_wanted(struct sk_buff *skb, struct sock *rx_sk, struct dt_where *w, bool direct)
 {
 	w->dev = DT_RD(direct, skb, dev);
 	w->netns = dt_dev_netns(w->dev, direct);
 	w->from_sk = false;
 	if (!w->netns) {
 		w->netns = dt_sk_netns(DT_RD(direct, skb, sk), direct);
+		if (!w->netns)
+			w->netns = dt_sk_netns(rx_sk, direct);
 		w->from_sk = w->netns != 0;
 	}
 	if (CFG.netns && w->netns != CFG.netns)
@@ -724,7 +731,7 @@ static __always_inline int dt_handle_drop(void *ctx, struct sk_buff *skb, struct
 
 	if (!skb || !dt_reason_wanted(reason, has_reason))
 		return 0;
-	if (!dt_where_wanted(skb, &w, direct))
+	if (!dt_where_wanted(skb, rx_sk, &w, direct))
 		return 0;
 	/* parse only when a filter or the event needs the headers */
 	if (CFG.emit_events || CFG.l4proto || CFG.host_ver || CFG.port)

@@ -31,7 +31,7 @@
 #define DT_F_L3 (1u << 0)      /* saddr/daddr/l4proto valid (IPv4 or IPv6 header read) */
 #define DT_F_L4 (1u << 1)      /* sport/dport (TCP/UDP) or icmp type/code valid */
 #define DT_F_REASON (1u << 2)  /* reason came from the kernel (>= 5.17) */
-#define DT_F_SK (1u << 3)      /* netns came from the socket, not the device */
+#define DT_F_SK (1u << 3)      /* netns came from a socket (skb->sk, else rx_sk), not the device */
 #define DT_F_PATH (1u << 4)    /* a struct dt_pkt_path ends the record (--path) */
 #define DT_F_RX_SK (1u << 5)   /* the kernel named the receiving socket: the sk_* fields are valid */
 
@@ -62,7 +62,7 @@ struct dt_event {
 	__u32 len;              /* skb->len */
 	__u32 ifindex;          /* skb->dev->ifindex, 0 when the skb has no device */
 	__u32 iif;              /* skb->skb_iif: the interface it arrived on */
-	__u32 netns;            /* inode of the device's netns, else the socket's */
+	__u32 netns;            /* inode of the device's netns, else skb->sk's, else rx_sk's (DT_F_SK) */
 	__u32 mark;             /* skb->mark */
 	__u16 ethertype;        /* skb->protocol, host byte order (0x0800 IPv4, 0x86dd IPv6) */
 	__u8 l4proto;           /* IPPROTO_* from the IP header (DT_F_L3) */
