@@ -71,6 +71,11 @@ describe('hints', () => {
     expect(functionHint('tcp_v4_rcv')?.id).toBe('function/tcp_v4_rcv');
   });
 
+  it("points TCP's checks at the peer, the received segment's source", () => {
+    const h = filledHint({ reason: 'TCP_ABORT_ON_DATA', saddr: '192.168.1.10', daddr: '10.244.2.2', nsPrefix: 'ip netns exec pod ' })!;
+    expect(h.checks).toContain('ip netns exec pod ss -tin dst 192.168.1.10');
+  });
+
   it('leaves placeholders readable when the drop lacks the value', () => {
     expect(filledHint({ reason: 'NO_SOCKET' })!.checks[0]).toContain(':PORT');
   });

@@ -49,7 +49,9 @@ const F: Record<string, Family> = {
       'the TCP segment did not fit the connection state (sequence, window, timestamps, flags)',
       'usually a symptom of retransmissions, a middlebox rewriting packets, or NAT/conntrack reusing a tuple',
     ],
-    checks: ['{ns}nstat -az | grep -Ei "^Tcp|TCPBacklog|PAWS|TCPAbort|Listen"', '{ns}ss -tin dst {daddr}'],
+    // TCP's drop reasons are all on receive: the segment came from the peer, so the peer (ss's
+    // dst, the remote end) is the packet's source
+    checks: ['{ns}nstat -az | grep -Ei "^Tcp|TCPBacklog|PAWS|TCPAbort|Listen"', '{ns}ss -tin dst {saddr}'],
   },
   tcpauth: {
     causes: ['TCP-MD5 (RFC 2385) or TCP-AO keys differ or are missing on one side (BGP sessions, mostly)'],
@@ -205,7 +207,7 @@ const REASONS: Record<string, Entry> = {
     { checks: ['{ns}nstat -az | grep -Ei "TCPBacklogDrop|TCPRcvQDrop"', '{ns}ss -tinm sport = :{dport}'] },
   ],
   TCP_FLAGS: ['invalid TCP flag combination', 'tcp'],
-  TCP_ABORT_ON_DATA: ['data arrived for a connection that was being aborted (closed with unread data or linger 0)', 'tcp'],
+  TCP_ABORT_ON_DATA: ['data arrived after this end closed the connection (or shut down reading): the kernel answered with a reset', 'tcp'],
   TCP_ZEROWINDOW: ['the receive window was zero: the peer sent data the application had no room for', 'tcp'],
   TCP_OLD_DATA: ['the data had already been received (a spurious retransmission)', 'tcp'],
   TCP_OVERWINDOW: ['the data was beyond the right edge of the receive window', 'tcp'],
