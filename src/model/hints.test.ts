@@ -76,6 +76,15 @@ describe('hints', () => {
     expect(h.checks).toContain('ip netns exec pod ss -tin dst 192.168.1.10');
   });
 
+  it("gives routing checks in the flow's family: ip rule and ip route show list IPv4 alone", () => {
+    const v6 = filledHint({ reason: 'IP_INNOROUTES', saddr: 'fd00:10:244:1::2', daddr: 'fd00:10:244:9::9', ifname: 'cni0' })!;
+    expect(v6.checks.slice(0, 3)).toEqual(['ip -6 route get fd00:10:244:9::9 from fd00:10:244:1::2 iif cni0', 'sysctl net.ipv6.conf.all.forwarding', 'ip -6 rule show']);
+    const v4 = filledHint({ reason: 'IP_INNOROUTES', saddr: '10.244.1.2', daddr: '10.244.9.9', ifname: 'cni0' })!;
+    expect(v6.checks.join('\n')).not.toMatch(/^ip r|ipv4/m);
+    expect(v4.checks.slice(0, 3)).toEqual(['ip route get 10.244.9.9 from 10.244.1.2 iif cni0', 'sysctl net.ipv4.ip_forward', 'ip rule show']);
+    expect(filledHint({ reason: 'BLACKHOLE', daddr: 'fd00::9' })!.checks[0]).toBe('ip -6 route show table all type blackhole');
+  });
+
   it('leaves placeholders readable when the drop lacks the value', () => {
     expect(filledHint({ reason: 'NO_SOCKET' })!.checks[0]).toContain(':PORT');
   });

@@ -59,7 +59,7 @@ const F: Record<string, Family> = {
   },
   ip: {
     causes: ['the IP header or addresses were not acceptable to this host', 'routing did not find a way to deliver or forward it'],
-    checks: ['{ns}ip route get {daddr}', '{ns}nstat -az | grep -Ei "^Ip|InAddrErrors|InNoRoutes|InHdrErrors"'],
+    checks: ['{ns}{ip} route get {daddr}', '{ns}nstat -az | grep -Ei "^Ip|InAddrErrors|InNoRoutes|InHdrErrors"'],
   },
   csum: {
     causes: ['the packet was corrupted in transit (bad NIC, cable, or a buggy offload)', 'checksum offload is misconfigured on a virtual device (veth/tun with offload quirks)'],
@@ -67,7 +67,7 @@ const F: Record<string, Family> = {
   },
   neigh: {
     causes: ['the next hop does not answer ARP/NDP (down, wrong address, filtered, or on another L2 segment)', 'the neighbour table is full or thrashing'],
-    checks: ['{ns}ip neigh show dev {iface}', '{ns}ip route get {daddr}', 'sysctl net.ipv4.neigh.default.gc_thresh3'],
+    checks: ['{ns}ip neigh show dev {iface}', '{ns}{ip} route get {daddr}', 'sysctl net.{ipv}.neigh.default.gc_thresh3'],
   },
   qdisc: {
     causes: ['the transmit queue of {iface} is full or its AQM dropped the packet: the link or a shaper is saturated'],
@@ -241,17 +241,17 @@ const REASONS: Record<string, Entry> = {
   IP_OUTNOROUTES: [
     'no route for the outgoing packet',
     'ip',
-    { causes: ['no route (or only an unreachable/blackhole/prohibit one) to {daddr}', 'a policy routing rule sends it to an empty table'], checks: ['{ns}ip route get {daddr}', '{ns}ip rule show', '{ns}ip route show table all | grep -E "unreachable|prohibit|blackhole"'] },
+    { causes: ['no route (or only an unreachable/blackhole/prohibit one) to {daddr}', 'a policy routing rule sends it to an empty table'], checks: ['{ns}{ip} route get {daddr}', '{ns}{ip} rule show', '{ns}{ip} route show table all | grep -E "unreachable|prohibit|blackhole"'] },
   ],
   BPF_CGROUP_EGRESS: ['a cgroup BPF egress program (BPF_PROG_TYPE_CGROUP_SKB) dropped the packet', 'policy'],
   IPV6DISABLED: ['IPv6 is disabled on the device', 'ip', { checks: ['{ns}sysctl net.ipv6.conf.{iface}.disable_ipv6 net.ipv6.conf.all.disable_ipv6'] }],
-  NEIGH_CREATEFAIL: ['could not create a neighbour entry (table full?)', 'neigh', { checks: ['{ns}ip -s neigh show | wc -l', 'sysctl net.ipv4.neigh.default.gc_thresh1 net.ipv4.neigh.default.gc_thresh2 net.ipv4.neigh.default.gc_thresh3', 'dmesg | grep -i "neighbor table overflow"'] }],
+  NEIGH_CREATEFAIL: ['could not create a neighbour entry (table full?)', 'neigh', { checks: ['{ns}ip -s neigh show | wc -l', 'sysctl net.{ipv}.neigh.default.gc_thresh1 net.{ipv}.neigh.default.gc_thresh2 net.{ipv}.neigh.default.gc_thresh3', 'dmesg | grep -i "neighbor table overflow"'] }],
   NEIGH_FAILED: [
     'the next hop did not answer ARP/NDP: its neighbour entry is FAILED',
     'neigh',
     { title: 'the next hop does not answer ARP/NDP', causes: ['the gateway or destination {daddr} is down, or not on {iface}\'s segment', 'a wrong route sends the packet to a next hop that does not exist', 'ARP is filtered (arptables, a switch ACL, or a missing proxy_arp)'] },
   ],
-  NEIGH_QUEUEFULL: ['too many packets waited for ARP/NDP resolution of one neighbour', 'neigh', { checks: ['{ns}ip neigh show dev {iface}', 'sysctl net.ipv4.neigh.{iface}.unres_qlen_bytes'] }],
+  NEIGH_QUEUEFULL: ['too many packets waited for ARP/NDP resolution of one neighbour', 'neigh', { checks: ['{ns}ip neigh show dev {iface}', '{ns}sysctl net.{ipv}.neigh.{iface}.unres_qlen_bytes'] }],
   NEIGH_DEAD: ['the neighbour entry was being destroyed', 'neigh'],
   NEIGH_HH_FILLFAIL: ['could not build the link-layer header from the neighbour entry', 'neigh'],
   TC_EGRESS: ['a tc egress filter or BPF program dropped the packet', 'tc'],
@@ -292,7 +292,7 @@ const REASONS: Record<string, Entry> = {
   IP_INNOROUTES: [
     'no route to forward the packet (network unreachable)',
     'ip',
-    { checks: ['{ns}ip route get {daddr} from {saddr} iif {iface}', '{ns}sysctl net.ipv4.ip_forward', '{ns}ip rule show'] },
+    { checks: ['{ns}{ip} route get {daddr} from {saddr} iif {iface}', '{ns}sysctl {forwarding}', '{ns}{ip} rule show'] },
   ],
   IP_LOCAL_SOURCE: ['the source address is one of this host\'s own addresses (a loop, or spoofing)', 'ip'],
   IP_INVALID_SOURCE: ['invalid source address (multicast, broadcast, or zero without IGMP)', 'ip'],
@@ -345,7 +345,7 @@ const REASONS: Record<string, Entry> = {
   PSP_INPUT: ['PSP (PSP Security Protocol) input policy check failed', 'policy'],
   PSP_OUTPUT: ['PSP (PSP Security Protocol) output policy check failed', 'policy'],
   RECURSION_LIMIT: ['the transmit path recursed too deeply (stacked or looping tunnel devices)', 'tunnel'],
-  BLACKHOLE: ['a blackhole route discarded the packet', 'ip', { checks: ['{ns}ip route show type blackhole', '{ns}ip route get {daddr}'] }],
+  BLACKHOLE: ['a blackhole route discarded the packet', 'ip', { checks: ['{ns}{ip} route show table all type blackhole', '{ns}{ip} route get {daddr}'] }],
 };
 
 /** Reason names that are not drops: no hint needed. */
@@ -390,8 +390,8 @@ const FUNCTIONS: Record<string, Entry> = {
   ip6_pkt_discard_out: ['IPv6 routing found no usable route for an outgoing packet (unreachable or blackhole)', 'ip', { checks: ['{ns}ip -6 route get {daddr}', '{ns}ip -6 rule show'] }],
   ip6_pkt_prohibit: ['an IPv6 prohibit route or policy rule refused the packet', 'ip', { checks: ['{ns}ip -6 route get {daddr} from {saddr} iif {iface}', '{ns}ip -6 rule show'] }],
   ip6_pkt_prohibit_out: ['an IPv6 prohibit route or policy rule refused an outgoing packet', 'ip', { checks: ['{ns}ip -6 route get {daddr}', '{ns}ip -6 rule show'] }],
-  dst_discard: ['the packet was routed to a discarding route (a blackhole route, or a route whose device is gone)', 'ip', { checks: ['{ns}ip route show table all type blackhole', '{ns}ip route get {daddr}'] }],
-  dst_discard_out: ['an outgoing packet was routed to a discarding route (a blackhole route, or a route whose device is gone)', 'ip', { checks: ['{ns}ip route show table all type blackhole', '{ns}ip route get {daddr}'] }],
+  dst_discard: ['the packet was routed to a discarding route (a blackhole route, or a route whose device is gone)', 'ip', { checks: ['{ns}{ip} route show table all type blackhole', '{ns}{ip} route get {daddr}'] }],
+  dst_discard_out: ['an outgoing packet was routed to a discarding route (a blackhole route, or a route whose device is gone)', 'ip', { checks: ['{ns}{ip} route show table all type blackhole', '{ns}{ip} route get {daddr}'] }],
   ip6_forward: ['IPv6 forwarding refused: forwarding off, hop limit exceeded, too big for the next hop, or an IPsec policy', 'ip', { checks: ['{ns}sysctl net.ipv6.conf.all.forwarding net.ipv6.conf.{iface}.forwarding', '{ns}nstat -az | grep -Ei "Ip6InHdrErrors|Ip6InTooBigErrors|Ip6InAddrErrors"'] }],
   ipv6_rcv: ['IPv6 input checks failed (header, addresses, or IPv6 disabled on the device)', 'ip'],
   ip6_rcv_core: ['IPv6 input checks failed (header, addresses, or IPv6 disabled on the device)', 'ip'],
@@ -501,8 +501,9 @@ export function hintFor(ctx: DropContext): Hint | null {
   return byFn ?? (ctx.reason ? reasonHint(ctx.reason) : null);
 }
 
-/** Fills {ns} {iface} {port} {dport} {saddr} {daddr} {l4} in a hint's text. */
+/** Fills {ns} {iface} {port} {dport} {saddr} {daddr} {l4} {ip} {ipv} {forwarding} in a hint's text. */
 export function fill(text: string, ctx: DropContext): string {
+  const v6 = (ctx.daddr ?? ctx.saddr ?? '').includes(':');
   const v: Record<string, string> = {
     ns: ctx.nsPrefix ?? '',
     iface: ctx.ifname || 'IFACE',
@@ -511,6 +512,10 @@ export function fill(text: string, ctx: DropContext): string {
     saddr: ctx.saddr ?? 'SRC',
     daddr: ctx.daddr ?? 'DST',
     l4: (ctx.l4 ?? 'ip').toLowerCase(),
+    // the routing commands of the flow's family: `ip rule show` and `ip route show` list IPv4 only
+    ip: v6 ? 'ip -6' : 'ip',
+    ipv: v6 ? 'ipv6' : 'ipv4',
+    forwarding: v6 ? 'net.ipv6.conf.all.forwarding' : 'net.ipv4.ip_forward',
   };
   return text.replace(/\{(\w+)\}/g, (m, k: string) => v[k] ?? m);
 }
