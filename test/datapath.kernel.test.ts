@@ -1,7 +1,7 @@
 /**
  * Faults on the machinery beyond iptables and IPv4, in the lab (scripts/lab): native
  * nftables, an IPv6 firewall policy, routes and policy rules, forwarding off, IPsec, an XDP
- * program and a tc BPF program. Each is diagnosed for real and unfiltered, as a user who does
+ * program, a tc BPF program and a shaper's full queue. Each is diagnosed for real and unfiltered, as a user who does
  * not know the port: the top finding must name the mechanism in its headline (the rule, the
  * route, the policy, the program) with confirming evidence, and be gone once the fault is
  * cleared.
@@ -15,6 +15,7 @@ const PREFIX = `dp${process.pid % 100000}`;
 const { run: lab, env } = labScript(PREFIX);
 const A = `${PREFIX}-hostA`;
 const B = `${PREFIX}-hostB`;
+const PA = `${PREFIX}-podA1`;
 
 const CASES: Array<{
   fault: string;
@@ -76,6 +77,12 @@ const CASES: Array<{
     fault: 'tc-policy', reason: /^TC_INGRESS$/, fn: /^(__netif_receive_skb_core|sch_handle_ingress|tcf_classify)/, iface: 'vethB1', ns: B, flow: /^TCP 10\.244\.2\.2 > 192\.168\.1\.10:2483$/,
     cause: /^the tc BPF program lab_pod_policy \(id \d+, tag [0-9a-f]{16}, tc ingress on vethB1, from tc_pod_policy\.o:\[tc\]\) dropped them \(TC_ACT_SHOT\)$/,
     evidence: /^the only classifier on vethB1's tc ingress hook is the BPF program lab_pod_policy/,
+  },
+  {
+    // 7.x's qdisc:qdisc_drop names the limit (QDISC_DROP_*)
+    fault: 'qdisc-full', reason: /^QDISC_DROP(_\w+)?$/, fn: /^(__dev_queue_xmit|__dev_xmit_skb|dev_qdisc_enqueue|pfifo_enqueue|qdisc_drop)/, iface: 'eth0', ns: PA, flow: /^UDP 10\.244\.1\.2 > 10\.244\.2\.2:7000$/,
+    cause: /^the pfifo qdisc 10: on eth0 dropped them: its queue was full \(under htb 1:\)$/,
+    evidence: /^tc qdisc pfifo 10: parent 1:10 limit 5p on eth0 in \S+podA1: \d+ dropped since it was created, the only leaf qdisc on eth0 that drops; eth0's qdiscs counted \d+ drop\(s\) during the window$/,
   },
 ];
 

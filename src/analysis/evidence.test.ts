@@ -10,6 +10,7 @@ import { parseIptablesSave } from '../host/iptables.js';
 import { nativeNft, parseNftJson } from '../host/nft.js';
 import { parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
 import { parseXfrmPolicies } from '../host/xfrm.js';
+import { parseQdiscs } from '../host/devices.js';
 import { factsNeeded, judge, type Facts } from './evidence.js';
 import type { Finding } from './finding.js';
 
@@ -158,6 +159,30 @@ describe('BPF programs', () => {
   });
 });
 
+describe('qdiscs', () => {
+  const f = finding({ location: '__dev_queue_xmit+0xdd1', reason: 'QDISC_DROP', interfaces: ['eth0'] });
+  const moved = (n: number) => ({ before: new Map([['qdisc:eth0', 10]]), after: new Map([['qdisc:eth0', 10 + n]]) });
+
+  it('a full queue names the qdisc that counts the drops, with its settings', () => {
+    const [e] = confirmed(f, { where: 'podA1', qdiscs: parseQdiscs(fixture('tc-qdisc-tbf.txt')), counters: moved(193) });
+    expect(e.cause).toBe('the tbf qdisc 8015: on eth0 dropped them: it shapes to a rate the traffic exceeds, and its queue was full');
+    expect(e.text).toBe("tc qdisc tbf 8015: root rate 8Kbit burst 1600b lat 1.4s on eth0 in podA1: 193 dropped since it was created, the only qdisc on eth0 that drops; eth0's qdiscs counted 193 drop(s) during the window");
+    expect(e.counts).toEqual(['qdisc:eth0']);
+  });
+
+  it('under a classful qdisc, which counts its children\'s drops too, the leaf is the one', () => {
+    const [e] = confirmed(f, { where: 'podA1', qdiscs: parseQdiscs(fixture('tc-qdisc-htb-pfifo.txt')), counters: moved(192) });
+    expect(e.cause).toBe('the pfifo qdisc 10: on eth0 dropped them: its queue was full (under htb 1:)');
+    expect(e.next).toBe('ip netns exec hostA tc -s class show dev eth0');
+  });
+
+  it('old drops, or no qdisc that drops, confirm nothing', () => {
+    expect(judge(f, { where: 'podA1', qdiscs: parseQdiscs(fixture('tc-qdisc-tbf.txt')), counters: moved(0) }).map((e) => e.verdict)).toEqual(['info']);
+    const quiet = judge(f, { where: 'hostA', qdiscs: parseQdiscs(fixture('tc-qdisc-quiet.txt')).slice(1, 2), counters: moved(0) });
+    expect(quiet).toEqual([{ verdict: 'info', text: 'no qdisc on eth0 in hostA counts a drop (noqueue 0:)' }]);
+  });
+});
+
 describe('only what a rule asks for is read', () => {
   it.each([
     ['NETFILTER_DROP', 'nft_do_chain+0x3e8', ['iptables', 'nft', 'local', 'conntrack', 'counters']],
@@ -166,6 +191,7 @@ describe('only what a rule asks for is read', () => {
     ['TC_INGRESS', '__netif_receive_skb_core+0x56b', ['progs', 'counters']],
     ['NOT_SPECIFIED', 'ip_error+0x94', ['routing', 'local', 'counters']],
     ['XFRM_POLICY', 'udp_queue_rcv_one_skb+0x153', ['counters', 'xfrmPolicies', 'local']],
+    ['QDISC_DROP', '__dev_queue_xmit+0xdd1', ['qdiscs', 'counters']],
   ])('%s at %s reads %j', (reason, location, needs) => {
     const f = finding({ location, reason, context: { ...finding({ location }).context, dport: 2483 } });
     expect([...factsNeeded(f)].sort()).toEqual([...needs].sort());

@@ -16,10 +16,12 @@ import { movedNftDrops, nftRuleLabel, type NftRule, type NftRuleset } from '../h
 import { movedCounters } from '../host/netns.js';
 import { prefixLen, type PolicyRule, type RouteAnswer, type RouteEntry } from '../host/routes.js';
 import type { XfrmPolicy } from '../host/xfrm.js';
+import type { Qdisc } from '../host/devices.js';
 import { progLabel, type AttachedProg, type CgroupProg, type ProgInfo } from '../host/bpfprogs.js';
 import type { Evidence, Finding } from './finding.js';
 import { inPrefix } from '../model/addr.js';
 import { baseFunction } from '../model/functions.js';
+import { QDISC_REASON_NAMES } from '../model/hints.js';
 import { hooksFor, matchRule, type DroppedFlow, type Match } from './nft-match.js';
 
 /** What a rule may ask to be read in a finding's namespace; each is read once per namespace (or per question). */
@@ -53,6 +55,8 @@ export interface Facts {
   /** BPF programs on the devices' XDP and tc hooks; classifiers per tc hook of the drop's device */
   progs?: { attached: AttachedProg[]; info: Map<number, ProgInfo>; filters: { ingress: number | null; egress: number | null } } | null;
   cgroupProgs?: CgroupProg[] | null;
+  /** the qdiscs of the drop's device now (tc -s qdisc show dev IFACE) */
+  qdiscs?: Qdisc[] | null;
 }
 export type FactKind = Exclude<keyof Facts, 'where'>;
 
@@ -349,6 +353,46 @@ function judgeCgroup(f: Finding, x: Facts): Evidence[] {
     : [{ verdict: 'info', text: `cgroup BPF programs that can drop these: ${progs.slice(0, 4).map(label).join('; ')}` }];
 }
 
+/** What a qdisc of this kind drops for, in a few words. */
+function qdiscWhy(kind: string): string {
+  if (/^(tbf|htb|hfsc|cbq|cake)$/.test(kind)) return 'it shapes to a rate the traffic exceeds, and its queue was full';
+  if (/fifo/.test(kind)) return 'its queue was full';
+  if (kind === 'netem') return 'netem drops what its loss setting tells it to, and what overflows its limit';
+  if (/^(fq_codel|codel|fq|fq_pie|pie|red|gred|choke|sfq|sfb|dualpi2)$/.test(kind)) return 'its queue management dropped them (a full queue, a flow limit, or its delay target)';
+  return 'it could not queue them';
+}
+
+function judgeQdisc(f: Finding, x: Facts): Evidence[] {
+  const dev = f.interfaces[0];
+  if (!x.qdiscs || !dev) return [];
+  const ns = f.context.nsPrefix ?? '';
+  const key = `qdisc:${dev}`;
+  const moved = x.counters ? (x.counters.after.get(key) ?? 0) - (x.counters.before.get(key) ?? 0) : null;
+  const during = moved === null ? '' : `; ${dev}'s qdiscs counted ${moved} drop(s) during the window`;
+  const dropping = x.qdiscs.filter((q) => q.drops > 0);
+  if (!dropping.length) {
+    return [{ verdict: 'info', text: `no qdisc on ${dev} in ${x.where} counts a drop (${x.qdiscs.map((q) => `${q.kind} ${q.handle}`).join(', ') || 'none'})` }];
+  }
+  // a classful qdisc counts its children's drops too: the one that dropped is a leaf
+  const major = (parent: string | null) => (parent ? `${parent.split(':')[0]}:` : null);
+  const leaves = dropping.filter((q) => !dropping.some((c) => major(c.parent) === q.handle));
+  if (leaves.length !== 1 || !moved) {
+    return [{ verdict: 'info', text: `qdiscs on ${dev} in ${x.where} that have dropped packets since they were created: ${leaves.map((q) => `${q.text} (${q.drops})`).join('; ')}${during}` }];
+  }
+  const q = leaves[0];
+  const above = dropping.filter((p) => p !== q).map((p) => `${p.kind} ${p.handle}`);
+  return [
+    {
+      verdict: 'confirms',
+      text: `tc qdisc ${q.text} on ${dev} in ${x.where}: ${q.drops} dropped since it was created, the only ${above.length ? 'leaf ' : ''}qdisc on ${dev} that drops${during}`,
+      cause: `the ${q.kind} qdisc ${q.handle} on ${dev} dropped them: ${qdiscWhy(q.kind)}${above.length ? ` (under ${above.join(', ')})` : ''}`,
+      // under a classful qdisc the class's rate is what fills the queue
+      next: `${ns}tc -s ${above.length ? 'class' : 'qdisc'} show dev ${dev}`,
+      counts: [key],
+    },
+  ];
+}
+
 const INTERESTING = /NoPorts|InErrors|InAddrErrors|InNoRoutes|InHdrErrors|ReversePath|ListenOverflows|ListenDrops|RcvbufErrors|InCsumErrors|FragFails|ReasmFails|InDiscards|Backlog|OutRsts|PAWS|^xfrm_stat:/;
 
 export const EVIDENCE_RULES: readonly EvidenceRule[] = [
@@ -470,6 +514,13 @@ export const EVIDENCE_RULES: readonly EvidenceRule[] = [
     applies: (f) => reasonIn(f, 'BPF_CGROUP_EGRESS', 'BPF_CGROUP_INGRESS', 'SOCKET_FILTER'),
     needs: ['cgroupProgs'],
     judge: judgeCgroup,
+  },
+  {
+    id: 'dev/qdisc',
+    checks: "the drop's device's qdiscs (tc -s qdisc show): the one that counts drops, and the device's qdisc drops during the window",
+    applies: (f) => !f.counter && (reasonIn(f, ...QDISC_REASON_NAMES) || (unspecified(f) && fnIs(f, /^(__dev_queue_xmit|__dev_xmit_skb|dev_qdisc_enqueue|qdisc_drop\w*|\w+_enqueue)$/))),
+    needs: ['qdiscs', 'counters'],
+    judge: judgeQdisc,
   },
   {
     id: 'counters/moved',

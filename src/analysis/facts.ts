@@ -13,6 +13,7 @@ import { hasTool, readIptables, readNft, type NsSnapshot } from '../host/snapsho
 import type { NftRuleset } from '../host/nft.js';
 import { parseLocalAddrs, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
 import { parseXfrmPolicies } from '../host/xfrm.js';
+import { parseQdiscs } from '../host/devices.js';
 import type { FactKind, Facts } from './evidence.js';
 import type { Finding } from './finding.js';
 
@@ -119,6 +120,10 @@ export class FactReader {
       return text === null ? null : parseXfrmPolicies(text);
     });
     fact('progs', () => this.progs(sh, ns, iface));
+    fact('qdiscs', async () => {
+      const text = iface ? await sh.runAsync(['tc', '-s', 'qdisc', 'show', 'dev', iface]) : null;
+      return text === null ? null : parseQdiscs(text);
+    });
     fact('cgroupProgs', () =>
       this.once('cgroup programs', async () => (hasTool('bpftool', 'version') ? parseCgroupTree(await this.own().runAsync(['bpftool', '-j', 'cgroup', 'tree'])) : null)),
     );

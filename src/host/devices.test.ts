@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseEthtoolStats, parseLinkStats, parseQdiscDrops } from './devices.js';
 import { parseFullListeners } from './netns.js';
@@ -16,9 +17,10 @@ describe('device drop counters', () => {
     expect(parseLinkStats('not json').size).toBe(0);
   });
 
-  it('qdisc drops summed per interface, from tc -s -j qdisc', () => {
-    const json = JSON.stringify([{ kind: 'tbf', dev: 'eth0', drops: 5 }, { kind: 'fq_codel', dev: 'eth0', parent: '1:', drops: 2 }, { kind: 'noqueue', dev: 'lo', drops: 0 }]);
-    expect([...parseQdiscDrops(json)]).toEqual([['qdisc:eth0', 7], ['qdisc:lo', 0]]);
+  it("qdisc drops per interface, from tc -s -j qdisc: the root's, which include its children's, once", () => {
+    // htb 1: root over pfifo 10: (limit 5p) and a clsact, after 192 drops at the pfifo: both count them
+    const json = readFileSync(new URL('../../test/fixtures/host/tc-qdisc-htb-pfifo.json', import.meta.url), 'utf8');
+    expect([...parseQdiscDrops(json)]).toEqual([['qdisc:lo', 0], ['qdisc:eth0', 192]]);
   });
 
   it('the drop-like statistics of ethtool -S, and nothing else', () => {

@@ -27,16 +27,54 @@ export function parseLinkStats(json: string): Map<string, number> {
   return out;
 }
 
-/** Drops of every qdisc, summed per interface, from `tc -s -j qdisc show`, as "qdisc:IFACE". */
+/**
+ * Qdisc drops per interface from `tc -s -j qdisc show`, as "qdisc:IFACE": the root's (a classful
+ * qdisc counts its children's drops too, and mq sums its queues') plus the ingress or clsact
+ * qdisc's (parent ffff:fff1), which sits beside the root.
+ */
 export function parseQdiscDrops(json: string): Map<string, number> {
   const out = new Map<string, number>();
-  let qs: Array<{ dev?: string; drops?: number; parent?: string }>;
+  let qs: Array<{ dev?: string; drops?: number; root?: boolean; parent?: string }>;
   try {
     qs = JSON.parse(json);
   } catch {
     return out;
   }
-  for (const q of qs) if (q.dev && typeof q.drops === 'number') out.set(`qdisc:${q.dev}`, (out.get(`qdisc:${q.dev}`) ?? 0) + q.drops);
+  for (const q of qs) {
+    if (!q.dev || typeof q.drops !== 'number' || !(q.root || q.parent === 'ffff:fff1')) continue;
+    out.set(`qdisc:${q.dev}`, (out.get(`qdisc:${q.dev}`) ?? 0) + q.drops);
+  }
+  return out;
+}
+
+/** One qdisc as `tc -s qdisc show` prints it: its line (without refcnt) and the drops it counts. */
+export interface Qdisc {
+  kind: string;
+  /** "8015:", "0:" */
+  handle: string;
+  /** "1:10"; null for the root */
+  parent: string | null;
+  /** "tbf 8015: root rate 8Kbit burst 1600b lat 1.4s" */
+  text: string;
+  drops: number;
+}
+
+/**
+ * The qdiscs of `tc -s qdisc show dev IFACE` (its text: the JSON leaves out what a person reads,
+ * such as tbf's rate, a fifo's limit). A classful qdisc counts its children's drops too.
+ */
+export function parseQdiscs(text: string): Qdisc[] {
+  const out: Qdisc[] = [];
+  for (const line of text.split('\n')) {
+    const q = /^qdisc (\S+) (\S+)(?: dev \S+)? (root|parent (\S+))(.*)$/.exec(line);
+    if (q) {
+      const rest = q[5].replace(/\s*refcnt \d+/, '').trim();
+      out.push({ kind: q[1], handle: q[2], parent: q[4] ?? null, text: `${q[1]} ${q[2]} ${q[3]}${rest ? ` ${rest}` : ''}`, drops: 0 });
+      continue;
+    }
+    const d = /\(dropped (\d+),/.exec(line);
+    if (d && out.length) out[out.length - 1].drops = Number(d[1]);
+  }
   return out;
 }
 

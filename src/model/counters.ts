@@ -4,7 +4,7 @@
  * rule says what a counter's growth means, what causes it, what to run next, and which traced
  * reasons are the same drops (so a drop seen both ways is one finding, the traced one).
  * Counter keys: "Group:Name" of /proc/net/snmp and /proc/net/netstat, "dev:IFACE:field" of an
- * interface's rtnetlink stats64, "qdisc:IFACE" drops of its qdiscs, "ethtool:IFACE:name" where
+ * interface's rtnetlink stats64, "qdisc:IFACE" drops of its root and ingress qdiscs, "ethtool:IFACE:name" where
  * the driver offers ethtool statistics, "xfrm_stat:XfrmInPolBlock" of /proc/net/xfrm_stat, "softnet:squeezed"
  * machine-wide.
  */
