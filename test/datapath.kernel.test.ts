@@ -1,7 +1,7 @@
 /**
  * Faults on the machinery beyond iptables and IPv4, in the lab (scripts/lab): native
  * nftables, an IPv6 firewall policy, routes and policy rules, forwarding off, IPsec, an XDP
- * program, a tc BPF program and a shaper's full queue. Each is diagnosed for real and unfiltered, as a user who does
+ * program, a tc BPF program, a shaper's full queue and a gateway that does not answer ARP. Each is diagnosed for real and unfiltered, as a user who does
  * not know the port: the top finding must name the mechanism in its headline (the rule, the
  * route, the policy, the program) with confirming evidence, and be gone once the fault is
  * cleared.
@@ -83,6 +83,11 @@ const CASES: Array<{
     fault: 'qdisc-full', reason: /^QDISC_DROP(_\w+)?$/, fn: /^(__dev_queue_xmit|__dev_xmit_skb|dev_qdisc_enqueue|pfifo_enqueue|qdisc_drop)/, iface: 'eth0', ns: PA, flow: /^UDP 10\.244\.1\.2 > 10\.244\.2\.2:7000$/,
     cause: /^the pfifo qdisc 10: on eth0 dropped them: its queue was full \(under htb 1:\)$/,
     evidence: /^tc qdisc pfifo 10: parent 1:10 limit 5p on eth0 in \S+podA1: \d+ dropped since it was created, the only leaf qdisc on eth0 that drops; eth0's qdiscs counted \d+ drop\(s\) during the window$/,
+  },
+  {
+    fault: 'dead-gateway', reason: /^(NEIGH_FAILED|NOT_SPECIFIED)$/, fn: /^neigh_invalidate/, iface: 'eth0', ns: A, flow: /^UDP 10\.244\.1\.2 > 10\.244\.9\.9:7000$/,
+    cause: /^the gateway 192\.168\.1\.99 \(the next hop to 10\.244\.9\.9\) does not answer ARP on eth0: it is down, or not on eth0's link$/,
+    evidence: /^the neighbour entry for 192\.168\.1\.99 on eth0 in \S+hostA is FAILED: nothing answered ARP for it$/,
   },
 ];
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBpftoolNet, parseProgInfo } from '../host/bpfprogs.js';
 import { parseIptablesSave } from '../host/iptables.js';
 import { nativeNft, parseNftJson } from '../host/nft.js';
-import { parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
+import { parseNeighbours, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
 import { parseXfrmPolicies } from '../host/xfrm.js';
 import { parseQdiscs } from '../host/devices.js';
 import { factsNeeded, judge, type Facts } from './evidence.js';
@@ -159,6 +159,25 @@ describe('BPF programs', () => {
   });
 });
 
+describe('neighbours', () => {
+  // pod A1's eth0 after datagrams to 10.244.1.99 (on its link, nobody there) and 10.244.2.2 (via 10.244.1.1)
+  const neighbours = parseNeighbours(fixture('ip-neigh-failed.json'));
+  const toDead = flowFinding('neigh_invalidate+0x7e', 'NEIGH_FAILED', { ipver: 4, l4: 'UDP', saddr: '10.244.1.2', daddr: '10.244.1.99', dport: 7000 }, { interfaces: ['eth0'] });
+
+  it('a destination on the link that never answered ARP', () => {
+    const [e] = confirmed(toDead, { where: 'podA1', neighbours, routeToDest: fixture('ip-route-get-onlink.txt') });
+    expect(e.cause).toBe("10.244.1.99 does not answer ARP on eth0: it is down, or not on eth0's link");
+    expect(e.text).toBe('the neighbour entry for 10.244.1.99 on eth0 in podA1 is FAILED: nothing answered ARP for it');
+  });
+
+  it('through a gateway, the gateway is the neighbour asked about; one that answers now refutes', () => {
+    const viaGw = flowFinding('neigh_invalidate+0x7e', 'NEIGH_FAILED', { ipver: 4, l4: 'UDP', saddr: '10.244.1.2', daddr: '10.244.2.2', dport: 7000 }, { interfaces: ['eth0'] });
+    const x: Facts = { where: 'podA1', neighbours, routeToDest: '10.244.2.2 via 10.244.1.1 dev eth0 src 10.244.1.2 uid 0 \n    cache \n' };
+    expect(judge(viaGw, x)).toEqual([{ verdict: 'refutes', text: '10.244.1.1 answers on eth0 in podA1 now (REACHABLE, 32:f3:ce:98:9c:6d): it was unreachable during the window only' }]);
+    expect(judge(toDead, { ...x, neighbours: [] }).map((e) => e.verdict)).toEqual(['info']);
+  });
+});
+
 describe('qdiscs', () => {
   const f = finding({ location: '__dev_queue_xmit+0xdd1', reason: 'QDISC_DROP', interfaces: ['eth0'] });
   const moved = (n: number) => ({ before: new Map([['qdisc:eth0', 10]]), after: new Map([['qdisc:eth0', 10 + n]]) });
@@ -192,6 +211,7 @@ describe('only what a rule asks for is read', () => {
     ['NOT_SPECIFIED', 'ip_error+0x94', ['routing', 'local', 'counters']],
     ['XFRM_POLICY', 'udp_queue_rcv_one_skb+0x153', ['counters', 'xfrmPolicies', 'local']],
     ['QDISC_DROP', '__dev_queue_xmit+0xdd1', ['qdiscs', 'counters']],
+    ['NEIGH_FAILED', 'neigh_invalidate+0x7e', ['neighbours', 'routeToDest', 'counters']],
   ])('%s at %s reads %j', (reason, location, needs) => {
     const f = finding({ location, reason, context: { ...finding({ location }).context, dport: 2483 } });
     expect([...factsNeeded(f)].sort()).toEqual([...needs].sort());

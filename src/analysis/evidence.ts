@@ -14,7 +14,7 @@ import type { RuleCounter } from '../host/iptables.js';
 import { movedDropRules, ruleLabel } from '../host/iptables.js';
 import { movedNftDrops, nftRuleLabel, type NftRule, type NftRuleset } from '../host/nft.js';
 import { movedCounters } from '../host/netns.js';
-import { prefixLen, type PolicyRule, type RouteAnswer, type RouteEntry } from '../host/routes.js';
+import { prefixLen, type Neighbour, type PolicyRule, type RouteAnswer, type RouteEntry } from '../host/routes.js';
 import type { XfrmPolicy } from '../host/xfrm.js';
 import type { Qdisc } from '../host/devices.js';
 import { progLabel, type AttachedProg, type CgroupProg, type ProgInfo } from '../host/bpfprogs.js';
@@ -57,6 +57,8 @@ export interface Facts {
   cgroupProgs?: CgroupProg[] | null;
   /** the qdiscs of the drop's device now (tc -s qdisc show dev IFACE) */
   qdiscs?: Qdisc[] | null;
+  /** the neighbour entries of the drop's device now (ip -j neigh show dev IFACE) */
+  neighbours?: Neighbour[] | null;
 }
 export type FactKind = Exclude<keyof Facts, 'where'>;
 
@@ -353,6 +355,31 @@ function judgeCgroup(f: Finding, x: Facts): Evidence[] {
     : [{ verdict: 'info', text: `cgroup BPF programs that can drop these: ${progs.slice(0, 4).map(label).join('; ')}` }];
 }
 
+function judgeNeighbour(f: Finding, x: Facts): Evidence[] {
+  const dev = f.interfaces[0];
+  const daddr = f.context.daddr;
+  if (!x.neighbours || !dev || !daddr) return [];
+  // the next hop is the route's gateway, or the destination itself when it is on the link
+  const via = x.routeToDest ? /\bvia (\S+)/.exec(x.routeToDest)?.[1] : undefined;
+  const hop = via ?? daddr;
+  const what = via ? `the gateway ${hop} (the next hop to ${daddr})` : hop;
+  const entry = x.neighbours.find((n) => n.dst === hop);
+  const ns = f.context.nsPrefix ?? '';
+  if (!entry) return [{ verdict: 'info', text: `${dev} in ${x.where} has no neighbour entry for ${hop} now (a failed one is forgotten after a while)` }];
+  const state = entry.state.join(',');
+  if (entry.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE')) {
+    return [
+      {
+        verdict: 'confirms',
+        text: `the neighbour entry for ${hop} on ${dev} in ${x.where} is ${state}: nothing answered ${hop.includes(':') ? 'NDP' : 'ARP'} for it`,
+        cause: `${what} does not answer ${hop.includes(':') ? 'NDP' : 'ARP'} on ${dev}: it is down, or not on ${dev}'s link`,
+        next: `${ns}ip neigh show ${hop} dev ${dev}`,
+      },
+    ];
+  }
+  return [{ verdict: 'refutes', text: `${hop} answers on ${dev} in ${x.where} now (${state}${entry.lladdr ? `, ${entry.lladdr}` : ''}): it was unreachable during the window only` }];
+}
+
 /** What a qdisc of this kind drops for, in a few words. */
 function qdiscWhy(kind: string): string {
   if (/^(tbf|htb|hfsc|cbq|cake)$/.test(kind)) return 'it shapes to a rate the traffic exceeds, and its queue was full';
@@ -514,6 +541,13 @@ export const EVIDENCE_RULES: readonly EvidenceRule[] = [
     applies: (f) => reasonIn(f, 'BPF_CGROUP_EGRESS', 'BPF_CGROUP_INGRESS', 'SOCKET_FILTER'),
     needs: ['cgroupProgs'],
     judge: judgeCgroup,
+  },
+  {
+    id: 'neigh/failed',
+    checks: "the neighbour entry of the next hop (the route's gateway, else the destination) on the drop's device: FAILED or INCOMPLETE",
+    applies: (f) => !f.counter && (reasonIn(f, 'NEIGH_FAILED', 'NEIGH_QUEUEFULL') || (unspecified(f) && fnIs(f, /^(neigh_invalidate|__neigh_event_send|neigh_resolve_output)$/))),
+    needs: ['neighbours', 'routeToDest'],
+    judge: judgeNeighbour,
   },
   {
     id: 'dev/qdisc',

@@ -11,7 +11,7 @@ import type { RuleCounter } from '../host/iptables.js';
 import { NetnsShell, ownNetns, parseFullListeners, parseListeners } from '../host/netns.js';
 import { hasTool, readIptables, readNft, type NsSnapshot } from '../host/snapshot.js';
 import type { NftRuleset } from '../host/nft.js';
-import { parseLocalAddrs, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
+import { parseLocalAddrs, parseNeighbours, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
 import { parseXfrmPolicies } from '../host/xfrm.js';
 import { parseQdiscs } from '../host/devices.js';
 import type { FactKind, Facts } from './evidence.js';
@@ -120,6 +120,10 @@ export class FactReader {
       return text === null ? null : parseXfrmPolicies(text);
     });
     fact('progs', () => this.progs(sh, ns, iface));
+    fact('neighbours', async () => {
+      const json = iface ? await sh.runAsync(['ip', '-j', 'neigh', 'show', 'dev', iface]) : null;
+      return json === null ? null : parseNeighbours(json);
+    });
     fact('qdiscs', async () => {
       const text = iface ? await sh.runAsync(['tc', '-s', 'qdisc', 'show', 'dev', iface]) : null;
       return text === null ? null : parseQdiscs(text);

@@ -3,7 +3,8 @@
  * kernel's input routing the question the dropped packet asked (its error answers say which
  * route type refused it), `ip -j rule` lists the policy rules, `ip -j route show table all
  * match DST` the routes that cover the destination, `ip -j addr` the namespace's own
- * addresses. Pure parsers; the commands run in the drop's namespace through NetnsShell.
+ * addresses, `ip -j neigh` what ARP/NDP learned of the next hops. Pure parsers; the commands
+ * run in the drop's namespace through NetnsShell.
  */
 
 /** What the kernel answered for the packet's route. */
@@ -121,4 +122,21 @@ export function prefixLen(dst: string): number {
   if (dst === 'default') return 0;
   const m = /\/(\d+)$/.exec(dst);
   return m ? Number(m[1]) : dst.includes(':') ? 128 : 32;
+}
+
+/** A neighbour entry of `ip -j neigh show dev IFACE`: "FAILED" and "INCOMPLETE" never got an answer. */
+export interface Neighbour {
+  dst: string;
+  lladdr: string | null;
+  state: string[];
+}
+
+export function parseNeighbours(json: string): Neighbour[] {
+  let list: Array<{ dst?: string; lladdr?: string; state?: string[] }>;
+  try {
+    list = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  return list.filter((n) => n.dst).map((n) => ({ dst: n.dst!, lladdr: n.lladdr ?? null, state: n.state ?? [] }));
 }
