@@ -1,7 +1,8 @@
 /**
  * Faults on the machinery beyond iptables and IPv4, in the lab (scripts/lab): native
  * nftables, an IPv6 firewall policy, routes and policy rules, forwarding off, IPsec, an XDP
- * program, a tc BPF program, a shaper's full queue and a gateway that does not answer ARP. Each is diagnosed for real and unfiltered, as a user who does
+ * program, a tc BPF program, a shaper's full queue, a gateway that does not answer ARP and
+ * nodes that disagree on the VXLAN VNI. Each is diagnosed for real and unfiltered, as a user who does
  * not know the port: the top finding must name the mechanism in its headline (the rule, the
  * route, the policy, the program) with confirming evidence, and be gone once the fault is
  * cleared.
@@ -83,6 +84,11 @@ const CASES: Array<{
     fault: 'qdisc-full', reason: /^QDISC_DROP(_\w+)?$/, fn: /^(__dev_queue_xmit|__dev_xmit_skb|dev_qdisc_enqueue|pfifo_enqueue|qdisc_drop)/, iface: 'eth0', ns: PA, flow: /^UDP 10\.244\.1\.2 > 10\.244\.2\.2:7000$/,
     cause: /^the pfifo qdisc 10: on eth0 dropped them: its queue was full \(under htb 1:\)$/,
     evidence: /^tc qdisc pfifo 10: parent 1:10 limit 5p on eth0 in \S+podA1: \d+ dropped since it was created, the only leaf qdisc on eth0 that drops; eth0's qdiscs counted \d+ drop\(s\) during the window$/,
+  },
+  {
+    fault: 'vni-mismatch', reason: /^(VXLAN_VNI_NOT_FOUND|NOT_SPECIFIED)$/, fn: /^vxlan_rcv/, iface: 'eth0', ns: A, flow: / in vxlan 2 \(UDP 192\.168\.1\.11 > 192\.168\.1\.10:8472\)$/,
+    cause: /^192\.168\.1\.11 sends VNI 2 to port 8472, and the VXLAN device there has VNI 1 \(flannel\.1\): the nodes disagree on the VNI$/,
+    evidence: /^no VXLAN device in \S+hostA takes VNI 2 on port 8472: flannel\.1 VNI 1$/,
   },
   {
     fault: 'dead-gateway', reason: /^(NEIGH_FAILED|NOT_SPECIFIED)$/, fn: /^neigh_invalidate/, iface: 'eth0', ns: A, flow: /^UDP 10\.244\.1\.2 > 10\.244\.9\.9:7000$/,

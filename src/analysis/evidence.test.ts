@@ -10,7 +10,7 @@ import { parseIptablesSave } from '../host/iptables.js';
 import { nativeNft, parseNftJson } from '../host/nft.js';
 import { parseNeighbours, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
 import { parseXfrmPolicies } from '../host/xfrm.js';
-import { parseQdiscs } from '../host/devices.js';
+import { parseQdiscs, parseVxlanDevices } from '../host/devices.js';
 import { factsNeeded, judge, type Facts } from './evidence.js';
 import type { Finding } from './finding.js';
 
@@ -159,6 +159,29 @@ describe('BPF programs', () => {
   });
 });
 
+describe('VXLAN', () => {
+  // hostA's flannel.1: VNI 1 on port 8472
+  const vxlanDevices = parseVxlanDevices(fixture('ip-link-vxlan.json'));
+  const fromB = (vni: number) => {
+    const f = finding({ location: 'vxlan_rcv+0x8c', reason: 'VXLAN_VNI_NOT_FOUND', interfaces: ['eth0'] });
+    f.flow = { ipver: 4, l4: 'UDP', saddr: '192.168.1.11', daddr: '192.168.1.10', dport: 8472, tunnel: { kind: 'vxlan', vni } };
+    return f;
+  };
+
+  it('a VNI no device takes names the devices on the port and their VNIs', () => {
+    expect(vxlanDevices).toEqual([{ ifname: 'flannel.1', vni: 1, port: 8472, local: '192.168.1.10', link: 'eth0', up: true }]);
+    const [e] = confirmed(fromB(2), { where: 'hostA', vxlanDevices });
+    expect(e.cause).toBe('192.168.1.11 sends VNI 2 to port 8472, and the VXLAN device there has VNI 1 (flannel.1): the nodes disagree on the VNI');
+    expect(e.text).toBe('no VXLAN device in hostA takes VNI 2 on port 8472: flannel.1 VNI 1');
+  });
+
+  it('a device that takes it now, or an external one, refutes; one that is down confirms', () => {
+    expect(judge(fromB(1), { where: 'hostA', vxlanDevices }).map((e) => e.verdict)).toEqual(['refutes']);
+    expect(judge(fromB(7), { where: 'hostA', vxlanDevices: [{ ...vxlanDevices[0], vni: null }] }).map((e) => e.verdict)).toEqual(['refutes']);
+    expect(confirmed(fromB(1), { where: 'hostA', vxlanDevices: [{ ...vxlanDevices[0], up: false }] })[0].cause).toBe('the VXLAN device flannel.1 for VNI 1 is down');
+  });
+});
+
 describe('neighbours', () => {
   // pod A1's eth0 after datagrams to 10.244.1.99 (on its link, nobody there) and 10.244.2.2 (via 10.244.1.1)
   const neighbours = parseNeighbours(fixture('ip-neigh-failed.json'));
@@ -212,6 +235,7 @@ describe('only what a rule asks for is read', () => {
     ['XFRM_POLICY', 'udp_queue_rcv_one_skb+0x153', ['counters', 'xfrmPolicies', 'local']],
     ['QDISC_DROP', '__dev_queue_xmit+0xdd1', ['qdiscs', 'counters']],
     ['NEIGH_FAILED', 'neigh_invalidate+0x7e', ['neighbours', 'routeToDest', 'counters']],
+    ['VXLAN_VNI_NOT_FOUND', 'vxlan_rcv+0x8c', ['vxlanDevices', 'counters']],
   ])('%s at %s reads %j', (reason, location, needs) => {
     const f = finding({ location, reason, context: { ...finding({ location }).context, dport: 2483 } });
     expect([...factsNeeded(f)].sort()).toEqual([...needs].sort());

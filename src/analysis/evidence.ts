@@ -16,7 +16,7 @@ import { movedNftDrops, nftRuleLabel, type NftRule, type NftRuleset } from '../h
 import { movedCounters } from '../host/netns.js';
 import { prefixLen, type Neighbour, type PolicyRule, type RouteAnswer, type RouteEntry } from '../host/routes.js';
 import type { XfrmPolicy } from '../host/xfrm.js';
-import type { Qdisc } from '../host/devices.js';
+import type { Qdisc, VxlanDevice } from '../host/devices.js';
 import { progLabel, type AttachedProg, type CgroupProg, type ProgInfo } from '../host/bpfprogs.js';
 import type { Evidence, Finding } from './finding.js';
 import { inPrefix } from '../model/addr.js';
@@ -59,6 +59,8 @@ export interface Facts {
   qdiscs?: Qdisc[] | null;
   /** the neighbour entries of the drop's device now (ip -j neigh show dev IFACE) */
   neighbours?: Neighbour[] | null;
+  /** the namespace's VXLAN devices (ip -j -d link show type vxlan) */
+  vxlanDevices?: VxlanDevice[] | null;
 }
 export type FactKind = Exclude<keyof Facts, 'where'>;
 
@@ -355,6 +357,30 @@ function judgeCgroup(f: Finding, x: Facts): Evidence[] {
     : [{ verdict: 'info', text: `cgroup BPF programs that can drop these: ${progs.slice(0, 4).map(label).join('; ')}` }];
 }
 
+function judgeVni(f: Finding, x: Facts): Evidence[] {
+  const t = f.flow?.tunnel;
+  const port = f.flow?.dport;
+  if (!x.vxlanDevices || t?.kind !== 'vxlan' || !port) return [];
+  const onPort = x.vxlanDevices.filter((d) => d.port === port);
+  const label = (d: VxlanDevice) => `${d.ifname} ${d.vni === null ? 'external (any VNI)' : `VNI ${d.vni}`}${d.up ? '' : ', down'}`;
+  const listed = onPort.map(label).join('; ');
+  const same = onPort.find((d) => d.vni === t.vni || d.vni === null);
+  if (same?.up) return [{ verdict: 'refutes', text: `${same.ifname} in ${x.where} takes VNI ${t.vni} on port ${port} now (${listed})` }];
+  const ns = f.context.nsPrefix ?? '';
+  if (same) {
+    return [{ verdict: 'confirms', text: `${same.ifname} in ${x.where} has VNI ${t.vni} on port ${port} but is down`, cause: `the VXLAN device ${same.ifname} for VNI ${t.vni} is down`, next: `${ns}ip -d link show ${same.ifname}` }];
+  }
+  const from = f.flow?.saddr ? `${f.flow.saddr} sends` : 'they came with';
+  return [
+    {
+      verdict: 'confirms',
+      text: `no VXLAN device in ${x.where} takes VNI ${t.vni} on port ${port}${onPort.length ? `: ${listed}` : ''}`,
+      cause: `${from} VNI ${t.vni} to port ${port}, and ${onPort.length ? `the VXLAN device${onPort.length > 1 ? 's' : ''} there ${onPort.length > 1 ? 'have' : 'has'} ${onPort.map((d) => `VNI ${d.vni}`).join(', ')} (${onPort.map((d) => d.ifname).join(', ')})` : 'no VXLAN device listens there'}: the nodes disagree on the VNI`,
+      next: `${ns}ip -d link show type vxlan`,
+    },
+  ];
+}
+
 function judgeNeighbour(f: Finding, x: Facts): Evidence[] {
   const dev = f.interfaces[0];
   const daddr = f.context.daddr;
@@ -541,6 +567,13 @@ export const EVIDENCE_RULES: readonly EvidenceRule[] = [
     applies: (f) => reasonIn(f, 'BPF_CGROUP_EGRESS', 'BPF_CGROUP_INGRESS', 'SOCKET_FILTER'),
     needs: ['cgroupProgs'],
     judge: judgeCgroup,
+  },
+  {
+    id: 'tunnel/vni',
+    checks: "the namespace's VXLAN devices on the packet's port and their VNIs (ip -d link show type vxlan)",
+    applies: (f) => !f.counter && (reasonIn(f, 'VXLAN_VNI_NOT_FOUND') || (unspecified(f) && fnIs(f, /^vxlan_rcv$/))),
+    needs: ['vxlanDevices'],
+    judge: judgeVni,
   },
   {
     id: 'neigh/failed',

@@ -13,7 +13,7 @@ import { hasTool, readIptables, readNft, type NsSnapshot } from '../host/snapsho
 import type { NftRuleset } from '../host/nft.js';
 import { parseLocalAddrs, parseNeighbours, parsePolicyRules, parseRouteGet, parseRouteList } from '../host/routes.js';
 import { parseXfrmPolicies } from '../host/xfrm.js';
-import { parseQdiscs } from '../host/devices.js';
+import { parseQdiscs, parseVxlanDevices } from '../host/devices.js';
 import type { FactKind, Facts } from './evidence.js';
 import type { Finding } from './finding.js';
 
@@ -123,6 +123,10 @@ export class FactReader {
     fact('neighbours', async () => {
       const json = iface ? await sh.runAsync(['ip', '-j', 'neigh', 'show', 'dev', iface]) : null;
       return json === null ? null : parseNeighbours(json);
+    });
+    fact('vxlanDevices', async () => {
+      const json = await sh.runAsync(['ip', '-j', '-d', 'link', 'show', 'type', 'vxlan']);
+      return json === null ? null : parseVxlanDevices(json);
     });
     fact('qdiscs', async () => {
       const text = iface ? await sh.runAsync(['tc', '-s', 'qdisc', 'show', 'dev', iface]) : null;

@@ -31,7 +31,10 @@ export function rawFlowKey(d: RawDrop): string {
 
 /** The fields of a raw drop's (outer) flow. */
 export function rawFlowFields(d: RawDrop): FlowFields {
-  return { ipver: d.ipver === 4 || d.ipver === 6 ? d.ipver : null, l4: l4Name(d.l4proto), saddr: d.saddr, daddr: d.daddr, dport: d.dport };
+  return {
+    ipver: d.ipver === 4 || d.ipver === 6 ? d.ipver : null, l4: l4Name(d.l4proto), saddr: d.saddr, daddr: d.daddr, dport: d.dport,
+    tunnel: d.inner ? { kind: d.inner.tunnel, vni: d.inner.vni } : null,
+  };
 }
 
 

@@ -13,6 +13,8 @@ export interface FlowFields {
   saddr: string | null;
   daddr: string | null;
   dport: number | null;
+  /** the tunnel a VXLAN or Geneve packet came in (the fields above are its outer flow's) */
+  tunnel?: { kind: 'vxlan' | 'geneve'; vni: number } | null;
 }
 
 export const GROUPS = ['location', 'function', 'reason', 'interface', 'netns', 'pod', 'flow'] as const;

@@ -78,6 +78,32 @@ export function parseQdiscs(text: string): Qdisc[] {
   return out;
 }
 
+/** A VXLAN device of `ip -j -d link show type vxlan`. */
+export interface VxlanDevice {
+  ifname: string;
+  /** null for an external (collect_metadata) device, which takes every VNI: Cilium's, Calico's */
+  vni: number | null;
+  port: number | null;
+  local: string | null;
+  link: string | null;
+  up: boolean;
+}
+
+export function parseVxlanDevices(json: string): VxlanDevice[] {
+  let links: Array<{ ifname?: string; flags?: string[]; linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string; link?: string; external?: boolean; collect_metadata?: boolean } } }>;
+  try {
+    links = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  return links
+    .filter((l) => l.ifname && l.linkinfo?.info_kind === 'vxlan')
+    .map((l) => {
+      const d = l.linkinfo!.info_data ?? {};
+      return { ifname: l.ifname!, vni: d.external || d.collect_metadata ? null : (d.id ?? null), port: d.port ?? null, local: d.local ?? null, link: d.link ?? null, up: (l.flags ?? []).includes('UP') };
+    });
+}
+
 /** The drop-like statistics of `ethtool -S IFACE` ("rx_missed: 12"), as "ethtool:IFACE:name". */
 export function parseEthtoolStats(iface: string, text: string): Map<string, number> {
   const out = new Map<string, number>();
