@@ -7,8 +7,8 @@
  * the command that shows it. Pure: the facts come in as values, so every rule is tested on
  * real command output (test/fixtures/host).
  *
- * Over 300 lines because it is a table: one entry per kind of machinery (netfilter, routing,
- * sockets, IPsec, BPF programs, queues), each a few lines of judgement.
+ * Long because it is a table: one entry per kind of machinery (netfilter, routing, sockets,
+ * IPsec, BPF programs, tunnels, neighbours, queues), each a few lines of judgement.
  */
 import type { RuleCounter } from '../host/iptables.js';
 import { movedDropRules, ruleLabel } from '../host/iptables.js';
