@@ -196,7 +196,9 @@ describe('neighbours', () => {
   it('through a gateway, the gateway is the neighbour asked about; one that answers now refutes', () => {
     const viaGw = flowFinding('neigh_invalidate+0x7e', 'NEIGH_FAILED', { ipver: 4, l4: 'UDP', saddr: '10.244.1.2', daddr: '10.244.2.2', dport: 7000 }, { interfaces: ['eth0'] });
     const x: Facts = { where: 'podA1', neighbours, routeToDest: '10.244.2.2 via 10.244.1.1 dev eth0 src 10.244.1.2 uid 0 \n    cache \n' };
-    expect(judge(viaGw, x)).toEqual([{ verdict: 'refutes', text: '10.244.1.1 answers on eth0 in podA1 now (REACHABLE, 32:f3:ce:98:9c:6d): it was unreachable during the window only' }]);
+    expect(judge(viaGw, x)).toEqual([{ verdict: 'refutes', text: '10.244.1.1 answers ARP on eth0 in podA1 now (REACHABLE, 32:f3:ce:98:9c:6d): it was unreachable during the window only' }]);
+    const stale = neighbours.map((n) => (n.dst === '10.244.1.1' ? { ...n, state: ['STALE'] } : n));
+    expect(judge(viaGw, { ...x, neighbours: stale }).map((e) => e.verdict)).toEqual(['info']);
     expect(judge(toDead, { ...x, neighbours: [] }).map((e) => e.verdict)).toEqual(['info']);
   });
 });
@@ -218,7 +220,23 @@ describe('qdiscs', () => {
     expect(e.next).toBe('ip netns exec hostA tc -s class show dev eth0');
   });
 
-  it('old drops, or no qdisc that drops, confirm nothing', () => {
+  it("a NIC's default mq root over a qdisc per queue (handles 0:, parents :N): the queue that drops", () => {
+    // the shape tc prints for a multi-queue NIC's default root (major 0 printed as nothing)
+    const text = [
+      'qdisc mq 0: root ',
+      ' Sent 9000 bytes 60 pkt (dropped 7, overlimits 0 requeues 0) ',
+      'qdisc fq_codel 0: parent :2 limit 10240p flows 1024 quantum 1514 target 5ms interval 100ms memory_limit 32Mb ecn drop_batch 64 ',
+      ' Sent 3000 bytes 20 pkt (dropped 0, overlimits 0 requeues 0) ',
+      'qdisc fq_codel 0: parent :1 limit 10240p flows 1024 quantum 1514 target 5ms interval 100ms memory_limit 32Mb ecn drop_batch 64 ',
+      ' Sent 6000 bytes 40 pkt (dropped 7, overlimits 0 requeues 0) ',
+    ].join('\n');
+    const [e] = confirmed(f, { where: 'node', qdiscs: parseQdiscs(text), counters: moved(7) });
+    expect(e.cause).toBe('the fq_codel qdisc 0: (parent :1) on eth0 dropped them: its queue management dropped them (a full queue, a flow limit, or its delay target) (under mq 0:)');
+    expect(e.text).toMatch(/^tc qdisc fq_codel 0: parent :1 limit 10240p .* on eth0 in node: 7 dropped since it was created, the only leaf qdisc on eth0 that drops;/);
+  });
+
+  it('old drops, a counter that went back (a qdisc replaced), or no qdisc that drops, confirm nothing', () => {
+    expect(judge(f, { where: 'podA1', qdiscs: parseQdiscs(fixture('tc-qdisc-tbf.txt')), counters: moved(-5) }).map((e) => e.verdict)).toEqual(['info']);
     expect(judge(f, { where: 'podA1', qdiscs: parseQdiscs(fixture('tc-qdisc-tbf.txt')), counters: moved(0) }).map((e) => e.verdict)).toEqual(['info']);
     const quiet = judge(f, { where: 'hostA', qdiscs: parseQdiscs(fixture('tc-qdisc-quiet.txt')).slice(1, 2), counters: moved(0) });
     expect(quiet).toEqual([{ verdict: 'info', text: 'no qdisc on eth0 in hostA counts a drop (noqueue 0:)' }]);

@@ -393,17 +393,23 @@ function judgeNeighbour(f: Finding, x: Facts): Evidence[] {
   const ns = f.context.nsPrefix ?? '';
   if (!entry) return [{ verdict: 'info', text: `${dev} in ${x.where} has no neighbour entry for ${hop} now (a failed one is forgotten after a while)` }];
   const state = entry.state.join(',');
+  const proto = hop.includes(':') ? 'NDP' : 'ARP';
   if (entry.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE')) {
     return [
       {
         verdict: 'confirms',
-        text: `the neighbour entry for ${hop} on ${dev} in ${x.where} is ${state}: nothing answered ${hop.includes(':') ? 'NDP' : 'ARP'} for it`,
-        cause: `${what} does not answer ${hop.includes(':') ? 'NDP' : 'ARP'} on ${dev}: it is down, or not on ${dev}'s link`,
+        text: `the neighbour entry for ${hop} on ${dev} in ${x.where} is ${state}: nothing answered ${proto} for it`,
+        cause: `${what} does not answer ${proto} on ${dev}: it is down, or not on ${dev}'s link`,
         next: `${ns}ip neigh show ${hop} dev ${dev}`,
       },
     ];
   }
-  return [{ verdict: 'refutes', text: `${hop} answers on ${dev} in ${x.where} now (${state}${entry.lladdr ? `, ${entry.lladdr}` : ''}): it was unreachable during the window only` }];
+  const seen = `${state}${entry.lladdr ? `, ${entry.lladdr}` : ''}`;
+  // STALE, DELAY and PROBE answered once and are not confirmed again yet
+  if (entry.state.some((s) => s === 'REACHABLE' || s === 'PERMANENT' || s === 'NOARP')) {
+    return [{ verdict: 'refutes', text: `${hop} answers ${proto} on ${dev} in ${x.where} now (${seen}): it was unreachable during the window only` }];
+  }
+  return [{ verdict: 'info', text: `the neighbour entry for ${hop} on ${dev} in ${x.where} is ${seen}: it answered once, and is not confirmed since` }];
 }
 
 /** What a qdisc of this kind drops for, in a few words. */
@@ -426,10 +432,13 @@ function judgeQdisc(f: Finding, x: Facts): Evidence[] {
   if (!dropping.length) {
     return [{ verdict: 'info', text: `no qdisc on ${dev} in ${x.where} counts a drop (${x.qdiscs.map((q) => `${q.kind} ${q.handle}`).join(', ') || 'none'})` }];
   }
-  // a classful qdisc counts its children's drops too: the one that dropped is a leaf
-  const major = (parent: string | null) => (parent ? `${parent.split(':')[0]}:` : null);
-  const leaves = dropping.filter((q) => !dropping.some((c) => major(c.parent) === q.handle));
-  if (leaves.length !== 1 || !moved) {
+  // a classful qdisc counts its children's drops too: the one that dropped is a leaf. tc prints
+  // major 0 as nothing (a NIC's default "mq 0: root" over "fq_codel 0: parent :1"), and a
+  // qdisc with handle 0: below the root has no children of its own
+  const major = (parent: string) => `${parent.split(':')[0] || '0'}:`;
+  const parentOfAny = (q: Qdisc) => (q.parent === null || q.handle !== '0:') && dropping.some((c) => c !== q && c.parent !== null && major(c.parent) === q.handle);
+  const leaves = dropping.filter((q) => !parentOfAny(q));
+  if (leaves.length !== 1 || moved === null || moved <= 0) {
     return [{ verdict: 'info', text: `qdiscs on ${dev} in ${x.where} that have dropped packets since they were created: ${leaves.map((q) => `${q.text} (${q.drops})`).join('; ')}${during}` }];
   }
   const q = leaves[0];
@@ -438,7 +447,8 @@ function judgeQdisc(f: Finding, x: Facts): Evidence[] {
     {
       verdict: 'confirms',
       text: `tc qdisc ${q.text} on ${dev} in ${x.where}: ${q.drops} dropped since it was created, the only ${above.length ? 'leaf ' : ''}qdisc on ${dev} that drops${during}`,
-      cause: `the ${q.kind} qdisc ${q.handle} on ${dev} dropped them: ${qdiscWhy(q.kind)}${above.length ? ` (under ${above.join(', ')})` : ''}`,
+      // handles 0: repeat (one per queue): the parent tells them apart
+      cause: `the ${q.kind} qdisc ${q.handle}${q.handle === '0:' && q.parent ? ` (parent ${q.parent})` : ''} on ${dev} dropped them: ${qdiscWhy(q.kind)}${above.length ? ` (under ${above.join(', ')})` : ''}`,
       // under a classful qdisc the class's rate is what fills the queue
       next: `${ns}tc -s ${above.length ? 'class' : 'qdisc'} show dev ${dev}`,
       counts: [key],
